@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "tilld",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tilld", targets: ["tilld"]),
+        .executable(name: "tillctl", targets: ["tillctl"]),
+        .library(name: "TillCore", targets: ["TillCore"]),
+        .library(name: "TillClient", targets: ["TillClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries: module map + shim header only.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Pure value types: the wire protocol, events, receipts. Foundation only, no Glibc.
+        .target(name: "TillCore"),
+        // Pure scanner logic: symbology guessing, check digits, classification.
+        .target(name: "TillScanner", dependencies: ["TillCore"]),
+        // The only module that touches Glibc and C libraries.
+        .target(
+            name: "TillLinux",
+            dependencies: [
+                "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The daemon: journal, bus, socket server, access control, devices.
+        .target(
+            name: "TillDaemon",
+            dependencies: [
+                "TillCore", "TillScanner", "TillLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // A socket client any Swift program (tillctl, till-crm) can use.
+        .target(
+            name: "TillClient",
+            dependencies: [
+                "TillCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "tilld",
+            dependencies: [
+                "TillDaemon", "TillLinux", "TillCore", "TillScanner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tillctl",
+            dependencies: [
+                "TillCore", "TillClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
+        .testTarget(
+            name: "TillDaemonTests",
+            dependencies: [
+                "TillDaemon", "TillCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["TillCore", "TillClient", "tilld", "tillctl"],
+            resources: []
+        ),
+    ]
+)
+
+// Strict settings for every target, in one place.
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,74 @@
+/// A topic glob as used by `subscribe`: `*` matches any run of characters
+/// (dots included), `?` one character; everything else is literal.
+/// `scanner.*`, `sale.*`, `*.completed`, `*`.
+public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
+    public let pattern: String
+    private let bytes: [UInt8]
+
+    public init(_ pattern: String) {
+        self.pattern = pattern
+        self.bytes = Array(pattern.utf8)
+    }
+
+    public var description: String { pattern }
+
+    public func matches(_ topic: String) -> Bool {
+        return Self.match(bytes[...], Array(topic.utf8)[...])
+    }
+
+    /// Iterative glob matching with single-star backtracking: linear in practice, never exponential.
+    private static func match(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
+        var p = pattern.startIndex
+        var t = text.startIndex
+        var starP: Int? = nil
+        var starT = 0
+        while t < text.endIndex {
+            if p < pattern.endIndex, pattern[p] == UInt8(ascii: "?") || pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < pattern.endIndex, pattern[p] == UInt8(ascii: "*") {
+                starP = p
+                starT = t
+                p += 1
+            } else if let star = starP {
+                p = star + 1
+                starT += 1
+                t = starT
+            } else {
+                return false
+            }
+        }
+        while p < pattern.endIndex, pattern[p] == UInt8(ascii: "*") { p += 1 }
+        return p == pattern.endIndex
+    }
+}
+
+/// A set of topic patterns; an event is wanted if any pattern matches.
+public struct TopicFilter: Sendable, Hashable {
+    public let patterns: [TopicPattern]
+
+    public init(_ patterns: [String]) {
+        self.patterns = patterns.map(TopicPattern.init)
+    }
+
+    public static let all = TopicFilter(["*"])
+
+    public func matches(_ topic: String) -> Bool {
+        patterns.contains { $0.matches(topic) }
+    }
+}
+
+/// Topic names: lower-case dotted words. Checked on publish so junk never reaches the journal.
+public enum TopicName {
+    public static func isValid(_ topic: String) -> Bool {
+        guard !topic.isEmpty, topic.utf8.count <= 128 else { return false }
+        let parts = topic.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.utf8.allSatisfy { b in
+                (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                    || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Text files under STATE_DIR/demo where the demo printer and display show their output.
+struct DemoOutput: Sendable {
+    let directory: URL
+
+    init(stateDirectory: String) throws {
+        directory = URL(fileURLWithPath: stateDirectory).appendingPathComponent("demo")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+    }
+
+    func append(_ file: String, _ text: String) throws {
+        let url = directory.appendingPathComponent(file)
+        if !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o640])
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+    }
+
+    func replace(_ file: String, _ text: String) throws {
+        let url = directory.appendingPathComponent(file)
+        try Data(text.utf8).write(to: url, options: .atomic)
+        try? FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: url.path)
+    }
+}

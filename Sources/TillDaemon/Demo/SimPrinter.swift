@@ -1,0 +1,88 @@
+import Foundation
+import Synchronization
+public import TillCore
+
+/// `sim-printer`: renders each job as readable text in STATE_DIR/demo/sim-printer.txt.
+/// `simulate` sets its condition (`{"paper":"out"}`, `{"cover_open":true}`, `{"online":false}`)
+/// so the paper-out and offline paths can be tried without a printer.
+public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
+    public let info: DeviceInfo
+    private let output: DemoOutput
+    private let renderer = ReceiptTextRenderer(width: 42)
+
+    private struct Condition: Equatable {
+        var online = true
+        var coverOpen = false
+        var paper = "ok"
+    }
+    private let condition = Mutex(Condition())
+
+    init(name: String = "sim-printer", output: DemoOutput) {
+        info = DeviceInfo(name: name, role: .printer, driver: "sim", transport: "sim", model: "Simulated 80 mm printer", identity: "demo:\(name)")
+        self.output = output
+    }
+
+    public var status: DeviceStatus {
+        let c = condition.withLock { $0 }
+        if !c.online { return DeviceStatus(.offline, reason: "printer is offline: check power and cable") }
+        if c.coverOpen { return DeviceStatus(.error, reason: "cover open: close the printer cover") }
+        if c.paper == "out" { return DeviceStatus(.error, reason: "paper out: load a new roll") }
+        return .online
+    }
+
+    public func print(_ job: PrintJob, events: EventSink) async throws {
+        let status = self.status
+        guard status.state == .online else {
+            throw DeviceError(device: info.name, .notReady, "\(status.reason ?? "not ready"); the job stays queued and prints when the printer is ready")
+        }
+        let body: [String]
+        switch job.payload {
+        case .receipt(let document, _): body = renderer.render(document)
+        case .raw(let bytes): body = Self.printable(bytes)
+        }
+        let header = "--- job \(job.id) at \(Timestamp.format(Date())) ---"
+        let text = ([header] + body.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) } + [""])
+            .joined(separator: "\n")
+        do {
+            try output.append("sim-printer.txt", text)
+        } catch {
+            throw DeviceError(device: info.name, .failed, "cannot write \(output.directory.path)/sim-printer.txt: \(error.localizedDescription)")
+        }
+    }
+
+    public func simulate(_ data: JSONValue, events: EventSink) async throws {
+        let fields = try FieldReader(data, path: "data")
+        let paper = try fields.optionalString("paper")
+        if let paper, !["ok", "near_end", "out"].contains(paper) {
+            throw WireError.badRequest(field: "data.paper", "must be ok, near_end or out")
+        }
+        let coverOpen = try fields.optionalBool("cover_open")
+        let online = try fields.optionalBool("online")
+        let (before, after) = condition.withLock { c -> (Condition, Condition) in
+            let before = c
+            if let paper { c.paper = paper }
+            if let coverOpen { c.coverOpen = coverOpen }
+            if let online { c.online = online }
+            return (before, c)
+        }
+        guard before != after else { return }
+        await events.emit("printer.status", device: info.name, [
+            "online": .bool(after.online), "cover_open": .bool(after.coverOpen), "paper": .string(after.paper),
+            "error": status.reason.map(JSONValue.string) ?? .null,
+        ])
+        await events.deviceStateChanged(info.name, status)
+    }
+
+    /// Raw bytes as a printer would show them: printable text kept, ESC/POS commands dropped.
+    static func printable(_ bytes: Data) -> [String] {
+        var text = ""
+        for byte in bytes {
+            switch byte {
+            case 0x0A: text.append("\n")
+            case 0x20..<0x7F: text.append(Character(UnicodeScalar(byte)))
+            default: continue
+            }
+        }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+public import TillCore
+public import TillScanner
+
+/// `sim-scanner`: a barcode scanner fed by `simulate` (`tillctl simulate scan TEXT`).
+/// Emits the same `scanner.data` events a real scanner driver does.
+public final class SimScanner: SimulatedDevice {
+    public let info: DeviceInfo
+    public var status: DeviceStatus { .online }
+    private let classifier: ScanClassifier
+
+    public init(name: String = "sim-scanner", classifier: ScanClassifier) {
+        info = DeviceInfo(name: name, role: .scanner, driver: "sim", transport: "sim", model: "Simulated scanner", identity: "demo:\(name)")
+        self.classifier = classifier
+    }
+
+    public func simulate(_ data: JSONValue, events: EventSink) async throws {
+        let fields = try FieldReader(data, path: "data")
+        let text = try fields.string("text")
+        guard text.utf8.count <= 4096 else {
+            throw DeviceError(device: info.name, .invalidRequest, "a scan is at most 4096 bytes")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\u{1D}" }) else {
+            throw DeviceError(device: info.name, .invalidRequest, "scan text holds control characters (only GS, 0x1D, is allowed as the GS1 separator)")
+        }
+        let aim = try fields.optionalString("aim")
+        let result = classifier.classify(text: text, aim: aim)
+        await events.emit("scanner.data", device: info.name, [
+            "text": .string(text),
+            "raw": .string(Data(text.utf8).base64EncodedString()),
+            "symbology": .string(result.symbology),
+            "aim": aim.map(JSONValue.string) ?? .null,
+            "check_digit_ok": result.checkDigitOK.map(JSONValue.bool) ?? .null,
+            "gs1": .null,
+            "kind": .string(result.kind),
+        ])
+    }
+}

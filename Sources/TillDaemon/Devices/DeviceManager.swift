@@ -1,0 +1,75 @@
+public import Logging
+public import ServiceLifecycle
+import TillCore
+public import TillScanner
+
+/// Owns the devices: builds them from the config (plus the demo set), runs each one's
+/// long-running work, and routes ops to them by name or role.
+public final class DeviceManager: Service, Sendable {
+    public let devices: [any TillDevice]
+    private let logger: Logger
+    private let sink: EventSink
+
+    public init(devices: [any TillDevice], sink: EventSink, logger: Logger) {
+        self.devices = devices
+        self.sink = sink
+        self.logger = logger
+    }
+
+    /// The demo set: `sim-scanner`, `sim-printer`, `sim-drawer`, `sim-display`.
+    public static func demoDevices(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
+        let output = try DemoOutput(stateDirectory: stateDirectory)
+        return [
+            SimScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
+        ]
+    }
+
+    /// Devices from `[[device]]` entries. Drivers arrive in their own modules; until one is
+    /// registered here the entry is listed in error with the reason, never dropped.
+    public static func configuredDevices(_ configs: [DeviceConfig]) -> [any TillDevice] {
+        configs.map { UnavailableDevice(config: $0) }
+    }
+
+    public func device(named name: String) -> (any TillDevice)? {
+        devices.first { $0.info.name == name }
+    }
+
+    /// The named device, or the first one of the role; errors say what exists.
+    public func resolve(_ name: String?, role: DeviceConfig.Role) throws -> any TillDevice {
+        if let name {
+            guard let device = device(named: name) else {
+                let known = devices.map(\.info.name).joined(separator: ", ")
+                throw WireError(.notFound, "no device named \"\(name)\"; known: \(known.isEmpty ? "none" : known) (tillctl devices)", details: ["device": .string(name)])
+            }
+            guard device.info.role == role || (role == .drawer && device is any CashDrawer) else {
+                throw WireError(.badRequest, "device \"\(name)\" is a \(device.info.role.rawValue), not a \(role.rawValue)", details: ["device": .string(name)])
+            }
+            return device
+        }
+        guard let device = devices.first(where: { $0.info.role == role }) else {
+            throw WireError(.notFound, "no \(role.rawValue) is configured; add a [[device]] with role = \"\(role.rawValue)\" or start with --demo")
+        }
+        return device
+    }
+
+    public func run() async throws {
+        for device in devices {
+            await sink.emit("device.added", device: device.info.name, device.listing)
+            if device.status.state != .online {
+                logger.warning("device is not online", metadata: ["device": "\(device.info.name)", "reason": "\(device.status.reason ?? "")"])
+            }
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            for device in devices {
+                group.addTask { [logger, sink] in
+                    do {
+                        try await cancelWhenGracefulShutdown { try await device.run(events: sink) }
+                    } catch is CancellationError {
+                    } catch {
+                        logger.error("device stopped with an error", metadata: ["device": "\(device.info.name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+public import Foundation
+import GRDB
+public import TillCore
+
+/// The event journal and print spool: one SQLite database (WAL) under the state dir.
+/// An event is committed here before anyone sees it; `seq` is never reused, even
+/// after retention deleted every row, because the high-water mark is stored too.
+public final class Journal: Sendable {
+    public struct Stored: Sendable {
+        public var event: Event
+        public var dataJSON: String
+    }
+
+    private let pool: DatabasePool
+    public let path: String
+
+    public init(path: String, synchronousFull: Bool = true) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "tilld.journal"
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            // FULL: a committed event survives power loss, not only a crash. Group commit
+            // in EventBus amortises the fsync over every event that arrived meanwhile.
+            try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY,
+                    time_ms INTEGER NOT NULL,
+                    topic TEXT NOT NULL,
+                    device TEXT,
+                    data TEXT NOT NULL
+                );
+                CREATE INDEX event_time ON event(time_ms);
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO meta(key, value) VALUES ('last_seq', 0);
+                CREATE TABLE print_job (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    device TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('receipt', 'raw')),
+                    payload BLOB NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'printing', 'done', 'failed', 'cancelled')),
+                    error TEXT,
+                    created_ms INTEGER NOT NULL,
+                    updated_ms INTEGER NOT NULL
+                );
+                CREATE INDEX print_job_open ON print_job(device, state, id);
+                """)
+        }
+        return migrator
+    }
+
+    /// The highest seq ever assigned (0 for a new journal).
+    public func lastSeq() throws -> Int64 {
+        try pool.read { db in
+            let meta = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_seq'") ?? 0
+            let rows = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM event") ?? 0
+            return max(meta, rows)
+        }
+    }
+
+    /// The oldest seq still held, or nil when the journal holds no event.
+    public func oldestSeq() async throws -> Int64? {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") }
+    }
+
+    /// Appends events in one transaction (one fsync for the batch).
+    public func append(_ events: [(event: Event, dataJSON: String)]) async throws {
+        guard let last = events.last?.event.seq else { return }
+        try await pool.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO event(seq, time_ms, topic, device, data) VALUES (?, ?, ?, ?, ?)")
+            for (event, data) in events {
+                try statement.execute(arguments: [
+                    event.seq, Int64((event.time.timeIntervalSince1970 * 1000).rounded()), event.topic, event.device, data,
+                ])
+            }
+            try db.execute(sql: "UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_seq'", arguments: [last])
+        }
+    }
+
+    /// Events with seq > `after`, oldest first.
+    public func events(after seq: Int64, limit: Int) async throws -> [Stored] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT seq, time_ms, topic, device, data FROM event WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [seq, limit]
+            ).map { row in
+                let data: String = row["data"]
+                let time = Date(timeIntervalSince1970: Double(row["time_ms"] as Int64) / 1000)
+                let event = Event(
+                    seq: row["seq"], time: time, topic: row["topic"], device: row["device"],
+                    data: (try? JSONText.decode(data)) ?? .null
+                )
+                return Stored(event: event, dataJSON: data)
+            }
+        }
+    }
+
+    /// Deletes events older than `olderThan` and beyond the newest `keepLast`. Returns how many went.
+    @discardableResult
+    public func prune(olderThan cutoff: Date, keepLast: Int?) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM event WHERE time_ms < ?",
+                arguments: [Int64(cutoff.timeIntervalSince1970 * 1000)]
+            )
+            var removed = db.changesCount
+            if let keepLast {
+                try db.execute(
+                    sql: "DELETE FROM event WHERE seq <= (SELECT value FROM meta WHERE key = 'last_seq') - ?",
+                    arguments: [keepLast]
+                )
+                removed += db.changesCount
+            }
+            return removed
+        }
+    }
+
+    // MARK: print spool
+
+    public struct SpooledJob: Sendable, Hashable {
+        public var id: Int64
+        public var device: String
+        public var kind: String
+        public var payload: Data
+        public var state: String
+        public var error: String?
+    }
+
+    /// Durably spools a job; returns its id.
+    public func spool(device: String, kind: String, payload: Data) async throws -> Int64 {
+        try await pool.write { db in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            try db.execute(
+                sql: "INSERT INTO print_job(device, kind, payload, state, created_ms, updated_ms) VALUES (?, ?, ?, 'queued', ?, ?)",
+                arguments: [device, kind, payload, now, now]
+            )
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func nextQueuedJob(device: String) async throws -> SpooledJob? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM print_job WHERE device = ? AND state = 'queued' ORDER BY id LIMIT 1",
+                arguments: [device]
+            ).map(Self.job)
+        }
+    }
+
+    public func job(id: Int64) async throws -> SpooledJob? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM print_job WHERE id = ?", arguments: [id]).map(Self.job)
+        }
+    }
+
+    /// Moves a job from one state to another; false if it was not in `from` (a lost race with cancel).
+    public func transition(job id: Int64, from: [String], to: String, error: String? = nil) async throws -> Bool {
+        try await pool.write { db in
+            let placeholders = from.map { _ in "?" }.joined(separator: ",")
+            var arguments: StatementArguments = [to, error, Int64(Date().timeIntervalSince1970 * 1000), id]
+            arguments += StatementArguments(from)
+            try db.execute(
+                sql: "UPDATE print_job SET state = ?, error = ?, updated_ms = ? WHERE id = ? AND state IN (\(placeholders))",
+                arguments: arguments
+            )
+            return db.changesCount == 1
+        }
+    }
+
+    /// Jobs that were printing when the daemon died. They are failed, never reprinted:
+    /// part of the receipt may be on paper, and a second copy is the worse mistake.
+    public func failInterruptedJobs() async throws -> [Int64] {
+        try await pool.write { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM print_job WHERE state = 'printing'")
+            try db.execute(
+                sql: "UPDATE print_job SET state = 'failed', error = ?, updated_ms = ? WHERE state = 'printing'",
+                arguments: [
+                    "interrupted by a daemon restart while printing; not reprinted automatically to avoid a duplicate receipt",
+                    Int64(Date().timeIntervalSince1970 * 1000),
+                ]
+            )
+            return ids
+        }
+    }
+
+    public func queuedJobCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM print_job WHERE state IN ('queued','printing')") ?? 0 }
+    }
+
+    private static func job(_ row: Row) -> SpooledJob {
+        SpooledJob(id: row["id"], device: row["device"], kind: row["kind"], payload: row["payload"], state: row["state"], error: row["error"])
+    }
+}

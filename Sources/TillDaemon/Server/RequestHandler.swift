@@ -1,0 +1,156 @@
+import TillLinux
+import NIOCore
+import Foundation
+import Logging
+import TillCore
+
+/// Carries out one request for one session and queues exactly one reply.
+struct RequestHandler: Sendable {
+    let context: DaemonContext
+
+    func handle(line: ByteBufferView, session: Session) async {
+        switch RequestDecoder.decode(line) {
+        case .failure(let failure):
+            context.logger.notice("bad request", metadata: ["peer": "\(session.peer)", "error": "\(failure.error)"])
+            session.send(ServerMessage.error(id: failure.id, failure.error))
+        case .success(let request):
+            let policy = context.config.policy
+            guard policy.permits(request.operation.permission, session.peer) else {
+                let message = policy.refusal(request.operation.name, request.operation.permission, session.peer, configPath: context.config.path)
+                context.logger.warning(
+                    "forbidden",
+                    metadata: ["op": "\(request.operation.name)", "uid": "\(session.peer.credentials.uid)", "pid": "\(session.peer.credentials.pid)", "user": "\(session.peer.userName ?? "?")"]
+                )
+                session.send(ServerMessage.error(id: request.id, WireError(.forbidden, message)))
+                return
+            }
+            if case .subscribe(let topics, let since) = request.operation {
+                await subscribe(request.id, topics: topics, since: since, session: session)
+                return
+            }
+            do {
+                let result = try await perform(request.operation, session: session)
+                session.send(ServerMessage.ok(id: request.id, result: result))
+            } catch let error as WireError {
+                session.send(ServerMessage.error(id: request.id, error))
+            } catch let error as DeviceError {
+                context.logger.warning("device error", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
+                session.send(ServerMessage.error(id: request.id, error.wireError))
+            } catch is EventBus.Draining {
+                session.send(ServerMessage.error(id: request.id, WireError(.busy, "tilld is shutting down; retry once it is back")))
+            } catch {
+                context.logger.error("request failed", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
+                session.send(ServerMessage.error(id: request.id, WireError(.deviceError, "\(error)")))
+            }
+        }
+    }
+
+    private func subscribe(_ id: JSONValue, topics: [String], since: Int64?, session: Session) async {
+        let filter = TopicFilter(topics)
+        guard let since else {
+            _ = session.nextGeneration(active: true)
+            context.bus.unsubscribe(id: session.id)
+            context.bus.subscribeLive(id: session.id, outbox: session.outbox, filter: filter) { seq in
+                session.send(ServerMessage.ok(id: id, result: ["seq": .int(seq)]))
+            }
+            return
+        }
+        let latest = context.bus.lastSeq
+        if since > latest {
+            session.send(ServerMessage.error(id: id, WireError.badRequest(
+                field: "since", "\(since) is ahead of the journal (latest seq is \(latest)); was the state directory reset? subscribe without since, or with since \(latest)")))
+            return
+        }
+        do {
+            let oldest = try await context.journal.oldestSeq() ?? (context.bus.lastSeq + 1)
+            if since + 1 < oldest {
+                session.send(ServerMessage.error(id: id, WireError(
+                    .journalTruncated,
+                    "events after \(since) are no longer in the journal; the oldest held is \(oldest). Resynchronise, then subscribe with since \(oldest - 1)",
+                    details: ["oldest": .int(oldest)])))
+                return
+            }
+        } catch {
+            session.send(ServerMessage.error(id: id, WireError(.deviceError, "journal read failed: \(error)")))
+            return
+        }
+        let generation = session.nextGeneration(active: true)
+        context.bus.unsubscribe(id: session.id)
+        session.send(ServerMessage.ok(id: id, result: ["seq": .int(latest), "replay_from": .int(since)]))
+        session.outbox.enqueue(.replay(Subscription(generation: generation, filter: filter, since: since)))
+    }
+
+    private func perform(_ operation: SocketOperation, session: Session) async throws -> JSONValue {
+        switch operation {
+        case .subscribe:
+            preconditionFailure("handled before")
+        case .unsubscribe:
+            _ = session.nextGeneration(active: false)
+            context.bus.unsubscribe(id: session.id)
+            return [:]
+        case .devices:
+            return ["devices": .array(context.devices.devices.map(\.listing))]
+        case .status:
+            return try await status()
+        case .publish(let topic, let data):
+            let event = try await context.bus.publish(topic: topic, data: data)
+            return ["seq": .int(event.seq)]
+        case .print(let name, let payload):
+            let printer = try context.devices.resolve(name, role: .printer)
+            let job = try await context.spool.submit(payload, to: printer)
+            return ["job": .string(job)]
+        case .printCancel(let job):
+            try await context.spool.cancel(job)
+            return [:]
+        case .drawerOpen(let name):
+            guard let drawer = try context.devices.resolve(name, role: .drawer) as? any CashDrawer else {
+                throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot open a drawer")
+            }
+            try ready(drawer)
+            try await drawer.open(events: context.sink)
+            return [:]
+        case .display(let name, let content):
+            guard let display = try context.devices.resolve(name, role: .display) as? any CustomerDisplay else {
+                throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot show text")
+            }
+            try ready(display)
+            try await display.show(content, events: context.sink)
+            return [:]
+        case .simulate(let name, let data):
+            guard context.demo else {
+                throw WireError(.badRequest, "simulate works in demo mode only: start tilld with --demo")
+            }
+            guard let device = context.devices.device(named: name) else {
+                throw WireError(.notFound, "no device named \"\(name)\"", details: ["device": .string(name)])
+            }
+            guard let simulated = device as? any SimulatedDevice else {
+                throw WireError(.badRequest, "device \"\(name)\" takes no simulated input (sim-scanner, sim-printer and sim-drawer do)")
+            }
+            try await simulated.simulate(data, events: context.sink)
+            return [:]
+        }
+    }
+
+    private func ready(_ device: any TillDevice) throws {
+        let status = device.status
+        guard status.state == .online else {
+            throw DeviceError(device: device.info.name, .notReady, status.reason ?? "device is \(status.state.rawValue)")
+        }
+    }
+
+    private func status() async throws -> JSONValue {
+        let oldest = try await context.journal.oldestSeq()
+        var devices: [String: JSONValue] = [:]
+        for device in context.devices.devices { devices[device.info.name] = device.status.json }
+        return [
+            "version": .string(context.version),
+            "uptime_seconds": .int(Int64(Date().timeIntervalSince(context.startedAt))),
+            "seq": .int(context.bus.lastSeq),
+            "journal": ["oldest": oldest.map(JSONValue.int) ?? .null, "latest": .int(context.bus.lastSeq), "path": .string(context.journal.path)],
+            "subscribers": .int(Int64(context.bus.subscriberCount)),
+            "print_queue": .int(Int64(try await context.journal.queuedJobCount())),
+            "demo": .bool(context.demo),
+            "devices": .object(devices),
+        ]
+    }
+}

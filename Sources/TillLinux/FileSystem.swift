@@ -1,0 +1,61 @@
+import Glibc
+
+/// An operating-system error: which call, on what, and errno's text.
+public struct SystemError: Error, Sendable, CustomStringConvertible {
+    public var call: String
+    public var subject: String
+    public var errno: Int32
+
+    public init(call: String, subject: String, errno: Int32) {
+        self.call = call
+        self.subject = subject
+        self.errno = errno
+    }
+
+    public var description: String { "\(call)(\(subject)) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// The few file operations Foundation does not offer with the control we need.
+public enum FileSystem {
+    /// The corresponding C function is `chmod`.
+    public static func setMode(_ path: String, _ mode: UInt32) throws {
+        if chmod(path, mode_t(mode)) != 0 { throw SystemError(call: "chmod", subject: path, errno: Glibc.errno) }
+    }
+
+    /// Changes the group only (owner stays). The corresponding C function is `chown`.
+    public static func setGroup(_ path: String, gid: UInt32) throws {
+        if chown(path, uid_t.max, gid) != 0 { throw SystemError(call: "chown", subject: path, errno: Glibc.errno) }
+    }
+
+    /// Sets the process file-creation mask and returns the previous one.
+    /// The corresponding C function is `umask`.
+    @discardableResult
+    public static func setUmask(_ mask: UInt32) -> UInt32 {
+        UInt32(umask(mode_t(mask)))
+    }
+
+    /// Creates a directory (and parents) with the given mode if it is missing.
+    public static func makeDirectory(_ path: String, mode: UInt32) throws {
+        var built = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            built += "/" + component
+            if mkdir(built, mode_t(mode)) != 0 && Glibc.errno != EEXIST {
+                throw SystemError(call: "mkdir", subject: built, errno: Glibc.errno)
+            }
+        }
+    }
+
+    /// Resident set size of this process in bytes, from /proc/self/statm.
+    public static func residentBytes() -> Int? {
+        guard let file = fopen("/proc/self/statm", "r") else { return nil }
+        defer { fclose(file) }
+        var size = 0
+        var resident = 0
+        guard withUnsafeMutablePointer(to: &size, { s in
+            withUnsafeMutablePointer(to: &resident) { r in
+                withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
+            }
+        }) == 2 else { return nil }
+        return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

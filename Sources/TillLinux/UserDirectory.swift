@@ -1,0 +1,49 @@
+import Glibc
+
+/// Look-ups in the system's user and group database (NSS: /etc/passwd, /etc/group, LDAP...).
+public enum UserDirectory {
+    /// The user name of a uid, or nil if the uid has no entry.
+    /// The corresponding C function is `getpwuid_r`.
+    public static func userName(uid: UInt32) -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return String(cString: entry.pw_name)
+    }
+
+    /// The uid of a user name. The corresponding C function is `getpwnam_r`.
+    public static func userID(name: String) -> UInt32? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.pw_uid
+    }
+
+    /// The gid of a group name. The corresponding C function is `getgrnam_r`.
+    public static func groupID(name: String) -> UInt32? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>? = nil
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
+    }
+
+    /// Every group a user belongs to, the primary one included.
+    /// The corresponding C function is `getgrouplist`.
+    public static func groupIDs(userName: String, primaryGroup: UInt32) -> Set<UInt32> {
+        var count: Int32 = 64
+        while true {
+            var groups = [gid_t](repeating: 0, count: Int(count))
+            let capacity = count
+            if getgrouplist(userName, primaryGroup, &groups, &count) >= 0 {
+                return Set(groups.prefix(Int(count)))
+            }
+            if count <= capacity { count = capacity * 2 }
+        }
+    }
+
+    public static var currentUserID: UInt32 { getuid() }
+    public static var currentProcessID: Int32 { getpid() }
+}

@@ -1,0 +1,89 @@
+import TillCore
+
+/// What a scan is, from its text alone (and the AIM identifier when the scanner sends one).
+/// Device drivers fill `raw` and `aim` from the wire; this decides symbology, check digit and kind.
+public struct ScanClassifier: Sendable {
+    /// Loyalty card numbers are recognised by prefix (configured per shop).
+    public var loyaltyPrefixes: [String]
+    /// Coupons: GS1 coupon prefixes (99, 981-984 in EAN-13) plus any configured ones.
+    public var couponPrefixes: [String]
+
+    public init(loyaltyPrefixes: [String] = [], couponPrefixes: [String] = ["99", "981", "982", "983", "984"]) {
+        self.loyaltyPrefixes = loyaltyPrefixes
+        self.couponPrefixes = couponPrefixes
+    }
+
+    public struct Result: Sendable, Hashable {
+        public var symbology: String
+        public var checkDigitOK: Bool?
+        public var kind: String
+    }
+
+    public func classify(text: String, aim: String? = nil) -> Result {
+        let digits = !text.isEmpty && text.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+        var symbology = "unknown"
+        var checkOK: Bool? = nil
+        if let aim, aim.hasPrefix("]") {
+            symbology = Self.symbology(forAIM: aim, length: text.utf8.count)
+        } else if digits {
+            switch text.utf8.count {
+            case 13: symbology = "ean13"
+            case 8: symbology = "ean8"
+            case 12: symbology = "upca"
+            default: symbology = "unknown"
+            }
+        }
+        if digits, ["ean13", "ean8", "upca"].contains(symbology) {
+            checkOK = GTIN.isValid(text)
+        }
+        let kind: String
+        if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) {
+            kind = "loyalty"
+        } else if ["ean13", "ean8", "upca", "upce"].contains(symbology), checkOK != false {
+            kind = couponPrefixes.contains(where: { text.hasPrefix($0) }) && symbology == "ean13" ? "coupon" : "product"
+        } else {
+            kind = "unknown"
+        }
+        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind)
+    }
+
+    /// AIM symbology identifier (ISO/IEC 15424) to the contract's symbology names.
+    public static func symbology(forAIM aim: String, length: Int) -> String {
+        let bytes = Array(aim.utf8)
+        guard bytes.count >= 2 else { return "unknown" }
+        let modifier = bytes.count >= 3 ? Character(UnicodeScalar(bytes[2])) : "0"
+        switch Character(UnicodeScalar(bytes[1])) {
+        case "E":
+            if modifier == "4" { return "ean8" }
+            return length == 12 ? "upca" : (length == 8 || length == 6) ? "upce" : "ean13"
+        case "C": return modifier == "1" ? "gs1-128" : "code128"
+        case "A": return "code39"
+        case "G": return "code93"
+        case "F": return "codabar"
+        case "I": return "itf"
+        case "e": return "gs1-databar"
+        case "L": return "pdf417"
+        case "Q": return "qr"
+        case "d": return "datamatrix"
+        case "z": return "aztec"
+        default: return "unknown"
+        }
+    }
+}
+
+/// GTIN (EAN-8, UPC-A, EAN-13, GTIN-14) check digits: mod 10 with weights 3,1 from the right.
+public enum GTIN {
+    public static func isValid(_ digits: String) -> Bool {
+        let values = digits.utf8.map { Int($0) - 48 }
+        guard [8, 12, 13, 14].contains(values.count), values.allSatisfy({ (0...9).contains($0) }) else { return false }
+        return checkDigit(for: Array(values.dropLast())) == values.last
+    }
+
+    public static func checkDigit(for body: [Int]) -> Int {
+        var sum = 0
+        for (offset, digit) in body.reversed().enumerated() {
+            sum += digit * (offset % 2 == 0 ? 3 : 1)
+        }
+        return (10 - sum % 10) % 10
+    }
+}

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TillCore
+import TillDaemon
+import TillLinux
+import TillScanner
+import UnixSignals
+
+@main
+struct Tilld: AsyncParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "tilld",
+        abstract: "The till device daemon: peripherals in, normalised events out, on a Unix socket.",
+        version: version
+    )
+
+    @Option(help: "Socket path (default: $TILLD_SOCKET, else /run/tilld/tilld.sock).")
+    var socket: String?
+
+    @Option(name: .customLong("state-dir"), help: "Journal, print spool and demo output.")
+    var stateDirectory = "/var/lib/tilld"
+
+    @Option(help: "Config file (a missing default file is fine; a missing named file is an error).")
+    var config: String?
+
+    @Flag(help: "Add simulated devices: sim-scanner, sim-printer, sim-drawer, sim-display.")
+    var demo = false
+
+    @Flag(name: .customLong("check-config"), help: "Validate the config, print problems with line numbers, exit 0 or 1.")
+    var checkConfig = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevel = .info
+
+    func run() async throws {
+        let configPath = config ?? "/etc/tilld/tilld.toml"
+        if checkConfig {
+            do {
+                let loaded = try DaemonConfig.load(path: configPath, required: config != nil)
+                print("\(configPath): OK (\(loaded.devices.count) device\(loaded.devices.count == 1 ? "" : "s"))")
+                return
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+
+        let level = logLevel.level
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tilld")
+
+        let daemonConfig: DaemonConfig
+        do {
+            daemonConfig = try DaemonConfig.load(path: configPath, required: config != nil)
+        } catch {
+            logger.critical("config is invalid; tilld cannot start (check it with tilld --check-config)", metadata: ["problems": "\(error)"])
+            throw ExitCode(1)
+        }
+        // Files we create (journal, demo output) are private to tilld's user and group.
+        FileSystem.setUmask(0o027)
+        try FileSystem.makeDirectory(stateDirectory, mode: 0o750)
+
+        let store = ConfigStore(config: daemonConfig, path: configPath, pathIsExplicit: config != nil)
+        let journal: Journal
+        do {
+            journal = try Journal(path: stateDirectory + "/journal.sqlite", synchronousFull: daemonConfig.synchronousFull)
+        } catch {
+            logger.critical("cannot open the journal", metadata: ["path": "\(stateDirectory)/journal.sqlite", "error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let bus = try EventBus(journal: journal, logger: logger) {
+            let current = store.config
+            return (current.retainDays, current.retainEvents)
+        }
+        let spoolBox = SpoolBox()
+        let sink = EventSink(bus: bus) { device in spoolBox.spool?.wake(device) }
+        var devices = DeviceManager.configuredDevices(daemonConfig.devices)
+        if demo {
+            let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes)
+            devices += try DeviceManager.demoDevices(stateDirectory: stateDirectory, classifier: classifier)
+        }
+        let manager = DeviceManager(devices: devices, sink: sink, logger: logger)
+        let spool = PrintSpool(journal: journal, manager: manager, sink: sink, logger: logger)
+        spoolBox.spool = spool
+
+        let startedAt = Date()
+        let context = DaemonContext(
+            version: Self.version, startedAt: startedAt, bus: bus, journal: journal, devices: manager, spool: spool,
+            sink: sink, config: store, demo: demo, logger: logger
+        )
+        let socketPath = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
+        let listen: SocketServer.Listen
+        if let fd = Systemd.listenFileDescriptors().first(where: Systemd.isListeningUnixSocket) {
+            listen = .inherited(fd: fd, path: socketPath)
+        } else {
+            listen = .path(socketPath, group: daemonConfig.socketGroup)
+        }
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = SocketServer(listen: listen, context: context, eventLoopGroup: eventLoops) {
+            Systemd.notify("READY=1\nSTATUS=listening on \(socketPath)")
+            logger.notice("ready", metadata: [
+                "socket": "\(socketPath)", "seq": "\(bus.lastSeq)", "demo": "\(demo)",
+                "startup_ms": "\(Int(Date().timeIntervalSince(startedAt) * 1000))",
+            ])
+        }
+        for group in store.policy.unknownGroups {
+            logger.warning("a group named in [access] does not exist", metadata: ["group": "\(group)"])
+        }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: bus), .init(service: manager), .init(service: spool), .init(service: server),
+            .init(service: ReloadService(store: store, logger: logger)),
+        ]
+        if let watchdog = WatchdogService() { services.append(.init(service: watchdog)) }
+        services.append(.init(service: StoppingNotifier()))
+        let group = ServiceGroup(configuration: .init(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("tilld stopped with an error", metadata: ["error": "\(error)"])
+            try? await eventLoops.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try? await eventLoops.shutdownGracefully()
+        logger.notice("stopped")
+    }
+}
+
+/// Tells systemd the daemon is stopping as soon as graceful shutdown begins.
+struct StoppingNotifier: Service {
+    func run() async throws {
+        try? await gracefulShutdown()
+        Systemd.notify("STOPPING=1")
+    }
+}
+
+/// Devices are built before the spool that they wake; this closes the loop.
+final class SpoolBox: @unchecked Sendable {
+    // Written once during start-up, before any service runs; read-only afterwards.
+    var spool: PrintSpool?
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error
+    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
+}

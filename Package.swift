@@ -35,11 +35,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Line framing shared by the server and clients (NIO, no Glibc).
+        .target(name: "TillNIO", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The daemon: journal, bus, socket server, access control, devices.
         .target(
             name: "TillDaemon",
             dependencies: [
-                "TillCore", "TillScanner", "TillLinux",
+                "TillCore", "TillScanner", "TillLinux", "TillNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "TillClient",
             dependencies: [
-                "TillCore",
+                "TillCore", "TillNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,0 +1,377 @@
+import ArgumentParser
+import Foundation
+import TillClient
+import TillCore
+
+@main
+struct TillCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tillctl",
+        abstract: "Diagnose and drive the till: what is plugged in, why the printer does not print, live events.",
+        version: "0.1.0",
+        subcommands: [
+            Watch.self, Devices.self, Status.self, Publish.self, Simulate.self, Print.self, Drawer.self, Display.self,
+            Doctor.self,
+        ]
+    )
+}
+
+/// Flags every subcommand takes.
+struct Connection: ParsableArguments {
+    @Option(help: "tilld's socket (default: $TILLD_SOCKET, else /run/tilld/tilld.sock).")
+    var socket: String?
+
+    @Flag(help: "Machine output: one JSON object per line.")
+    var json = false
+
+    var socketPath: String {
+        socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
+    }
+
+    /// Connects, runs `body`, and turns every failure into a one-line reason and exit status 1.
+    func run<R: Sendable>(_ body: @Sendable (TillConnection) async throws -> R) async throws -> R {
+        do {
+            return try await TillConnection.with(socket: socketPath, body)
+        } catch let error as WireError {
+            fail(error.code == .forbidden ? "forbidden: \(error.message)" : "\(error.code.rawValue): \(error.message)")
+        } catch let error as ConnectError {
+            fail(error.description)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    func emit(_ value: JSONValue) {
+        print(JSONText.encode(value))
+    }
+}
+
+func fail(_ reason: String) -> Never {
+    FileHandle.standardError.write(Data(("tillctl: " + reason + "\n").utf8))
+    exit(1)
+}
+
+func parseJSONArgument(_ text: String, what: String) -> JSONValue {
+    do {
+        return try JSONText.decode(text)
+    } catch {
+        fail("\(what) is not valid JSON: \(text.prefix(60))")
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show events as they happen (and, with --since, those journaled after SEQ).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Topic globs, e.g. 'scanner.*' 'sale.*' (default: everything).")
+    var topics: [String] = []
+    @Option(help: "Replay journaled events after this seq first.")
+    var since: Int64?
+    @Option(help: "Stop after this many events (for scripts).")
+    var count: Int?
+
+    func run() async throws {
+        var since = self.since
+        var seen = 0
+        let topics = self.topics.isEmpty ? ["*"] : self.topics
+        // A lagged watcher reconnects from where it was: nothing shown twice, nothing skipped.
+        while true {
+            let outcome: WatchEnd = try await connection.run { [since, seen] conn in
+                var params: [String: JSONValue] = ["topics": .array(topics.map(JSONValue.string))]
+                if let since { params["since"] = .int(since) }
+                try await conn.request("subscribe", params)
+                var shown = seen
+                var last = since ?? conn.hello.seq
+                for try await line in conn.events {
+                    switch line {
+                    case .event(let event):
+                        last = event.seq
+                        // Unbuffered, so `tillctl watch | grep` shows each event as it happens.
+                        let text = connection.json ? event.wireLine() : EventFormatter.line(event)
+                        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                        shown += 1
+                        if let count, shown >= count { return .done }
+                    case .lagged(let seq):
+                        FileHandle.standardError.write(Data("tillctl: fell behind at seq \(seq); reconnecting\n".utf8))
+                        return .lagged(at: seq, shown: shown)
+                    default: break
+                    }
+                }
+                _ = last
+                return .closed
+            }
+            switch outcome {
+            case .done: return
+            case .closed: fail("tilld closed the connection")
+            case .lagged(let seq, let shown):
+                since = seq
+                seen = shown
+            }
+        }
+    }
+
+    enum WatchEnd: Sendable {
+        case done, closed
+        case lagged(at: Int64, shown: Int)
+    }
+}
+
+/// One readable line per event: time, seq, topic, device, then the fields that matter.
+enum EventFormatter {
+    static func line(_ event: Event) -> String {
+        let time = Timestamp.format(event.time).dropFirst(11).prefix(12)
+        var parts = ["\(time)", "#\(event.seq)", event.topic]
+        if let device = event.device { parts.append("[\(device)]") }
+        if let data = event.data.objectValue {
+            for key in data.keys.sorted() where key != "raw" {
+                parts.append("\(key)=\(short(data[key]!))")
+            }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    static func short(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let s): return s.contains(" ") ? "\"\(s)\"" : s
+        case .null: return "-"
+        default:
+            let text = JSONText.encode(value)
+            return text.count > 60 ? String(text.prefix(57)) + "..." : text
+        }
+    }
+}
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List devices: name, role, driver, transport, state.")
+    @OptionGroup var connection: Connection
+
+    func run() async throws {
+        let result = try await connection.run { try await $0.request("devices") }
+        let devices = result["devices"]?.arrayValue ?? []
+        if connection.json {
+            devices.forEach(connection.emit)
+            return
+        }
+        let columns = ["name", "role", "driver", "transport", "state", "reason"]
+        var rows = [columns.map { $0.uppercased() }]
+        for device in devices {
+            rows.append(columns.map { device[$0]?.stringValue ?? "" })
+        }
+        printTable(rows)
+        if devices.isEmpty { print("no devices: add [[device]] entries to the config, or start tilld with --demo") }
+    }
+}
+
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Version, uptime, seq, journal span and device states.")
+    @OptionGroup var connection: Connection
+
+    func run() async throws {
+        let status = try await connection.run { try await $0.request("status") }
+        if connection.json { return connection.emit(status) }
+        print("tilld \(status["version"]?.stringValue ?? "?")\(status["demo"]?.boolValue == true ? " (demo)" : ""), up \(status["uptime_seconds"]?.intValue ?? 0) s")
+        print("seq \(status["seq"]?.intValue ?? 0); journal holds \(status["journal"]?["oldest"]?.intValue.map(String.init) ?? "-")...\(status["journal"]?["latest"]?.intValue ?? 0)")
+        print("subscribers \(status["subscribers"]?.intValue ?? 0); print jobs waiting \(status["print_queue"]?.intValue ?? 0)")
+        for (name, device) in (status["devices"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let reason = device["reason"]?.stringValue.map { " (\($0))" } ?? ""
+            print("  \(name): \(device["state"]?.stringValue ?? "?")\(reason)")
+        }
+    }
+}
+
+struct Publish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Publish a POS event, e.g. publish sale.completed '{\"sale\":\"S1\",\"total\":\"9.50\",\"currency\":\"EUR\"}'.")
+    @OptionGroup var connection: Connection
+    @Argument var topic: String
+    @Argument(help: "The event data, a JSON object.") var data: String
+
+    func run() async throws {
+        let data = parseJSONArgument(data, what: "the event data")
+        let result = try await connection.run { [topic] in try await $0.request("publish", ["topic": .string(topic), "data": data]) }
+        if connection.json { return connection.emit(result) }
+        print("published \(topic) as seq \(result["seq"]?.intValue ?? 0)")
+    }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Feed a demo device (tilld --demo).",
+        subcommands: [Scan.self, Raw.self]
+    )
+
+    struct Scan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Simulate a barcode scan.")
+        @OptionGroup var connection: Connection
+        @Argument var text: String
+        @Option var device = "sim-scanner"
+        @Option(help: "AIM symbology identifier, e.g. ]E0.") var aim: String?
+
+        func run() async throws {
+            var data: [String: JSONValue] = ["text": .string(text)]
+            if let aim { data["aim"] = .string(aim) }
+            let result = try await connection.run { [device, data] in
+                try await $0.request("simulate", ["device": .string(device), "data": .object(data)])
+            }
+            if connection.json { return connection.emit(result) }
+            print("scanned \(text) on \(device)")
+        }
+    }
+
+    struct Raw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "device",
+            abstract: "Send any simulate data, e.g. simulate device sim-printer '{\"paper\":\"out\"}'."
+        )
+        @OptionGroup var connection: Connection
+        @Argument var device: String
+        @Argument var data: String
+
+        func run() async throws {
+            let data = parseJSONArgument(data, what: "the data")
+            let result = try await connection.run { [device] in try await $0.request("simulate", ["device": .string(device), "data": data]) }
+            if connection.json { return connection.emit(result) }
+            print("ok")
+        }
+    }
+}
+
+struct Print: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a receipt document (FILE.json), raw bytes (--raw FILE), or a test page (test).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "A receipt JSON file, or 'test'.") var file: String?
+    @Option(help: "Send this file's bytes as they are.") var raw: String?
+    @Option var device: String?
+
+    func run() async throws {
+        var params: [String: JSONValue] = [:]
+        if let device { params["device"] = .string(device) }
+        if let raw {
+            guard let bytes = FileManager.default.contents(atPath: raw) else { fail("cannot read \(raw)") }
+            params["raw"] = .string(bytes.base64EncodedString())
+        } else if file == "test" {
+            params["receipt"] = Self.testPage()
+        } else if let file {
+            guard let bytes = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
+            params["receipt"] = parseJSONArgument(String(decoding: bytes, as: UTF8.self), what: file)
+        } else {
+            fail("give a receipt file, --raw FILE, or test")
+        }
+        let result = try await connection.run { [params] in try await $0.request("print", params) }
+        if connection.json { return connection.emit(result) }
+        print("queued as job \(result["job"]?.stringValue ?? "?") (tillctl watch 'printer.*' shows its progress)")
+    }
+
+    static func testPage() -> JSONValue {
+        let now = Timestamp.format(Date())
+        return ["lines": [
+            ["text": "tilld test page", "align": "center", "size": "double", "bold": true],
+            ["text": .string(now), "align": "center"],
+            ["rule": "-"],
+            ["columns": [["text": "Left"], ["text": "Right", "align": "right"]]],
+            ["text": "ASCII: ABCxyz 0123456789 !@#$%&*()"],
+            ["text": "Accents: àéîõü ÀÉÎÕÜ ç ñ ß €"],
+            ["barcode": ["type": "code128", "data": "TILLD-TEST"]],
+            ["qr": ["data": "https://example.com/tilld", "size": 4]],
+            ["feed": 2],
+            ["cut": "partial"],
+        ]]
+    }
+}
+
+struct Drawer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cash drawer.", subcommands: [Open.self])
+
+    struct Open: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open the cash drawer.")
+        @OptionGroup var connection: Connection
+        @Option var device: String?
+
+        func run() async throws {
+            var params: [String: JSONValue] = [:]
+            if let device { params["device"] = .string(device) }
+            let result = try await connection.run { [params] in try await $0.request("drawer.open", params) }
+            if connection.json { return connection.emit(result) }
+            print("drawer opened")
+        }
+    }
+}
+
+struct Display: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show lines on the customer display (one argument per line), or --clear it.")
+    @OptionGroup var connection: Connection
+    @Argument var lines: [String] = []
+    @Flag var clear = false
+    @Option var device: String?
+
+    func run() async throws {
+        var params: [String: JSONValue] = clear ? ["clear": true] : ["lines": .array(lines.map(JSONValue.string))]
+        if !clear && lines.isEmpty { fail("give the lines to show, or --clear") }
+        if let device { params["device"] = .string(device) }
+        let result = try await connection.run { [params] in try await $0.request("display", params) }
+        if connection.json { return connection.emit(result) }
+        print(clear ? "display cleared" : "display shows \(lines.count) line\(lines.count == 1 ? "" : "s")")
+    }
+}
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the socket, permissions, the daemon and every device; say what to fix.")
+    @OptionGroup var connection: Connection
+
+    func run() async throws {
+        var problems = 0
+        func report(_ ok: Bool, _ what: String, fix: String? = nil) {
+            if connection.json {
+                var object: [String: JSONValue] = ["check": .string(what), "ok": .bool(ok)]
+                if let fix { object["fix"] = .string(fix) }
+                connection.emit(.object(object))
+            } else {
+                print("\(ok ? "ok  " : "FAIL") \(what)\(fix.map { "\n     -> \($0)" } ?? "")")
+            }
+            if !ok { problems += 1 }
+        }
+        let path = connection.socketPath
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        report(attributes != nil, "socket \(path) exists", fix: attributes == nil ? "start tilld (systemctl start tilld, or tilld --demo)" : nil)
+        guard attributes != nil else { throw ExitCode(1) }
+        let outcome: Result<(JSONValue, JSONValue), any Error>
+        do {
+            outcome = .success(try await TillConnection.with(socket: path) { conn in
+                (try await conn.request("status"), try await conn.request("devices"))
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
+        case .failure(let error as ConnectError):
+            report(false, "connect to tilld", fix: error.description)
+        case .failure(let error as WireError) where error.code == .forbidden:
+            report(false, "read access", fix: error.message)
+        case .failure(let error):
+            report(false, "talk to tilld", fix: "\(error)")
+        case .success(let (status, devices)):
+            report(true, "tilld \(status["version"]?.stringValue ?? "?") answers (seq \(status["seq"]?.intValue ?? 0))")
+            let list = devices["devices"]?.arrayValue ?? []
+            report(!list.isEmpty, "devices configured", fix: list.isEmpty ? "add [[device]] entries to /etc/tilld/tilld.toml (see docs/config.md)" : nil)
+            for device in list {
+                let name = device["name"]?.stringValue ?? "?"
+                let state = device["state"]?.stringValue ?? "?"
+                report(state == "online", "\(name) (\(device["role"]?.stringValue ?? "?"), \(device["driver"]?.stringValue ?? "?")) is \(state)", fix: device["reason"]?.stringValue)
+            }
+            let waiting = status["print_queue"]?.intValue ?? 0
+            report(waiting < 5, "print queue (\(waiting) waiting)", fix: waiting >= 5 ? "jobs are waiting: check paper and cover, or cancel with print.cancel" : nil)
+        }
+        if problems > 0 { throw ExitCode(1) }
+    }
+}

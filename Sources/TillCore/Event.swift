@@ -39,10 +39,17 @@ public struct Event: Sendable, Hashable {
 
 /// RFC 3339 UTC timestamps with milliseconds, as the contract requires.
 public enum Timestamp {
+    /// Rounds to the nearest millisecond (the journal's resolution), so a time reads the
+    /// same before and after it went through the journal.
     public static func format(_ date: Date) -> String {
-        date.formatted(
-            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let (wholeSeconds, ms) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
+        let base = Date(timeIntervalSince1970: Double(wholeSeconds)).formatted(
+            Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
         )
+        let digits = String(ms)
+        return base.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
     public static func parse(_ text: String) -> Date? {

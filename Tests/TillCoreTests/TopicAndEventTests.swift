@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import TillCore
+@testable import TillScanner
+
+@Suite("Topics, events, receipts, scans")
+struct TopicAndEventTests {
+    @Test("topic globs", arguments: [
+        ("*", "scanner.data", true), ("scanner.*", "scanner.data", true), ("scanner.*", "printer.job", false),
+        ("*.completed", "sale.completed", true), ("*.completed", "refund.completed", true), ("sale.*", "sale", false),
+        ("sale.?ine", "sale.line", true), ("sale.line", "sale.line", true), ("sale.line", "sale.lines", false),
+        ("*a*b*c", "xaybzc", true), ("*a*b*c", "xaybz", false), ("", "", true), ("**", "a.b", true),
+    ])
+    func globs(_ pattern: String, _ topic: String, _ matches: Bool) {
+        #expect(TopicPattern(pattern).matches(topic) == matches)
+    }
+
+    @Test("an event line parses back to the same event")
+    func eventRoundTrip() throws {
+        let event = Event(seq: 42, time: Date(timeIntervalSince1970: 1_764_000_000.123), topic: "scanner.data", device: "sim-scanner", data: ["text": "é\"\n"])
+        let line = event.wireLine()
+        #expect(line.hasPrefix(#"{"type":"event","seq":42,"time":"2025-11-24T16:00:00.123Z","topic":"scanner.data""#))
+        guard case .event(let parsed) = try ServerLine(line: Array(line.utf8)) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(parsed.seq == 42 && parsed.topic == event.topic && parsed.device == event.device && parsed.data == event.data)
+        #expect(abs(parsed.time.timeIntervalSince(event.time)) < 0.001)
+    }
+
+    @Test("replies and lag notices parse")
+    func serverLines() throws {
+        guard case .reply(let ok) = try ServerLine(line: Array(ServerMessage.ok(id: "x", result: ["seq": 3]).utf8)) else { throw WireError(.badRequest, "") }
+        #expect(try ok.result.get()["seq"] == 3)
+        let failure = ServerMessage.error(id: 9, WireError(.journalTruncated, "gone", details: ["oldest": 100]))
+        guard case .reply(let bad) = try ServerLine(line: Array(failure.utf8)), case .failure(let error) = bad.result else {
+            throw WireError(.badRequest, "")
+        }
+        #expect(error.code == .journalTruncated && error.details?["oldest"] == 100)
+        guard case .lagged(let seq) = try ServerLine(line: Array(ServerMessage.lagged(lastSent: 77).utf8)) else { throw WireError(.badRequest, "") }
+        #expect(seq == 77)
+    }
+
+    @Test("receipt renders to readable text")
+    func receiptText() throws {
+        let json = try JSONText.decode(#"""
+            {"lines":[{"text":"M&M Coffee","align":"center","size":"double","bold":true},
+            {"columns":[{"text":"Flat white x2"},{"text":"7.00","align":"right"}]},{"rule":"-"},
+            {"barcode":{"type":"code128","data":"R-1001"}},{"feed":1},{"cut":"partial"}],"open_drawer":true}
+            """#)
+        let document = try ReceiptDocument(json: json)
+        #expect(document.openDrawer)
+        let lines = ReceiptTextRenderer(width: 32).render(document)
+        #expect(lines[0].contains("M & M   C o f f e e"))
+        #expect(lines[1] == "Flat white x2" + String(repeating: " ", count: 15) + "7.00")
+        #expect(lines[2] == String(repeating: "-", count: 32))
+        #expect(lines[3].contains("code128 R-1001"))
+        #expect(lines[4] == "")
+        #expect(lines.last == "[drawer kick]")
+    }
+
+    @Test("long text wraps at the paper width")
+    func wrapping() throws {
+        let document = ReceiptDocument(lines: [.text("one two three four five six", align: .left, size: .normal, bold: false, underline: false)])
+        #expect(ReceiptTextRenderer(width: 10).render(document).map { $0.trimmingCharacters(in: .whitespaces) } == ["one two", "three four", "five six"])
+    }
+
+    @Test("GTIN check digits and scan classification")
+    func scans() {
+        #expect(GTIN.isValid("4006381333931"))
+        #expect(!GTIN.isValid("4006381333932"))
+        #expect(GTIN.isValid("96385074"))
+        #expect(GTIN.isValid("036000291452"))
+        let classifier = ScanClassifier(loyaltyPrefixes: ["LOY"])
+        #expect(classifier.classify(text: "4006381333931") == .init(symbology: "ean13", checkDigitOK: true, kind: "product"))
+        #expect(classifier.classify(text: "4006381333932").kind == "unknown")
+        #expect(classifier.classify(text: "LOY-123").kind == "loyalty")
+        #expect(classifier.classify(text: "ABC", aim: "]C1").symbology == "gs1-128")
+        #expect(classifier.classify(text: "96385074", aim: "]E4").symbology == "ean8")
+        #expect(classifier.classify(text: "http://x", aim: "]Q1").symbology == "qr")
+    }
+}

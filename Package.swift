@@ -84,8 +84,10 @@ let package = Package(
         .testTarget(
             name: "TillDaemonTests",
             dependencies: [
-                "TillDaemon", "TillCore",
+                "TillDaemon", "TillCore", "TillNIO", "TillLinux",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

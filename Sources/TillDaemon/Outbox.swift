@@ -53,8 +53,10 @@ public final class Outbox: Sendable {
     /// Offers a live event. Returns false when the subscriber has lagged (now or before).
     public func offerEvent(seq: Int64, _ buffer: ByteBuffer) -> Bool {
         var lagNow = false
+        var accepted = true
         let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.lagged || state.finished { return nil }
+            if state.lagged { accepted = false; return nil }
+            if state.finished { return nil }
             if state.queuedBytes + buffer.readableBytes > limitBytes {
                 // Drop what the socket has not taken; the client resumes from lastHandedSeq.
                 state.queue.removeAll { item in
@@ -68,6 +70,7 @@ public final class Outbox: Sendable {
                 state.queue.append(.lagged(lastSent: state.lastHandedSeq))
                 state.lagged = true
                 lagNow = true
+                accepted = false
             } else {
                 state.queue.append(.event(seq: seq, buffer))
                 state.queuedBytes += buffer.readableBytes
@@ -77,7 +80,7 @@ public final class Outbox: Sendable {
         }
         reader?.resume()
         if lagNow { onLag() }
-        return !lagNow
+        return accepted
     }
 
     /// Takes up to `max` items, waiting while the queue is empty. Returns [] once finished and drained.

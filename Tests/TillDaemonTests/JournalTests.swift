@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TillCore
+@testable import TillDaemon
+
+func temporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "tilld-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("Journal and spool")
+struct JournalTests {
+    private func event(_ seq: Int64, _ topic: String = "sale.voided", at time: Date = Date()) -> (event: Event, dataJSON: String) {
+        let data: JSONValue = ["sale": .string("S\(seq)")]
+        return (Event(seq: seq, time: time, topic: topic, device: nil, data: data), JSONText.encode(data))
+    }
+
+    @Test("events come back in order, after a given seq")
+    func appendAndRead() async throws {
+        let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
+        try await journal.append((1...10).map { event($0) })
+        let after5 = try await journal.events(after: 5, limit: 3)
+        #expect(after5.map(\.event.seq) == [6, 7, 8])
+        #expect(after5[0].event.data == ["sale": "S6"])
+        #expect(try journal.lastSeq() == 10)
+        #expect(try await journal.oldestSeq() == 1)
+    }
+
+    @Test("seq is never reused, even when retention removed everything")
+    func neverReused() async throws {
+        let path = try temporaryDirectory() + "/j.sqlite"
+        do {
+            let journal = try Journal(path: path)
+            try await journal.append((1...5).map { event($0, at: Date(timeIntervalSinceNow: -40 * 86400)) })
+            let removed = try await journal.prune(olderThan: Date(timeIntervalSinceNow: -30 * 86400), keepLast: nil)
+            #expect(removed == 5)
+            #expect(try await journal.oldestSeq() == nil)
+        }
+        let reopened = try Journal(path: path)
+        #expect(try reopened.lastSeq() == 5)
+    }
+
+    @Test("retention by count keeps the newest events")
+    func pruneByCount() async throws {
+        let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
+        try await journal.append((1...100).map { event($0) })
+        try await journal.prune(olderThan: .distantPast, keepLast: 10)
+        #expect(try await journal.oldestSeq() == 91)
+    }
+
+    @Test("a job interrupted while printing is failed, never reprinted")
+    func interruptedJob() async throws {
+        let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
+        let first = try await journal.spool(device: "p", kind: "raw", payload: Data([0x41]))
+        let second = try await journal.spool(device: "p", kind: "raw", payload: Data([0x42]))
+        #expect(try await journal.transition(job: first, from: ["queued"], to: "printing"))
+        #expect(try await journal.failInterruptedJobs() == [first])
+        #expect(try await journal.job(id: first)?.state == "failed")
+        #expect(try await journal.nextQueuedJob(device: "p")?.id == second)
+        // A lost race (cancel vs print) is refused, not applied twice.
+        #expect(try await journal.transition(job: second, from: ["queued"], to: "cancelled"))
+        #expect(try await !journal.transition(job: second, from: ["queued"], to: "printing"))
+    }
+}

@@ -69,6 +69,8 @@ public final class PrintSpool: Service, Sendable {
             }
         }
         try await withThrowingDiscardingTaskGroup { group in
+            // Stay up until shutdown even when no device has long-running work.
+            group.addTask { try? await gracefulShutdown() }
             for device in manager.devices {
                 guard let printer = device as? any ReceiptPrinter, let bell = bells[device.info.name] else { continue }
                 group.addTask {

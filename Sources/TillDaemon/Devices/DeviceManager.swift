@@ -60,6 +60,8 @@ public final class DeviceManager: Service, Sendable {
             }
         }
         try await withThrowingDiscardingTaskGroup { group in
+            // Stay up until shutdown even when no device has long-running work.
+            group.addTask { try? await gracefulShutdown() }
             for device in devices {
                 group.addTask { [logger, sink] in
                     do {

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import TillClient
+import TillCore
+
+@Suite("Demo devices end to end", .timeLimit(.minutes(2)))
+struct DemoFlowTests {
+    @Test("a simulated scan, a print, a drawer and the display, through the real daemon")
+    func wholeFlow() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            #expect(till.hello.protocolVersion == 1)
+            #expect(till.hello.server.hasPrefix("tilld/"))
+            let devices = try await till.request("devices")["devices"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+            #expect(devices == ["sim-scanner", "sim-printer", "sim-drawer", "sim-display"])
+
+            try await till.request("subscribe", ["topics": ["scanner.*", "printer.job", "drawer.*", "display.*"]])
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "4006381333931"]])
+            let scan = try await till.collect { $0.count >= 1 }[0]
+            #expect(scan.topic == "scanner.data")
+            #expect(scan.device == "sim-scanner")
+            #expect(scan.data["text"] == "4006381333931")
+            #expect(scan.data["symbology"] == "ean13")
+            #expect(scan.data["check_digit_ok"] == true)
+            #expect(scan.data["kind"] == "product")
+            #expect(scan.data["raw"] == .string(Data("4006381333931".utf8).base64EncodedString()))
+
+            let receipt: JSONValue = ["lines": [["text": "M&M Coffee", "align": "center"], ["columns": [["text": "Flat white x2"], ["text": "7.00", "align": "right"]]], ["cut": "partial"]], "open_drawer": true]
+            let job = try await till.request("print", ["receipt": receipt])["job"]?.stringValue
+            let jobEvents = try await till.collect { events in events.contains { $0.topic == "drawer.closed" } }
+            let states = jobEvents.filter { $0.topic == "printer.job" }.map { $0.data["state"]?.stringValue }
+            #expect(states == ["queued", "printing", "done"])
+            #expect(jobEvents.allSatisfy { $0.topic != "printer.job" || $0.data["job"]?.stringValue == job })
+            #expect(jobEvents.contains { $0.topic == "drawer.opened" })
+            let printed = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)
+            #expect(printed.contains("--- job \(job!) at "))
+            #expect(printed.contains("Flat white x2                         7.00"))
+
+            try await till.request("display", ["lines": ["Flat white", "7.00 EUR"]])
+            let shown = try await till.collect { $0.count >= 1 }[0]
+            #expect(shown.topic == "display.updated" && shown.data["lines"] == ["Flat white", "7.00 EUR"])
+            #expect(try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-display.txt", encoding: .utf8) == "Flat white\n7.00 EUR\n")
+        }
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed on a clean stop")
+    }
+
+    @Test("paper out keeps the job queued; it prints once paper is back, exactly once")
+    func paperOut() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.*"]])
+            try await till.request("simulate", ["device": "sim-printer", "data": ["paper": "out"]])
+            let status = try await till.collect { $0.count >= 1 }[0]
+            #expect(status.topic == "printer.status" && status.data["paper"] == "out")
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "hello"]]]])["job"]
+            let queued = try await till.collect { $0.count >= 1 }
+            #expect(queued[0].data["state"] == "queued")
+            #expect(try await till.request("status")["print_queue"] == 1)
+            try await till.request("simulate", ["device": "sim-printer", "data": ["paper": "ok"]])
+            let after = try await till.collect { events in events.contains { $0.data["state"] == "done" } }
+            #expect(after.filter { $0.data["state"] == "done" }.map { $0.data["job"] } == [job])
+        }
+        let printed = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)
+        #expect(printed.components(separatedBy: "--- job").count == 2)
+    }
+
+    @Test("a queued job can be cancelled; an unknown job is not_found")
+    func cancel() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("simulate", ["device": "sim-printer", "data": ["cover_open": true]])
+            let job = try await till.request("print", ["raw": .string(Data("hello\n".utf8).base64EncodedString())])["job"]!
+            try await till.request("print.cancel", ["job": job])
+            await #expect(throws: WireError.self) { try await till.request("print.cancel", ["job": "J999"]) }
+            do {
+                try await till.request("drawer.open", ["device": "sim-printer"])
+                Issue.record("a printer opened as a drawer")
+            } catch let error as WireError {
+                #expect(error.code == .badRequest)
+            }
+        }
+    }
+
+    @Test("simulate outside demo mode is refused; configured devices without a driver are listed in error")
+    func noDemo() async throws {
+        let config = """
+            [[device]]
+            name = "front-printer"
+            role = "printer"
+            driver = "escpos"
+            path = "/dev/usb/lp0"
+            """
+        let daemon = try await DaemonUnderTest(config: config, demo: false)
+        try await daemon.connect { till in
+            let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
+            #expect(devices.count == 1)
+            #expect(devices.first?["state"] == "error")
+            #expect(devices.first?["reason"]?.stringValue?.contains("escpos") == true)
+            do {
+                try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "1"]])
+                Issue.record("simulate accepted without --demo")
+            } catch let error as WireError {
+                #expect(error.code == .badRequest && error.message.contains("--demo"))
+            }
+            do {
+                try await till.request("drawer.open")
+                Issue.record("opened a drawer that does not exist")
+            } catch let error as WireError {
+                #expect(error.code == .notFound)
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Glibc
+import Testing
+import TillClient
+import TillCore
+
+/// Where the built executables are: beside the test bundle (swift build puts them together).
+enum Binaries {
+    static let directory: URL = {
+        if let dir = ProcessInfo.processInfo.environment["TILLD_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("tilld").path) { return url }
+        }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug")
+    }()
+
+    static var tilld: String { directory.appendingPathComponent("tilld").path }
+    static var tillctl: String { directory.appendingPathComponent("tillctl").path }
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// A real `tilld` process on a temporary socket and state directory.
+final class DaemonUnderTest: @unchecked Sendable {
+    let directory: String
+    let socket: String
+    let stateDirectory: String
+    let configPath: String?
+    let logPath: String
+    private(set) var process: Process
+
+    init(config: String? = nil, demo: Bool = true) async throws {
+        directory = NSTemporaryDirectory() + "tilld-it-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        socket = directory + "/tilld.sock"
+        stateDirectory = directory + "/state"
+        logPath = directory + "/tilld.log"
+        if let config {
+            configPath = directory + "/tilld.toml"
+            try config.write(toFile: configPath!, atomically: true, encoding: .utf8)
+        } else {
+            configPath = nil
+        }
+        self.demo = demo
+        process = Process()
+        try await start()
+    }
+
+    private let demo: Bool
+
+    var arguments: [String] {
+        var arguments = ["--socket", socket, "--state-dir", stateDirectory, "--log-level", "debug"]
+        if demo { arguments.append("--demo") }
+        // Without --config the default /etc/tilld/tilld.toml would be read; point at an empty file instead.
+        arguments += ["--config", configPath ?? (directory + "/empty.toml")]
+        return arguments
+    }
+
+    func start() async throws {
+        if configPath == nil, !FileManager.default.fileExists(atPath: directory + "/empty.toml") {
+            try "".write(toFile: directory + "/empty.toml", atomically: true, encoding: .utf8)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.tilld)
+        process.arguments = arguments
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        process.standardError = log
+        process.standardOutput = log
+        var environment = ProcessInfo.processInfo.environment
+        environment["LISTEN_FDS"] = nil
+        environment["NOTIFY_SOCKET"] = nil
+        process.environment = environment
+        try process.run()
+        self.process = process
+        try await waitUntilReady()
+    }
+
+    func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !process.isRunning { throw TimedOut(what: "tilld to start (it exited; log: \(log.suffix(2000)))") }
+            if let client = try? RawClient(path: socket), (try? client.readLine(timeout: .seconds(2))) != nil {
+                client.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TimedOut(what: "tilld's socket \(socket)")
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func connect<R: Sendable>(_ body: @Sendable (TillConnection) async throws -> R) async throws -> R {
+        try await TillConnection.with(socket: socket, body)
+    }
+
+    /// Runs tillctl and returns (status, stdout, stderr).
+    func tillctl(_ arguments: [String], executable: String = Binaries.tillctl, prefix: [String] = []) throws -> (Int32, String, String) {
+        try runProcess(prefix.isEmpty ? executable : prefix[0], (prefix.isEmpty ? [] : Array(prefix.dropFirst()) + [executable]) + arguments + ["--socket", socket])
+    }
+}
+
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+}
+
+/// A bare blocking socket client: for malformed input and for playing a stalled subscriber,
+/// which the well-behaved TillConnection cannot do.
+final class RawClient: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result != 0 {
+            let code = errno
+            Glibc.close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        }
+    }
+
+    /// Sets the kernel receive buffer small, so a stalled reader backs up into the daemon quickly.
+    func shrinkReceiveBuffer(to bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    func send(_ text: String) throws {
+        try send(Array(text.utf8))
+    }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            offset += written
+        }
+    }
+
+    /// The next line, or nil at end of stream.
+    func readLine(timeout: Duration = .seconds(10)) throws -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { throw TimedOut(what: "a line from tilld") }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+            if poll(&descriptor, 1, max(1, ms)) <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count <= 0 { return nil }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    func readJSON(timeout: Duration = .seconds(10)) throws -> JSONValue? {
+        guard let line = try readLine(timeout: timeout) else { return nil }
+        return try JSONText.decode(line)
+    }
+
+    /// Reads lines until one is a reply (skipping events), and returns it.
+    func reply(timeout: Duration = .seconds(10)) throws -> JSONValue {
+        while let value = try readJSON(timeout: timeout) {
+            if value["type"] == "reply" { return value }
+        }
+        throw TimedOut(what: "a reply (connection closed)")
+    }
+
+    func close() {
+        Glibc.close(fd)
+    }
+
+    deinit { Glibc.close(fd) }
+}
+
+extension TillConnection {
+    /// Collects events until `predicate` says stop (or the timeout).
+    func collect(timeout: Duration = .seconds(20), until predicate: @escaping @Sendable ([Event]) -> Bool) async throws -> [Event] {
+        try await withThrowingTaskGroup(of: [Event]?.self) { group in
+            group.addTask {
+                var events: [Event] = []
+                for try await line in self.events {
+                    if case .event(let event) = line { events.append(event) }
+                    if predicate(events) { return events }
+                }
+                return events
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next(), let events = result else { throw TimedOut(what: "events") }
+            return events
+        }
+    }
+}

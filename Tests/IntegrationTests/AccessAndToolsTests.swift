@@ -1,0 +1,121 @@
+import Foundation
+import Glibc
+import Testing
+import TillClient
+import TillCore
+
+@Suite("Access control, tillctl and the Python client", .timeLimit(.minutes(2)))
+struct AccessAndToolsTests {
+    static let isRoot = getuid() == 0
+
+    /// A copy of tillctl that another uid can execute (the build tree may not be reachable).
+    private func tillctlForOthers(in daemon: DaemonUnderTest) throws -> String {
+        let copy = daemon.directory + "/tillctl"
+        if !FileManager.default.fileExists(atPath: copy) {
+            try FileManager.default.copyItem(atPath: Binaries.tillctl, toPath: copy)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+        }
+        return copy
+    }
+
+    @Test("a read-only peer may subscribe but not act; the refusal is logged with uid and pid", .enabled(if: isRoot))
+    func readOnlyPeer() async throws {
+        let daemon = try await DaemonUnderTest(config: """
+            [socket]
+            group = "nogroup"
+            [access]
+            read_groups = ["nogroup"]
+            act_users = []
+            """)
+        let socketGroup = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.groupOwnerAccountName] as? String
+        let mode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
+        #expect(socketGroup == "nogroup")
+        #expect(mode == 0o660)
+        let tillctl = try tillctlForOthers(in: daemon)
+        let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let (statusCode, statusOut, _) = try daemon.tillctl(["status"], executable: tillctl, prefix: asNobody)
+        #expect(statusCode == 0, "a read peer may ask for status")
+        #expect(statusOut.contains("tilld 0.1.0"))
+        let (code, _, error) = try daemon.tillctl(["drawer", "open"], executable: tillctl, prefix: asNobody)
+        #expect(code != 0)
+        #expect(error.contains("forbidden") && error.contains("act_users"), "\(error)")
+        let (publishCode, _, _) = try daemon.tillctl(["publish", "sale.voided", #"{"sale":"S1"}"#], executable: tillctl, prefix: asNobody)
+        #expect(publishCode != 0)
+        #expect(daemon.log.contains("forbidden"))
+        #expect(daemon.log.contains("uid=65534"))
+        // Root may do everything.
+        let (rootCode, _, rootError) = try daemon.tillctl(["drawer", "open"])
+        #expect(rootCode == 0, "\(rootError)")
+    }
+
+    @Test("a peer outside the socket's group cannot connect and is told which group to join", .enabled(if: isRoot))
+    func outsider() async throws {
+        let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"nogroup\"\n")
+        let tillctl = try tillctlForOthers(in: daemon)
+        // uid 1 (daemon) with gid 1: not in nogroup.
+        let (code, _, error) = try daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
+        #expect(code != 0)
+        #expect(error.contains("permission denied") && error.contains("nogroup"), "\(error)")
+    }
+
+    @Test("tillctl: watch --json, simulate, publish, devices, doctor, and a clear message when tilld is not running")
+    func tillctl() async throws {
+        let daemon = try await DaemonUnderTest()
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Binaries.tillctl)
+        watcher.arguments = ["watch", "scanner.*", "--json", "--count", "1", "--socket", daemon.socket]
+        let output = Pipe()
+        watcher.standardOutput = output
+        try watcher.run()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try daemon.tillctl(["simulate", "scan", "LOYALTY-42"]).0 == 0)
+        watcher.waitUntilExit()
+        let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let event = try JSONText.decode(line.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(event["topic"] == "scanner.data" && event["data"]?["text"] == "LOYALTY-42")
+
+        let (publishCode, publishOut, _) = try daemon.tillctl(["publish", "sale.started", #"{"sale":"S1","till":"T1"}"#])
+        #expect(publishCode == 0 && publishOut.contains("seq"))
+        let (badCode, _, badError) = try daemon.tillctl(["publish", "sale.started", #"{"sale":"S1"}"#])
+        #expect(badCode != 0 && badError.contains("data.till"), "one-line reason naming the field: \(badError)")
+        let (devicesCode, devicesOut, _) = try daemon.tillctl(["devices"])
+        #expect(devicesCode == 0 && devicesOut.contains("sim-printer") && devicesOut.contains("online"))
+        let (doctorCode, doctorOut, _) = try daemon.tillctl(["doctor"])
+        #expect(doctorCode == 0 && doctorOut.contains("ok   sim-printer"), "\(doctorOut)")
+        let (since, sinceOut, _) = try daemon.tillctl(["watch", "--since", "0", "--count", "2", "device.*"])
+        #expect(since == 0 && sinceOut.split(separator: "\n").count == 2 && sinceOut.contains("#1 device.added [sim-scanner]"))
+
+        daemon.stop()
+        let (downCode, _, downError) = try daemon.tillctl(["status"])
+        #expect(downCode == 1)
+        #expect(downError.contains("tilld is not running") && downError.contains(daemon.socket))
+    }
+
+    @Test("the Python example client subscribes and receives a simulated scan")
+    func pythonClient() async throws {
+        let daemon = try await DaemonUnderTest()
+        let script = Binaries.packageRoot.appendingPathComponent("examples/tilld_client.py").path
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", script, "--socket", daemon.socket, "--count", "1", "scanner.*"]
+        let output = Pipe()
+        python.standardOutput = output
+        let errors = Pipe()
+        python.standardError = errors
+        try python.run()
+        // Wait until it has subscribed (it says so on stderr), then scan.
+        let ready = errors.fileHandleForReading
+        var said = ""
+        while !said.contains("subscribed") {
+            let chunk = ready.availableData
+            if chunk.isEmpty { break }
+            said += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(said.contains("subscribed"), "\(said)")
+        #expect(try daemon.tillctl(["simulate", "scan", "4006381333931"]).0 == 0)
+        python.waitUntilExit()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(python.terminationStatus == 0)
+        #expect(printed.contains("scanner.data") && printed.contains("4006381333931"), "\(printed)")
+    }
+}

@@ -14,11 +14,15 @@ public struct WatchdogService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while true {
-                Systemd.notify("WATCHDOG=1")
-                try await Task.sleep(for: interval / 2)
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    Systemd.notify("WATCHDOG=1")
+                    try await Task.sleep(for: interval / 2)
+                }
             }
+        } catch is CancellationError {
+            // Graceful shutdown: stop pinging.
         }
     }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the wire-protocol fuzz target and runs it for a fixed time over the seed corpus.
+# Usage: Fuzz/run.sh [SECONDS]   (CI runs it for 60 s; crashes land in Fuzz/out/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+mkdir -p Fuzz/out .build
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name TillCoreFuzz \
+    Sources/TillCore/*.swift Fuzz/WireFuzz.swift -o .build/fuzz-wire
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# New inputs go to the scratch dir; the committed seed corpus is read only.
+.build/fuzz-wire -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix=Fuzz/out/ "$work" Fuzz/corpus

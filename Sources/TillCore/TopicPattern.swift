@@ -13,11 +13,13 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
     public var description: String { pattern }
 
     public func matches(_ topic: String) -> Bool {
-        return Self.match(bytes[...], Array(topic.utf8)[...])
+        if pattern == "*" { return true }
+        var topic = topic
+        return topic.withUTF8 { Self.match(bytes, $0) }
     }
 
     /// Iterative glob matching with single-star backtracking: linear in practice, never exponential.
-    private static func match(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
+    private static func match(_ pattern: [UInt8], _ text: UnsafeBufferPointer<UInt8>) -> Bool {
         var p = pattern.startIndex
         var t = text.startIndex
         var starP: Int? = nil

@@ -18,7 +18,7 @@ public final class EventBus: Service, Sendable {
         var topic: String
         var device: String?
         var data: JSONValue
-        var continuation: CheckedContinuation<Event, any Error>
+        var completion: @Sendable (Result<Event, any Error>) -> Void
     }
 
     struct LiveSubscriber {
@@ -66,13 +66,20 @@ public final class EventBus: Service, Sendable {
     @discardableResult
     public func publish(topic: String, device: String? = nil, data: JSONValue) async throws -> Event {
         try await withCheckedThrowingContinuation { continuation in
-            let accepted = state.withLock { state -> Bool in
-                guard state.accepting else { return false }
-                state.pending.append(Pending(topic: topic, device: device, data: data, continuation: continuation))
-                return true
-            }
-            if accepted { ring.yield() } else { continuation.resume(throwing: Draining()) }
+            submit(topic: topic, device: device, data: data) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Queues an event without waiting; `completion` runs once it is durable and fanned out
+    /// (or failed). Events submitted in order are committed, and completed, in that order:
+    /// a connection can pipeline publishes and still answer them in order.
+    public func submit(topic: String, device: String? = nil, data: JSONValue, completion: @escaping @Sendable (Result<Event, any Error>) -> Void) {
+        let accepted = state.withLock { state -> Bool in
+            guard state.accepting else { return false }
+            state.pending.append(Pending(topic: topic, device: device, data: data, completion: completion))
+            return true
+        }
+        if accepted { ring.yield() } else { completion(.failure(Draining())) }
     }
 
     public func run() async throws {
@@ -113,7 +120,7 @@ public final class EventBus: Service, Sendable {
         } catch {
             logger.error("journal write failed; events refused", metadata: ["error": "\(error)", "journal": "\(journal.path)"])
             let failure = WireError(.deviceError, "journal write failed (\(error)); is the disk full or read-only? \(journal.path)")
-            for item in batch { item.continuation.resume(throwing: failure) }
+            for item in batch { item.completion(.failure(failure)) }
             return
         }
         let lines = rows.map { row -> ByteBuffer in
@@ -145,7 +152,7 @@ public final class EventBus: Service, Sendable {
             return lagged
         }
         for id in lagged { logger.warning("subscriber lagged and is disconnected", metadata: ["connection": "\(id)"]) }
-        for (item, row) in zip(batch, rows) { item.continuation.resume(returning: row.event) }
+        for (item, row) in zip(batch, rows) { item.completion(.success(row.event)) }
         if state.withLock({ $0.appendedSincePrune >= 1024 }) { await prune() }
     }
 

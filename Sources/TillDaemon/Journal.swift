@@ -6,9 +6,22 @@ public import TillCore
 /// An event is committed here before anyone sees it; `seq` is never reused, even
 /// after retention deleted every row, because the high-water mark is stored too.
 public final class Journal: Sendable {
+    /// A journaled event as stored: the data stays JSON text, so a replay sends it without
+    /// decoding and re-encoding it.
     public struct Stored: Sendable {
-        public var event: Event
+        public var seq: Int64
+        public var time: Date
+        public var topic: String
+        public var device: String?
         public var dataJSON: String
+
+        public var event: Event {
+            Event(seq: seq, time: time, topic: topic, device: device, data: (try? JSONText.decode(dataJSON)) ?? .null)
+        }
+
+        public var wireLine: String {
+            Event(seq: seq, time: time, topic: topic, device: device, data: .null).wireLine(dataJSON: dataJSON)
+        }
     }
 
     private let pool: DatabasePool
@@ -94,13 +107,10 @@ public final class Journal: Sendable {
                 sql: "SELECT seq, time_ms, topic, device, data FROM event WHERE seq > ? ORDER BY seq LIMIT ?",
                 arguments: [seq, limit]
             ).map { row in
-                let data: String = row["data"]
-                let time = Date(timeIntervalSince1970: Double(row["time_ms"] as Int64) / 1000)
-                let event = Event(
-                    seq: row["seq"], time: time, topic: row["topic"], device: row["device"],
-                    data: (try? JSONText.decode(data)) ?? .null
+                Stored(
+                    seq: row["seq"], time: Date(timeIntervalSince1970: Double(row["time_ms"] as Int64) / 1000),
+                    topic: row["topic"], device: row["device"], dataJSON: row["data"]
                 )
-                return Stored(event: event, dataJSON: data)
             }
         }
     }

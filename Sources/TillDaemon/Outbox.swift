@@ -16,7 +16,13 @@ public final class Outbox: Sendable {
         case replay(Subscription)
         /// Send the lag notice and close.
         case lagged(lastSent: Int64)
+        /// A reply that is not known yet (a publish waiting for its commit). The writer waits
+        /// for it, so replies keep request order while publishes are committed together.
+        case deferred(DeferredReply)
     }
+
+    /// What a deferred reply counts against the queue limit, so pipelined publishes are bounded too.
+    static let deferredCost = 256
 
     private struct State {
         var queue: Deque<Item> = []
@@ -42,7 +48,7 @@ public final class Outbox: Sendable {
     public func enqueue(_ item: Item) {
         let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.finished else { return nil }
-            if case .line(let buffer) = item { state.queuedBytes += buffer.readableBytes }
+            state.queuedBytes += Self.cost(item)
             state.queue.append(item)
             defer { state.reader = nil }
             return state.reader
@@ -63,10 +69,7 @@ public final class Outbox: Sendable {
                     if case .event = item { return true }
                     return false
                 }
-                state.queuedBytes = state.queue.reduce(0) { sum, item in
-                    if case .line(let b) = item { return sum + b.readableBytes }
-                    return sum
-                }
+                state.queuedBytes = state.queue.reduce(0) { $0 + Self.cost($1) }
                 state.queue.append(.lagged(lastSent: state.lastHandedSeq))
                 state.lagged = true
                 lagNow = true
@@ -90,13 +93,8 @@ public final class Outbox: Sendable {
                 if state.queue.isEmpty { return state.finished ? [] : nil }
                 var items: [Item] = []
                 while items.count < max, let item = state.queue.popFirst() {
-                    switch item {
-                    case .line(let b): state.queuedBytes -= b.readableBytes
-                    case .event(let seq, let b):
-                        state.queuedBytes -= b.readableBytes
-                        state.lastHandedSeq = seq
-                    default: break
-                    }
+                    state.queuedBytes -= Self.cost(item)
+                    if case .event(let seq, _) = item { state.lastHandedSeq = seq }
                     items.append(item)
                     // Control items end a batch so the writer handles them in order.
                     if case .line = item { continue }
@@ -167,6 +165,14 @@ public final class Outbox: Sendable {
 
     public var hasLagged: Bool { state.withLock { $0.lagged } }
 
+    private static func cost(_ item: Item) -> Int {
+        switch item {
+        case .line(let buffer), .event(_, let buffer): buffer.readableBytes
+        case .deferred: deferredCost
+        case .replay, .lagged: 0
+        }
+    }
+
     private func wakeSpaceWaiter() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard state.queuedBytes <= limitBytes else { return nil }
@@ -174,6 +180,35 @@ public final class Outbox: Sendable {
             return state.spaceWaiter
         }
         waiter?.resume()
+    }
+}
+
+/// A reply filled in later, exactly once; the connection's writer waits for it.
+public final class DeferredReply: Sendable {
+    private let state = Mutex<(line: ByteBuffer?, waiter: CheckedContinuation<ByteBuffer, Never>?)>((nil, nil))
+
+    public init() {}
+
+    public func fulfil(_ line: String) {
+        var buffer = ByteBuffer(string: line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        let waiter = state.withLock { state -> CheckedContinuation<ByteBuffer, Never>? in
+            state.line = buffer
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: buffer)
+    }
+
+    public func line() async -> ByteBuffer {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> ByteBuffer? in
+                if let line = state.line { return line }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 

@@ -61,15 +61,16 @@ struct AccessAndToolsTests {
     @Test("tillctl: watch --json, simulate, publish, devices, doctor, and a clear message when tilld is not running")
     func tillctl() async throws {
         let daemon = try await DaemonUnderTest()
+        // --since the current seq: the scan is seen however late the watcher subscribes.
+        let now = try await daemon.connect { try await $0.request("status")["seq"]?.intValue ?? 0 }
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: Binaries.tillctl)
-        watcher.arguments = ["watch", "scanner.*", "--json", "--count", "1", "--socket", daemon.socket]
+        watcher.arguments = ["watch", "scanner.*", "--json", "--count", "1", "--since", String(now), "--socket", daemon.socket]
         let output = Pipe()
         watcher.standardOutput = output
         try watcher.run()
-        try await Task.sleep(for: .milliseconds(500))
         #expect(try daemon.tillctl(["simulate", "scan", "LOYALTY-42"]).0 == 0)
-        watcher.waitUntilExit()
+        #expect(await waitForExit(watcher), "tillctl watch --count 1 ends after one event")
         let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let event = try JSONText.decode(line.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(event["topic"] == "scanner.data" && event["data"]?["text"] == "LOYALTY-42")
@@ -113,7 +114,7 @@ struct AccessAndToolsTests {
         }
         #expect(said.contains("subscribed"), "\(said)")
         #expect(try daemon.tillctl(["simulate", "scan", "4006381333931"]).0 == 0)
-        python.waitUntilExit()
+        #expect(await waitForExit(python))
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(python.terminationStatus == 0)
         #expect(printed.contains("scanner.data") && printed.contains("4006381333931"), "\(printed)")

@@ -111,12 +111,17 @@ final class DaemonUnderTest: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM and wait; returns the exit status.
+    /// SIGTERM and wait (at most 30 s, then SIGKILL and -1); returns the exit status.
     @discardableResult
     func stop() -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        for _ in 0..<3000 where process.isRunning { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
         return process.terminationStatus
     }
 
@@ -137,10 +142,24 @@ final class DaemonUnderTest: @unchecked Sendable {
     }
 }
 
+/// Waits for a child without blocking a concurrency thread; kills it after `timeout`.
+func waitForExit(_ process: Process, timeout: Duration = .seconds(60)) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+        if ContinuousClock.now > deadline {
+            kill(process.processIdentifier, SIGKILL)
+            return false
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return true
+}
+
+/// Runs a program to completion (killed after 60 s, so a hung client fails the test instead of hanging it).
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    process.arguments = ["-s", "KILL", "60", executable] + arguments
     if let environment { process.environment = environment }
     let out = Pipe()
     let err = Pipe()
@@ -156,7 +175,7 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
 /// A bare blocking socket client: for malformed input and for playing a stalled subscriber,
 /// which the well-behaved TillConnection cannot do.
 final class RawClient: @unchecked Sendable {
-    let fd: Int32
+    private(set) var fd: Int32
     private var buffer: [UInt8] = []
 
     init(path: String) throws {
@@ -171,7 +190,7 @@ final class RawClient: @unchecked Sendable {
         }
         if result != 0 {
             let code = errno
-            Glibc.close(fd)
+            close()
             throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
         }
     }
@@ -229,11 +248,14 @@ final class RawClient: @unchecked Sendable {
         throw TimedOut(what: "a reply (connection closed)")
     }
 
+    /// Closes once. (A second close could hit a descriptor number the process has reused
+    /// since, such as one of NIO's sockets or a Process pipe.)
     func close() {
-        Glibc.close(fd)
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { close() }
 }
 
 extension TillConnection {

@@ -28,6 +28,18 @@ struct TopicAndEventTests {
         #expect(abs(parsed.time.timeIntervalSince(event.time)) < 0.001)
     }
 
+    @Test("timestamps match Foundation's ISO 8601 formatting across dates", arguments: [
+        0.0, 951_782_400.5, 1_764_000_000.125, 4_107_542_399.75, -86_400.25, 1_709_164_800.0, 253_402_300_799.5,
+    ])
+    func timestamps(_ seconds: Double) throws {
+        let date = Date(timeIntervalSince1970: seconds)
+        // Fractions exact in binary, so Foundation's truncation and our rounding agree.
+        let expected = date.formatted(
+            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+        #expect(Timestamp.format(date) == expected)
+        #expect(abs(Timestamp.parse(Timestamp.format(date))!.timeIntervalSince(date)) < 0.001)
+    }
+
     @Test("replies and lag notices parse")
     func serverLines() throws {
         guard case .reply(let ok) = try ServerLine(line: Array(ServerMessage.ok(id: "x", result: ["seq": 3]).utf8)) else { throw WireError(.badRequest, "") }

@@ -21,7 +21,7 @@ struct JournalTests {
         let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
         try await journal.append((1...10).map { event($0) })
         let after5 = try await journal.events(after: 5, limit: 3)
-        #expect(after5.map(\.event.seq) == [6, 7, 8])
+        #expect(after5.map(\.seq) == [6, 7, 8])
         #expect(after5[0].event.data == ["sale": "S6"])
         #expect(try journal.lastSeq() == 10)
         #expect(try await journal.oldestSeq() == 1)

@@ -28,6 +28,22 @@ struct RequestHandler: Sendable {
                 await subscribe(request.id, topics: topics, since: since, session: session)
                 return
             }
+            if case .publish(let topic, let data) = request.operation {
+                // Not awaited: the next request is read while this one commits, so pipelined
+                // publishes share a transaction. The reply waits in the outbox, in order.
+                let reply = DeferredReply()
+                session.outbox.enqueue(.deferred(reply))
+                let id = request.id
+                context.bus.submit(topic: topic, data: data) { result in
+                    switch result {
+                    case .success(let event): reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
+                    case .failure(let error as WireError): reply.fulfil(ServerMessage.error(id: id, error))
+                    case .failure(is EventBus.Draining): reply.fulfil(ServerMessage.error(id: id, WireError(.busy, "tilld is shutting down; retry once it is back")))
+                    case .failure(let error): reply.fulfil(ServerMessage.error(id: id, WireError(.deviceError, "\(error)")))
+                    }
+                }
+                return
+            }
             do {
                 let result = try await perform(request.operation, session: session)
                 session.send(ServerMessage.ok(id: request.id, result: result))
@@ -92,9 +108,8 @@ struct RequestHandler: Sendable {
             return ["devices": .array(context.devices.devices.map(\.listing))]
         case .status:
             return try await status()
-        case .publish(let topic, let data):
-            let event = try await context.bus.publish(topic: topic, data: data)
-            return ["seq": .int(event.seq)]
+        case .publish:
+            preconditionFailure("handled before")
         case .print(let name, let payload):
             let printer = try context.devices.resolve(name, role: .printer)
             let job = try await context.spool.submit(payload, to: printer)

@@ -185,6 +185,8 @@ public final class SocketServer: Service, Sendable {
                     try await outbound.write(contentsOf: lines)
                     lines.removeAll()
                     try await replay(subscription, session, outbound)
+                case .deferred(let reply):
+                    lines.append(await reply.line())
                 case .lagged(let lastSent):
                     lines.append(ByteBuffer(string: ServerMessage.lagged(lastSent: lastSent) + "\n"))
                     try await outbound.write(contentsOf: lines)
@@ -203,13 +205,13 @@ public final class SocketServer: Service, Sendable {
         while session.isCurrent(subscription.generation) {
             let page = try await context.journal.events(after: cursor, limit: pageSize)
             var lines = session.outbox.takeLeadingLines()
-            for stored in page where subscription.filter.matches(stored.event.topic) {
-                lines.append(ByteBuffer(string: stored.event.wireLine(dataJSON: stored.dataJSON) + "\n"))
+            for stored in page where subscription.filter.matches(stored.topic) {
+                lines.append(ByteBuffer(string: stored.wireLine + "\n"))
             }
             guard session.isCurrent(subscription.generation) else { return }
             if !lines.isEmpty { try await outbound.write(contentsOf: lines) }
             if let last = page.last {
-                cursor = last.event.seq
+                cursor = last.seq
                 session.outbox.noteHanded(seq: cursor)
             }
             if page.count < pageSize {

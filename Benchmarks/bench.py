@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""tilld benchmarks, measured side by side with their baselines in one run.
+
+    python3 Benchmarks/bench.py [--tilld .build/release/tilld] [--quick]
+
+Figures (medians and p99; this machine is shared and noisy, so compare ratios):
+  1. publish-to-subscriber latency, 1 and 32 subscribers: tilld (sync=full and sync=normal)
+     against a bare C relay (Benchmarks/relay.c) driven by the same client code
+  2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event
+  3. idle tilld: RSS and CPU over 60 s with no events, and its context switches (wake-ups)
+  4. start to READY=1 (sd_notify), fresh state directory
+Subscribers are separate processes so the 32-subscriber case is not serialised in one interpreter.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def connect(path, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            return s
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+class Lines:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+
+# ---------------------------------------------------------------- latency
+
+def subscriber(path, kind, expected, ready, results):
+    sock = connect(path)
+    lines = Lines(sock)
+    if kind == "tilld":
+        lines.next()  # hello
+        sock.sendall(b'{"id":1,"op":"subscribe","topics":["bench.*"]}\n')
+        while json.loads(lines.next()).get("type") != "reply":
+            pass
+    ready.put(1)
+    latencies = []
+    while len(latencies) < expected:
+        line = lines.next()
+        received = time.perf_counter_ns()
+        if line is None:
+            break
+        message = json.loads(line)
+        if kind == "tilld":
+            if message.get("type") != "event":
+                continue
+            sent = message["data"]["t"]
+        else:
+            sent = message["t"]
+        latencies.append(received - sent)
+    results.put(latencies)
+
+
+def measure_latency(path, kind, subscribers, events, spacing):
+    ready, results = mp.Queue(), mp.Queue()
+    procs = [mp.Process(target=subscriber, args=(path, kind, events, ready, results)) for _ in range(subscribers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=30)
+    pub = connect(path)
+    lines = Lines(pub)
+    if kind == "tilld":
+        lines.next()
+    for i in range(events):
+        t = time.perf_counter_ns()
+        if kind == "tilld":
+            pub.sendall(b'{"id":%d,"op":"publish","topic":"bench.tick","data":{"t":%d}}\n' % (i, t))
+            lines.next()  # the ack: publish is sequential, as a POS would do it
+        else:
+            pub.sendall(b'{"t":%d}\n' % t)
+        time.sleep(spacing)
+    all_latencies = []
+    for _ in procs:
+        all_latencies += results.get(timeout=60)
+    for p in procs:
+        p.join()
+    pub.close()
+    us = [v / 1000 for v in all_latencies]
+    return {"median_us": statistics.median(us), "p99_us": percentile(us, 99), "samples": len(us),
+            "expected": events * subscribers}
+
+
+# ---------------------------------------------------------------- fan-out throughput
+
+def counting_subscriber(path, expected, ready, results):
+    sock = connect(path)
+    lines = Lines(sock)
+    lines.next()
+    sock.sendall(b'{"id":1,"op":"subscribe","topics":["bench.*"]}\n')
+    while b'"type":"reply"' not in lines.next():
+        pass
+    ready.put(1)
+    # After the subscribe reply every line is an event (a lagged notice would end the count short).
+    count = lines.buffer.count(b"\n")
+    while count < expected:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+    results.put((count, time.perf_counter_ns()))
+
+
+def measure_fanout(path, subscribers, events):
+    ready, results = mp.Queue(), mp.Queue()
+    procs = [mp.Process(target=counting_subscriber, args=(path, events, ready, results)) for _ in range(subscribers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=30)
+    pub = connect(path)
+    lines = Lines(pub)
+    lines.next()
+    start = time.perf_counter_ns()
+    window = 256  # requests in flight
+    sent = acked = 0
+    while acked < events:
+        while sent < events and sent - acked < window:
+            pub.sendall(b'{"id":%d,"op":"publish","topic":"bench.fan","data":{"n":%d}}\n' % (sent, sent))
+            sent += 1
+        line = lines.next()
+        if b'"type":"reply"' in line:
+            acked += 1
+    counts = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join()
+    end = max(t for _, t in counts)
+    received = [c for c, _ in counts]
+    seconds = (end - start) / 1e9
+    return {"events": events, "subscribers": subscribers, "all_received": all(c >= events for c in received),
+            "events_per_s": events / seconds, "deliveries_per_s": events * subscribers / seconds}
+
+
+# ---------------------------------------------------------------- helpers to run tilld
+
+def start_tilld(binary, workdir, sync="full", notify=None, env_extra=None):
+    config = os.path.join(workdir, "tilld.toml")
+    with open(config, "w") as f:
+        f.write('[journal]\nsync = "%s"\n[socket]\nqueue_bytes = 67108864\n' % sync)
+    sock = os.path.join(workdir, "tilld.sock")
+    env = dict(os.environ)
+    env.pop("LISTEN_FDS", None)
+    env.pop("NOTIFY_SOCKET", None)
+    if notify:
+        env["NOTIFY_SOCKET"] = notify
+    env.update(env_extra or {})
+    proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(workdir, "state"),
+                             "--config", config, "--log-level", "warning"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, sock
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def proc_stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    switches = {}
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    switches[task] = switches.get(task, 0) + int(line.split()[1])
+    memory = {}
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith(("VmRSS", "RssAnon", "RssFile")):
+                memory[l.split(":")[0]] = int(l.split()[1]) / 1024
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for l in f:
+            if l.startswith("Pss:"):
+                memory["Pss"] = int(l.split()[1]) / 1024
+    return cpu, switches, memory
+
+
+def measure_idle(binary, seconds):
+    with tempfile.TemporaryDirectory() as work:
+        proc, sock = start_tilld(binary, work)
+        connect(sock).close()
+        time.sleep(3)
+        cpu0, sw0, _ = proc_stat(proc.pid)
+        time.sleep(seconds)
+        cpu1, sw1, memory = proc_stat(proc.pid)
+        stop(proc)
+        # Wake-ups: context switches of the threads that lived through the whole window.
+        switches = sum(sw1[t] - sw0[t] for t in sw1 if t in sw0)
+        return {"seconds": seconds, "rss_mb": memory["VmRSS"], "anon_mb": memory["RssAnon"],
+                "file_mb": memory["RssFile"], "pss_mb": memory.get("Pss"), "cpu_seconds": cpu1 - cpu0,
+                "cpu_percent": 100 * (cpu1 - cpu0) / seconds, "context_switches": switches}
+
+
+def measure_ready(binary, runs):
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as work:
+            notify_path = os.path.join(work, "notify")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            listener.bind(notify_path)
+            start = time.perf_counter()
+            proc, _ = start_tilld(binary, work, notify=notify_path)
+            while True:
+                r, _, _ = select.select([listener], [], [], 30)
+                if not r:
+                    raise RuntimeError("no READY=1")
+                if b"READY=1" in listener.recv(4096):
+                    times.append((time.perf_counter() - start) * 1000)
+                    break
+            stop(proc)
+            listener.close()
+    return {"runs": runs, "median_ms": statistics.median(times), "p99_ms": percentile(times, 99)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tilld", default=os.path.join(HERE, "..", ".build", "release", "tilld"))
+    parser.add_argument("--quick", action="store_true", help="fewer samples, 10 s idle")
+    args = parser.parse_args()
+    events = 300 if args.quick else 1000
+    idle_seconds = 10 if args.quick else 60
+    results = {}
+
+    with tempfile.TemporaryDirectory() as work:
+        relay_bin = os.path.join(work, "relay")
+        subprocess.check_call(["cc", "-O2", "-o", relay_bin, os.path.join(HERE, "relay.c")])
+        relay_sock = os.path.join(work, "relay.sock")
+        relay = subprocess.Popen([relay_bin, relay_sock])
+        connect(relay_sock).close()
+        time.sleep(0.2)
+        # The relay counts the probe connection above; it has gone, so start clean.
+        for subs in (1, 32):
+            results["relay_%d" % subs] = measure_latency(relay_sock, "relay", subs, events, 0.002)
+        relay.terminate()
+        for sync in ("full", "normal"):
+            with tempfile.TemporaryDirectory() as tw:
+                proc, sock = start_tilld(args.tilld, tw, sync=sync)
+                connect(sock).close()
+                for subs in (1, 32):
+                    results["tilld_%s_%d" % (sync, subs)] = measure_latency(sock, "tilld", subs, events, 0.002)
+                stop(proc)
+        with tempfile.TemporaryDirectory() as tw:
+            proc, sock = start_tilld(args.tilld, tw, sync="full")
+            connect(sock).close()
+            results["fanout_32"] = measure_fanout(sock, 32, 5000 if args.quick else 20000)
+            stop(proc)
+
+    results["idle"] = measure_idle(args.tilld, idle_seconds)
+    results["ready"] = measure_ready(args.tilld, 5 if args.quick else 20)
+
+    print(json.dumps(results, indent=2))
+    print("\npublish -> subscriber latency (µs)         median      p99   ratio to relay (median)")
+    for subs in (1, 32):
+        base = results["relay_%d" % subs]
+        print("  relay (floor), %2d sub          %9.1f %9.1f" % (subs, base["median_us"], base["p99_us"]))
+        for sync in ("full", "normal"):
+            r = results["tilld_%s_%d" % (sync, subs)]
+            print("  tilld sync=%-6s %2d sub        %9.1f %9.1f   x%.1f  (%d/%d delivered)" % (
+                sync, subs, r["median_us"], r["p99_us"], r["median_us"] / base["median_us"], r["samples"], r["expected"]))
+    f = results["fanout_32"]
+    print("fan-out to 32 subscribers: %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
+        f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
+    i = results["idle"]
+    print("idle %d s: RSS %.1f MB (anonymous %.1f MB, shared-library/file pages %.1f MB, PSS %.1f MB), CPU %.3f s (%.3f%%), %d context switches" % (
+        i["seconds"], i["rss_mb"], i["anon_mb"], i["file_mb"], i["pss_mb"] or 0, i["cpu_seconds"], i["cpu_percent"], i["context_switches"]))
+    r = results["ready"]
+    print("start to READY=1: median %.1f ms, p99 %.1f ms over %d runs" % (r["median_ms"], r["p99_ms"], r["runs"]))
+
+
+if __name__ == "__main__":
+    main()

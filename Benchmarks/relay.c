@@ -1,0 +1,46 @@
+/* The floor for publish-to-subscriber latency: a minimal program that relays each line
+ * it reads on one Unix-socket connection to every other connection. No parsing, no
+ * journal, no validation. Build: cc -O2 -o relay relay.c ; run: ./relay /tmp/relay.sock */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 256
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: relay SOCKET\n"); return 2; }
+    int server = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    strncpy(address.sun_path, argv[1], sizeof address.sun_path - 1);
+    unlink(argv[1]);
+    if (bind(server, (struct sockaddr *)&address, sizeof address) || listen(server, 256)) { perror("bind"); return 1; }
+    struct pollfd fds[MAX_CLIENTS + 1] = {{.fd = server, .events = POLLIN}};
+    int count = 1;
+    static char buffer[1 << 16];
+    for (;;) {
+        if (poll(fds, count, -1) < 0) continue;
+        if (fds[0].revents & POLLIN && count <= MAX_CLIENTS) {
+            fds[count].fd = accept(server, NULL, NULL);
+            fds[count].events = POLLIN;
+            fds[count].revents = 0;
+            count++;
+        }
+        for (int i = 1; i < count; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+            if (n <= 0) { close(fds[i].fd); fds[i] = fds[--count]; i--; continue; }
+            for (int j = 1; j < count; j++) {
+                if (j == i) continue;
+                for (ssize_t off = 0; off < n;) {
+                    ssize_t w = write(fds[j].fd, buffer + off, n - off);
+                    if (w <= 0) break;
+                    off += w;
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,8 @@ Figures (medians and p99; this machine is shared and noisy, so compare ratios):
   1. publish-to-subscriber latency, 1 and 32 subscribers: tilld (sync=full and sync=normal)
      against a bare C relay (Benchmarks/relay.c) driven by the same client code
   2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event
-  3. idle tilld: RSS and CPU over 60 s with no events, and its context switches (wake-ups)
+  3. idle tilld: RSS and CPU over 60 s with no events, and its context switches (wake-ups),
+     beside a minimal idle Swift program (the floor the Swift runtime and Foundation set)
   4. start to READY=1 (sd_notify), fresh state directory
 Subscribers are separate processes so the 32-subscriber case is not serialised in one interpreter.
 """
@@ -215,19 +216,30 @@ def proc_stat(pid):
 
 
 def measure_idle(binary, seconds):
+    """tilld idle beside the floor: a minimal idle Swift program (Benchmarks/idle_floor.swift),
+    measured over the same window."""
     with tempfile.TemporaryDirectory() as work:
+        floor_bin = os.path.join(work, "idle_floor")
+        subprocess.check_call(["swiftc", "-O", "-parse-as-library", os.path.join(HERE, "idle_floor.swift"), "-o", floor_bin])
+        floor = subprocess.Popen([floor_bin])
         proc, sock = start_tilld(binary, work)
         connect(sock).close()
         time.sleep(3)
-        cpu0, sw0, _ = proc_stat(proc.pid)
+        before = {name: proc_stat(p.pid) for name, p in (("tilld", proc), ("floor", floor))}
         time.sleep(seconds)
-        cpu1, sw1, memory = proc_stat(proc.pid)
+        after = {name: proc_stat(p.pid) for name, p in (("tilld", proc), ("floor", floor))}
         stop(proc)
-        # Wake-ups: context switches of the threads that lived through the whole window.
-        switches = sum(sw1[t] - sw0[t] for t in sw1 if t in sw0)
-        return {"seconds": seconds, "rss_mb": memory["VmRSS"], "anon_mb": memory["RssAnon"],
-                "file_mb": memory["RssFile"], "pss_mb": memory.get("Pss"), "cpu_seconds": cpu1 - cpu0,
-                "cpu_percent": 100 * (cpu1 - cpu0) / seconds, "context_switches": switches}
+        floor.kill()
+        result = {}
+        for name in ("tilld", "floor"):
+            cpu0, sw0, _ = before[name]
+            cpu1, sw1, memory = after[name]
+            # Wake-ups: context switches of the threads that lived through the whole window.
+            switches = sum(sw1[t] - sw0[t] for t in sw1 if t in sw0)
+            result[name] = {"seconds": seconds, "rss_mb": memory["VmRSS"], "anon_mb": memory["RssAnon"],
+                            "file_mb": memory["RssFile"], "pss_mb": memory.get("Pss"), "cpu_seconds": cpu1 - cpu0,
+                            "cpu_percent": 100 * (cpu1 - cpu0) / seconds, "context_switches": switches}
+        return result
 
 
 def measure_ready(binary, runs):
@@ -299,9 +311,10 @@ def main():
     f = results["fanout_32"]
     print("fan-out to 32 subscribers: %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
         f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
-    i = results["idle"]
-    print("idle %d s: RSS %.1f MB (anonymous %.1f MB, shared-library/file pages %.1f MB, PSS %.1f MB), CPU %.3f s (%.3f%%), %d context switches" % (
-        i["seconds"], i["rss_mb"], i["anon_mb"], i["file_mb"], i["pss_mb"] or 0, i["cpu_seconds"], i["cpu_percent"], i["context_switches"]))
+    for name, label in (("tilld", "tilld"), ("floor", "idle Swift floor")):
+        i = results["idle"][name]
+        print("idle %d s, %-16s RSS %.1f MB (anonymous %.1f MB, library/file pages %.1f MB, PSS %.1f MB), CPU %.3f s, %d context switches" % (
+            i["seconds"], label + ":", i["rss_mb"], i["anon_mb"], i["file_mb"], i["pss_mb"] or 0, i["cpu_seconds"], i["context_switches"]))
     r = results["ready"]
     print("start to READY=1: median %.1f ms, p99 %.1f ms over %d runs" % (r["median_ms"], r["p99_ms"], r["runs"]))
 

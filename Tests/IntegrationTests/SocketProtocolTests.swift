@@ -143,6 +143,41 @@ struct SocketProtocolTests {
         #expect(received == Array(published.dropFirst(100)) + more)
     }
 
+    @Test("pipelined publishes are answered in order, each with the next seq, and durable when answered")
+    func pipelinedPublishes() async throws {
+        let daemon = try await DaemonUnderTest()
+        let client = try RawClient(path: daemon.socket)
+        _ = try client.readLine()
+        let count = 1000
+        var batch = ""
+        for index in 0..<count {
+            batch += #"{"id":\#(index),"op":"publish","topic":"sale.voided","data":{"sale":"S\#(index)"}}"# + "\n"
+            if index == 500 { batch += #"{"id":"status","op":"status"}"# + "\n" }
+        }
+        let writer = Thread { [batch] in try? client.send(batch) }
+        writer.start()
+        var seqs: [Int64] = []
+        var ids: [String] = []
+        for _ in 0...count {
+            let reply = try client.reply(timeout: .seconds(30))
+            #expect(reply["ok"] == true)
+            ids.append(reply["id"].map { $0.intValue.map(String.init) ?? $0.stringValue ?? "?" } ?? "?")
+            if let seq = reply["result"]?["seq"]?.intValue, reply["id"] != "status" { seqs.append(seq) }
+        }
+        let expectedIDs: [String] = (0...500).map { String($0) } + ["status"] + (501..<count).map { String($0) }
+        #expect(ids == expectedIDs)
+        #expect(seqs == Array(5..<Int64(5 + count)), "consecutive seqs in request order")
+        daemon.crash()
+        try await daemon.start()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["sale.*"], "since": 0])
+            let events = try await till.collect { $0.count >= count }
+            let sales: [String?] = events.map { $0.data["sale"]?.stringValue }
+            let expected: [String?] = (0..<count).map { "S\($0)" }
+            #expect(sales == expected)
+        }
+    }
+
     @Test("after kill -9 and restart no acknowledged event is lost and no seq is reused")
     func crashRecovery() async throws {
         let daemon = try await DaemonUnderTest()

@@ -88,13 +88,19 @@ def subscriber(path, kind, expected, ready, results):
     results.put(latencies)
 
 
-def measure_latency(path, kind, subscribers, events, spacing):
+def start_subscribers(count, target, *args):
+    """Starts `count` subscriber processes and returns once each has subscribed."""
     ready, results = mp.Queue(), mp.Queue()
-    procs = [mp.Process(target=subscriber, args=(path, kind, events, ready, results)) for _ in range(subscribers)]
+    procs = [mp.Process(target=target, args=args + (ready, results)) for _ in range(count)]
     for p in procs:
         p.start()
     for _ in procs:
         ready.get(timeout=30)
+    return procs, results
+
+
+def measure_latency(path, kind, subscribers, events, spacing):
+    procs, results = start_subscribers(subscribers, subscriber, path, kind, events)
     pub = connect(path)
     lines = Lines(pub)
     if kind == "tilld":
@@ -139,12 +145,7 @@ def counting_subscriber(path, expected, ready, results):
 
 
 def measure_fanout(path, subscribers, events):
-    ready, results = mp.Queue(), mp.Queue()
-    procs = [mp.Process(target=counting_subscriber, args=(path, events, ready, results)) for _ in range(subscribers)]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=30)
+    procs, results = start_subscribers(subscribers, counting_subscriber, path, events)
     pub = connect(path)
     lines = Lines(pub)
     lines.next()

@@ -52,6 +52,17 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // libphonenumber (Debian libphonenumber-dev) behind a C face, and its Swift wrapper.
+        .target(
+            name: "CPhoneNumber",
+            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
+        ),
+        .target(name: "TillPhoneNumber", dependencies: ["CPhoneNumber"]),
+        // Customer memory: identifiers, the customer store, timeline rules (till-crm).
+        .target(
+            name: "TillCRM",
+            dependencies: ["TillCore", "TillPhoneNumber", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // A socket client any Swift program (tillctl, till-crm) can use.
         .target(
             name: "TillClient",
@@ -82,6 +93,10 @@ let package = Package(
         ),
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
         .testTarget(
+            name: "TillCRMTests",
+            dependencies: ["TillCRM", "TillPhoneNumber", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
             name: "TillDaemonTests",
             dependencies: [
                 "TillDaemon", "TillCore", "TillNIO", "TillLinux",
@@ -98,8 +113,10 @@ let package = Package(
     ]
 )
 
-// Strict settings for every target, in one place.
-for target in package.targets where target.type != .system {
+package.cxxLanguageStandard = .cxx17
+
+// Strict settings for every target, in one place (Swift settings only apply to Swift targets).
+for target in package.targets where target.type != .system && target.name != "CPhoneNumber" {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [
         .swiftLanguageMode(.v6),

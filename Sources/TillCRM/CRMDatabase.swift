@@ -1,0 +1,146 @@
+import Foundation
+public import GRDB
+
+/// till-crm's store: one SQLite file (WAL, mode 0600) holding customers, their identifiers,
+/// consent records, the sales the till reported, the links between the two, an immutable
+/// timeline, the suppression list and the tilld cursor. Every event's effects and the cursor
+/// move in one transaction: after a crash the service resumes exactly where it stopped.
+public final class CRMDatabase: Sendable {
+    public let writer: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        // Customer data is personal data: the file (and WAL/SHM beside it) is readable by
+        // the service's user only. Create it 0600 before SQLite does with the umask's mode.
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        var configuration = Configuration()
+        configuration.label = "till-crm"
+        configuration.foreignKeysEnabled = true
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        writer = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(writer)
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path + suffix)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: customers, identifiers, consent, sales, timeline") { db in
+            try db.execute(sql: """
+                CREATE TABLE customer (
+                    id TEXT PRIMARY KEY,
+                    name TEXT,
+                    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'merged', 'erased')),
+                    merged_into TEXT REFERENCES customer(id),
+                    first_seen_ms INTEGER NOT NULL,
+                    last_seen_ms INTEGER NOT NULL,
+                    visits INTEGER NOT NULL DEFAULT 0
+                );
+                -- One identifier belongs to one customer while active.
+                CREATE TABLE identifier (
+                    id INTEGER PRIMARY KEY,
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('loyalty_card', 'email', 'phone', 'external')),
+                    raw TEXT NOT NULL,
+                    normalized TEXT NOT NULL,
+                    source_seq INTEGER,
+                    added_ms INTEGER NOT NULL,
+                    active INTEGER NOT NULL DEFAULT 1
+                );
+                CREATE UNIQUE INDEX identifier_unique_active ON identifier(kind, normalized) WHERE active = 1;
+                CREATE INDEX identifier_customer ON identifier(customer_id);
+                -- Append-only; the current state per channel and purpose is the newest row.
+                CREATE TABLE consent (
+                    id INTEGER PRIMARY KEY,
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'post', 'phone')),
+                    purpose TEXT NOT NULL CHECK (purpose IN ('marketing', 'transactional', 'profiling')),
+                    granted INTEGER NOT NULL,
+                    basis TEXT NOT NULL CHECK (basis IN ('consent', 'soft_opt_in', 'contract', 'legitimate_interest')),
+                    source TEXT NOT NULL,
+                    sale_id TEXT,
+                    source_seq INTEGER,
+                    recorded_ms INTEGER NOT NULL
+                );
+                CREATE INDEX consent_customer ON consent(customer_id, channel, purpose, id);
+                -- What the till reported, kept apart from who it is linked to.
+                CREATE TABLE sale (
+                    sale_id TEXT PRIMARY KEY,
+                    till TEXT,
+                    store TEXT,
+                    receipt TEXT,
+                    state TEXT NOT NULL CHECK (state IN ('open', 'completed', 'voided')),
+                    total TEXT,
+                    currency TEXT,
+                    lines TEXT NOT NULL DEFAULT '[]',
+                    started_ms INTEGER,
+                    completed_ms INTEGER
+                );
+                CREATE INDEX sale_receipt ON sale(receipt);
+                CREATE TABLE sale_link (
+                    sale_id TEXT NOT NULL REFERENCES sale(sale_id),
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    method TEXT NOT NULL CHECK (method IN ('loyalty_scan', 'email', 'phone', 'loyalty', 'late_attach', 'manual')),
+                    linked_ms INTEGER NOT NULL,
+                    unlinked_ms INTEGER
+                );
+                CREATE UNIQUE INDEX sale_link_current ON sale_link(sale_id) WHERE unlinked_ms IS NULL;
+                CREATE INDEX sale_link_customer ON sale_link(customer_id);
+                -- Immutable. `source` is the idempotency key ("tilld:SEQ", "cli:UUID").
+                CREATE TABLE timeline (
+                    id INTEGER PRIMARY KEY,
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    occurred_ms INTEGER NOT NULL,
+                    recorded_ms INTEGER NOT NULL,
+                    type TEXT NOT NULL CHECK (type IN ('purchase', 'refund', 'exchange', 'note', 'conversation', 'opportunity', 'service', 'consent', 'merge')),
+                    source TEXT NOT NULL UNIQUE,
+                    payload TEXT NOT NULL,
+                    actor TEXT
+                );
+                CREATE INDEX timeline_customer ON timeline(customer_id, occurred_ms);
+                -- Hashed identifiers of erased people: a later event cannot silently re-create them.
+                CREATE TABLE suppression (
+                    hash TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL
+                );
+                CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    /// The last tilld seq whose effects are committed (0 before the first event).
+    public func cursor(_ name: String = "tilld") async throws -> Int64 {
+        try await writer.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0
+        }
+    }
+
+    /// Applies one event: runs `effects` and moves the cursor to `seq` in one transaction.
+    /// Returns false, and does nothing, if the event was applied before (seq ≤ cursor).
+    @discardableResult
+    public func apply(seq: Int64, cursor name: String = "tilld", _ effects: @escaping @Sendable (Database) throws -> Void) async throws -> Bool {
+        try await writer.write { db in
+            let current = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0
+            guard seq > current else { return false }
+            try effects(db)
+            try db.execute(
+                sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                arguments: [name, seq]
+            )
+            return true
+        }
+    }
+}

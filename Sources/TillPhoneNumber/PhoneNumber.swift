@@ -1,0 +1,40 @@
+import CPhoneNumber
+
+/// Phone numbers as the CRM keys them: E.164, parsed and validated by libphonenumber
+/// with the shop's region for numbers typed without a country code.
+public enum PhoneNumber {
+    public struct Invalid: Error, Sendable, Hashable, CustomStringConvertible {
+        public var input: String
+        public var region: String
+        public var reason: String
+        public var description: String { "\"\(input)\" is not a valid phone number for region \(region): \(reason)" }
+    }
+
+    /// "07911 123456" in GB -> "+447911123456"; "+49 30 901820" anywhere -> "+4930901820".
+    public static func e164(_ raw: String, defaultRegion region: String) throws -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let result = till_phone_to_e164(raw, region.uppercased(), &buffer, buffer.count)
+        guard result == Int32(TILL_PHONE_OK.rawValue) else {
+            throw Invalid(input: raw, region: region.uppercased(), reason: reason(result))
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The ISO region of an E.164 number ("GB"), or nil.
+    public static func region(ofE164 number: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 8)
+        _ = till_phone_region(number, &buffer, buffer.count)
+        let region = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return region.isEmpty ? nil : region
+    }
+
+    private static func reason(_ code: Int32) -> String {
+        switch UInt32(code) {
+        case TILL_PHONE_INVALID_COUNTRY.rawValue: "no country code, and the default region is unknown (set it in the config, e.g. \"GB\")"
+        case TILL_PHONE_TOO_SHORT.rawValue: "too short"
+        case TILL_PHONE_TOO_LONG.rawValue: "too long"
+        case TILL_PHONE_INVALID.rawValue: "no such number in that country's numbering plan"
+        default: "not a phone number"
+        }
+    }
+}

@@ -118,6 +118,16 @@ public final class CRMDatabase: Sendable {
                 CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2: loyalty cards scanned during a sale, not yet enrolled") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_card (
+                    sale_id TEXT PRIMARY KEY,
+                    card TEXT NOT NULL,
+                    raw TEXT NOT NULL,
+                    source_seq INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

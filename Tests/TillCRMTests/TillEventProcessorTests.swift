@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+import Testing
+import TillCore
+@testable import TillCRM
+
+/// Feeds events through the processor and the exactly-once apply, as `till-crm serve` does.
+final class Ledger: @unchecked Sendable {
+    let db: CRMDatabase
+    let processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"))
+    var seq: Int64 = 0
+    var outcomes: [ProcessingOutcome] = []
+    let start = Date(timeIntervalSince1970: 1_764_000_000)
+
+    init() throws {
+        db = try CRMDatabase(path: NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString + "/crm.sqlite")
+    }
+
+    @discardableResult
+    func feed(_ topic: String, _ data: JSONValue, device: String? = nil, daysLater: Double = 0) async throws -> [ProcessingOutcome] {
+        seq += 1
+        let event = Event(seq: seq, time: start.addingTimeInterval(daysLater * 86400 + Double(seq)), topic: topic, device: device, data: data)
+        let processor = self.processor
+        let box = OutcomeBox()
+        try await db.apply(seq: seq) { db in box.value = try processor.process(event, in: db) }
+        outcomes += box.value
+        return box.value
+    }
+
+    func sale(_ id: String, total: String, receipt: String? = nil, identify: JSONValue? = nil, daysLater: Double = 0) async throws -> [ProcessingOutcome] {
+        try await feed("sale.started", ["sale": .string(id), "till": "T1"], daysLater: daysLater)
+        try await feed("sale.line", ["sale": .string(id), "name": "Flat white", "qty": 1, "unit_price": .string(total), "amount": .string(total)], daysLater: daysLater)
+        var result: [ProcessingOutcome] = []
+        if var identify, case .object(var object) = identify {
+            object["sale"] = .string(id)
+            identify = .object(object)
+            result = try await feed("customer.identified", identify, daysLater: daysLater)
+        }
+        var completed: [String: JSONValue] = ["sale": .string(id), "total": .string(total), "currency": "EUR"]
+        if let receipt { completed["receipt"] = .string(receipt) }
+        try await feed("sale.completed", .object(completed), daysLater: daysLater)
+        return result
+    }
+
+    func count(_ sql: String) async throws -> Int {
+        try await db.writer.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+    }
+}
+
+final class OutcomeBox: @unchecked Sendable {
+    var value: [ProcessingOutcome] = []
+}
+
+@Suite("Till events into customer memory")
+struct TillEventProcessorTests {
+    @Test("a sale with an email creates a customer, a link and a purchase; the next visit recognises them")
+    func identifiedSales() async throws {
+        let ledger = try Ledger()
+        let first = try await ledger.sale("S1", total: "7.00", receipt: "R1", identify: ["email": " Ann@Example.com ", "name": "Ann", "consent": ["email_marketing": true]])
+        guard case .recognized(let new)? = first.last else { Issue.record("\(first)"); return }
+        #expect(!new.returning && new.visits == 0)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM consent WHERE channel = 'email' AND granted = 1") == 1)
+
+        let second = try await ledger.sale("S2", total: "3.50", identify: ["email": "ann@example.com"], daysLater: 90)
+        guard case .recognized(let again)? = second.last else { Issue.record("\(second)"); return }
+        #expect(again.customer == new.customer)
+        #expect(again.returning && again.visits == 1)
+        #expect(again.lastVisit != nil)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 1, "one customer, one record")
+        #expect(try await ledger.count("SELECT visits FROM customer") == 2)
+    }
+
+    @Test("anonymous and voided sales leave no purchase; a completed sale with no lines keeps its total")
+    func anonymousAndVoided() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "4.00")
+        try await ledger.feed("sale.started", ["sale": "S2", "till": "T1"])
+        try await ledger.feed("customer.identified", ["sale": "S2", "phone": "07911 123456"])
+        try await ledger.feed("sale.voided", ["sale": "S2"])
+        try await ledger.feed("sale.completed", ["sale": "S3", "total": "9.99", "currency": "EUR"])
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 0)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale WHERE sale_id = 'S3' AND total = '9.99' AND state = 'completed'") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale WHERE sale_id = 'S2' AND state = 'voided'") == 1)
+    }
+
+    @Test("an invalid phone rejects the whole identification: no partial customer")
+    func invalidPhone() async throws {
+        let ledger = try Ledger()
+        let outcome = try await ledger.feed("customer.identified", ["email": "bob@example.com", "phone": "12"])
+        guard case .skipped(let reason)? = outcome.first else { Issue.record("\(outcome)"); return }
+        #expect(reason.contains("phone") && reason.contains("12"))
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 0)
+        #expect(try await ledger.db.cursor() == 1, "the bad event is consumed, not retried forever")
+    }
+
+    @Test("a loyalty card scanned mid-sale links the sale; an unknown card is enrolled when the POS identifies the customer")
+    func loyaltyScans() async throws {
+        let ledger = try Ledger()
+        try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
+        let scan = try await ledger.feed("scanner.data", ["text": "LOY 0042", "kind": "loyalty"], device: "sim-scanner")
+        #expect(scan.contains { if case .note(let text) = $0 { text.contains("enrolled") } else { false } })
+        try await ledger.feed("customer.identified", ["sale": "S1", "email": "cara@example.com"])
+        try await ledger.feed("sale.completed", ["sale": "S1", "total": "5.00", "currency": "EUR"])
+        #expect(try await ledger.count("SELECT COUNT(*) FROM identifier WHERE kind = 'loyalty_card' AND normalized = 'LOY0042'") == 1)
+
+        try await ledger.feed("sale.started", ["sale": "S2", "till": "T1"])
+        let known = try await ledger.feed("scanner.data", ["text": "LOY0042", "kind": "unknown"], device: "sim-scanner")
+        guard case .recognized(let greeting)? = known.first else { Issue.record("\(known)"); return }
+        #expect(greeting.sale == "S2" && greeting.returning && greeting.visits == 1)
+        try await ledger.feed("sale.completed", ["sale": "S2", "total": "2.00", "currency": "EUR"])
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 2)
+    }
+
+    @Test("refunds link to the original sale by receipt and carry their reason")
+    func refunds() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "20.00", receipt: "R-77", identify: ["loyalty": "LOY9"])
+        try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R-77", "lines": [], "total": "20.00", "currency": "EUR", "reason": "wrong size"])
+        let reason = try await ledger.db.writer.read { try String.fetchOne($0, sql: "SELECT json_extract(payload, '$.reason') FROM timeline WHERE type = 'refund'") }
+        #expect(reason == "wrong size")
+        let unknown = try await ledger.feed("refund.completed", ["refund": "F2", "sale": "NOPE", "lines": [], "total": "1.00", "currency": "EUR", "reason": "x"])
+        #expect(unknown.contains { if case .note = $0 { true } else { false } })
+    }
+
+    @Test("replaying an event applies nothing twice")
+    func replay() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "7.00", identify: ["email": "dan@example.com"])
+        let event = Event(seq: 2, time: Date(), topic: "sale.completed", device: nil, data: ["sale": "S1", "total": "7.00", "currency": "EUR"])
+        let processor = ledger.processor
+        #expect(try await !ledger.db.apply(seq: 2) { db in _ = try processor.process(event, in: db) })
+        #expect(try await ledger.count("SELECT visits FROM customer") == 1)
+    }
+}

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tilld", targets: ["tilld"]),
         .executable(name: "tillctl", targets: ["tillctl"]),
+        .executable(name: "till-crm", targets: ["till-crm"]),
         .library(name: "TillCore", targets: ["TillCore"]),
         .library(name: "TillClient", targets: ["TillClient"]),
     ],
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries: module map + shim header only.
@@ -61,7 +63,13 @@ let package = Package(
         // Customer memory: identifiers, the customer store, timeline rules (till-crm).
         .target(
             name: "TillCRM",
-            dependencies: ["TillCore", "TillPhoneNumber", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "TillCore", "TillPhoneNumber", "TillClient",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // A socket client any Swift program (tillctl, till-crm) can use.
         .target(
@@ -91,6 +99,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "till-crm",
+            dependencies: [
+                "TillCRM", "TillCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
         .testTarget(
             name: "TillCRMTests",
@@ -107,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TillCore", "TillClient", "tilld", "tillctl"],
+            dependencies: ["TillCore", "TillClient", "tilld", "tillctl", "till-crm"],
             resources: []
         ),
     ]

@@ -128,6 +128,12 @@ public final class CRMDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v3: the secret that keys suppression hashes") { db in
+            try db.execute(sql: "CREATE TABLE secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            var generator = SystemRandomNumberGenerator()
+            let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            try db.execute(sql: "INSERT INTO secret(name, value) VALUES ('suppression', ?)", arguments: [key])
+        }
         return migrator
     }
 

@@ -1,6 +1,7 @@
 public import Foundation
 public import GRDB
 public import TillCore
+import Crypto
 
 /// What applying one tilld event produced besides database rows: greetings to publish
 /// and problems to log. Bad events are skipped whole (no partial records) with a reason.
@@ -305,24 +306,19 @@ public enum Customers {
     }
 }
 
-/// Hashed identifiers of erased people (SHA-256 would need a crypto dependency; SQLite has
-/// none built in, so the hash is computed in Swift by `Suppression.hash`).
+/// Keyed hashes (HMAC-SHA256) of erased people's identifiers. Keyed with a secret made when
+/// the database was created, so the list cannot be reversed by hashing every phone number.
 public enum Suppression {
     public static func contains(_ identifier: CustomerIdentifier, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT 1 FROM suppression WHERE hash = ?", arguments: [hash(identifier)]) ?? false
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM suppression WHERE hash = ?", arguments: [hash(identifier, db)]) ?? false
     }
 
-    public static func hash(_ identifier: CustomerIdentifier) -> String {
-        // FNV-1a 64 over "kind:normalized", twice with different offsets: enough to recognise,
-        // not meant to resist a determined attacker with the identifier list (see docs/crm.md).
-        func fnv(_ seed: UInt64) -> UInt64 {
-            var hash = seed
-            for byte in "\(identifier.kind.rawValue):\(identifier.normalized)".utf8 {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x100000001b3
-            }
-            return hash
+    public static func hash(_ identifier: CustomerIdentifier, _ db: Database) throws -> String {
+        guard let secret = try Data.fetchOne(db, sql: "SELECT value FROM secret WHERE name = 'suppression'") else {
+            throw DatabaseError(message: "the suppression secret is missing from the CRM database")
         }
-        return String(fnv(0xcbf29ce484222325), radix: 16) + String(fnv(0x84222325cbf29ce4), radix: 16)
+        let code = HMAC<SHA256>.authenticationCode(
+            for: Data("\(identifier.kind.rawValue):\(identifier.normalized)".utf8), using: SymmetricKey(data: secret))
+        return code.map { String(format: "%02x", $0) }.joined()
     }
 }

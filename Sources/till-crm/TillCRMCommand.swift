@@ -1,0 +1,289 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TillCRM
+import TillCore
+import UnixSignals
+
+@main
+struct TillCRMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "till-crm",
+        abstract: "Customer memory from the till: who bought what, returned what, and what we promised them.",
+        version: "0.1.0",
+        subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
+                      Attach.self, ConsentCommand.self, Export.self, Erase.self]
+    )
+}
+
+/// Where the customer database is and how phone numbers are read.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Holds crm.sqlite (mode 0600).")
+    var dataDirectory = ProcessInfo.processInfo.environment["TILL_CRM_DATA_DIR"] ?? "/var/lib/till-crm"
+
+    @Option(help: "Region for phone numbers without a country code (ISO 3166, e.g. GB, DE, FR).")
+    var region = ProcessInfo.processInfo.environment["TILL_CRM_REGION"] ?? "GB"
+
+    @Flag(help: "Machine output: JSON.")
+    var json = false
+
+    func directory() throws -> CustomerDirectory {
+        do {
+            let database = try CRMDatabase(path: dataDirectory + "/crm.sqlite")
+            return CustomerDirectory(database: database, normalizer: IdentifierNormalizer(defaultRegion: region))
+        } catch {
+            fail("cannot open the customer database in \(dataDirectory): \(error)")
+        }
+    }
+}
+
+func fail(_ reason: String) -> Never {
+    FileHandle.standardError.write(Data(("till-crm: " + reason + "\n").utf8))
+    exit(1)
+}
+
+/// Runs a directory operation, turning errors into a one-line reason and exit status 1.
+func orFail<R>(_ body: () async throws -> R) async -> R {
+    do {
+        return try await body()
+    } catch {
+        fail("\(error)")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow tilld and keep customer memory (a long-running service).")
+    @OptionGroup var store: StoreOptions
+    @Option(help: "tilld's socket (default: $TILLD_SOCKET, else /run/tilld/tilld.sock).")
+    var socket = ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
+    @Option(name: .customLong("log-level")) var logLevel = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "till-crm")
+        let database: CRMDatabase
+        do {
+            database = try CRMDatabase(path: store.dataDirectory + "/crm.sqlite")
+        } catch {
+            logger.critical("cannot open the customer database", metadata: ["dir": "\(store.dataDirectory)", "error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let service = CRMService(
+            socket: socket, database: database,
+            processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: store.region)), logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
+
+struct CustomerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "customer", abstract: "Look customers up.", subcommands: [Show.self, Find.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A customer's record and timeline, by id, email, phone or card.")
+        @OptionGroup var store: StoreOptions
+        @Argument var reference: String
+        @Option(help: "Timeline entries to show.") var limit = 50
+
+        func run() async throws {
+            let directory = try store.directory()
+            let profile = await orFail { try await directory.profile(try await directory.resolve(reference), timelineLimit: limit) }
+            if store.json { return print(JSONText.encode(profile)) }
+            print(ProfileFormatter.text(profile))
+        }
+    }
+
+    struct Find: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Customers whose name, email, phone or card matches TEXT.")
+        @OptionGroup var store: StoreOptions
+        @Argument var text: String
+
+        func run() async throws {
+            let directory = try store.directory()
+            let matches = await orFail { try await directory.find(text) }
+            for match in matches {
+                if store.json {
+                    print(JSONText.encode(["id": .string(match.id), "name": match.name.map(JSONValue.string) ?? .null, "identifiers": .array(match.identifiers.map(JSONValue.string))] as JSONValue))
+                } else {
+                    print("\(match.id)  \(match.name ?? "-")  \(match.identifiers.joined(separator: ", "))  last seen \(Timestamp.format(match.lastSeen).prefix(10))")
+                }
+            }
+            if matches.isEmpty && !store.json { print("no customer matches \"\(text)\"") }
+        }
+    }
+}
+
+/// A profile as a person reads it in a terminal.
+enum ProfileFormatter {
+    static func text(_ profile: JSONValue) -> String {
+        var out: [String] = []
+        out.append("\(profile["name"]?.stringValue ?? "(no name)")  [\(profile["id"]?.stringValue ?? "?")]  \(profile["visits"]?.intValue ?? 0) visits, first \(profile["first_seen"]?.stringValue?.prefix(10) ?? "?"), last \(profile["last_seen"]?.stringValue?.prefix(10) ?? "?")")
+        for identifier in profile["identifiers"]?.arrayValue ?? [] {
+            out.append("  \(identifier["kind"]?.stringValue ?? "?"): \(identifier["normalized"]?.stringValue ?? "?")")
+        }
+        for consent in profile["consent"]?.arrayValue ?? [] {
+            out.append("  consent \(consent["channel"]?.stringValue ?? "?") \(consent["purpose"]?.stringValue ?? "?"): \(consent["granted"]?.boolValue == true ? "yes" : "no") (\(consent["basis"]?.stringValue ?? "?"), \(consent["at"]?.stringValue?.prefix(10) ?? "?"))")
+        }
+        out.append("timeline:")
+        for entry in profile["timeline"]?.arrayValue ?? [] {
+            let data = entry["data"] ?? .null
+            let summary: String
+            switch entry["type"]?.stringValue {
+            case "purchase"?: summary = "bought \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? "")" + (data["receipt"]?.stringValue.map { " (receipt \($0))" } ?? "")
+            case "refund"?: summary = "refund \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? ""): \(data["reason"]?.stringValue ?? "")"
+            case "note"?, "conversation"?, "opportunity"?: summary = data["text"]?.stringValue ?? JSONText.encode(data)
+            case "service"?: summary = "service: \(data["service"]?.stringValue ?? "?")"
+            case "consent"?: summary = "\(data["channel"]?.stringValue ?? "?") \(data["purpose"]?.stringValue ?? "") consent \(data["granted"]?.boolValue == true ? "given" : "withdrawn")"
+            default: summary = JSONText.encode(data)
+            }
+            out.append("  \(entry["at"]?.stringValue?.prefix(16).replacingOccurrences(of: "T", with: " ") ?? "?")  \((entry["type"]?.stringValue ?? "?").padding(toLength: 12, withPad: " ", startingAt: 0)) \(summary)")
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+/// `note add`, `conversation add`, `opportunity add`: one shape, three entry types.
+struct EntryAdd: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "Customer id, email, phone or card.") var customer: String
+    @Argument(help: "The text.") var text: String
+    @Option(help: "Who wrote it.") var by: String?
+
+    func add(_ type: CustomerDirectory.EntryType, extra: [String: JSONValue] = [:]) async throws {
+        let directory = try store.directory()
+        var data = extra
+        data["text"] = .string(text)
+        let id = await orFail { try await directory.resolve(customer) }
+        await orFail { try await directory.add(type, to: id, data: .object(data), actor: by ?? ProcessInfo.processInfo.environment["USER"]) }
+        if !store.json { print("\(type.rawValue) added to \(id)") }
+    }
+}
+
+struct NoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "note", abstract: "Notes.", subcommands: [Add.self])
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a note to a customer's timeline.")
+        @OptionGroup var entry: EntryAdd
+        @Flag(help: "Show it to the cashier when the customer is recognised.") var forCashier = false
+        func run() async throws { try await entry.add(.note, extra: forCashier ? ["for_cashier": true] : [:]) }
+    }
+}
+
+struct ConversationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "conversation", abstract: "Conversations.", subcommands: [Add.self])
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record a conversation.")
+        @OptionGroup var entry: EntryAdd
+        @Option(help: "in_person, phone, email, message") var channel = "in_person"
+        func run() async throws { try await entry.add(.conversation, extra: ["channel": .string(channel)]) }
+    }
+}
+
+struct OpportunityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "opportunity", abstract: "Opportunities.", subcommands: [Add.self])
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record an opportunity (something the customer may buy).")
+        @OptionGroup var entry: EntryAdd
+        @Option(help: "Expected value, a decimal string.") var value: String?
+        @Option(help: "When to follow up (YYYY-MM-DD).") var due: String?
+        func run() async throws {
+            if let value, !DecimalString.isValid(value) { fail("--value must be a decimal amount such as 120.00") }
+            var extra: [String: JSONValue] = [:]
+            if let value { extra["value"] = .string(value) }
+            if let due { extra["due"] = .string(due) }
+            try await entry.add(.opportunity, extra: extra)
+        }
+    }
+}
+
+struct Attach: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Attach a past sale (by receipt number) to a customer.")
+    @OptionGroup var store: StoreOptions
+    @Argument var receipt: String
+    @Option(help: "Customer id, email, phone or card.") var customer: String
+    @Option(name: .customLong("max-days"), help: "Refuse receipts older than this.") var maxDays = 30
+
+    func run() async throws {
+        let directory = try store.directory()
+        let id = await orFail { try await directory.resolve(customer) }
+        await orFail { try await directory.attach(receipt: receipt, to: id, maxDays: maxDays) }
+        if !store.json { print("receipt \(receipt) attached to \(id)") }
+    }
+}
+
+struct ConsentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "consent", abstract: "Consent records.", subcommands: [Set.self, Show.self])
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record consent given or withdrawn (kept as history).")
+        @OptionGroup var store: StoreOptions
+        @Argument var customer: String
+        @Option(help: "email, sms, post or phone") var channel: String
+        @Option(help: "marketing, transactional or profiling") var purpose = "marketing"
+        @Option(help: "true or false") var granted: Bool
+        @Option(help: "consent, soft_opt_in, contract or legitimate_interest") var basis = "consent"
+        @Option(help: "Where it was given: till, staff, web...") var source = "staff"
+
+        func validate() throws {
+            guard ["email", "sms", "post", "phone"].contains(channel) else { throw ValidationError("--channel must be email, sms, post or phone") }
+            guard ["marketing", "transactional", "profiling"].contains(purpose) else { throw ValidationError("--purpose must be marketing, transactional or profiling") }
+            guard ["consent", "soft_opt_in", "contract", "legitimate_interest"].contains(basis) else { throw ValidationError("--basis must be consent, soft_opt_in, contract or legitimate_interest") }
+        }
+
+        func run() async throws {
+            let directory = try store.directory()
+            let id = await orFail { try await directory.resolve(customer) }
+            await orFail { try await directory.setConsent(id, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source) }
+            if !store.json { print("\(channel) \(purpose) consent \(granted ? "given" : "withdrawn") for \(id)") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Current consent per channel and purpose.")
+        @OptionGroup var store: StoreOptions
+        @Argument var customer: String
+
+        func run() async throws {
+            let directory = try store.directory()
+            let id = await orFail { try await directory.resolve(customer) }
+            let consent = await orFail { try await directory.consent(id) }
+            if store.json { return print(JSONText.encode(consent)) }
+            for row in consent.arrayValue ?? [] {
+                print("\(row["channel"]?.stringValue ?? "?") \(row["purpose"]?.stringValue ?? "?"): \(row["granted"]?.boolValue == true ? "yes" : "no") (\(row["basis"]?.stringValue ?? "?"), \(row["source"]?.stringValue ?? "?"), \(row["at"]?.stringValue ?? "?"))")
+            }
+            if consent.arrayValue?.isEmpty ?? true { print("no consent recorded: do not contact for marketing") }
+        }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Everything held about a person, as JSON (subject access request).")
+    @OptionGroup var store: StoreOptions
+    @Argument var customer: String
+
+    func run() async throws {
+        let directory = try store.directory()
+        let id = await orFail { try await directory.resolve(customer) }
+        print(JSONText.encode(await orFail { try await directory.export(id) }))
+    }
+}
+
+struct Erase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Erase a person's data; keep anonymous sales totals; block silent re-creation.")
+    @OptionGroup var store: StoreOptions
+    @Argument var customer: String
+
+    func run() async throws {
+        let directory = try store.directory()
+        let id = await orFail { try await directory.resolve(customer) }
+        let count = await orFail { try await directory.erase(id) }
+        if !store.json { print("erased \(id); \(count) identifier\(count == 1 ? "" : "s") suppressed") }
+    }
+}

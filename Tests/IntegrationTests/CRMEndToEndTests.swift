@@ -1,0 +1,199 @@
+import Foundation
+import Glibc
+import Testing
+import TillClient
+import TillCore
+
+/// A real `till-crm serve` following a real `tilld --demo`.
+final class CRMUnderTest: @unchecked Sendable {
+    let daemon: DaemonUnderTest
+    let dataDirectory: String
+    let logPath: String
+    private(set) var process = Process()
+
+    init(daemon: DaemonUnderTest) throws {
+        self.daemon = daemon
+        dataDirectory = daemon.directory + "/crm"
+        logPath = daemon.directory + "/till-crm.log"
+        try start()
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.directory.appendingPathComponent("till-crm").path)
+        process.arguments = ["serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB", "--log-level", "debug"]
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        self.process = process
+    }
+
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func exists(_ reference: String) throws -> Bool { try profile(reference) != nil }
+
+    /// Runs the till-crm CLI against the same data directory.
+    func cli(_ arguments: [String]) throws -> (Int32, String, String) {
+        try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, arguments + ["--data-dir", dataDirectory, "--region", "GB"])
+    }
+
+    func profile(_ reference: String) throws -> JSONValue? {
+        let (code, out, _) = try cli(["customer", "show", reference, "--json", "--limit", "100000"])
+        return code == 0 ? try JSONText.decode(out) : nil
+    }
+
+    /// Waits until `condition` holds (till-crm is asynchronous by design).
+    func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TimedOut(what: what)
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+extension TillConnection {
+    /// A whole sale as a POS publishes it.
+    func sale(_ id: String, total: String, receipt: String? = nil, identify: [String: JSONValue]? = nil, void: Bool = false) async throws {
+        try await request("publish", ["topic": "sale.started", "data": ["sale": .string(id), "till": "T1"]])
+        try await request("publish", ["topic": "sale.line", "data": ["sale": .string(id), "name": "Item", "qty": 1, "unit_price": .string(total), "amount": .string(total)]])
+        if var identify {
+            identify["sale"] = .string(id)
+            try await request("publish", ["topic": "customer.identified", "data": .object(identify)])
+        }
+        if void {
+            try await request("publish", ["topic": "sale.voided", "data": ["sale": .string(id)]])
+            return
+        }
+        var completed: [String: JSONValue] = ["sale": .string(id), "total": .string(total), "currency": "EUR"]
+        if let receipt { completed["receipt"] = .string(receipt) }
+        try await request("publish", ["topic": "sale.completed", "data": .object(completed)])
+    }
+}
+
+@Suite("till-crm with the real tilld", .timeLimit(.minutes(5)))
+struct CRMEndToEndTests {
+    @Test("identified, anonymous and voided sales; a loyalty card mid-sale; a refund; a late attach; recognition on the socket")
+    func flows() async throws {
+        let daemon = try await DaemonUnderTest(config: "[scanner]\nloyalty_prefixes = [\"LOY\"]\n")
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["customer.recognized"]])
+            try await till.sale("S1", total: "7.00", receipt: "R-1", identify: ["email": "Ann@Example.com", "name": "Ann", "consent": ["email_marketing": true]])
+            let greeting = try await till.collect { $0.count >= 1 }[0]
+            #expect(greeting.data["returning"] == false && greeting.data["sale"] == "S1")
+            try await till.sale("S2", total: "2.00")  // anonymous
+            try await till.sale("S3", total: "9.00", identify: ["email": "ann@example.com"], void: true)
+            // A new card scanned mid-sale, enrolled when the POS identifies the customer.
+            try await till.request("publish", ["topic": "sale.started", "data": ["sale": "S4", "till": "T1"]])
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "LOY-0042"]])
+            try await crm.eventually("the scan to reach till-crm") { crm.log.contains("LOY-0042") }
+            try await till.request("publish", ["topic": "customer.identified", "data": ["sale": "S4", "email": "ann@example.com"]])
+            try await till.request("publish", ["topic": "sale.completed", "data": ["sale": "S4", "total": "3.00", "currency": "EUR", "receipt": "R-4"]])
+            let returning = try await till.collect { $0.count >= 2 }.last!
+            #expect(returning.data["returning"] == true && returning.data["visits"] == 1)
+            // Next visit: the card alone is enough.
+            try await till.request("publish", ["topic": "sale.started", "data": ["sale": "S5", "till": "T1"]])
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "LOY-0042"]])
+            let byCard = try await till.collect { $0.count >= 1 }[0]
+            #expect(byCard.data["sale"] == "S5" && byCard.data["visits"] == 2)
+            try await till.request("publish", ["topic": "sale.completed", "data": ["sale": "S5", "total": "4.00", "currency": "EUR", "receipt": "R-5"]])
+            try await till.request("publish", ["topic": "refund.completed", "data": ["refund": "F1", "receipt": "R-1", "lines": [], "total": "7.00", "currency": "EUR", "reason": "cold coffee"]])
+            try await till.sale("S6", total: "5.50", receipt: "R-6")  // customer forgot their card
+        }
+        try await crm.eventually("S6 to reach till-crm") { try crm.log.contains("following tilld") && (crm.cli(["attach", "R-6", "--customer", "LOY-0042"]).0 == 0) }
+        let profile = try #require(try crm.profile("ann@example.com"))
+        #expect(profile["visits"] == 4, "S1, S4, S5 and the late-attached S6; not the voided S3 nor the anonymous S2")
+        let types = profile["timeline"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+        #expect(types.filter { $0 == "purchase" }.count == 4)
+        #expect(profile["timeline"]?.arrayValue?.contains { $0["type"] == "refund" && $0["data"]?["reason"] == "cold coffee" } == true)
+        #expect(profile["identifiers"]?.arrayValue?.contains { $0["normalized"] == "LOY-0042" } == true)
+        #expect(try crm.profile("LOY-0042")?["id"] == profile["id"], "one customer, one record")
+        let (_, text, _) = try crm.cli(["customer", "show", "ann@example.com"])
+        #expect(text.contains("refund 7.00 EUR: cold coffee") && text.contains("bought 5.50 EUR (receipt R-6)"))
+    }
+
+    @Test("kill -9 till-crm in the middle of 1,000 sales: after a restart every sale is counted exactly once")
+    func crashMidStream() async throws {
+        let daemon = try await DaemonUnderTest()
+        let crm = try CRMUnderTest(daemon: daemon)
+        let customers = (0..<10).map { "buyer\($0)@example.com" }
+        try await daemon.connect { till in
+            for index in 0..<1000 {
+                try await till.sale("S\(index)", total: "1.00", identify: ["email": .string(customers[index % 10])])
+                if index == 400 { crm.crash() }
+                if index == 700 { try crm.start() }
+            }
+        }
+        try await crm.eventually("all 1,000 sales", timeout: .seconds(120)) {
+            try customers.reduce(0) { $0 + Int(try crm.profile($1)?["visits"]?.intValue ?? 0) } == 1000
+        }
+        for email in customers {
+            let profile = try #require(try crm.profile(email))
+            #expect(profile["visits"] == 100)
+            #expect(profile["timeline"]?.arrayValue?.filter { $0["type"] == "purchase" }.count == 100)
+        }
+    }
+
+    @Test("tilld restarts under a running till-crm; it reconnects and resumes from its cursor")
+    func tilldRestart() async throws {
+        let daemon = try await DaemonUnderTest()
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await daemon.connect { till in try await till.sale("S1", total: "1.00", identify: ["phone": "07911 123456"]) }
+        try await crm.eventually("the first sale") { try crm.profile("+447911123456")?["visits"] == 1 }
+        daemon.crash()
+        try await daemon.start()
+        try await daemon.connect { till in try await till.sale("S2", total: "1.00", identify: ["phone": "+44 7911 123456"]) }
+        try await crm.eventually("the sale after the restart") { try crm.profile("07911123456")?["visits"] == 2 }
+        #expect(crm.log.components(separatedBy: "following tilld").count >= 3, "it connected twice")
+    }
+
+    @Test("bad events give clear log lines and no partial records")
+    func badEvents() async throws {
+        let daemon = try await DaemonUnderTest()
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await daemon.connect { till in
+            try await till.request("publish", ["topic": "customer.identified", "data": ["email": "eve@example.com", "phone": "12345"]])
+            try await till.request("publish", ["topic": "refund.completed", "data": ["refund": "F9", "sale": "UNKNOWN", "lines": [], "total": "1.00", "currency": "EUR", "reason": "x"]])
+            try await till.request("publish", ["topic": "sale.line", "data": ["sale": "S-no-start", "name": "Pen", "qty": 1, "unit_price": "1.00", "amount": "1.00"]])
+            try await till.sale("S-ok", total: "2.00", identify: ["email": "frank@example.com"])
+        }
+        try await crm.eventually("the good sale after the bad events") { try crm.profile("frank@example.com")?["visits"] == 1 }
+        #expect(crm.log.contains("invalid phone \"12345\""))
+        #expect(crm.log.contains("refund F9"))
+        #expect(try !crm.exists("eve@example.com"), "the email of a refused identification was not kept")
+    }
+
+    @Test("erase, then a new sale with the erased email: the person is not silently re-created")
+    func erase() async throws {
+        let daemon = try await DaemonUnderTest()
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await daemon.connect { till in try await till.sale("S1", total: "3.00", receipt: "R1", identify: ["email": "gina@example.com", "name": "Gina"]) }
+        try await crm.eventually("the sale") { try crm.profile("gina@example.com")?["visits"] == 1 }
+        let (exportCode, exported, _) = try crm.cli(["export", "gina@example.com"])
+        #expect(exportCode == 0 && exported.contains("Gina") && exported.contains("R1"))
+        let (eraseCode, _, eraseError) = try crm.cli(["erase", "gina@example.com"])
+        #expect(eraseCode == 0, "\(eraseError)")
+        #expect(try !crm.exists("gina@example.com"))
+        try await daemon.connect { till in
+            try await till.sale("S2", total: "4.00", identify: ["email": "Gina@example.com"])
+            try await till.sale("S3", total: "1.00", identify: ["email": "hal@example.com"])
+        }
+        try await crm.eventually("a later sale") { try crm.profile("hal@example.com")?["visits"] == 1 }
+        #expect(try !crm.exists("gina@example.com"))
+        #expect(crm.log.contains("erased person"))
+    }
+}

@@ -109,6 +109,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // till-crm figures (docs/benchmarks.md); not a test: run it in release.
+        .executableTarget(
+            name: "till-crm-bench",
+            dependencies: ["TillCRM", "TillCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/CRMBench"
+        ),
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
         .testTarget(
             name: "TillCRMTests",

@@ -23,17 +23,23 @@ public struct CRMService: Service {
 
     public func run() async throws {
         var delay = Duration.milliseconds(250)
-        while !Task.isCancelled {
+        // Graceful shutdown does not cancel this task by itself: check it on every turn, and
+        // let it cut both the connection and the back-off sleep short.
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await cancelWhenGracefulShutdown { try await follow() }
-                if Task.isCancelled { return }
                 delay = .milliseconds(250)
             } catch is CancellationError {
                 return
             } catch {
+                if Task.isShuttingDownGracefully { return }
                 logger.warning("tilld is not reachable; retrying", metadata: ["socket": "\(socket)", "reason": "\(error)", "retry_in": "\(delay)"])
             }
-            do { try await Task.sleep(for: delay) } catch { return }
+            do {
+                try await cancelWhenGracefulShutdown { [delay] in try await Task.sleep(for: delay) }
+            } catch {
+                return
+            }
             delay = min(delay * 2, .seconds(30))
         }
     }

@@ -197,3 +197,17 @@ struct CRMEndToEndTests {
         #expect(crm.log.contains("erased person"))
     }
 }
+
+@Suite("till-crm lifecycle", .timeLimit(.minutes(1)))
+struct CRMLifecycleTests {
+    @Test("SIGTERM stops till-crm promptly, also while it is waiting for an absent tilld")
+    func sigterm() async throws {
+        let daemon = try await DaemonUnderTest()
+        daemon.stop()
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await crm.eventually("a reconnect attempt") { crm.log.contains("tilld is not reachable") }
+        kill(crm.process.processIdentifier, SIGTERM)
+        #expect(await waitForExit(crm.process, timeout: .seconds(10)), "till-crm must not loop on after SIGTERM")
+        #expect(crm.process.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,103 @@
+// till-crm figures measured in-process (no socket, no process start-up in the timings):
+//   lookup latency by phone, email and card at N customers; timeline query latency for a
+//   customer with 500 events; database size per sales ingested through the real processor.
+// Run: swift build -c release --product till-crm-bench && .build/release/till-crm-bench [CUSTOMERS] [SALES]
+import Foundation
+import GRDB
+import TillCRM
+import TillCore
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))]
+}
+
+func measure(_ label: String, _ runs: Int, _ body: (Int) async throws -> Void) async rethrows {
+    var samples: [Double] = []
+    samples.reserveCapacity(runs)
+    for index in 0..<runs {
+        let start = ContinuousClock.now
+        try await body(index)
+        let elapsed = ContinuousClock.now - start
+        samples.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+    }
+    print(String(format: "%-44@ p50 %8.1f µs   p99 %8.1f µs   (%d runs)", label as NSString, percentile(samples, 50), percentile(samples, 99), runs))
+}
+
+func fileSize(_ path: String) -> Int {
+    ["", "-wal"].reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: path + $1)[.size] as? Int) ?? 0) }
+}
+
+let arguments = CommandLine.arguments
+let customers = arguments.count > 1 ? Int(arguments[1])! : 1_000_000
+let sales = arguments.count > 2 ? Int(arguments[2])! : 100_000
+let work = NSTemporaryDirectory() + "till-crm-bench-" + UUID().uuidString
+let normalizer = IdentifierNormalizer(defaultRegion: "GB")
+
+// 1. N customers, each with an email, a phone and a card, inserted in bulk.
+let database = try CRMDatabase(path: work + "/lookup/crm.sqlite")
+let fill = ContinuousClock.now
+try database.writer.write { db in
+    let customer = try db.makeStatement(sql: "INSERT INTO customer(id, name, first_seen_ms, last_seen_ms, visits) VALUES (?, ?, 0, 0, 1)")
+    let identifier = try db.makeStatement(sql: "INSERT INTO identifier(customer_id, kind, raw, normalized, added_ms) VALUES (?, ?, ?, ?, 0)")
+    for index in 0..<customers {
+        let id = "C\(index)"
+        try customer.execute(arguments: [id, "Customer \(index)"])
+        try identifier.execute(arguments: [id, "email", "c\(index)@example.com", "c\(index)@example.com"])
+        let phone = "+4479\(String(format: "%08d", index))"
+        try identifier.execute(arguments: [id, "phone", phone, phone])
+        try identifier.execute(arguments: [id, "loyalty_card", "LOY\(index)", "LOY\(index)"])
+    }
+}
+print("filled \(customers) customers in \(ContinuousClock.now - fill); file \(fileSize(database.path) / 1_000_000) MB")
+let directory = CustomerDirectory(database: database, normalizer: normalizer)
+var generator = SystemRandomNumberGenerator()
+let picks = (0..<2000).map { _ in Int.random(in: 0..<customers, using: &generator) }
+await Task.yield()
+try await measure("lookup by phone (\"07 9...\" national form)", picks.count) { i in
+    _ = try await directory.resolve("079\(String(format: "%08d", picks[i]))")
+}
+try await measure("lookup by email (mixed case)", picks.count) { i in _ = try await directory.resolve("C\(picks[i])@Example.com") }
+try await measure("lookup by card", picks.count) { i in _ = try await directory.resolve("loy\(picks[i])") }
+
+// 2. Timeline of a customer with 500 events.
+try database.writer.write { db in
+    let entry = try db.makeStatement(sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES ('C1', ?, ?, 'purchase', ?, ?)")
+    for index in 0..<500 {
+        try entry.execute(arguments: [index * 1000, index * 1000, "bench:\(index)", #"{"sale":"S\#(index)","total":"12.50","currency":"EUR","lines":[{"name":"Flat white","qty":2,"amount":"7.00"}]}"#])
+    }
+}
+try await measure("timeline of a customer with 500 events", 300) { _ in _ = try await directory.profile("C1", timelineLimit: 500) }
+
+// 3. Size per sale: sales of 5 lines, 1 in 2 identified (of 10,000 customers), through the real processor.
+let ingest = try CRMDatabase(path: work + "/ingest/crm.sqlite")
+let empty = fileSize(ingest.path)
+let processor = TillEventProcessor(normalizer: normalizer)
+let start = Date(timeIntervalSince1970: 1_764_000_000)
+let ingestClock = ContinuousClock.now
+var seq: Int64 = 0
+for batch in stride(from: 0, to: sales, by: 1000) {
+    var events: [Event] = []
+    for sale in batch..<min(sales, batch + 1000) {
+        func add(_ topic: String, _ data: JSONValue) {
+            seq += 1
+            events.append(Event(seq: seq, time: start.addingTimeInterval(Double(seq)), topic: topic, device: nil, data: data))
+        }
+        let id = JSONValue.string("S\(sale)")
+        add("sale.started", ["sale": id, "till": "T1"])
+        for line in 0..<5 {
+            add("sale.line", ["sale": id, "name": .string("Item \(line)"), "qty": 1, "unit_price": "2.50", "amount": "2.50", "gtin": "4006381333931"])
+        }
+        if sale % 2 == 0 { add("customer.identified", ["sale": id, "email": .string("c\(sale % 10_000)@example.com")]) }
+        add("sale.completed", ["sale": id, "total": "12.50", "currency": "EUR", "receipt": .string("R\(sale)")])
+    }
+    try ingest.writer.write { db in
+        for event in events { _ = try processor.process(event, in: db) }
+    }
+}
+let ingestTime = ContinuousClock.now - ingestClock
+try ingest.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+let bytes = fileSize(ingest.path) - empty
+print("ingested \(sales) sales (\(seq) events) through the processor in \(ingestTime) (batched transactions)")
+print(String(format: "database size: %.1f MB for %d sales -> %.0f MB per 1,000,000 sales", Double(bytes) / 1e6, sales, Double(bytes) / Double(sales) * 1e6 / 1e6))
+try? FileManager.default.removeItem(atPath: work)

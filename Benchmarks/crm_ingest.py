@@ -16,20 +16,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench import connect  # noqa: E402  (the same client helper as the tilld benchmarks)
 BIN = os.path.join(HERE, "..", ".build", "release")
-
-
-def connect(path, timeout=20):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            return s
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def main():

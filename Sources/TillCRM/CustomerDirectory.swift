@@ -120,9 +120,9 @@ public struct CustomerDirectory: Sendable {
     public func add(_ type: EntryType, to id: String, data: JSONValue, actor: String?) async throws {
         try await database.writer.write { db in
             let ms = Int64(Date().timeIntervalSince1970 * 1000)
-            try db.execute(
-                sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [id, ms, ms, type.rawValue, "cli:\(UUID().uuidString)", JSONText.encode(data), actor])
+            try Timeline.append(
+                db, customer: id, type: Timeline.EntryType(rawValue: type.rawValue)!, source: "cli:\(UUID().uuidString)",
+                payload: data, occurredMs: ms, recordedMs: ms, actor: actor)
         }
     }
 
@@ -157,9 +157,10 @@ public struct CustomerDirectory: Sendable {
             try db.execute(
                 sql: "INSERT INTO consent(customer_id, channel, purpose, granted, basis, source, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [id, channel, purpose, granted, basis, source, ms])
-            try db.execute(
-                sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload, actor) VALUES (?, ?, ?, 'consent', ?, ?, ?)",
-                arguments: [id, ms, ms, "cli:\(UUID().uuidString)", JSONText.encode(["channel": .string(channel), "purpose": .string(purpose), "granted": .bool(granted), "basis": .string(basis)] as JSONValue), source])
+            try Timeline.append(
+                db, customer: id, type: .consent, source: "cli:\(UUID().uuidString)",
+                payload: ["channel": .string(channel), "purpose": .string(purpose), "granted": .bool(granted), "basis": .string(basis)],
+                occurredMs: ms, recordedMs: ms, actor: source)
         }
     }
 

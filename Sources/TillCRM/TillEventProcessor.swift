@@ -116,10 +116,7 @@ public struct TillEventProcessor: Sendable {
             "lines": (try? JSONText.decode(row["lines"] as String)) ?? [],
         ]
         let occurred: Int64 = row["completed_ms"] ?? ms
-        try db.execute(
-            sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES (?, ?, ?, 'purchase', ?, ?) ON CONFLICT(source) DO NOTHING",
-            arguments: [customer, occurred, ms, "purchase:\(sale)", JSONText.encode(payload)])
-        if db.changesCount > 0 {
+        if try Timeline.append(db, customer: customer, type: .purchase, source: "purchase:\(sale)", payload: payload, occurredMs: occurred, recordedMs: ms) {
             try db.execute(
                 sql: "UPDATE customer SET visits = visits + 1, last_seen_ms = MAX(last_seen_ms, ?) WHERE id = ?",
                 arguments: [occurred, customer])
@@ -145,9 +142,7 @@ public struct TillEventProcessor: Sendable {
             "refund": .string(refund), "sale": .string(sale), "reason": .string(reason),
             "total": data["total"] ?? .null, "currency": data["currency"] ?? .null, "lines": data["lines"] ?? [],
         ]
-        try db.execute(
-            sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES (?, ?, ?, 'refund', ?, ?) ON CONFLICT(source) DO NOTHING",
-            arguments: [customer, ms, ms, "refund:\(refund)", JSONText.encode(payload)])
+        try Timeline.append(db, customer: customer, type: .refund, source: "refund:\(refund)", payload: payload, occurredMs: ms, recordedMs: ms)
         return []
     }
 
@@ -157,9 +152,7 @@ public struct TillEventProcessor: Sendable {
         var customer = data["customer"]?.stringValue.flatMap { id in try? String.fetchOne(db, sql: "SELECT id FROM customer WHERE id = ? AND status = 'active'", arguments: [id]) }
         if customer == nil, let sale = data["sale"]?.stringValue { customer = try linkedCustomer(sale, db) }
         guard let customer else { return [.note("service \"\(service)\" has no identified customer; not recorded")] }
-        try db.execute(
-            sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES (?, ?, ?, 'service', ?, ?) ON CONFLICT(source) DO NOTHING",
-            arguments: [customer, ms, ms, "tilld:\(event.seq)", JSONText.encode(data)])
+        try Timeline.append(db, customer: customer, type: .service, source: "tilld:\(event.seq)", payload: data, occurredMs: ms, recordedMs: ms)
         return []
     }
 
@@ -220,9 +213,10 @@ public struct TillEventProcessor: Sendable {
                 try db.execute(
                     sql: "INSERT INTO consent(customer_id, channel, purpose, granted, basis, source, sale_id, source_seq, recorded_ms) VALUES (?, ?, 'marketing', ?, 'consent', 'till', ?, ?, ?)",
                     arguments: [customer, channel, granted, sale, event.seq, ms])
-                try db.execute(
-                    sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES (?, ?, ?, 'consent', ?, ?)",
-                    arguments: [customer, ms, ms, "tilld:\(event.seq):\(channel)", JSONText.encode(["channel": .string(channel), "purpose": "marketing", "granted": .bool(granted), "source": "till"] as JSONValue)])
+                try Timeline.append(
+                    db, customer: customer, type: .consent, source: "tilld:\(event.seq):\(channel)",
+                    payload: ["channel": .string(channel), "purpose": "marketing", "granted": .bool(granted), "source": "till"],
+                    occurredMs: ms, recordedMs: ms)
             }
         }
         let before = try Row.fetchOne(db, sql: "SELECT visits, last_seen_ms FROM customer WHERE id = ?", arguments: [customer])

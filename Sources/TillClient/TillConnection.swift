@@ -165,11 +165,6 @@ public final class TillConnection: Sendable {
         }
     }
 
-    /// Writes raw bytes (tests use this to send malformed input).
-    public func sendRaw(_ bytes: [UInt8]) async throws {
-        try await outbound.write(ByteBuffer(bytes: bytes))
-    }
-
     static func explain(_ error: any Error, path: String) -> ConnectError {
         let errno = (error as? IOError)?.errnoCode
         switch errno {

@@ -163,8 +163,6 @@ public final class Outbox: Sendable {
         space?.resume()
     }
 
-    public var hasLagged: Bool { state.withLock { $0.lagged } }
-
     private static func cost(_ item: Item) -> Int {
         switch item {
         case .line(let buffer), .event(_, let buffer): buffer.readableBytes

@@ -44,18 +44,4 @@ public enum FileSystem {
             }
         }
     }
-
-    /// Resident set size of this process in bytes, from /proc/self/statm.
-    public static func residentBytes() -> Int? {
-        guard let file = fopen("/proc/self/statm", "r") else { return nil }
-        defer { fclose(file) }
-        var size = 0
-        var resident = 0
-        guard withUnsafeMutablePointer(to: &size, { s in
-            withUnsafeMutablePointer(to: &resident) { r in
-                withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
-            }
-        }) == 2 else { return nil }
-        return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
 }

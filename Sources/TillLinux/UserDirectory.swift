@@ -12,15 +12,6 @@ public enum UserDirectory {
         return String(cString: entry.pw_name)
     }
 
-    /// The uid of a user name. The corresponding C function is `getpwnam_r`.
-    public static func userID(name: String) -> UInt32? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return entry.pw_uid
-    }
-
     /// The gid of a group name. The corresponding C function is `getgrnam_r`.
     public static func groupID(name: String) -> UInt32? {
         var entry = group()
@@ -45,5 +36,4 @@ public enum UserDirectory {
     }
 
     public static var currentUserID: UInt32 { getuid() }
-    public static var currentProcessID: Int32 { getpid() }
 }

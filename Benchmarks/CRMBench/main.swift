@@ -35,7 +35,7 @@ let work = NSTemporaryDirectory() + "till-crm-bench-" + UUID().uuidString
 let normalizer = IdentifierNormalizer(defaultRegion: "GB")
 
 // 1. N customers, each with an email, a phone and a card, inserted in bulk.
-let database = try CRMDatabase(path: work + "/lookup/crm.sqlite")
+let database = try SQLiteCRMStore(path: work + "/lookup/crm.sqlite")
 let fill = ContinuousClock.now
 try database.writer.write { db in
     let customer = try db.makeStatement(sql: "INSERT INTO customer(id, name, first_seen_ms, last_seen_ms, visits) VALUES (?, ?, 0, 0, 1)")
@@ -50,7 +50,7 @@ try database.writer.write { db in
     }
 }
 print("filled \(customers) customers in \(ContinuousClock.now - fill); file \(fileSize(database.path) / 1_000_000) MB")
-let directory = CustomerDirectory(database: database, normalizer: normalizer)
+let directory = CustomerDirectory(store: database, normalizer: normalizer)
 var generator = SystemRandomNumberGenerator()
 let picks = (0..<2000).map { _ in Int.random(in: 0..<customers, using: &generator) }
 await Task.yield()
@@ -60,17 +60,26 @@ try await measure("lookup by phone (\"07 9...\" national form)", picks.count) { 
 try await measure("lookup by email (mixed case)", picks.count) { i in _ = try await directory.resolve("C\(picks[i])@Example.com") }
 try await measure("lookup by card", picks.count) { i in _ = try await directory.resolve("loy\(picks[i])") }
 
-// 2. Timeline of a customer with 500 events.
+// 2. Timeline of a customer with 500 events: purchases of 5 lines, as the processor writes them.
+let purchase = JSONText.encode(JSONValue.object([
+    "sale": "S1", "receipt": "R1", "total": "12.50", "currency": "EUR",
+    "lines": .array((0..<5).map { line in
+        ["sale": "S1", "name": .string("Item \(line)"), "qty": 1, "unit_price": "2.50", "amount": "2.50", "gtin": "4006381333931"]
+    }),
+]))
 try database.writer.write { db in
     let entry = try db.makeStatement(sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES ('C1', ?, ?, 'purchase', ?, ?)")
     for index in 0..<500 {
-        try entry.execute(arguments: [index * 1000, index * 1000, "bench:\(index)", #"{"sale":"S\#(index)","total":"12.50","currency":"EUR","lines":[{"name":"Flat white","qty":2,"amount":"7.00"}]}"#])
+        try entry.execute(arguments: [index * 1000, index * 1000, "bench:\(index)", purchase])
     }
 }
 try await measure("timeline of a customer with 500 events", 300) { _ in _ = try await directory.profile("C1", timelineLimit: 500) }
+try await measure("  of which the store read (rows + JSON decode)", 300) { _ in
+    _ = try await database.read { try $0.timeline(of: "C1", limit: 500) }
+}
 
 // 3. Size per sale: sales of 5 lines, 1 in 2 identified (of 10,000 customers), through the real processor.
-let ingest = try CRMDatabase(path: work + "/ingest/crm.sqlite")
+let ingest = try SQLiteCRMStore(path: work + "/ingest/crm.sqlite")
 let empty = fileSize(ingest.path)
 let processor = TillEventProcessor(normalizer: normalizer)
 let start = Date(timeIntervalSince1970: 1_764_000_000)
@@ -91,9 +100,7 @@ for batch in stride(from: 0, to: sales, by: 1000) {
         if sale % 2 == 0 { add("customer.identified", ["sale": id, "email": .string("c\(sale % 10_000)@example.com")]) }
         add("sale.completed", ["sale": id, "total": "12.50", "currency": "EUR", "receipt": .string("R\(sale)")])
     }
-    try ingest.writer.write { db in
-        for event in events { _ = try processor.process(event, in: db) }
-    }
+    _ = try await ingest.apply(events) { event, store in try processor.process(event, in: store) }
 }
 let ingestTime = ContinuousClock.now - ingestClock
 try ingest.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }

@@ -9,14 +9,18 @@ import TillCore
 public struct CRMService: Service {
     public static let topics = ["sale.*", "refund.*", "service.*", "customer.identified", "scanner.data"]
 
+    /// The most events applied in one transaction. Large enough that a replayed backlog costs
+    /// one fsync per few hundred events; small enough that greetings are not held back long.
+    public static let maxBatch = 256
+
     let socket: String
-    let database: CRMDatabase
+    let store: any CRMStore
     let processor: TillEventProcessor
     let logger: Logger
 
-    public init(socket: String, database: CRMDatabase, processor: TillEventProcessor, logger: Logger) {
+    public init(socket: String, store: any CRMStore, processor: TillEventProcessor, logger: Logger) {
         self.socket = socket
-        self.database = database
+        self.store = store
         self.processor = processor
         self.logger = logger
     }
@@ -47,7 +51,7 @@ public struct CRMService: Service {
     /// One connection: subscribe from the cursor, apply until it ends (lag, restart, error).
     private func follow() async throws {
         try await TillConnection.with(socket: socket) { till in
-            var since = try await database.cursor()
+            var since = try await store.cursor()
             do {
                 try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
             } catch let error as WireError where error.code == .journalTruncated {
@@ -57,38 +61,62 @@ public struct CRMService: Service {
                 try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
             }
             logger.info("following tilld", metadata: ["socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)"])
-            for try await line in till.events {
-                switch line {
-                case .event(let event):
-                    for outcome in try await apply(event) {
-                        switch outcome {
-                        case .recognized(let greeting):
-                            try await till.request("publish", ["topic": "customer.recognized", "data": greeting.data])
-                        case .skipped(let reason):
-                            logger.warning("event skipped", metadata: ["seq": "\(event.seq)", "topic": "\(event.topic)", "reason": "\(reason)"])
-                        case .note(let text):
-                            logger.info("\(text)", metadata: ["seq": "\(event.seq)"])
+            // A reader task hands lines over as they arrive; this task applies whatever is
+            // waiting in one transaction, so a burst or a replay costs one commit, not hundreds.
+            let queue = BatchQueue<ServerLine>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await line in till.events { queue.push(line) }
+                        queue.finish()
+                    } catch {
+                        queue.finish(throwing: error)
+                    }
+                }
+                defer { group.cancelAll() }
+                while true {
+                    let lines = try await queue.next(max: Self.maxBatch)
+                    if lines.isEmpty { return }
+                    var events: [Event] = []
+                    var lagged: Int64?
+                    for line in lines {
+                        switch line {
+                        case .event(let event) where lagged == nil: events.append(event)
+                        case .lagged(let seq): lagged = lagged ?? seq
+                        default: break
                         }
                     }
-                case .lagged(let seq):
-                    logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(seq)"])
-                    return
-                default:
-                    break
+                    try await applyAndReport(events, till)
+                    if let lagged {
+                        logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])
+                        return
+                    }
                 }
             }
         }
     }
 
-    private func apply(_ event: Event) async throws -> [ProcessingOutcome] {
+    /// Commits the batch, then says what it produced: greetings go to the till only once the
+    /// sale they describe is stored.
+    private func applyAndReport(_ events: [Event], _ till: TillConnection) async throws {
         let processor = self.processor
-        let box = OutcomeCollector()
-        let applied = try await database.apply(seq: event.seq) { db in box.outcomes = try processor.process(event, in: db) }
-        return applied ? box.outcomes : []
+        let applied = try await store.apply(events) { event, transaction in try processor.process(event, in: transaction) }
+        for (event, outcomes) in applied {
+            for outcome in outcomes {
+                switch outcome {
+                case .recognized(let greeting):
+                    do {
+                        try await till.request("publish", ["topic": "customer.recognized", "data": greeting.data])
+                    } catch let error as WireError {
+                        // The sale is stored either way; a greeting tilld refuses is not worth a reconnect.
+                        logger.warning("customer.recognized was not published", metadata: ["seq": "\(event.seq)", "error": "\(error)"])
+                    }
+                case .skipped(let reason):
+                    logger.warning("event skipped", metadata: ["seq": "\(event.seq)", "topic": "\(event.topic)", "reason": "\(reason)"])
+                case .note(let text):
+                    logger.info("\(text)", metadata: ["seq": "\(event.seq)"])
+                }
+            }
+        }
     }
-}
-
-/// Carries outcomes out of the write closure (which runs on GRDB's writer queue, once).
-final class OutcomeCollector: @unchecked Sendable {
-    var outcomes: [ProcessingOutcome] = []
 }

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -30,8 +30,8 @@ struct StoreOptions: ParsableArguments {
 
     func directory() throws -> CustomerDirectory {
         do {
-            let database = try CRMDatabase(path: dataDirectory + "/crm.sqlite")
-            return CustomerDirectory(database: database, normalizer: IdentifierNormalizer(defaultRegion: region))
+            let store = try SQLiteCRMStore(path: dataDirectory + "/crm.sqlite")
+            return CustomerDirectory(store: store, normalizer: IdentifierNormalizer(defaultRegion: region))
         } catch {
             fail("cannot open the customer database in \(dataDirectory): \(error)")
         }
@@ -67,15 +67,15 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "till-crm")
-        let database: CRMDatabase
+        let database: SQLiteCRMStore
         do {
-            database = try CRMDatabase(path: store.dataDirectory + "/crm.sqlite")
+            database = try SQLiteCRMStore(path: store.dataDirectory + "/crm.sqlite")
         } catch {
             logger.critical("cannot open the customer database", metadata: ["dir": "\(store.dataDirectory)", "error": "\(error)"])
             throw ExitCode(1)
         }
         let service = CRMService(
-            socket: socket, database: database,
+            socket: socket, store: database,
             processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: store.region)), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
@@ -225,23 +225,17 @@ struct ConsentCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record consent given or withdrawn (kept as history).")
         @OptionGroup var store: StoreOptions
         @Argument var customer: String
-        @Option(help: "email, sms, post or phone") var channel: String
-        @Option(help: "marketing, transactional or profiling") var purpose = "marketing"
+        @Option(help: "email, sms, post or phone") var channel: ConsentRecord.Channel
+        @Option(help: "marketing, transactional or profiling") var purpose = ConsentRecord.Purpose.marketing
         @Option(help: "true or false") var granted: Bool
-        @Option(help: "consent, soft_opt_in, contract or legitimate_interest") var basis = "consent"
+        @Option(help: "consent, soft_opt_in, contract or legitimate_interest") var basis = ConsentRecord.Basis.consent
         @Option(help: "Where it was given: till, staff, web...") var source = "staff"
-
-        func validate() throws {
-            guard ["email", "sms", "post", "phone"].contains(channel) else { throw ValidationError("--channel must be email, sms, post or phone") }
-            guard ["marketing", "transactional", "profiling"].contains(purpose) else { throw ValidationError("--purpose must be marketing, transactional or profiling") }
-            guard ["consent", "soft_opt_in", "contract", "legitimate_interest"].contains(basis) else { throw ValidationError("--basis must be consent, soft_opt_in, contract or legitimate_interest") }
-        }
 
         func run() async throws {
             let directory = try store.directory()
             let id = await orFail { try await directory.resolve(customer) }
             await orFail { try await directory.setConsent(id, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source) }
-            if !store.json { print("\(channel) \(purpose) consent \(granted ? "given" : "withdrawn") for \(id)") }
+            if !store.json { print("\(channel.rawValue) \(purpose.rawValue) consent \(granted ? "given" : "withdrawn") for \(id)") }
         }
     }
 
@@ -287,3 +281,7 @@ struct Erase: AsyncParsableCommand {
         if !store.json { print("erased \(id); \(count) identifier\(count == 1 ? "" : "s") suppressed") }
     }
 }
+
+extension ConsentRecord.Channel: ExpressibleByArgument {}
+extension ConsentRecord.Purpose: ExpressibleByArgument {}
+extension ConsentRecord.Basis: ExpressibleByArgument {}

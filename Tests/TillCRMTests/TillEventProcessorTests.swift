@@ -6,14 +6,14 @@ import TillCore
 
 /// Feeds events through the processor and the exactly-once apply, as `till-crm serve` does.
 final class Ledger: @unchecked Sendable {
-    let db: CRMDatabase
+    let store: SQLiteCRMStore
     let processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"))
     var seq: Int64 = 0
     var outcomes: [ProcessingOutcome] = []
     let start = Date(timeIntervalSince1970: 1_764_000_000)
 
     init() throws {
-        db = try CRMDatabase(path: NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString + "/crm.sqlite")
+        store = try SQLiteCRMStore(path: NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString + "/crm.sqlite")
     }
 
     @discardableResult
@@ -21,10 +21,10 @@ final class Ledger: @unchecked Sendable {
         seq += 1
         let event = Event(seq: seq, time: start.addingTimeInterval(daysLater * 86400 + Double(seq)), topic: topic, device: device, data: data)
         let processor = self.processor
-        let box = OutcomeBox()
-        try await db.apply(seq: seq) { db in box.value = try processor.process(event, in: db) }
-        outcomes += box.value
-        return box.value
+        let applied = try await store.apply([event]) { event, store in try processor.process(event, in: store) }
+        let result = applied.first?.outcome ?? []
+        outcomes += result
+        return result
     }
 
     func sale(_ id: String, total: String, receipt: String? = nil, identify: JSONValue? = nil, daysLater: Double = 0) async throws -> [ProcessingOutcome] {
@@ -43,12 +43,8 @@ final class Ledger: @unchecked Sendable {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await db.writer.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+        try await store.writer.read { try Int.fetchOne($0, sql: sql) ?? 0 }
     }
-}
-
-final class OutcomeBox: @unchecked Sendable {
-    var value: [ProcessingOutcome] = []
 }
 
 @Suite("Till events into customer memory")
@@ -92,7 +88,7 @@ struct TillEventProcessorTests {
         guard case .skipped(let reason)? = outcome.first else { Issue.record("\(outcome)"); return }
         #expect(reason.contains("phone") && reason.contains("12"))
         #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 0)
-        #expect(try await ledger.db.cursor() == 1, "the bad event is consumed, not retried forever")
+        #expect(try await ledger.store.cursor() == 1, "the bad event is consumed, not retried forever")
     }
 
     @Test("a loyalty card scanned mid-sale links the sale; an unknown card is enrolled when the POS identifies the customer")
@@ -118,7 +114,7 @@ struct TillEventProcessorTests {
         let ledger = try Ledger()
         _ = try await ledger.sale("S1", total: "20.00", receipt: "R-77", identify: ["loyalty": "LOY9"])
         try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R-77", "lines": [], "total": "20.00", "currency": "EUR", "reason": "wrong size"])
-        let reason = try await ledger.db.writer.read { try String.fetchOne($0, sql: "SELECT json_extract(payload, '$.reason') FROM timeline WHERE type = 'refund'") }
+        let reason = try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT json_extract(payload, '$.reason') FROM timeline WHERE type = 'refund'") }
         #expect(reason == "wrong size")
         let unknown = try await ledger.feed("refund.completed", ["refund": "F2", "sale": "NOPE", "lines": [], "total": "1.00", "currency": "EUR", "reason": "x"])
         #expect(unknown.contains { if case .note = $0 { true } else { false } })
@@ -130,7 +126,70 @@ struct TillEventProcessorTests {
         _ = try await ledger.sale("S1", total: "7.00", identify: ["email": "dan@example.com"])
         let event = Event(seq: 2, time: Date(), topic: "sale.completed", device: nil, data: ["sale": "S1", "total": "7.00", "currency": "EUR"])
         let processor = ledger.processor
-        #expect(try await !ledger.db.apply(seq: 2) { db in _ = try processor.process(event, in: db) })
+        #expect(try await ledger.store.apply([event]) { event, store in try processor.process(event, in: store) }.isEmpty)
         #expect(try await ledger.count("SELECT visits FROM customer") == 1)
+    }
+}
+
+@Suite("Attribution edge cases")
+struct AttributionTests {
+    @Test("attaching a receipt to someone else moves the purchase: one sale, one buyer")
+    func relinkMovesPurchase() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "30.00", receipt: "R1", identify: ["email": "ann@example.com"])
+        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
+        let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
+        let ann = try await directory.resolve("ann@example.com")
+        let bea = try await directory.resolve("bea@example.com")
+        try await directory.attach(receipt: "R1", to: bea, maxDays: 3650, now: ledger.start.addingTimeInterval(3600))
+        try await directory.attach(receipt: "R1", to: bea, maxDays: 3650, now: ledger.start.addingTimeInterval(3600))
+        #expect(try await ledger.count("SELECT visits FROM customer WHERE id = '\(ann)'") == 0)
+        #expect(try await ledger.count("SELECT visits FROM customer WHERE id = '\(bea)'") == 2)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase' AND customer_id = '\(bea)'") == 2)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 2, "the first link is kept, ended, for audit")
+    }
+
+    @Test("a late attach outside the window is refused with the reason")
+    func lateAttachWindow() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "5.00", receipt: "R1")
+        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "ann@example.com"])
+        let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
+        let ann = try await directory.resolve("ann@example.com")
+        await #expect(throws: CustomerDirectory.NotFound.self) {
+            try await directory.attach(receipt: "R1", to: ann, maxDays: 7, now: ledger.start.addingTimeInterval(8 * 86400))
+        }
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 0)
+    }
+
+    @Test("a card scanned while sales are open on two tills links neither")
+    func ambiguousScan() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
+        try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
+        try await ledger.feed("sale.started", ["sale": "S2", "till": "T2"])
+        let outcome = try await ledger.feed("scanner.data", ["text": "LOY7", "kind": "loyalty"])
+        #expect(outcome.contains { if case .note(let text) = $0 { text.contains("T1, T2") } else { false } })
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id IN ('S1', 'S2')") == 0)
+    }
+
+    @Test("a sale left open for hours does not capture a later scan")
+    func staleOpenSale() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
+        try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
+        let outcome = try await ledger.feed("scanner.data", ["text": "LOY7", "kind": "loyalty"], daysLater: 0.25)
+        #expect(outcome.contains { if case .note(let text) = $0 { text.contains("no open sale") } else { false } })
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 0)
+    }
+
+    @Test("a void after completion changes nothing and says to send a refund")
+    func voidAfterCompletion() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "9.00", identify: ["email": "ann@example.com"])
+        let outcome = try await ledger.feed("sale.voided", ["sale": "S1"])
+        #expect(outcome.contains { if case .skipped(let reason) = $0 { reason.contains("refund.completed") } else { false } })
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale WHERE state = 'completed'") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 1)
     }
 }

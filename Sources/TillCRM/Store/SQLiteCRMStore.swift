@@ -1,11 +1,11 @@
 import Foundation
 public import GRDB
 
-/// till-crm's store: one SQLite file (WAL, mode 0600) holding customers, their identifiers,
-/// consent records, the sales the till reported, the links between the two, an immutable
-/// timeline, the suppression list and the tilld cursor. Every event's effects and the cursor
-/// move in one transaction: after a crash the service resumes exactly where it stopped.
-public final class CRMDatabase: Sendable {
+/// The default store: one SQLite file through GRDB (WAL, synchronous=FULL, mode 0600)
+/// holding customers, their identifiers, consent records, the sales the till reported, the
+/// links between the two, the immutable timeline, the suppression list and the tilld cursor.
+public final class SQLiteCRMStore: CRMStore {
+    /// The pool itself, for tools that fill or inspect the file in bulk (benchmarks, tests).
     public let writer: DatabasePool
     public let path: String
 
@@ -31,6 +31,14 @@ public final class CRMDatabase: Sendable {
         for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path + suffix)
         }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
+        try await writer.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
+        try await writer.write { db in try body(SQLiteTransaction(db: db)) }
     }
 
     static var migrator: DatabaseMigrator {
@@ -135,28 +143,5 @@ public final class CRMDatabase: Sendable {
             try db.execute(sql: "INSERT INTO secret(name, value) VALUES ('suppression', ?)", arguments: [key])
         }
         return migrator
-    }
-
-    /// The last tilld seq whose effects are committed (0 before the first event).
-    public func cursor(_ name: String = "tilld") async throws -> Int64 {
-        try await writer.read { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0
-        }
-    }
-
-    /// Applies one event: runs `effects` and moves the cursor to `seq` in one transaction.
-    /// Returns false, and does nothing, if the event was applied before (seq ≤ cursor).
-    @discardableResult
-    public func apply(seq: Int64, cursor name: String = "tilld", _ effects: @escaping @Sendable (Database) throws -> Void) async throws -> Bool {
-        try await writer.write { db in
-            let current = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0
-            guard seq > current else { return false }
-            try effects(db)
-            try db.execute(
-                sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-                arguments: [name, seq]
-            )
-            return true
-        }
     }
 }

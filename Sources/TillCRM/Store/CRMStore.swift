@@ -1,0 +1,273 @@
+public import Foundation
+public import TillCore
+
+/// Where customer memory lives. The rules (`TillEventProcessor`, `CustomerDirectory`) speak
+/// only this protocol and `CRMTransaction`; `SQLiteCRMStore` is the default, and a
+/// PostgreSQL store can follow without touching them.
+///
+/// A transaction body is synchronous on purpose: the rules never wait for anything but the
+/// store, and a store may run the body on a thread of its own (GRDB's writer queue; for
+/// PostgreSQL, a thread that waits on postgres-nio futures, never an event loop).
+public protocol CRMStore: Sendable {
+    /// Runs `body` in a read-only snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T
+    /// Runs `body` in one transaction: everything it wrote commits, or nothing does.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T
+}
+
+/// One unit of work on the store. Methods name what the rules need, never how it is kept.
+public protocol CRMTransaction {
+    // MARK: the tilld cursor
+    /// The last tilld seq whose effects are committed (0 before the first event).
+    func cursor(_ name: String) throws -> Int64
+    func setCursor(_ name: String, to seq: Int64) throws
+
+    // MARK: sales, as the till reported them
+    func sale(_ id: String) throws -> SaleRecord?
+    /// The most recently completed sale with this receipt number.
+    func latestSale(receipt: String) throws -> SaleRecord?
+    /// Open sales started at or after `startedSinceMs`, newest first.
+    func openSales(startedSinceMs: Int64) throws -> [SaleRecord]
+    /// Inserts or replaces the sale.
+    func save(_ sale: SaleRecord) throws
+
+    // MARK: links between sales and customers
+    /// The customer the sale is linked to now, if any.
+    func linkedCustomer(ofSale sale: String) throws -> String?
+    /// Links the sale to `customer`, ending any current link (kept, with its end time, for audit).
+    func link(sale: String, to customer: String, method: LinkMethod, atMs: Int64) throws
+    /// Every link a customer has had, oldest first, with what the till said about the sale.
+    func links(ofCustomer customer: String) throws -> [SaleLink]
+
+    // MARK: loyalty cards scanned during a sale, not yet enrolled
+    func pendingCard(ofSale sale: String) throws -> CustomerIdentifier?
+    func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws
+    func removePendingCard(ofSale sale: String) throws
+
+    // MARK: customers and their identifiers
+    func customer(_ id: String) throws -> CustomerRecord?
+    /// Inserts or replaces the customer record.
+    func save(_ customer: CustomerRecord) throws
+    /// The active customer an identifier belongs to, following merges to the survivor.
+    func owner(of identifier: CustomerIdentifier) throws -> String?
+    /// Adds an identifier; throws if another customer holds it (one identifier, one customer).
+    func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs: Int64) throws
+    func identifiers(of customer: String) throws -> [CustomerIdentifier]
+    /// Active customers one of whose identifiers starts with one of `identifierPrefixes`, or
+    /// whose name contains `nameContaining` (case-insensitive), at most `limit`.
+    func findCustomers(identifierPrefixes: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord]
+
+    // MARK: consent (append-only; the current state is derived)
+    func append(_ consent: ConsentRecord) throws
+    /// Every consent record of a customer, oldest first.
+    func consentHistory(of customer: String) throws -> [ConsentRecord]
+
+    // MARK: the immutable timeline
+    /// Appends an entry; returns false, writing nothing, if an entry with its source exists.
+    @discardableResult
+    func append(_ entry: TimelineEntry) throws -> Bool
+    /// A customer's entries, newest first, at most `limit`.
+    func timeline(of customer: String, limit: Int) throws -> [TimelineEntry]
+    /// How many entries of `type` the customer has (with `payloadFlag` true, if given).
+    func countEntries(of customer: String, type: TimelineEntry.Kind, payloadFlag: String?) throws -> Int
+    /// Moves the entry with this source to another customer's timeline (a sale linked to the
+    /// wrong person was corrected). Returns the customer it moved from, nil if there was none.
+    func moveEntry(source: String, to customer: String) throws -> String?
+
+    // MARK: erasure
+    /// The secret that keys suppression hashes; made once, when the store was created.
+    func suppressionKey() throws -> Data
+    func isSuppressed(hash: String) throws -> Bool
+    func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs: Int64) throws
+    /// Deletes a customer's identifiers, consent, timeline and links; keeps the record as
+    /// `erased` with no name, so the sales it made stay as anonymous totals.
+    func erasePersonalData(of customer: String) throws
+}
+
+extension CRMStore {
+    public func cursor(_ name: String = "tilld") async throws -> Int64 {
+        try await read { try $0.cursor(name) }
+    }
+
+    /// Applies tilld events exactly once: the effects of every event in `events` above the
+    /// cursor, and the cursor moved to the last of them, commit in one transaction. Events at
+    /// or below the cursor (a replay after a crash) are skipped. Returns each applied event with
+    /// what `effects` returned for it.
+    public func apply<Outcome: Sendable>(
+        _ events: [Event], cursor name: String = "tilld",
+        _ effects: @escaping @Sendable (Event, any CRMTransaction) throws -> Outcome
+    ) async throws -> [(event: Event, outcome: Outcome)] {
+        guard !events.isEmpty else { return [] }
+        return try await write { transaction in
+            var current = try transaction.cursor(name)
+            var applied: [(event: Event, outcome: Outcome)] = []
+            for event in events where event.seq > current {
+                applied.append((event, try effects(event, transaction)))
+                current = event.seq
+            }
+            if !applied.isEmpty { try transaction.setCursor(name, to: current) }
+            return applied
+        }
+    }
+}
+
+// MARK: - Records
+
+public enum SaleState: String, Sendable, Hashable {
+    case open, completed, voided
+}
+
+/// A sale as the till reported it, kept apart from who it is linked to.
+public struct SaleRecord: Sendable, Hashable {
+    public var id: String
+    public var till: String?
+    public var store: String?
+    public var receipt: String?
+    public var state: SaleState
+    public var total: String?
+    public var currency: String?
+    /// The `sale.line` event data, in the order the lines arrived.
+    public var lines: [JSONValue]
+    public var startedMs: Int64?
+    public var completedMs: Int64?
+
+    public init(
+        id: String, till: String? = nil, store: String? = nil, receipt: String? = nil, state: SaleState = .open,
+        total: String? = nil, currency: String? = nil, lines: [JSONValue] = [], startedMs: Int64? = nil, completedMs: Int64? = nil
+    ) {
+        self.id = id
+        self.till = till
+        self.store = store
+        self.receipt = receipt
+        self.state = state
+        self.total = total
+        self.currency = currency
+        self.lines = lines
+        self.startedMs = startedMs
+        self.completedMs = completedMs
+    }
+}
+
+public enum CustomerStatus: String, Sendable, Hashable {
+    case active, merged, erased
+}
+
+public struct CustomerRecord: Sendable, Hashable {
+    public var id: String
+    public var name: String?
+    public var status: CustomerStatus
+    public var mergedInto: String?
+    public var firstSeenMs: Int64
+    public var lastSeenMs: Int64
+    /// Completed purchases linked to this customer.
+    public var visits: Int
+
+    public init(
+        id: String, name: String? = nil, status: CustomerStatus = .active, mergedInto: String? = nil,
+        firstSeenMs: Int64, lastSeenMs: Int64, visits: Int = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.mergedInto = mergedInto
+        self.firstSeenMs = firstSeenMs
+        self.lastSeenMs = lastSeenMs
+        self.visits = visits
+    }
+}
+
+/// How a sale came to be linked to a customer.
+public enum LinkMethod: String, Sendable, Hashable {
+    case loyaltyScan = "loyalty_scan"
+    case email, phone, loyalty
+    case lateAttach = "late_attach"
+    case manual
+}
+
+public struct SaleLink: Sendable, Hashable {
+    public var sale: SaleRecord
+    public var method: LinkMethod
+    public var linkedMs: Int64
+    /// Set when the sale was later linked to someone else.
+    public var unlinkedMs: Int64?
+}
+
+public struct ConsentRecord: Sendable, Hashable {
+    public enum Channel: String, Sendable, Hashable, CaseIterable { case email, sms, post, phone }
+    public enum Purpose: String, Sendable, Hashable, CaseIterable { case marketing, transactional, profiling }
+    public enum Basis: String, Sendable, Hashable, CaseIterable {
+        case consent
+        case softOptIn = "soft_opt_in"
+        case contract
+        case legitimateInterest = "legitimate_interest"
+    }
+
+    public var customer: String
+    public var channel: Channel
+    public var purpose: Purpose
+    public var granted: Bool
+    public var basis: Basis
+    /// Who or what recorded it: "till", a staff member, "web form".
+    public var source: String
+    public var sale: String?
+    public var sourceSeq: Int64?
+    public var recordedMs: Int64
+
+    public init(
+        customer: String, channel: Channel, purpose: Purpose, granted: Bool, basis: Basis, source: String,
+        sale: String? = nil, sourceSeq: Int64? = nil, recordedMs: Int64
+    ) {
+        self.customer = customer
+        self.channel = channel
+        self.purpose = purpose
+        self.granted = granted
+        self.basis = basis
+        self.source = source
+        self.sale = sale
+        self.sourceSeq = sourceSeq
+        self.recordedMs = recordedMs
+    }
+
+    /// The state in force: the newest record per channel and purpose (records arrive oldest first).
+    public static func current(_ history: [ConsentRecord]) -> [ConsentRecord] {
+        var newest: [String: ConsentRecord] = [:]
+        for record in history { newest["\(record.channel.rawValue)/\(record.purpose.rawValue)"] = record }
+        return newest.sorted { $0.key < $1.key }.map(\.value)
+    }
+}
+
+/// One entry of a customer's immutable timeline. `source` is its idempotency key
+/// (`purchase:SALE`, `refund:ID`, `tilld:SEQ`, `cli:UUID`): one source never lands twice.
+public struct TimelineEntry: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case purchase, refund, exchange, note, conversation, opportunity, service, consent, merge
+    }
+
+    public var customer: String
+    public var type: Kind
+    public var source: String
+    public var payload: JSONValue
+    public var occurredMs: Int64
+    public var recordedMs: Int64
+    /// The person who added it by hand (a note's author); nil for what the till reported.
+    public var actor: String?
+
+    public init(customer: String, type: Kind, source: String, payload: JSONValue, occurredMs: Int64, recordedMs: Int64, actor: String? = nil) {
+        self.customer = customer
+        self.type = type
+        self.source = source
+        self.payload = payload
+        self.occurredMs = occurredMs
+        self.recordedMs = recordedMs
+        self.actor = actor
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970, the unit the store keeps times in.
+    public var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    public init(milliseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}

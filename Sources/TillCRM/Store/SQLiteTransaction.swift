@@ -1,0 +1,257 @@
+import Foundation
+import GRDB
+import TillCore
+
+/// `CRMTransaction` over one GRDB database access. Statements are cached: the same dozen run
+/// for every event, and parsing them each time was a measurable share of ingest.
+struct SQLiteTransaction: CRMTransaction {
+    let db: Database
+
+    private func run(_ sql: String, _ arguments: StatementArguments = []) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    private func row(_ sql: String, _ arguments: StatementArguments = []) throws -> Row? {
+        try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    private func rows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    private func string(_ sql: String, _ arguments: StatementArguments = []) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    // MARK: cursor
+
+    func cursor(_ name: String) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM cursor WHERE name = ?"), arguments: [name]) ?? 0
+    }
+
+    func setCursor(_ name: String, to seq: Int64) throws {
+        try run("INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", [name, seq])
+    }
+
+    // MARK: sales
+
+    private static func sale(_ row: Row) throws -> SaleRecord {
+        let lines = try JSONText.decode(row["lines"] as String).arrayValue ?? []
+        return SaleRecord(
+            id: row["sale_id"], till: row["till"], store: row["store"], receipt: row["receipt"],
+            state: SaleState(rawValue: row["state"]) ?? .open, total: row["total"], currency: row["currency"],
+            lines: lines, startedMs: row["started_ms"], completedMs: row["completed_ms"])
+    }
+
+    func sale(_ id: String) throws -> SaleRecord? {
+        try row("SELECT * FROM sale WHERE sale_id = ?", [id]).map(Self.sale)
+    }
+
+    func latestSale(receipt: String) throws -> SaleRecord? {
+        try row("SELECT * FROM sale WHERE receipt = ? ORDER BY completed_ms DESC LIMIT 1", [receipt]).map(Self.sale)
+    }
+
+    func openSales(startedSinceMs: Int64) throws -> [SaleRecord] {
+        try rows("SELECT * FROM sale WHERE state = 'open' AND started_ms >= ? ORDER BY started_ms DESC LIMIT 16", [startedSinceMs]).map(Self.sale)
+    }
+
+    func save(_ sale: SaleRecord) throws {
+        try run(
+            """
+            INSERT INTO sale(sale_id, till, store, receipt, state, total, currency, lines, started_ms, completed_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, receipt = excluded.receipt,
+                state = excluded.state, total = excluded.total, currency = excluded.currency, lines = excluded.lines,
+                started_ms = excluded.started_ms, completed_ms = excluded.completed_ms
+            """,
+            [sale.id, sale.till, sale.store, sale.receipt, sale.state.rawValue, sale.total, sale.currency,
+             JSONText.encode(JSONValue.array(sale.lines)), sale.startedMs, sale.completedMs])
+    }
+
+    // MARK: links
+
+    func linkedCustomer(ofSale sale: String) throws -> String? {
+        try string("SELECT customer_id FROM sale_link WHERE sale_id = ? AND unlinked_ms IS NULL", [sale])
+    }
+
+    func link(sale: String, to customer: String, method: LinkMethod, atMs ms: Int64) throws {
+        try run("UPDATE sale_link SET unlinked_ms = ? WHERE sale_id = ? AND unlinked_ms IS NULL", [ms, sale])
+        try run("INSERT INTO sale_link(sale_id, customer_id, method, linked_ms) VALUES (?, ?, ?, ?)", [sale, customer, method.rawValue, ms])
+    }
+
+    func links(ofCustomer customer: String) throws -> [SaleLink] {
+        try rows(
+            """
+            SELECT s.*, l.method, l.linked_ms, l.unlinked_ms FROM sale_link l JOIN sale s ON s.sale_id = l.sale_id
+            WHERE l.customer_id = ? ORDER BY l.linked_ms, l.rowid
+            """, [customer]
+        ).map { row in
+            SaleLink(sale: try Self.sale(row), method: LinkMethod(rawValue: row["method"]) ?? .manual, linkedMs: row["linked_ms"], unlinkedMs: row["unlinked_ms"])
+        }
+    }
+
+    // MARK: pending cards
+
+    func pendingCard(ofSale sale: String) throws -> CustomerIdentifier? {
+        try row("SELECT card, raw FROM pending_card WHERE sale_id = ?", [sale]).map { CustomerIdentifier(kind: .loyaltyCard, raw: $0["raw"], normalized: $0["card"]) }
+    }
+
+    func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws {
+        try run(
+            "INSERT INTO pending_card(sale_id, card, raw, source_seq) VALUES (?, ?, ?, ?) ON CONFLICT(sale_id) DO UPDATE SET card = excluded.card, raw = excluded.raw, source_seq = excluded.source_seq",
+            [sale, card.normalized, card.raw, sourceSeq])
+    }
+
+    func removePendingCard(ofSale sale: String) throws {
+        try run("DELETE FROM pending_card WHERE sale_id = ?", [sale])
+    }
+
+    // MARK: customers and identifiers
+
+    private static func customer(_ row: Row) -> CustomerRecord {
+        CustomerRecord(
+            id: row["id"], name: row["name"], status: CustomerStatus(rawValue: row["status"]) ?? .active, mergedInto: row["merged_into"],
+            firstSeenMs: row["first_seen_ms"], lastSeenMs: row["last_seen_ms"], visits: row["visits"])
+    }
+
+    func customer(_ id: String) throws -> CustomerRecord? {
+        try row("SELECT * FROM customer WHERE id = ?", [id]).map(Self.customer)
+    }
+
+    func save(_ customer: CustomerRecord) throws {
+        try run(
+            """
+            INSERT INTO customer(id, name, status, merged_into, first_seen_ms, last_seen_ms, visits) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status, merged_into = excluded.merged_into,
+                first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
+            """,
+            [customer.id, customer.name, customer.status.rawValue, customer.mergedInto, customer.firstSeenMs, customer.lastSeenMs, customer.visits])
+    }
+
+    func owner(of identifier: CustomerIdentifier) throws -> String? {
+        guard var id = try string("SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ? AND active = 1", [identifier.kind.rawValue, identifier.normalized])
+        else { return nil }
+        // Old ids keep resolving to the survivor of a merge; the bound stops a corrupt cycle.
+        for _ in 0..<16 {
+            guard let next = try string("SELECT merged_into FROM customer WHERE id = ? AND status = 'merged'", [id]) else { break }
+            id = next
+        }
+        return id
+    }
+
+    func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs ms: Int64) throws {
+        try run(
+            "INSERT INTO identifier(customer_id, kind, raw, normalized, source_seq, added_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            [customer, identifier.kind.rawValue, identifier.raw, identifier.normalized, sourceSeq, ms])
+    }
+
+    func identifiers(of customer: String) throws -> [CustomerIdentifier] {
+        try rows("SELECT kind, raw, normalized FROM identifier WHERE customer_id = ? AND active = 1 ORDER BY id", [customer]).map { row in
+            CustomerIdentifier(kind: CustomerIdentifier.Kind(rawValue: row["kind"]) ?? .external, raw: row["raw"], normalized: row["normalized"])
+        }
+    }
+
+    func findCustomers(identifierPrefixes: [String], nameContaining name: String, limit: Int) throws -> [CustomerRecord] {
+        var ids: [String] = []
+        for prefix in identifierPrefixes where !prefix.isEmpty {
+            // A range on the unique index: fast at a million customers, unlike LIKE '%...'.
+            ids += try String.fetchAll(
+                db.cachedStatement(sql: "SELECT customer_id FROM identifier WHERE active = 1 AND normalized >= ? AND normalized < ? LIMIT ?"),
+                arguments: [prefix, prefix + "\u{10FFFF}", limit])
+        }
+        if !name.isEmpty {
+            let pattern = "%" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+            ids += try String.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM customer WHERE status = 'active' AND name LIKE ? ESCAPE '\\' LIMIT ?"), arguments: [pattern, limit])
+        }
+        var seen = Set<String>()
+        return try ids.filter { seen.insert($0).inserted }.compactMap { try customer($0) }.filter { $0.status == .active }.prefix(limit).map { $0 }
+    }
+
+    // MARK: consent
+
+    func append(_ consent: ConsentRecord) throws {
+        try run(
+            "INSERT INTO consent(customer_id, channel, purpose, granted, basis, source, sale_id, source_seq, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [consent.customer, consent.channel.rawValue, consent.purpose.rawValue, consent.granted, consent.basis.rawValue,
+             consent.source, consent.sale, consent.sourceSeq, consent.recordedMs])
+    }
+
+    func consentHistory(of customer: String) throws -> [ConsentRecord] {
+        try rows("SELECT * FROM consent WHERE customer_id = ? ORDER BY id", [customer]).compactMap { row in
+            guard let channel = ConsentRecord.Channel(rawValue: row["channel"]), let purpose = ConsentRecord.Purpose(rawValue: row["purpose"]),
+                let basis = ConsentRecord.Basis(rawValue: row["basis"])
+            else { return nil }
+            return ConsentRecord(
+                customer: customer, channel: channel, purpose: purpose, granted: row["granted"], basis: basis, source: row["source"],
+                sale: row["sale_id"], sourceSeq: row["source_seq"], recordedMs: row["recorded_ms"])
+        }
+    }
+
+    // MARK: timeline
+
+    @discardableResult
+    func append(_ entry: TimelineEntry) throws -> Bool {
+        try run(
+            """
+            INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload, actor)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO NOTHING
+            """,
+            [entry.customer, entry.occurredMs, entry.recordedMs, entry.type.rawValue, entry.source, JSONText.encode(entry.payload), entry.actor])
+        return db.changesCount > 0
+    }
+
+    func timeline(of customer: String, limit: Int) throws -> [TimelineEntry] {
+        let statement = try db.cachedStatement(
+            sql: "SELECT type, source, payload, occurred_ms, recorded_ms, actor FROM timeline WHERE customer_id = ? ORDER BY occurred_ms DESC, id DESC LIMIT ?")
+        var entries: [TimelineEntry] = []
+        let cursor = try Row.fetchCursor(statement, arguments: [customer, limit])
+        while let row = try cursor.next() {
+            entries.append(TimelineEntry(
+                customer: customer, type: TimelineEntry.Kind(rawValue: row[0]) ?? .note, source: row[1],
+                payload: (try? JSONText.decode(row[2] as String)) ?? .null,
+                occurredMs: row[3], recordedMs: row[4], actor: row[5]))
+        }
+        return entries
+    }
+
+    func countEntries(of customer: String, type: TimelineEntry.Kind, payloadFlag: String?) throws -> Int {
+        if let payloadFlag {
+            return try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM timeline WHERE customer_id = ? AND type = ? AND json_extract(payload, '$.' || ?) = 1"),
+                arguments: [customer, type.rawValue, payloadFlag]) ?? 0
+        }
+        return try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM timeline WHERE customer_id = ? AND type = ?"), arguments: [customer, type.rawValue]) ?? 0
+    }
+
+    func moveEntry(source: String, to customer: String) throws -> String? {
+        guard let from = try string("SELECT customer_id FROM timeline WHERE source = ?", [source]), from != customer else { return nil }
+        try run("UPDATE timeline SET customer_id = ? WHERE source = ?", [customer, source])
+        return from
+    }
+
+    // MARK: erasure
+
+    func suppressionKey() throws -> Data {
+        guard let secret = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM secret WHERE name = 'suppression'")) else {
+            throw DatabaseError(message: "the suppression secret is missing from the CRM database")
+        }
+        return secret
+    }
+
+    func isSuppressed(hash: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM suppression WHERE hash = ?"), arguments: [hash]) ?? false
+    }
+
+    func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs ms: Int64) throws {
+        try run("INSERT INTO suppression(hash, kind, reason, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING", [hash, kind.rawValue, reason, ms])
+    }
+
+    func erasePersonalData(of customer: String) throws {
+        for table in ["identifier", "consent", "timeline", "sale_link"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE customer_id = ?", arguments: [customer])
+        }
+        try run("UPDATE customer SET name = NULL, status = 'erased', visits = 0 WHERE id = ?", [customer])
+    }
+}

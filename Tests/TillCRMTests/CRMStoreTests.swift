@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+import Testing
+import TillCore
+@testable import TillCRM
+
+private struct Refused: Error {}
+
+@Suite("CRM store")
+struct CRMStoreTests {
+    private func store() throws -> SQLiteCRMStore {
+        let directory = NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString
+        return try SQLiteCRMStore(path: directory + "/crm.sqlite")
+    }
+
+    private func event(_ seq: Int64) -> Event {
+        Event(seq: seq, time: Date(milliseconds: 1_764_000_000_000 + seq), topic: "test", device: nil, data: ["n": .int(seq)])
+    }
+
+    @Test("the file and its WAL are private to the service's user")
+    func fileMode() async throws {
+        let store = try store()
+        try await store.write { try $0.save(CustomerRecord(id: "C1", firstSeenMs: 0, lastSeenMs: 0)) }
+        for suffix in ["", "-wal"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: store.path + suffix)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(suffix)")
+        }
+    }
+
+    @Test("a batch's effects and the cursor commit together; replayed events are skipped")
+    func exactlyOnce() async throws {
+        let store = try store()
+        let insert: @Sendable (Event, any CRMTransaction) throws -> Int64 = { event, store in
+            try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
+            return event.seq
+        }
+        let first = try await store.apply([event(1), event(2), event(3)], insert)
+        #expect(first.map(\.outcome) == [1, 2, 3])
+        #expect(try await store.cursor() == 3)
+        // A reconnect replays from an older point: only what is new is applied.
+        let second = try await store.apply([event(2), event(3), event(4)], insert)
+        #expect(second.map(\.outcome) == [4])
+        #expect(try await store.cursor() == 4)
+        #expect(try await store.apply([event(4)], insert).isEmpty)
+    }
+
+    @Test("a batch whose effects fail leaves neither effects nor cursor behind")
+    func failedBatch() async throws {
+        let store = try store()
+        await #expect(throws: Refused.self) {
+            try await store.apply([event(1), event(2)]) { event, store in
+                try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
+                if event.seq == 2 { throw Refused() }
+            }
+        }
+        #expect(try await store.cursor() == 0)
+        #expect(try await store.read { try $0.customer("C1") } == nil)
+    }
+
+    @Test("one active identifier belongs to one customer")
+    func uniqueIdentifier() async throws {
+        let store = try store()
+        let email = CustomerIdentifier(kind: .email, raw: "A@x.com", normalized: "a@x.com")
+        try await store.write { store in
+            for id in ["C1", "C2"] { try store.save(CustomerRecord(id: id, firstSeenMs: 0, lastSeenMs: 0)) }
+            try store.add(email, to: "C1", sourceSeq: nil, atMs: 0)
+        }
+        await #expect(throws: (any Error).self) {
+            try await store.write { try $0.add(email, to: "C2", sourceSeq: nil, atMs: 0) }
+        }
+        #expect(try await store.read { try $0.owner(of: email) } == "C1")
+    }
+
+    @Test("the timeline is newest first, idempotent by source, and an entry can move to the right customer")
+    func timeline() async throws {
+        let store = try store()
+        try await store.write { store in
+            for id in ["C1", "C2"] { try store.save(CustomerRecord(id: id, firstSeenMs: 0, lastSeenMs: 0)) }
+            for index in 0..<5 {
+                let entry = TimelineEntry(customer: "C1", type: .note, source: "s\(index)", payload: ["n": .int(Int64(index))], occurredMs: Int64(index), recordedMs: 0)
+                #expect(try store.append(entry))
+                #expect(try !store.append(entry), "the same source never lands twice")
+            }
+            #expect(try store.moveEntry(source: "s4", to: "C2") == "C1")
+            #expect(try store.moveEntry(source: "s4", to: "C2") == nil)
+        }
+        let entries = try await store.read { try $0.timeline(of: "C1", limit: 3) }
+        #expect(entries.map(\.source) == ["s3", "s2", "s1"])
+        #expect(entries.first?.payload == ["n": 3])
+        #expect(try await store.read { try $0.timeline(of: "C2", limit: 10) }.map(\.source) == ["s4"])
+    }
+
+    @Test("current consent is the newest record per channel and purpose")
+    func consent() {
+        func record(_ channel: ConsentRecord.Channel, _ granted: Bool, _ ms: Int64) -> ConsentRecord {
+            ConsentRecord(customer: "C1", channel: channel, purpose: .marketing, granted: granted, basis: .consent, source: "till", recordedMs: ms)
+        }
+        let current = ConsentRecord.current([record(.email, true, 1), record(.sms, true, 2), record(.email, false, 3)])
+        #expect(current.map(\.channel) == [.email, .sms])
+        #expect(current.map(\.granted) == [false, true])
+    }
+}
+
+@Suite("Batch hand-off")
+struct BatchQueueTests {
+    @Test("the consumer takes everything waiting, up to the maximum, then the end")
+    func batches() async throws {
+        let queue = BatchQueue<Int>()
+        for value in 1...5 { queue.push(value) }
+        #expect(try await queue.next(max: 3) == [1, 2, 3])
+        #expect(try await queue.next(max: 3) == [4, 5])
+        queue.push(6)
+        queue.finish()
+        queue.push(7)
+        #expect(try await queue.next(max: 3) == [6], "nothing is taken after the end")
+        #expect(try await queue.next(max: 3) == [])
+    }
+
+    @Test("a waiting consumer wakes for one element, and gets the producer's error after the rest")
+    func wakesAndFails() async throws {
+        let queue = BatchQueue<Int>()
+        async let first = queue.next(max: 10)
+        try await Task.sleep(for: .milliseconds(20))
+        queue.push(1)
+        #expect(try await first == [1])
+        queue.push(2)
+        queue.finish(throwing: Refused())
+        #expect(try await queue.next(max: 10) == [2])
+        await #expect(throws: Refused.self) { try await queue.next(max: 10) }
+    }
+
+    @Test("cancelling a waiting consumer ends the wait")
+    func cancellation() async throws {
+        let queue = BatchQueue<Int>()
+        let waiter = Task { try await queue.next(max: 10) }
+        try await Task.sleep(for: .milliseconds(20))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+    }
+}

@@ -97,26 +97,31 @@ public struct CRMService: Service {
     }
 
     /// Commits the batch, then says what it produced: greetings go to the till only once the
-    /// sale they describe is stored.
+    /// sales they describe are stored, pipelined so tilld journals them in one commit.
     private func applyAndReport(_ events: [Event], _ till: TillConnection) async throws {
         let processor = self.processor
         let applied = try await store.apply(events) { event, transaction in try processor.process(event, in: transaction) }
+        var greetings: [(seq: Int64, greeting: CustomerRecognized)] = []
         for (event, outcomes) in applied {
             for outcome in outcomes {
                 switch outcome {
                 case .recognized(let greeting):
-                    do {
-                        try await till.request("publish", ["topic": "customer.recognized", "data": greeting.data])
-                    } catch let error as WireError {
-                        // The sale is stored either way; a greeting tilld refuses is not worth a reconnect.
-                        logger.warning("customer.recognized was not published", metadata: ["seq": "\(event.seq)", "error": "\(error)"])
-                    }
+                    greetings.append((event.seq, greeting))
                 case .skipped(let reason):
                     logger.warning("event skipped", metadata: ["seq": "\(event.seq)", "topic": "\(event.topic)", "reason": "\(reason)"])
                 case .note(let text):
                     logger.info("\(text)", metadata: ["seq": "\(event.seq)"])
                 }
             }
+        }
+        guard !greetings.isEmpty else { return }
+        let replies = await till.pipeline(greetings.map { ("publish", ["topic": "customer.recognized", "data": $0.greeting.data]) })
+        for (greeting, reply) in zip(greetings, replies) {
+            guard case .failure(let error) = reply else { continue }
+            // The sale is stored either way; a greeting tilld refuses is not worth a reconnect,
+            // but a lost connection is (the loop resubscribes from the cursor).
+            guard error is WireError else { throw error }
+            logger.warning("customer.recognized was not published", metadata: ["seq": "\(greeting.seq)", "error": "\(error)"])
         }
     }
 }

@@ -136,6 +136,25 @@ public final class TillConnection: Sendable {
     /// Sends a request and waits for its reply; a failed reply throws its `WireError`.
     @discardableResult
     public func request(_ op: String, _ params: [String: JSONValue] = [:]) async throws -> JSONValue {
+        try await reply(to: try await send(op, params))
+    }
+
+    /// Sends requests back to back, then waits for their replies: tilld reads them as a
+    /// pipeline (publishes are committed together). Replies come back in request order.
+    public func pipeline(_ requests: [(op: String, params: [String: JSONValue])]) async -> [Result<JSONValue, any Error>] {
+        var sent: [Result<String, any Error>] = []
+        for (op, params) in requests {
+            do { sent.append(.success(try await send(op, params))) } catch { sent.append(.failure(error)) }
+        }
+        var replies: [Result<JSONValue, any Error>] = []
+        for key in sent {
+            do { replies.append(.success(try await reply(to: try key.get()))) } catch { replies.append(.failure(error)) }
+        }
+        return replies
+    }
+
+    /// Writes one request; returns the key its reply will be filed under.
+    private func send(_ op: String, _ params: [String: JSONValue]) async throws -> String {
         let id = JSONValue.int(Int64(nextID.wrappingAdd(1, ordering: .relaxed).newValue))
         let key = JSONText.encode(id)
         // Register before writing: the reply may arrive before we start waiting.
@@ -152,7 +171,11 @@ public final class TillConnection: Sendable {
             waiting.withLock { _ = $0.removeValue(forKey: key) }
             throw error
         }
-        return try await withCheckedThrowingContinuation { continuation in
+        return key
+    }
+
+    private func reply(to key: String) async throws -> JSONValue {
+        try await withCheckedThrowingContinuation { continuation in
             let arrived = waiting.withLock { waiting -> Result<JSONValue, any Error>? in
                 if case .arrived(let result)? = waiting[key] {
                     waiting[key] = nil

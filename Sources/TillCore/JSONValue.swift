@@ -111,9 +111,18 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     }
 }
 
-/// Compact, deterministic JSON text (sorted keys, no escaped slashes): the one
-/// encoder every wire line and journal row goes through.
+/// Compact, deterministic JSON text (sorted keys, no escaped slashes): the one codec every
+/// wire line, journal row and stored payload goes through. `JSONValue` and strings take the
+/// direct path (`JSONParser`, `JSONWriter`); other `Codable` types go through Foundation.
 public enum JSONText {
+    public static func encode(_ value: JSONValue) -> String {
+        JSONWriter.write(value)
+    }
+
+    public static func encode(_ value: String) -> String {
+        JSONWriter.write(.string(value))
+    }
+
     public static func encode<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -123,11 +132,11 @@ public enum JSONText {
         return String(decoding: data, as: UTF8.self)
     }
 
-    public static func decode(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    public static func decode(_ bytes: some Collection<UInt8>) throws(JSONParser.Failure) -> JSONValue {
+        try JSONParser.parse(bytes)
     }
 
-    public static func decode(_ text: String) throws -> JSONValue {
-        try decode(Array(text.utf8))
+    public static func decode(_ text: String) throws(JSONParser.Failure) -> JSONValue {
+        try JSONParser.parse(text)
     }
 }

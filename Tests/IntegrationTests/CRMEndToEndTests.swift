@@ -22,7 +22,7 @@ final class CRMUnderTest: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.directory.appendingPathComponent("till-crm").path)
         process.arguments = ["serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB", "--log-level", "debug"]
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try log.seekToEnd()
         process.standardError = log

@@ -89,7 +89,8 @@ public enum RequestDecoder {
             json = try JSONText.decode(line)
         } catch {
             let hint = String(decoding: line.prefix(40).filter { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") }, as: UTF8.self)
-            return .failure(Failure(id: .null, error: WireError(.badRequest, "line is not valid JSON (starts with \"\(hint)\"); send one JSON object per line")))
+            return .failure(Failure(id: .null, error: WireError(
+                .badRequest, "line is not valid JSON: \(error) (it starts with \"\(hint)\"); send one JSON object per line")))
         }
         guard let object = json.objectValue else {
             return .failure(Failure(id: .null, error: WireError(.badRequest, "a request must be a JSON object, not \(json.typeName)")))

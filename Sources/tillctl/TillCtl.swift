@@ -57,7 +57,7 @@ func parseJSONArgument(_ text: String, what: String) -> JSONValue {
     do {
         return try JSONText.decode(text)
     } catch {
-        fail("\(what) is not valid JSON: \(text.prefix(60))")
+        fail("\(what) is not valid JSON: \(error) in \(text.prefix(60))")
     }
 }
 

@@ -79,6 +79,16 @@ struct RequestDecoderTests {
         #expect(!failure.error.message.isEmpty)
     }
 
+    @Test("a request naming a key twice is refused, saying which key and where")
+    func repeatedKey() {
+        guard case .failure(let failure) = decode(#"{"id":1,"op":"status","op":"drawer.open"}"#) else {
+            Issue.record("a request with two ops was accepted")
+            return
+        }
+        #expect(failure.error.code == .badRequest)
+        #expect(failure.error.message.contains(#"the key "op" appears twice in one object at byte 22"#))
+    }
+
     @Test("binary garbage never crashes the decoder")
     func garbage() {
         var generator = SystemRandomNumberGenerator()

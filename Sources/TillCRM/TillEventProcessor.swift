@@ -63,6 +63,12 @@ public struct TillEventProcessor: Sendable {
             sale.lines.append(data)
             try store.save(sale)
             return []
+        case "sale.tender":
+            guard let id = data["sale"]?.stringValue else { return [.skipped(reason: "sale.tender without sale")] }
+            var sale = try store.sale(id) ?? SaleRecord(id: id, startedMs: ms)
+            sale.tenders.append(data)
+            try store.save(sale)
+            return []
         case "sale.completed":
             guard let id = data["sale"]?.stringValue, let total = data["total"]?.stringValue else {
                 return [.skipped(reason: "sale.completed without sale or total")]
@@ -110,7 +116,7 @@ public struct TillEventProcessor: Sendable {
         let payload: JSONValue = [
             "sale": .string(sale.id), "receipt": sale.receipt.map(JSONValue.string) ?? .null,
             "total": sale.total.map(JSONValue.string) ?? .null, "currency": sale.currency.map(JSONValue.string) ?? .null,
-            "lines": .array(sale.lines),
+            "lines": .array(sale.lines), "tenders": .array(sale.tenders),
         ]
         let occurred = sale.completedMs ?? ms
         let entry = TimelineEntry(customer: customer, type: .purchase, source: Self.purchaseSource(sale.id), payload: payload, occurredMs: occurred, recordedMs: ms)

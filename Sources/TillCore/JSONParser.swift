@@ -155,17 +155,26 @@ public struct JSONParser {
     private mutating func string() throws(Failure) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes. Validate the UTF-8 once, as the slice it is.
+        // Fast path: no escapes. Validate the UTF-8 once, as the slice it is; pure ASCII (most
+        // keys and values) needs no validation, and the generic validator is the slow part.
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
-                guard let text = String(validating: slice, as: UTF8.self) else {
-                    throw Failure(offset: start, reason: "a string is not valid UTF-8")
+                let text: String
+                if ascii {
+                    text = String(decoding: slice, as: UTF8.self)
+                } else {
+                    guard let valid = String(validating: slice, as: UTF8.self) else {
+                        throw Failure(offset: start, reason: "a string is not valid UTF-8")
+                    }
+                    text = valid
                 }
                 index += 1
                 return text
             }
+            if byte >= 0x80 { ascii = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw fail("a control character (0x\(String(byte, radix: 16))) inside a string must be escaped") }
             index += 1

@@ -36,6 +36,7 @@ final class Ledger: @unchecked Sendable {
             identify = .object(object)
             result = try await feed("customer.identified", identify, daysLater: daysLater)
         }
+        try await feed("sale.tender", ["sale": .string(id), "method": "card", "amount": .string(total)], daysLater: daysLater)
         var completed: [String: JSONValue] = ["sale": .string(id), "total": .string(total), "currency": "EUR"]
         if let receipt { completed["receipt"] = .string(receipt) }
         try await feed("sale.completed", .object(completed), daysLater: daysLater)
@@ -58,6 +59,10 @@ struct TillEventProcessorTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 1)
         #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 1)
         #expect(try await ledger.count("SELECT COUNT(*) FROM consent WHERE channel = 'email' AND granted = 1") == 1)
+        let purchase = try await ledger.store.read { try $0.timeline(of: new.customer, limit: 10) }.first { $0.type == .purchase }
+        #expect(purchase?.payload["lines"]?.arrayValue?.count == 1)
+        #expect(purchase?.payload["tenders"] == [["sale": "S1", "method": "card", "amount": "7.00"]])
+        #expect(purchase?.payload["receipt"] == "R1")
 
         let second = try await ledger.sale("S2", total: "3.50", identify: ["email": "ann@example.com"], daysLater: 90)
         guard case .recognized(let again)? = second.last else { Issue.record("\(second)"); return }

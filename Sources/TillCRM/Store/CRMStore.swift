@@ -128,12 +128,15 @@ public struct SaleRecord: Sendable, Hashable {
     public var currency: String?
     /// The `sale.line` event data, in the order the lines arrived.
     public var lines: [JSONValue]
+    /// The `sale.tender` event data (method, amount), in order.
+    public var tenders: [JSONValue]
     public var startedMs: Int64?
     public var completedMs: Int64?
 
     public init(
         id: String, till: String? = nil, store: String? = nil, receipt: String? = nil, state: SaleState = .open,
-        total: String? = nil, currency: String? = nil, lines: [JSONValue] = [], startedMs: Int64? = nil, completedMs: Int64? = nil
+        total: String? = nil, currency: String? = nil, lines: [JSONValue] = [], tenders: [JSONValue] = [],
+        startedMs: Int64? = nil, completedMs: Int64? = nil
     ) {
         self.id = id
         self.till = till
@@ -143,6 +146,7 @@ public struct SaleRecord: Sendable, Hashable {
         self.total = total
         self.currency = currency
         self.lines = lines
+        self.tenders = tenders
         self.startedMs = startedMs
         self.completedMs = completedMs
     }

@@ -142,6 +142,9 @@ public final class SQLiteCRMStore: CRMStore {
             let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
             try db.execute(sql: "INSERT INTO secret(name, value) VALUES ('suppression', ?)", arguments: [key])
         }
+        migrator.registerMigration("v4: how each sale was paid") { db in
+            try db.execute(sql: "ALTER TABLE sale ADD COLUMN tenders TEXT NOT NULL DEFAULT '[]'")
+        }
         return migrator
     }
 }

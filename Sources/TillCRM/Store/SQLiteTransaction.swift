@@ -36,11 +36,12 @@ struct SQLiteTransaction: CRMTransaction {
     // MARK: sales
 
     private static func sale(_ row: Row) throws -> SaleRecord {
-        let lines = try JSONText.decode(row["lines"] as String).arrayValue ?? []
-        return SaleRecord(
+        SaleRecord(
             id: row["sale_id"], till: row["till"], store: row["store"], receipt: row["receipt"],
             state: SaleState(rawValue: row["state"]) ?? .open, total: row["total"], currency: row["currency"],
-            lines: lines, startedMs: row["started_ms"], completedMs: row["completed_ms"])
+            lines: try JSONText.decode(row["lines"] as String).arrayValue ?? [],
+            tenders: try JSONText.decode(row["tenders"] as String).arrayValue ?? [],
+            startedMs: row["started_ms"], completedMs: row["completed_ms"])
     }
 
     func sale(_ id: String) throws -> SaleRecord? {
@@ -58,14 +59,14 @@ struct SQLiteTransaction: CRMTransaction {
     func save(_ sale: SaleRecord) throws {
         try run(
             """
-            INSERT INTO sale(sale_id, till, store, receipt, state, total, currency, lines, started_ms, completed_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO sale(sale_id, till, store, receipt, state, total, currency, lines, tenders, started_ms, completed_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, receipt = excluded.receipt,
                 state = excluded.state, total = excluded.total, currency = excluded.currency, lines = excluded.lines,
-                started_ms = excluded.started_ms, completed_ms = excluded.completed_ms
+                tenders = excluded.tenders, started_ms = excluded.started_ms, completed_ms = excluded.completed_ms
             """,
             [sale.id, sale.till, sale.store, sale.receipt, sale.state.rawValue, sale.total, sale.currency,
-             JSONText.encode(JSONValue.array(sale.lines)), sale.startedMs, sale.completedMs])
+             JSONText.encode(JSONValue.array(sale.lines)), JSONText.encode(JSONValue.array(sale.tenders)), sale.startedMs, sale.completedMs])
     }
 
     // MARK: links

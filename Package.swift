@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "TillCRM",
             dependencies: [
-                "TillCore", "TillPhoneNumber", "TillClient",
+                "TillCore", "TillPhoneNumber", "TillClient", "TillLinux",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -37,7 +37,8 @@ public struct CRMService: Service {
                 return
             } catch {
                 if Task.isShuttingDownGracefully { return }
-                logger.warning("tilld is not reachable; retrying", metadata: ["socket": "\(socket)", "reason": "\(error)", "retry_in": "\(delay)"])
+                let what = error is ConnectError ? "tilld is not reachable; retrying" : "following tilld stopped; resubscribing from the cursor"
+                logger.warning("\(what)", metadata: ["socket": "\(socket)", "reason": "\(error)", "retry_in": "\(delay)"])
             }
             do {
                 try await cancelWhenGracefulShutdown { [delay] in try await Task.sleep(for: delay) }
@@ -100,7 +101,22 @@ public struct CRMService: Service {
     /// sales they describe are stored, pipelined so tilld journals them in one commit.
     private func applyAndReport(_ events: [Event], _ till: TillConnection) async throws {
         let processor = self.processor
-        let applied = try await store.apply(events) { event, transaction in try processor.process(event, in: transaction) }
+        do {
+            let applied = try await store.applyIsolatingFailure(events) { event, transaction in try processor.process(event, in: transaction) }
+            try await report(applied, till)
+        } catch let failure as EventNotApplied<[ProcessingOutcome]> {
+            try await report(failure.applied, till)
+            // Not skipped: skipping would lose it. The loop reconnects with back-off and retries
+            // from the cursor; tilld keeps journaling meanwhile, so nothing is lost while stuck.
+            logger.error("an event could not be stored; till-crm retries it and holds back the events after it", metadata: [
+                "seq": "\(failure.event.seq)", "topic": "\(failure.event.topic)", "error": "\(failure.underlying)",
+                "what_to_do": "if this repeats, check the disk and the data directory's permissions, then report this line",
+            ])
+            throw failure.underlying
+        }
+    }
+
+    private func report(_ applied: [(event: Event, outcome: [ProcessingOutcome])], _ till: TillConnection) async throws {
         var greetings: [(seq: Int64, greeting: CustomerRecognized)] = []
         for (event, outcomes) in applied {
             for outcome in outcomes {

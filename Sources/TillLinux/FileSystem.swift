@@ -45,3 +45,18 @@ public enum FileSystem {
         }
     }
 }
+
+extension FileSystem {
+    /// Runs `body` holding an exclusive `flock` on `path` (created with `mode` if missing), so
+    /// cooperating processes do it one at a time. The lock goes with the descriptor, also if
+    /// the process dies holding it.
+    public static func withExclusiveLock<T>(_ path: String, mode: UInt32 = 0o600, _ body: () throws -> T) throws -> T {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode_t(mode))
+        if descriptor < 0 { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            if Glibc.errno != EINTR { throw SystemError(call: "flock", subject: path, errno: Glibc.errno) }
+        }
+        return try body()
+    }
+}

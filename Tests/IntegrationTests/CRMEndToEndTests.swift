@@ -53,11 +53,18 @@ final class CRMUnderTest: @unchecked Sendable {
     /// Waits until `condition` holds (till-crm is asynchronous by design).
     func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
+        var lastError: (any Error)?
         while ContinuousClock.now < deadline {
-            if (try? condition()) == true { return }
+            do {
+                if try condition() { return }
+            } catch {
+                lastError = error
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TimedOut(what: what)
+        // Say why: is till-crm alive, what did the check last throw, what did till-crm log.
+        let tail = log.split(separator: "\n").suffix(30).joined(separator: "\n")
+        throw TimedOut(what: "\(what) (till-crm running: \(process.isRunning); last error: \(lastError.map { "\($0)" } ?? "none"))\n\(tail)")
     }
 
     deinit {
@@ -148,6 +155,27 @@ struct CRMEndToEndTests {
         }
     }
 
+    @Test("CLI writes while serve ingests a stream: both wait their turn, neither fails")
+    func concurrentWriters() async throws {
+        let daemon = try await DaemonUnderTest()
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await daemon.connect { till in try await till.sale("S0", total: "1.00", identify: ["email": "ann@example.com"]) }
+        try await crm.eventually("the first sale") { try crm.exists("ann@example.com") }
+        let stream = Task {
+            try await daemon.connect { till in
+                for index in 1...300 { try await till.sale("S\(index)", total: "1.00", identify: ["email": "ann@example.com"]) }
+            }
+        }
+        for index in 0..<20 {
+            let (code, _, error) = try crm.cli(["note", "add", "ann@example.com", "note \(index)"])
+            #expect(code == 0, "note add failed while serve was writing: \(error)")
+        }
+        try await stream.value
+        try await crm.eventually("all 301 sales") { try crm.profile("ann@example.com")?["visits"] == 301 }
+        let notes = try crm.profile("ann@example.com")?["timeline"]?.arrayValue?.filter { $0["type"] == "note" }
+        #expect(notes?.count == 20)
+    }
+
     @Test("tilld restarts under a running till-crm; it reconnects and resumes from its cursor")
     func tilldRestart() async throws {
         let daemon = try await DaemonUnderTest()
@@ -200,6 +228,23 @@ struct CRMEndToEndTests {
 
 @Suite("till-crm lifecycle", .timeLimit(.minutes(1)))
 struct CRMLifecycleTests {
+    @Test("till-crm processes opening a new data directory at once all succeed (serve starting while a command runs)")
+    func concurrentFirstOpen() async throws {
+        for _ in 0..<3 {
+            let directory = NSTemporaryDirectory() + "till-crm-open-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let results = try await withThrowingTaskGroup(of: (Int32, String, String).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, ["customer", "find", "x", "--data-dir", directory])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for (code, _, error) in results { #expect(code == 0, "\(error)") }
+        }
+    }
+
     @Test("SIGTERM stops till-crm promptly, also while it is waiting for an absent tilld")
     func sigterm() async throws {
         let daemon = try await DaemonUnderTest()

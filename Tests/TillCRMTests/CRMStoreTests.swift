@@ -57,6 +57,34 @@ struct CRMStoreTests {
         #expect(try await store.read { try $0.customer("C1") } == nil)
     }
 
+    @Test("an event that cannot be applied holds back only itself and what follows; the events before it commit")
+    func isolatedFailure() async throws {
+        let store = try store()
+        let effects: @Sendable (Event, any CRMTransaction) throws -> Int64 = { event, store in
+            try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
+            if event.seq == 3 { throw Refused() }
+            return event.seq
+        }
+        let batch = (1...5).map(event)
+        do {
+            _ = try await store.applyIsolatingFailure(batch, effects)
+            Issue.record("the failing event was not reported")
+        } catch let failure as EventNotApplied<Int64> {
+            #expect(failure.event.seq == 3)
+            #expect(failure.applied.map(\.outcome) == [1, 2], "what was applied is handed back, to be reported")
+            #expect(failure.underlying is Refused)
+        }
+        #expect(try await store.cursor() == 2, "the cursor stops before the failing event, so it is retried, not lost")
+        #expect(try await store.read { try $0.customer("C3") } == nil)
+        #expect(try await store.read { try $0.customer("C2") } != nil)
+        // Once the cause is gone, the retry from the cursor applies the rest exactly once.
+        let retried = try await store.applyIsolatingFailure(batch) { event, store in
+            try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
+            return event.seq
+        }
+        #expect(retried.map(\.outcome) == [3, 4, 5])
+    }
+
     @Test("one active identifier belongs to one customer")
     func uniqueIdentifier() async throws {
         let store = try store()

@@ -111,6 +111,38 @@ extension CRMStore {
     }
 }
 
+/// An event the store could not apply. Events before it in its batch were committed
+/// (`applied`); it and those after it were not, and are retried from the cursor.
+public struct EventNotApplied<Outcome: Sendable>: Error, Sendable, CustomStringConvertible {
+    public var event: Event
+    public var underlying: any Error
+    public var applied: [(event: Event, outcome: Outcome)]
+    public var description: String { "event \(event.seq) (\(event.topic)) could not be applied: \(underlying)" }
+}
+
+extension CRMStore {
+    /// `apply`, but a failing batch is retried one event at a time, so one event that cannot
+    /// be applied holds back only itself and what follows it, never the events before it.
+    public func applyIsolatingFailure<Outcome: Sendable>(
+        _ events: [Event], cursor name: String = "tilld",
+        _ effects: @escaping @Sendable (Event, any CRMTransaction) throws -> Outcome
+    ) async throws -> [(event: Event, outcome: Outcome)] {
+        do {
+            return try await apply(events, cursor: name, effects)
+        } catch {
+            var applied: [(event: Event, outcome: Outcome)] = []
+            for event in events {
+                do {
+                    applied += try await apply([event], cursor: name, effects)
+                } catch {
+                    throw EventNotApplied(event: event, underlying: error, applied: applied)
+                }
+            }
+            return applied
+        }
+    }
+}
+
 // MARK: - Records
 
 public enum SaleState: String, Sendable, Hashable {

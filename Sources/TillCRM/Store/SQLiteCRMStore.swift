@@ -1,5 +1,6 @@
 import Foundation
 public import GRDB
+import TillLinux
 
 /// The default store: one SQLite file through GRDB (WAL, synchronous=FULL, mode 0600)
 /// holding customers, their identifiers, consent records, the sales the till reported, the
@@ -23,12 +24,18 @@ public final class SQLiteCRMStore: CRMStore {
         var configuration = Configuration()
         configuration.label = "till-crm"
         configuration.foreignKeysEnabled = true
+        // `till-crm serve` and a CLI command (a note, an erase) write the same file: wait for
+        // the other's transaction rather than failing at once with "database is locked".
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         writer = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(writer)
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+        // GRDB's migrator reads which migrations are applied outside the transaction that
+        // applies them: two processes opening a new file at once (serve starting while a CLI
+        // command runs) would both create the schema. A lock file beside it takes turns.
+        try FileSystem.withExclusiveLock(path + ".lock") { try Self.migrator.migrate(writer) }
+        for suffix in ["", "-wal", "-shm", ".lock"] where FileManager.default.fileExists(atPath: path + suffix) {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path + suffix)
         }
     }

@@ -57,16 +57,11 @@ public struct TillEventProcessor: Sendable {
             sale.startedMs = ms
             try store.save(sale)
             return []
-        case "sale.line":
-            guard let id = data["sale"]?.stringValue else { return [.skipped(reason: "sale.line without sale")] }
+        case "sale.line", "sale.tender":
+            guard let id = data["sale"]?.stringValue else { return [.skipped(reason: "\(event.topic) without sale")] }
+            // A line or tender before `sale.started` (lost, or out of order) opens the sale.
             var sale = try store.sale(id) ?? SaleRecord(id: id, startedMs: ms)
-            sale.lines.append(data)
-            try store.save(sale)
-            return []
-        case "sale.tender":
-            guard let id = data["sale"]?.stringValue else { return [.skipped(reason: "sale.tender without sale")] }
-            var sale = try store.sale(id) ?? SaleRecord(id: id, startedMs: ms)
-            sale.tenders.append(data)
+            if event.topic == "sale.line" { sale.lines.append(data) } else { sale.tenders.append(data) }
             try store.save(sale)
             return []
         case "sale.completed":

@@ -116,6 +116,7 @@ let package = Package(
             path: "Benchmarks/CRMBench"
         ),
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
+        .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(
             name: "TillCRMTests",
             dependencies: ["TillCRM", "TillPhoneNumber", .product(name: "GRDB", package: "GRDB.swift")]

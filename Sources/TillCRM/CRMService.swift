@@ -49,34 +49,27 @@ public struct CRMService: Service {
         }
     }
 
-    /// One connection: subscribe from the cursor, apply until it ends (lag, restart, error).
+    /// One session: subscribe from the cursor, apply until it ends (lag, restart, error).
     private func follow() async throws {
-        try await TillConnection.with(socket: socket) { till in
-            var since = try await store.cursor()
-            do {
-                try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
-            } catch let error as WireError where error.code == .journalTruncated {
-                let oldest = error.details?["oldest"]?.intValue ?? since
-                logger.error("events were pruned from tilld's journal before till-crm saw them; continuing from the oldest held", metadata: ["cursor": "\(since)", "oldest": "\(oldest)"])
-                since = oldest - 1
-                try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
-            }
-            logger.info("following tilld", metadata: ["socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)"])
-            // A reader task hands lines over as they arrive; this task applies whatever is
-            // waiting in one transaction, so a burst or a replay costs one commit, not hundreds.
-            let queue = BatchQueue<ServerLine>()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do {
-                        for try await line in till.events { queue.push(line) }
-                        queue.finish()
-                    } catch {
-                        queue.finish(throwing: error)
-                    }
+        // Greetings go out on a connection of their own: the subscription is read only as fast
+        // as events are applied (that is what paces tilld's replay and bounds memory), so a
+        // publish reply queued behind unread events would wait for them.
+        try await TillConnection.with(socket: socket) { publisher in
+            try await TillConnection.with(socket: socket) { till in
+                var since = try await store.cursor()
+                do {
+                    try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
+                } catch let error as WireError where error.code == .journalTruncated {
+                    let oldest = error.details?["oldest"]?.intValue ?? since
+                    logger.error("events were pruned from tilld's journal before till-crm saw them; continuing from the oldest held", metadata: ["cursor": "\(since)", "oldest": "\(oldest)"])
+                    since = oldest - 1
+                    try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
                 }
-                defer { group.cancelAll() }
+                logger.info("following tilld", metadata: ["socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)"])
                 while true {
-                    let lines = try await queue.next(max: Self.maxBatch)
+                    // Everything that arrived while the previous batch was committing: one
+                    // transaction for a burst or a replay, a lone sale applied at once.
+                    let lines = try await till.nextEvents(max: Self.maxBatch)
                     if lines.isEmpty { return }
                     var events: [Event] = []
                     var lagged: Int64?
@@ -87,7 +80,7 @@ public struct CRMService: Service {
                         default: break
                         }
                     }
-                    try await applyAndReport(events, till)
+                    try await applyAndReport(events, publisher)
                     if let lagged {
                         logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])
                         return

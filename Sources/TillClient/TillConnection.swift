@@ -29,8 +29,35 @@ public final class TillConnection: Sendable {
     public var hello: Hello { greeting.withLock { $0! } }
     private let greeting = Mutex<Hello?>(nil)
     public let socketPath: String
-    /// Events and `lagged` notices, in the order the server sent them.
-    public let events: AsyncThrowingStream<ServerLine, any Error>
+    /// Events and `lagged` notices, in the order the server sent them, one at a time.
+    /// A subscriber must keep taking them: when `maxBufferedEvents` are waiting, the
+    /// connection stops reading, and a reply behind them waits too. Send requests that must
+    /// not wait on a connection of their own.
+    public var events: EventLines { EventLines(queue: lines) }
+
+    /// Up to `max` events and `lagged` notices, everything already waiting, for consumers that
+    /// apply them in batches; empty when the connection has ended.
+    public func nextEvents(max: Int) async throws -> [ServerLine] {
+        try await lines.next(max: max)
+    }
+
+    public struct EventLines: AsyncSequence, Sendable {
+        public typealias Element = ServerLine
+        let queue: BatchQueue<ServerLine>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let queue: BatchQueue<ServerLine>
+            public mutating func next() async throws -> ServerLine? {
+                try await queue.next(max: 1).first
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+    }
+
+    /// How many event lines may wait for the consumer before the socket is left unread.
+    public static let maxBufferedEvents = 1024
+    private let lines = BatchQueue<ServerLine>(capacity: TillConnection.maxBufferedEvents)
 
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private enum Slot {
@@ -40,13 +67,11 @@ public final class TillConnection: Sendable {
     }
     private let waiting = Mutex<[String: Slot]>([:])
     private let nextID = Atomic<Int>(0)
-    private let eventSink: AsyncThrowingStream<ServerLine, any Error>.Continuation
     private let closed = Mutex(false)
 
     private init(socketPath: String, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
         self.socketPath = socketPath
         self.outbound = outbound
-        (events, eventSink) = AsyncThrowingStream.makeStream(of: ServerLine.self, bufferingPolicy: .unbounded)
     }
 
     /// Connects, waits for the greeting, runs `body`, then closes.
@@ -115,7 +140,9 @@ public final class TillConnection: Sendable {
                     }
                     waiter?.resume(with: result)
                 case .event, .lagged:
-                    eventSink.yield(parsed)
+                    // Waits while the consumer is `maxBufferedEvents` behind: the socket is
+                    // then left unread, which is what paces tilld's replay to this client.
+                    await lines.push(parsed)
                 case .hello:
                     break
                 }
@@ -129,7 +156,7 @@ public final class TillConnection: Sendable {
             return Array(waiting.values)
         }
         for case .waiting(let waiter) in slots { waiter.resume(throwing: failure ?? ConnectionClosed()) }
-        eventSink.finish(throwing: failure)
+        lines.finish(throwing: failure)
         greeted.finish(throwing: failure ?? ConnectionClosed())
     }
 

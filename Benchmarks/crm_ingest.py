@@ -4,8 +4,13 @@ identified by email) on tilld's socket as fast as tilld acknowledges them (pipel
 till-crm serve follows and applies them. The figure is sales/s from the first publish until
 till-crm's cursor (read from its database) reaches the last event.
 
-    swift build -c release && python3 Benchmarks/crm_ingest.py [SALES]
+With --backlog, till-crm starts only after every sale is journaled (a first install on a
+till that has run for weeks): the figures are the catch-up time from till-crm's start and
+its peak memory (VmHWM) while replaying.
+
+    swift build -c release && python3 Benchmarks/crm_ingest.py [SALES] [--backlog] [--bin DIR]
 """
+import argparse
 import json
 import os
 import socket
@@ -18,11 +23,24 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench import connect  # noqa: E402  (the same client helper as the tilld benchmarks)
-BIN = os.path.join(HERE, "..", ".build", "release")
+
+
+def peak_rss_mb(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def main():
-    sales = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sales", nargs="?", type=int, default=5000)
+    parser.add_argument("--backlog", action="store_true", help="start till-crm after everything is journaled")
+    parser.add_argument("--bin", default=os.path.join(HERE, "..", ".build", "release"), help="where tilld and till-crm are")
+    args = parser.parse_args()
+    sales = args.sales
+    BIN = args.bin
     with tempfile.TemporaryDirectory() as work:
         sock = os.path.join(work, "tilld.sock")
         open(os.path.join(work, "empty.toml"), "w").close()
@@ -31,9 +49,15 @@ def main():
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "tilld.log"), "w"))
         connect(sock).close()
         crm_dir = os.path.join(work, "crm")
-        crm = subprocess.Popen([os.path.join(BIN, "till-crm"), "serve", "--socket", sock, "--data-dir", crm_dir,
-                                "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "crm.log"), "w"))
-        time.sleep(1)
+
+        def start_crm():
+            return subprocess.Popen([os.path.join(BIN, "till-crm"), "serve", "--socket", sock, "--data-dir", crm_dir,
+                                     "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                                    stderr=open(os.path.join(work, "crm.log"), "w"))
+        crm = None
+        if not args.backlog:
+            crm = start_crm()
+            time.sleep(1)
         pub = connect(sock)
         reader = pub.makefile("rb")
         reader.readline()
@@ -61,6 +85,12 @@ def main():
                 acked += 1
                 last_seq = max(last_seq, reply["result"]["seq"])
         published = time.perf_counter() - start
+        if args.backlog:
+            start = time.perf_counter()
+            crm = start_crm()
+            while not os.path.exists(os.path.join(crm_dir, "crm.sqlite")):
+                time.sleep(0.01)
+            time.sleep(0.2)
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(crm_dir, "crm.sqlite"), uri=True, timeout=30)
         deadline = time.time() + 600
         while True:
@@ -74,14 +104,22 @@ def main():
                 sys.exit(1)
             time.sleep(0.01)
         total = time.perf_counter() - start
+        peak = peak_rss_mb(crm.pid)
         purchases = db.execute("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'").fetchone()[0]
         crm.terminate()
         tilld.terminate()
         crm.wait()
         tilld.wait()
-        print("%d sales (%d events): published and journaled in %.2f s (%.0f sales/s); "
-              "applied by till-crm in %.2f s end to end: %.0f sales/s; %d purchases recorded (expected %d)" % (
-                  sales, len(payload), published, sales / published, total, sales / total, purchases, (sales + 1) // 2))
+        if args.backlog:
+            print("%d sales (%d events) journaled in %.2f s; till-crm started afterwards caught up in %.2f s "
+                  "(%.0f sales/s); till-crm peak RSS %.1f MB; %d purchases recorded (expected %d)" % (
+                      sales, len(payload), published, total, sales / total, peak, purchases, (sales + 1) // 2))
+        else:
+            print("%d sales (%d events): published and journaled in %.2f s (%.0f sales/s); "
+                  "applied by till-crm in %.2f s end to end: %.0f sales/s; till-crm peak RSS %.1f MB; "
+                  "%d purchases recorded (expected %d)" % (
+                      sales, len(payload), published, sales / published, total, sales / total, peak, purchases,
+                      (sales + 1) // 2))
 
 
 if __name__ == "__main__":

@@ -131,15 +131,24 @@ public struct TillEventProcessor: Sendable {
 
     /// Links a sale to a customer. If it was linked to someone else (the cashier corrected a
     /// mistaken identification), its purchase moves with it: one sale, one buyer.
-    func link(sale: String, to customer: String, method: LinkMethod, atMs ms: Int64, _ store: any CRMTransaction) throws {
-        let current = try store.linkedCustomer(ofSale: sale)
-        if current == customer { return }
-        if try store.sale(sale) == nil { try store.save(SaleRecord(id: sale, startedMs: ms)) }
-        try store.link(sale: sale, to: customer, method: method, atMs: ms)
-        if current != nil, let previous = try store.moveEntry(source: Self.purchaseSource(sale), to: customer) {
-            try countVisit(of: previous, atMs: ms, by: -1, store)
-            try countVisit(of: customer, atMs: try store.sale(sale)?.completedMs ?? ms, by: 1, store)
+    /// Returns the sale (opened if this is the first word of it).
+    @discardableResult
+    func link(sale id: String, to customer: String, method: LinkMethod, atMs ms: Int64, _ store: any CRMTransaction) throws -> SaleRecord {
+        let sale: SaleRecord
+        if let known = try store.sale(id) {
+            sale = known
+        } else {
+            sale = SaleRecord(id: id, startedMs: ms)
+            try store.save(sale)
         }
+        let current = try store.linkedCustomer(ofSale: id)
+        if current == customer { return sale }
+        try store.link(sale: id, to: customer, method: method, atMs: ms)
+        if current != nil, let previous = try store.moveEntry(source: Self.purchaseSource(id), to: customer) {
+            try countVisit(of: previous, atMs: ms, by: -1, store)
+            try countVisit(of: customer, atMs: sale.completedMs ?? ms, by: 1, store)
+        }
+        return sale
     }
 
     private func refund(_ event: Event, _ store: any CRMTransaction, _ ms: Int64) throws -> [ProcessingOutcome] {
@@ -198,10 +207,9 @@ public struct TillEventProcessor: Sendable {
 
         // Strongest evidence first: a card, then email, then phone (households share phones).
         var outcomes: [ProcessingOutcome] = []
+        let ownerOf = try identifiers.map { try store.owner(of: $0) }
         var owners: [String] = []
-        for identifier in identifiers {
-            if let owner = try store.owner(of: identifier), !owners.contains(owner) { owners.append(owner) }
-        }
+        for case let owner? in ownerOf where !owners.contains(owner) { owners.append(owner) }
         var customer: CustomerRecord
         if let first = owners.first, let existing = try store.customer(first) {
             customer = existing
@@ -215,7 +223,7 @@ public struct TillEventProcessor: Sendable {
         let before = customer
         if customer.name == nil, let name = data["name"]?.stringValue, !name.isEmpty { customer.name = name }
         if customer != before || !existed { try store.save(customer) }
-        for identifier in identifiers where try store.owner(of: identifier) == nil {
+        for (identifier, owner) in zip(identifiers, ownerOf) where owner == nil {
             try store.add(identifier, to: customer.id, sourceSeq: event.seq, atMs: ms)
         }
         if let consent = data["consent"]?.objectValue {
@@ -237,8 +245,8 @@ public struct TillEventProcessor: Sendable {
             case .phone: .phone
             case .external: .manual
             }
-            try link(sale: sale, to: customer.id, method: method, atMs: ms, store)
-            if let record = try store.sale(sale) { try recordPurchase(record, customer: customer.id, atMs: ms, store) }
+            let record = try link(sale: sale, to: customer.id, method: method, atMs: ms, store)
+            try recordPurchase(record, customer: customer.id, atMs: ms, store)
             try store.removePendingCard(ofSale: sale)
         }
         // Greet with what was known before this sale: "welcome back, last here in March".

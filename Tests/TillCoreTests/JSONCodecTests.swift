@@ -92,6 +92,11 @@ struct JSONCodecTests {
         #expect(try JSONParser.parse("-0") == .int(0))
         #expect(try JSONParser.parse("1.5e3") == .double(1500))
         #expect(try JSONParser.parse(" [1.0 , 2E-2]\n") == [.double(1), .double(0.02)])
+        // Found by the fuzz target: Foundation reads this as the integer 11992801356534409,
+        // dropping the fraction; the parser gives the nearest double, one ulp away.
+        let lossy = "11992801356534409.1"
+        #expect(try JSONParser.parse(lossy) == .double(11992801356534409.1))
+        #expect(try JSONParser.parse(lossy).agrees(with: #require(Self.oracle(Array(lossy.utf8)))))
         for bad in ["01", "1.", ".5", "+1", "1e", "-", "1e400", "NaN", "Infinity", "0x10"] {
             #expect(throws: JSONParser.Failure.self, "\(bad)") { try JSONParser.parse(bad) }
         }

@@ -37,13 +37,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
+        .target(name: "TillSQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Line framing shared by the server and clients (NIO, no Glibc).
         .target(name: "TillNIO", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The daemon: journal, bus, socket server, access control, devices.
         .target(
             name: "TillDaemon",
             dependencies: [
-                "TillCore", "TillScanner", "TillLinux", "TillNIO",
+                "TillCore", "TillScanner", "TillLinux", "TillNIO", "TillSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "TillCRM",
             dependencies: [
-                "TillCore", "TillPhoneNumber", "TillClient", "TillLinux",
+                "TillCore", "TillPhoneNumber", "TillClient", "TillLinux", "TillSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tilld",
             dependencies: [
-                "TillDaemon", "TillLinux", "TillCore", "TillScanner",
+                "TillDaemon", "TillLinux", "TillCore", "TillScanner", "TillSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

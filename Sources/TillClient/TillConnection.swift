@@ -217,13 +217,24 @@ public final class TillConnection: Sendable {
 
     static func explain(_ error: any Error, path: String) -> ConnectError {
         let errno = (error as? IOError)?.errnoCode
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return ConnectError(socket: path, description: "\(path) is a directory, not tilld's socket: pass the socket file itself (for example \(path.hasSuffix("/") ? path : path + "/")tilld.sock) with --socket or TILLD_SOCKET")
+        }
         switch errno {
         case 2?:
             return ConnectError(socket: path, description: "tilld is not running: no socket at \(path) (start it: systemctl start tilld, or tilld --demo; or pass --socket / set TILLD_SOCKET)")
         case 111?:
             return ConnectError(socket: path, description: "tilld is not running: \(path) exists but nobody listens (stale socket; start tilld)")
         case 13?:
-            let group = (try? FileManager.default.attributesOfItem(atPath: path)[.groupOwnerAccountName] as? String) ?? "till"
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let groupID = (attributes?[.groupOwnerAccountID] as? NSNumber)?.intValue
+            let group = attributes?[.groupOwnerAccountName] as? String
+            // A socket left in root's group (or the daemon user's own) means tilld could not give
+            // it its group: joining that group would hand out far more than the socket.
+            guard let group, groupID != 0, group != "root", group != "tilld" else {
+                return ConnectError(socket: path, description: "permission denied on \(path): the socket is in group '\(group ?? "?")', so tilld could not give it its own group. Create the group and restart tilld (sudo groupadd till; sudo systemctl restart tilld), then join it (sudo usermod -aG till $USER, and log in again). The group is [socket] group in /etc/tilld/tilld.toml")
+            }
             return ConnectError(socket: path, description: "permission denied on \(path): join the group '\(group)' (sudo usermod -aG \(group) $USER, then log in again)")
         default:
             return ConnectError(socket: path, description: "cannot connect to \(path): \(error)")

@@ -1,4 +1,5 @@
-/// The error codes of protocol 1 (`docs/protocol.md`), closed set.
+/// The error codes of protocol 1 (`docs/protocol.md`). A client should treat a code it does
+/// not know as a failure of the request and show its message.
 public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case badRequest = "bad_request"
     case unknownOp = "unknown_op"
@@ -8,6 +9,10 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case journalTruncated = "journal_truncated"
     case deviceError = "device_error"
     case tooLarge = "too_large"
+    /// An extension of the contract's set (docs/protocol.md): the event journal cannot
+    /// commit (disk full, read-only, file replaced), so an op whose effect would be an event
+    /// was not carried out. `details.cause` names which.
+    case journalUnavailable = "journal_unavailable"
 }
 
 /// An error that is answered on the socket: a code, a message a person can act

@@ -60,6 +60,8 @@ public struct DaemonConfig: Sendable, Hashable {
     public var retainDays = 30
     public var retainEvents: Int? = nil
     public var synchronousFull = true
+    /// Device events that may wait for a journal that cannot commit (`[journal] hold_events`).
+    public var holdEvents = 10_000
     public var loyaltyPrefixes: [String] = []
     public var devices: [DeviceConfig] = []
 
@@ -118,9 +120,10 @@ public struct DaemonConfig: Sendable, Hashable {
             if let value = r.strings(access, "read_groups", section: "access") { self.access.readGroups = value }
         }
         if let journal = r.table(root, "journal", section: "") {
-            r.unknownKeys(in: journal, section: "journal", known: ["retain_days", "retain_events", "sync"])
+            r.unknownKeys(in: journal, section: "journal", known: ["retain_days", "retain_events", "sync", "hold_events"])
             if let value = r.int(journal, "retain_days", section: "journal", range: 1...3650) { retainDays = value }
             if let value = r.int(journal, "retain_events", section: "journal", range: 1000...Int(Int32.max)) { retainEvents = value }
+            if let value = r.int(journal, "hold_events", section: "journal", range: 1...1_000_000) { holdEvents = value }
             if let value = r.string(journal, "sync", section: "journal") {
                 switch value {
                 case "full": synchronousFull = true

@@ -1,3 +1,4 @@
+import DequeModule
 public import Foundation
 public import Logging
 import NIOCore
@@ -5,20 +6,60 @@ public import ServiceLifecycle
 import Synchronization
 public import TillCore
 
-/// Orders, journals and fans out every event. Publishers (devices, the `publish` op)
-/// hand events in; the bus's `run()` loop assigns seqs, commits a whole batch in one
-/// transaction, and only then offers the events to live subscribers and acknowledges
-/// the publishers. One writer, so seq order, journal order and delivery order agree.
+/// Orders, journals and fans out every event. Publishers (devices, the `publish` op) hand
+/// events in; one writer thread assigns seqs, commits whatever is waiting in one transaction
+/// (group commit: one sync for the lot), and only then offers the events to live subscribers
+/// and acknowledges the publishers. One writer, so seq order, journal order and delivery
+/// order agree.
+///
+/// The writer is a thread of its own rather than a task: the commit blocks on the sync, and a
+/// blocked task would hold one of the two cooperative threads this box has. Running the
+/// commit right there also saves the hops to GRDB's queue and back, which were most of the
+/// latency above the sync itself.
+///
+/// When the journal cannot commit (disk full, read-only, a file replaced), the bus is
+/// *degraded*: publishes fail with `journal_unavailable`; device events wait, in order, in a
+/// bounded queue and are committed when the journal recovers (past the bound they are
+/// counted as dropped). The first commit after recovery starts with a `daemon.degraded`
+/// event that says how long, why, and how many events were held and dropped.
 public final class EventBus: Service, Sendable {
     public struct Draining: Error, CustomStringConvertible {
         public var description: String { "tilld is shutting down; the event was not accepted, retry after restart" }
+    }
+
+    /// Who hands an event in decides what happens to it when the journal cannot commit.
+    public enum Origin: Sendable {
+        /// A socket client: it is told at once, and can retry.
+        case client
+        /// A device: nobody can retry it, so it waits for the journal (bounded).
+        case device
+    }
+
+    /// The journal's state as `status` reports it.
+    public struct Health: Sendable {
+        public var fault: JournalFault?
+        public var since: Date?
+        /// Device events waiting for the journal.
+        public var held: Int = 0
+        /// Device events lost because the wait queue was full, since the fault began.
+        public var dropped: Int = 0
+        /// Client requests refused since the fault began.
+        public var refused: Int = 0
+        /// Device events dropped since tilld started (all faults).
+        public var droppedTotal: Int = 0
     }
 
     private struct Pending {
         var topic: String
         var device: String?
         var data: JSONValue
-        var completion: @Sendable (Result<Event, any Error>) -> Void
+        var origin: Origin
+        /// Called once: when committed, or at the first failure (a held device event is
+        /// committed later without a second call).
+        var completion: (@Sendable (Result<Event, any Error>) -> Void)?
+        /// When a held event was first refused by the journal: its time when it is committed,
+        /// which says when the device saw it rather than when the disk came back.
+        var heldAt: Date? = nil
     }
 
     struct LiveSubscriber {
@@ -29,23 +70,35 @@ public final class EventBus: Service, Sendable {
 
     private struct State {
         var pending: [Pending] = []
+        /// Device events that arrived while the journal could not commit, oldest first.
+        var held: Deque<Pending> = []
         var lastSeq: Int64
         var subscribers: [UInt64: LiveSubscriber] = [:]
         var accepting = true
+        var finished: CheckedContinuation<Void, Never>? = nil
+        var health = Health()
         var appendedSincePrune = 0
+        var highWater: SeqHighWaterMark
     }
 
     private let state: Mutex<State>
-    private let doorbell: AsyncStream<Void>
-    private let ring: AsyncStream<Void>.Continuation
+    private let wake = DispatchSemaphore(value: 0)
     public let journal: Journal
     private let logger: Logger
     private let retention: @Sendable () -> (days: Int, events: Int?)
     private let clock: @Sendable () -> Date
+    private let holdLimit: Int
+    private let retryInterval: Double
 
+    /// - Parameters:
+    ///   - highWaterMarkPath: where the seq high-water mark lives (beside the journal, not in it).
+    ///   - holdLimit: how many device events may wait for a journal that cannot commit.
     public init(
         journal: Journal,
+        highWaterMarkPath: String,
         logger: Logger,
+        holdLimit: Int = 10_000,
+        retryInterval: Double = 1,
         retention: @escaping @Sendable () -> (days: Int, events: Int?),
         clock: @escaping @Sendable () -> Date = Date.init
     ) throws {
@@ -53,8 +106,13 @@ public final class EventBus: Service, Sendable {
         self.logger = logger
         self.retention = retention
         self.clock = clock
-        state = Mutex(State(lastSeq: try journal.lastSeq()))
-        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.holdLimit = holdLimit
+        self.retryInterval = retryInterval
+        let journalLast = try journal.lastSeq()
+        let (lastSeq, note) = SeqHighWaterMark.start(journalLastSeq: journalLast, recorded: try SeqHighWaterMark.read(highWaterMarkPath))
+        if let note { logger.warning("seq continues past the journal", metadata: ["why": "\(note)", "seq": "\(lastSeq)"]) }
+        let mark = try SeqHighWaterMark(path: highWaterMarkPath, lastSeq: lastSeq)
+        state = Mutex(State(lastSeq: lastSeq, highWater: mark))
     }
 
     /// The seq of the newest event delivered to live subscribers.
@@ -62,67 +120,235 @@ public final class EventBus: Service, Sendable {
 
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
+    public var health: Health { state.withLock { $0.health } }
+
+    /// Throws the fault as a `journal_unavailable` error while the journal cannot commit:
+    /// ops whose effect would be an event (print, drawer, display) check it before acting,
+    /// so a drawer never opens without its `drawer.opened` being journaled.
+    public func requireHealthy() throws {
+        let fault = state.withLock { state -> JournalFault? in
+            guard let fault = state.health.fault else { return nil }
+            state.health.refused += 1
+            return fault
+        }
+        if let fault { throw fault.wireError }
+    }
+
     /// Journals an event and fans it out; returns once it is durable.
     @discardableResult
-    public func publish(topic: String, device: String? = nil, data: JSONValue) async throws -> Event {
+    public func publish(topic: String, device: String? = nil, data: JSONValue, origin: Origin = .client) async throws -> Event {
         try await withCheckedThrowingContinuation { continuation in
-            submit(topic: topic, device: device, data: data) { continuation.resume(with: $0) }
+            submit(topic: topic, device: device, data: data, origin: origin) { continuation.resume(with: $0) }
         }
     }
 
     /// Queues an event without waiting; `completion` runs once it is durable and fanned out
     /// (or failed). Events submitted in order are committed, and completed, in that order:
     /// a connection can pipeline publishes and still answer them in order.
-    public func submit(topic: String, device: String? = nil, data: JSONValue, completion: @escaping @Sendable (Result<Event, any Error>) -> Void) {
+    public func submit(
+        topic: String, device: String? = nil, data: JSONValue, origin: Origin = .client,
+        completion: @escaping @Sendable (Result<Event, any Error>) -> Void
+    ) {
         let accepted = state.withLock { state -> Bool in
             guard state.accepting else { return false }
-            state.pending.append(Pending(topic: topic, device: device, data: data, completion: completion))
+            state.pending.append(Pending(topic: topic, device: device, data: data, origin: origin, completion: completion))
             return true
         }
-        if accepted { ring.yield() } else { completion(.failure(Draining())) }
+        if accepted { wake.signal() } else { completion(.failure(Draining())) }
     }
 
     public func run() async throws {
-        await prune()
+        let thread = Thread { [self] in
+            writerLoop()
+            let finished = state.withLock { state in
+                defer { state.finished = nil }
+                return state.finished
+            }
+            finished?.resume()
+        }
+        thread.name = "tilld-journal"
         await withGracefulShutdownHandler {
-            for await _ in doorbell {
-                await drain()
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    state.withLock { $0.finished = continuation }
+                    thread.start()
+                }
+            } onCancel: {
+                self.stopAccepting()
             }
         } onGracefulShutdown: {
-            // Stop taking new events; the loop commits what was accepted, then ends.
-            self.state.withLock { $0.accepting = false }
-            self.ring.finish()
+            // Stop taking new events; the writer commits what was accepted, then ends.
+            self.stopAccepting()
         }
-        await drain()
     }
 
-    private func drain() async {
+    private func stopAccepting() {
+        state.withLock { $0.accepting = false }
+        wake.signal()
+    }
+
+    // MARK: the writer thread
+
+    private func writerLoop() {
+        prune()
         while true {
-            let (batch, firstSeq) = state.withLock { state in
+            let degraded = state.withLock { $0.health.fault != nil }
+            let woken = degraded ? wake.wait(timeout: .now() + retryInterval) == .success : { wake.wait(); return true }()
+            let (batch, accepting) = state.withLock { state in
                 defer { state.pending.removeAll(keepingCapacity: true) }
-                return (state.pending, state.lastSeq + 1)
+                return (state.pending, state.accepting)
             }
-            if batch.isEmpty { return }
-            await commit(batch, firstSeq: firstSeq)
+            if !batch.isEmpty || degraded {
+                commit(batch, retrying: !woken)
+            }
+            if !accepting, state.withLock({ $0.pending.isEmpty }) { break }
         }
-    }
-
-    private func commit(_ batch: [Pending], firstSeq: Int64) async {
-        let now = clock()
-        var rows: [(event: Event, dataJSON: String)] = []
-        rows.reserveCapacity(batch.count)
-        for (offset, item) in batch.enumerated() {
-            let event = Event(seq: firstSeq + Int64(offset), time: now, topic: item.topic, device: item.device, data: item.data)
-            rows.append((event, JSONText.encode(item.data)))
+        let (lastSeq, mark, held) = state.withLock { ($0.lastSeq, $0.highWater, $0.held.count) }
+        if held > 0 {
+            logger.error("stopping with device events that the journal could not take; they are lost", metadata: ["count": "\(held)"])
         }
         do {
-            try await journal.append(rows)
+            try mark.close(lastSeq: lastSeq)
         } catch {
-            logger.error("journal write failed; events refused", metadata: ["error": "\(error)", "journal": "\(journal.path)"])
-            let failure = WireError(.deviceError, "journal write failed (\(error)); is the disk full or read-only? \(journal.path)")
-            for item in batch { item.completion(.failure(failure)) }
+            logger.warning("could not record the clean stop; seq will skip ahead at the next start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Commits held events (if any), then `batch`. On failure the bus is (or stays) degraded.
+    private func commit(_ batch: [Pending], retrying: Bool) {
+        let now = clock()
+        var (items, firstSeq, recovering) = state.withLock { state -> ([Pending], Int64, Health?) in
+            guard state.health.fault != nil else { return (batch, state.lastSeq + 1, nil) }
+            return (Array(state.held) + batch, state.lastSeq + 1, state.health)
+        }
+        if let recovering, !recovering.fault!.needsRestart {
+            // Said first, so a subscriber reads why the held events come late before it reads them.
+            let notice: JSONValue = [
+                "state": "recovered",
+                "cause": .string(recovering.fault!.cause.rawValue),
+                "problem": .string(recovering.fault!.message),
+                "since": .string(Timestamp.format(recovering.since ?? now)),
+                "held": .int(Int64(recovering.held)),
+                "dropped": .int(Int64(recovering.dropped)),
+                "refused": .int(Int64(recovering.refused)),
+            ]
+            items.insert(Pending(topic: "daemon.degraded", device: nil, data: notice, origin: .device, completion: nil), at: 0)
+        }
+        if items.isEmpty {
+            // Degraded with nothing waiting: learn whether the journal is back.
+            probe()
             return
         }
+        var rows: [(event: Event, dataJSON: String)] = []
+        rows.reserveCapacity(items.count)
+        for (offset, item) in items.enumerated() {
+            let event = Event(seq: firstSeq + Int64(offset), time: item.heldAt ?? now, topic: item.topic, device: item.device, data: item.data)
+            rows.append((event, JSONText.encode(item.data)))
+        }
+        if let fault = write(rows) {
+            fail(batch, with: fault, isRetry: retrying)
+            return
+        }
+        let recovered = recovering.map { _ in
+            state.withLock { state -> Health in
+                let previous = state.health
+                state.held.removeAll()
+                state.health = Health(droppedTotal: previous.droppedTotal)
+                return previous
+            }
+        }
+        if let recovered {
+            logger.notice("journal recovered; held events committed", metadata: [
+                "held": "\(recovered.held)", "dropped": "\(recovered.dropped)", "refused": "\(recovered.refused)",
+            ])
+        }
+        fanOut(rows)
+        for (item, row) in zip(items, rows) { item.completion?(.success(row.event)) }
+        if state.withLock({ $0.appendedSincePrune >= 1024 }) { prune() }
+    }
+
+    /// Writes rows durably; returns the fault instead when they are not in the journal.
+    private func write(_ rows: [(event: Event, dataJSON: String)]) -> JournalFault? {
+        if let problem = journal.replacementProblem() { return JournalFault(.replaced, problem) }
+        do {
+            try state.withLock { state in try state.highWater.reserve(through: rows.last!.event.seq) }
+            try journal.append(rows)
+        } catch {
+            return JournalFault.classify(error, journalPath: journal.path)
+        }
+        // Checked again before anyone is told: a file deleted during the commit took it along.
+        if let problem = journal.replacementProblem() { return JournalFault(.replaced, problem) }
+        return nil
+    }
+
+    private func probe() {
+        let fault: JournalFault?
+        if let problem = journal.replacementProblem() {
+            fault = JournalFault(.replaced, problem)
+        } else {
+            do {
+                try journal.probe()
+                fault = nil
+            } catch {
+                fault = JournalFault.classify(error, journalPath: journal.path)
+            }
+        }
+        if let fault {
+            fail([], with: fault, isRetry: true)
+            return
+        }
+        // Nothing was held, nothing dropped: commit the notice alone so the window is on record.
+        commit([], retrying: false)
+    }
+
+    /// Tells clients, holds device events (or counts them dropped), and records the fault.
+    private func fail(_ batch: [Pending], with fault: JournalFault, isRetry: Bool) {
+        var toldFailed: [Pending] = []
+        let now = clock()
+        let (began, dropped) = state.withLock { state -> (Bool, Int) in
+            let began = state.health.fault == nil
+            if began { state.health.since = now }
+            if began || state.health.fault != fault { state.health.fault = fault }
+            var dropped = 0
+            for var item in batch {
+                switch item.origin {
+                case .client:
+                    state.health.refused += 1
+                    toldFailed.append(item)
+                case .device:
+                    if state.held.count < holdLimit {
+                        if item.completion != nil { toldFailed.append(item) }
+                        item.completion = nil
+                        item.heldAt = item.heldAt ?? now
+                        state.held.append(item)
+                    } else {
+                        dropped += 1
+                        toldFailed.append(item)
+                    }
+                }
+            }
+            state.health.dropped += dropped
+            state.health.droppedTotal += dropped
+            state.health.held = state.held.count
+            return (began, dropped)
+        }
+        if began {
+            logger.error("the journal cannot commit; tilld is degraded: publishes are refused, device events are held", metadata: [
+                "problem": "\(fault.message)", "cause": "\(fault.cause.rawValue)", "hold_limit": "\(holdLimit)",
+            ])
+        } else if !isRetry {
+            logger.debug("journal still cannot commit", metadata: ["problem": "\(fault.message)"])
+        }
+        if dropped > 0 {
+            logger.error("device events dropped: the queue for the journal is full", metadata: ["dropped": "\(dropped)", "hold_limit": "\(holdLimit)"])
+        }
+        let error = fault.wireError
+        for item in toldFailed { item.completion?(.failure(error)) }
+    }
+
+    /// Records the new `lastSeq` and offers each event to every live subscriber, under the bus
+    /// lock, so a subscriber switching from replay to live cannot fall in between.
+    private func fanOut(_ rows: [(event: Event, dataJSON: String)]) {
         let lines = rows.map { row -> ByteBuffer in
             var buffer = ByteBuffer(string: row.event.wireLine(dataJSON: row.dataJSON))
             buffer.writeInteger(UInt8(ascii: "\n"))
@@ -152,8 +378,6 @@ public final class EventBus: Service, Sendable {
             return lagged
         }
         for id in lagged { logger.warning("subscriber lagged and is disconnected", metadata: ["connection": "\(id)"]) }
-        for (item, row) in zip(batch, rows) { item.completion(.success(row.event)) }
-        if state.withLock({ $0.appendedSincePrune >= 1024 }) { await prune() }
     }
 
     /// Registers a live subscriber from "now": `onRegistered` runs under the bus lock with the
@@ -182,11 +406,11 @@ public final class EventBus: Service, Sendable {
         _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
     }
 
-    private func prune() async {
+    private func prune() {
         let (days, events) = retention()
         state.withLock { $0.appendedSincePrune = 0 }
         do {
-            let removed = try await journal.prune(olderThan: clock().addingTimeInterval(-Double(days) * 86400), keepLast: events)
+            let removed = try journal.prune(olderThan: clock().addingTimeInterval(-Double(days) * 86400), keepLast: events)
             if removed > 0 { logger.info("journal retention removed old events", metadata: ["count": "\(removed)"]) }
         } catch {
             logger.warning("journal retention failed; will retry later", metadata: ["error": "\(error)"])

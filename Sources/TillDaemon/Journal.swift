@@ -1,6 +1,8 @@
 public import Foundation
 import GRDB
 public import TillCore
+import TillLinux
+public import TillSQLite
 
 /// The event journal and print spool: one SQLite database (WAL) under the state dir.
 /// An event is committed here before anyone sees it; `seq` is never reused, even
@@ -26,19 +28,35 @@ public final class Journal: Sendable {
 
     private let pool: DatabasePool
     public let path: String
+    /// The durability level SQLite reports in force (read back after opening, not assumed).
+    public let synchronous: SQLiteSynchronous
+    /// The files this journal opened. If the path later names another file (deleted, replaced
+    /// by a restore or a rename), commits would go to a file nobody will read again.
+    private let identities: [(path: String, identity: FileIdentity)]
 
-    public init(path: String, synchronousFull: Bool = true) throws {
+    public init(path: String, synchronous wanted: SQLiteSynchronous = .full) throws {
         self.path = path
         var configuration = Configuration()
         configuration.label = "tilld.journal"
         configuration.maximumReaderCount = 4
-        configuration.prepareDatabase { db in
-            // FULL: a committed event survives power loss, not only a crash. Group commit
-            // in EventBus amortises the fsync over every event that arrived meanwhile.
-            try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Set (and read back) only now: the pool resets it to NORMAL while enabling WAL,
+        // after any prepareDatabase hook. FULL: a committed event survives power loss; the
+        // bus's group commit shares the sync among every event that arrived meanwhile.
+        synchronous = try pool.enforceSynchronous(wanted)
         try Self.migrator.migrate(pool)
+        identities = [path, path + "-wal"].compactMap { file in FileSystem.identity(file).map { (file, $0) } }
+    }
+
+    /// Why the journal files are not the ones opened, or nil when they are.
+    public func replacementProblem() -> String? {
+        for (file, identity) in identities {
+            guard let now = FileSystem.identity(file) else {
+                return "\(file) was deleted while tilld was running"
+            }
+            if now != identity { return "\(file) was replaced while tilld was running (\(identity) then, \(now) now)" }
+        }
+        return nil
     }
 
     private static var migrator: DatabaseMigrator {
@@ -85,10 +103,11 @@ public final class Journal: Sendable {
         try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") }
     }
 
-    /// Appends events in one transaction (one fsync for the batch).
-    public func append(_ events: [(event: Event, dataJSON: String)]) async throws {
+    /// Appends events in one transaction (one sync for the batch). Blocks the calling thread:
+    /// the bus's writer thread calls it, so a commit costs no hop to another thread.
+    public func append(_ events: [(event: Event, dataJSON: String)]) throws {
         guard let last = events.last?.event.seq else { return }
-        try await pool.write { db in
+        try pool.write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO event(seq, time_ms, topic, device, data) VALUES (?, ?, ?, ?, ?)")
             for (event, data) in events {
                 try statement.execute(arguments: [
@@ -97,6 +116,11 @@ public final class Journal: Sendable {
             }
             try db.execute(sql: "UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_seq'", arguments: [last])
         }
+    }
+
+    /// A write that changes nothing, to learn whether the journal can commit again.
+    public func probe() throws {
+        try pool.write { db in try db.execute(sql: "UPDATE meta SET value = value WHERE key = 'last_seq'") }
     }
 
     /// Events with seq > `after`, oldest first.
@@ -117,8 +141,8 @@ public final class Journal: Sendable {
 
     /// Deletes events older than `olderThan` and beyond the newest `keepLast`. Returns how many went.
     @discardableResult
-    public func prune(olderThan cutoff: Date, keepLast: Int?) async throws -> Int {
-        try await pool.write { db in
+    public func prune(olderThan cutoff: Date, keepLast: Int?) throws -> Int {
+        try pool.write { db in
             try db.execute(
                 sql: "DELETE FROM event WHERE time_ms < ?",
                 arguments: [Int64(cutoff.timeIntervalSince1970 * 1000)]

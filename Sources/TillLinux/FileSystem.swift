@@ -60,3 +60,106 @@ extension FileSystem {
         return try body()
     }
 }
+
+/// Which file a path names right now: device and inode. Two paths (or one path at two
+/// moments) name the same file exactly when these agree; a file deleted and created
+/// again, or replaced by a rename, gets a new inode.
+public struct FileIdentity: Sendable, Hashable, CustomStringConvertible {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public var description: String { "dev \(device) inode \(inode)" }
+}
+
+extension FileSystem {
+    /// The identity of the file at `path`, or nil if nothing is there.
+    /// The corresponding C function is `stat`.
+    public static func identity(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Whether `path` is a directory. The corresponding C function is `stat`.
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Why writing to `path` would fail, in the words a technician acts on, or nil when
+    /// nothing is wrong that can be seen from here (a failing disk shows only in `dmesg`).
+    /// Checks the file's write permission (an immutable file refuses even root), a
+    /// read-only file system, and free space.
+    public static func writeProblem(_ path: String) -> String? {
+        if access(path, W_OK) != 0 {
+            switch Glibc.errno {
+            case EPERM: return "\(path) is immutable (lsattr shows 'i'): chattr -i \(path)"
+            case EROFS: return "the file system holding \(path) is mounted read-only: remount it read-write (mount -o remount,rw), after checking dmesg for why it went read-only"
+            case EACCES: return "\(path) is not writable by tilld's user: check its owner and mode (ls -l)"
+            case ENOENT: return nil
+            default: return "\(path) is not writable: \(String(cString: strerror(Glibc.errno)))"
+            }
+        }
+        var space = statvfs()
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if statvfs(directory.isEmpty ? "." : directory, &space) == 0 {
+            let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
+            if free < 64 * 1024 { return "the file system holding \(path) is full (\(free / 1024) KiB free): free space (df -h \(directory))" }
+        }
+        return nil
+    }
+
+    /// Replaces the file at `path` with `contents` so that a crash or power cut leaves either
+    /// the old or the new contents, never a mix: write a temporary file, fsync it, rename it
+    /// over `path`, fsync the directory. The corresponding C functions are `open`, `write`,
+    /// `fsync`, `rename`.
+    public static func replaceDurably(_ path: String, contents: String, mode: UInt32 = 0o640) throws {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
+        if descriptor < 0 { throw SystemError(call: "open", subject: temporary, errno: Glibc.errno) }
+        var bytes = Array(contents.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if Glibc.errno == EINTR { continue }
+                let failure = SystemError(call: "write", subject: temporary, errno: Glibc.errno)
+                close(descriptor)
+                throw failure
+            }
+            offset += written
+        }
+        bytes.removeAll()
+        if fsync(descriptor) != 0 {
+            let failure = SystemError(call: "fsync", subject: temporary, errno: Glibc.errno)
+            close(descriptor)
+            throw failure
+        }
+        close(descriptor)
+        if rename(temporary, path) != 0 { throw SystemError(call: "rename", subject: path, errno: Glibc.errno) }
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            defer { close(directoryDescriptor) }
+            if fsync(directoryDescriptor) != 0 { throw SystemError(call: "fsync", subject: directory, errno: Glibc.errno) }
+        }
+    }
+}
+
+extension FileSystem {
+    /// A small text file's contents, or nil if it does not exist or cannot be read.
+    public static func contents(_ path: String, limit: Int = 1 << 16) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return nil }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var count = 0
+        while count < limit {
+            let got = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, limit - count) }
+            if got < 0 { if Glibc.errno == EINTR { continue }; return nil }
+            if got == 0 { break }
+            count += got
+        }
+        return String(decoding: bytes[..<count], as: UTF8.self)
+    }
+}

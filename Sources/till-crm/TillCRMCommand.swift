@@ -74,6 +74,7 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot open the customer database", metadata: ["dir": "\(store.dataDirectory)", "error": "\(error)"])
             throw ExitCode(1)
         }
+        logger.info("customer database open", metadata: ["path": "\(database.path)", "synchronous": "\(database.synchronous)"])
         let service = CRMService(
             socket: socket, store: database,
             processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: store.region)), logger: logger)

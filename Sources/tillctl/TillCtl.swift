@@ -74,46 +74,77 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         var since = self.since
         var seen = 0
+        var connectedOnce = false
+        var delay = 0.5
         let topics = self.topics.isEmpty ? ["*"] : self.topics
-        // A lagged watcher reconnects from where it was: nothing shown twice, nothing skipped.
+        // A lagged watcher, or one whose tilld restarted, reconnects from the last event it
+        // showed: nothing shown twice, nothing skipped (as examples/tilld_client.py does).
         while true {
-            let outcome: WatchEnd = try await connection.run { [since, seen] conn in
-                var params: [String: JSONValue] = ["topics": .array(topics.map(JSONValue.string))]
-                if let since { params["since"] = .int(since) }
-                try await conn.request("subscribe", params)
-                var shown = seen
-                var last = since ?? conn.hello.seq
-                for try await line in conn.events {
-                    switch line {
-                    case .event(let event):
-                        last = event.seq
-                        // Unbuffered, so `tillctl watch | grep` shows each event as it happens.
-                        let text = connection.json ? event.wireLine() : EventFormatter.line(event)
-                        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-                        shown += 1
-                        if let count, shown >= count { return .done }
-                    case .lagged(let seq):
-                        FileHandle.standardError.write(Data("tillctl: fell behind at seq \(seq); reconnecting\n".utf8))
-                        return .lagged(at: seq, shown: shown)
-                    default: break
-                    }
+            let outcome: WatchEnd
+            do {
+                outcome = try await TillConnection.with(socket: connection.socketPath) { [since, seen] conn in
+                    var params: [String: JSONValue] = ["topics": .array(topics.map(JSONValue.string))]
+                    // Resuming: everything after the last event shown. First time: from now, or --since.
+                    if let since { params["since"] = .int(since) }
+                    try await conn.request("subscribe", params)
+                    var shown = seen
+                    var last = since ?? conn.hello.seq
+                    do {
+                        for try await line in conn.events {
+                            switch line {
+                            case .event(let event):
+                                last = event.seq
+                                // Unbuffered, so `tillctl watch | grep` shows each event as it happens.
+                                let text = connection.json ? event.wireLine() : EventFormatter.line(event)
+                                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                                shown += 1
+                                if let count, shown >= count { return .done }
+                            case .lagged(let seq):
+                                note("fell behind at seq \(seq); reconnecting")
+                                return .resume(after: seq, shown: shown)
+                            default: break
+                            }
+                        }
+                    } catch {}
+                    return .resume(after: last, shown: shown)
                 }
-                _ = last
-                return .closed
+            } catch let error as WireError where error.code == .journalTruncated {
+                // Retention removed what this watcher had not seen yet: say so, go on from what is held.
+                let oldest = error.details?["oldest"]?.intValue ?? 1
+                note("events after \(since ?? 0) up to \(oldest - 1) are no longer in the journal; showing from \(oldest)")
+                since = oldest - 1
+                continue
+            } catch let error as WireError {
+                fail(error.code == .forbidden ? "forbidden: \(error.message)" : "\(error.code.rawValue): \(error.message)")
+            } catch {
+                // Not there at all the first time: a wrong socket or a stopped tilld, say so and stop.
+                guard connectedOnce else { fail((error as? ConnectError)?.description ?? "\(error)") }
+                note("tilld is not reachable (\((error as? ConnectError)?.description ?? "\(error)")); retrying in \(delay) s")
+                try await Task.sleep(for: .seconds(delay))
+                delay = min(delay * 2, 5)
+                continue
             }
+            connectedOnce = true
             switch outcome {
             case .done: return
-            case .closed: fail("tilld closed the connection")
-            case .lagged(let seq, let shown):
+            case .resume(let seq, let shown):
+                if shown == seen && seq == since { delay = min(delay * 2, 5) } else { delay = 0.5 }
+                note("connection to tilld ended; resuming after seq \(seq)")
                 since = seq
                 seen = shown
+                try await Task.sleep(for: .seconds(0.2))
             }
         }
     }
 
+    private func note(_ text: String) {
+        FileHandle.standardError.write(Data("tillctl: \(text)\n".utf8))
+    }
+
     enum WatchEnd: Sendable {
-        case done, closed
-        case lagged(at: Int64, shown: Int)
+        case done
+        /// Reconnect and subscribe with `since` = this seq.
+        case resume(after: Int64, shown: Int)
     }
 }
 
@@ -180,14 +211,30 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let status = try await connection.run { try await $0.request("status") }
-        if connection.json { return connection.emit(status) }
+        if connection.json {
+            connection.emit(status)
+            if status["degraded"]?.boolValue == true { throw ExitCode(1) }
+            return
+        }
         print("tilld \(status["version"]?.stringValue ?? "?")\(status["demo"]?.boolValue == true ? " (demo)" : ""), up \(status["uptime_seconds"]?.intValue ?? 0) s")
         print("seq \(status["seq"]?.intValue ?? 0); journal holds \(status["journal"]?["oldest"]?.intValue.map(String.init) ?? "-")...\(status["journal"]?["latest"]?.intValue ?? 0)")
-        print("subscribers \(status["subscribers"]?.intValue ?? 0); print jobs waiting \(status["print_queue"]?.intValue ?? 0)")
+        print("subscribers \(status["subscribers"]?.intValue ?? 0); print jobs waiting \(status["print_queue"]?.intValue.map(String.init) ?? "?")")
+        let journal = status["journal"] ?? [:]
+        let sync = journal["synchronous"]?.stringValue ?? "?"
+        if status["degraded"]?.boolValue == true {
+            print("journal: DEGRADED since \(journal["since"]?.stringValue ?? "?") (synchronous=\(sync))")
+            print("  problem: \(journal["problem"]?.stringValue ?? "?")")
+            print("  -> \(journal["fix"]?.stringValue ?? "fix the cause")")
+            print("  device events held \(journal["held"]?.intValue ?? 0), dropped \(journal["dropped"]?.intValue ?? 0); requests refused \(journal["refused"]?.intValue ?? 0)")
+        } else {
+            let dropped = journal["dropped"]?.intValue ?? 0
+            print("journal: ok (synchronous=\(sync)\(sync == "full" ? "" : ": survives a crash, not a power cut"))\(dropped > 0 ? "; \(dropped) device events were dropped since start (see daemon.degraded events)" : "")")
+        }
         for (name, device) in (status["devices"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             let reason = device["reason"]?.stringValue.map { " (\($0))" } ?? ""
             print("  \(name): \(device["state"]?.stringValue ?? "?")\(reason)")
         }
+        if status["degraded"]?.boolValue == true { throw ExitCode(1) }
     }
 }
 
@@ -362,6 +409,16 @@ struct Doctor: AsyncParsableCommand {
             report(false, "talk to tilld", fix: "\(error)")
         case .success(let (status, devices)):
             report(true, "tilld \(status["version"]?.stringValue ?? "?") answers (seq \(status["seq"]?.intValue ?? 0))")
+            let journal = status["journal"] ?? [:]
+            if status["degraded"]?.boolValue == true {
+                report(false, "journal commits events (\(journal["problem"]?.stringValue ?? "?"))", fix: journal["fix"]?.stringValue)
+            } else {
+                report(true, "journal commits events")
+            }
+            let sync = journal["synchronous"]?.stringValue ?? "?"
+            // "normal" is a documented choice, not a fault: said, not failed.
+            report(true, sync == "full" ? "journal is synchronous=full (survives a power cut)"
+                : "journal is synchronous=\(sync): acknowledged events survive a crash, not a power cut ([journal] sync = \"full\" to change)")
             let list = devices["devices"]?.arrayValue ?? []
             report(!list.isEmpty, "devices configured", fix: list.isEmpty ? "add [[device]] entries to /etc/tilld/tilld.toml (see docs/config.md)" : nil)
             for device in list {

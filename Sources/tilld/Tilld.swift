@@ -8,6 +8,7 @@ import TillCore
 import TillDaemon
 import TillLinux
 import TillScanner
+import TillSQLite
 import UnixSignals
 
 @main
@@ -72,14 +73,21 @@ struct Tilld: AsyncParsableCommand {
         let store = ConfigStore(config: daemonConfig, path: configPath, pathIsExplicit: config != nil)
         let journal: Journal
         do {
-            journal = try Journal(path: stateDirectory + "/journal.sqlite", synchronousFull: daemonConfig.synchronousFull)
+            journal = try Journal(path: stateDirectory + "/journal.sqlite", synchronous: daemonConfig.synchronousFull ? .full : .normal)
         } catch {
             logger.critical("cannot open the journal", metadata: ["path": "\(stateDirectory)/journal.sqlite", "error": "\(error)"])
             throw ExitCode(1)
         }
-        let bus = try EventBus(journal: journal, logger: logger) {
-            let current = store.config
-            return (current.retainDays, current.retainEvents)
+        logger.info("journal open", metadata: ["path": "\(journal.path)", "synchronous": "\(journal.synchronous)"])
+        let bus: EventBus
+        do {
+            bus = try EventBus(journal: journal, highWaterMarkPath: stateDirectory + "/seq.hwm", logger: logger, holdLimit: daemonConfig.holdEvents) {
+                let current = store.config
+                return (current.retainDays, current.retainEvents)
+            }
+        } catch {
+            logger.critical("cannot start the event bus", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
+            throw ExitCode(1)
         }
         let spoolBox = SpoolBox()
         let sink = EventSink(bus: bus) { device in spoolBox.spool?.wake(device) }
@@ -98,6 +106,12 @@ struct Tilld: AsyncParsableCommand {
             sink: sink, config: store, demo: demo, logger: logger
         )
         let socketPath = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
+        if FileSystem.isDirectory(socketPath) {
+            logger.critical("the socket path is a directory; tilld cannot start", metadata: [
+                "socket": "\(socketPath)", "fix": "give the socket file's path, e.g. --socket \(socketPath.hasSuffix("/") ? socketPath : socketPath + "/")tilld.sock",
+            ])
+            throw ExitCode(1)
+        }
         let listen: SocketServer.Listen
         if let fd = Systemd.listenFileDescriptors().first(where: Systemd.isListeningUnixSocket) {
             listen = .inherited(fd: fd, path: socketPath)

@@ -38,7 +38,9 @@ final class DaemonUnderTest: @unchecked Sendable {
     let logPath: String
     private(set) var process: Process
 
-    init(config: String? = nil, demo: Bool = true) async throws {
+    /// `wrapper`: a command tilld runs under (strace), its arguments ending before tilld's path.
+    init(config: String? = nil, demo: Bool = true, wrapper: [String] = []) async throws {
+        self.wrapper = wrapper
         directory = NSTemporaryDirectory() + "tilld-it-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         socket = directory + "/tilld.sock"
@@ -56,6 +58,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     }
 
     private let demo: Bool
+    private let wrapper: [String]
 
     var arguments: [String] {
         var arguments = ["--socket", socket, "--state-dir", stateDirectory, "--log-level", "debug"]
@@ -70,8 +73,13 @@ final class DaemonUnderTest: @unchecked Sendable {
             try "".write(toFile: directory + "/empty.toml", atomically: true, encoding: .utf8)
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.tilld)
-        process.arguments = arguments
+        if let tool = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(wrapper.dropFirst()) + [Binaries.tilld] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.tilld)
+            process.arguments = arguments
+        }
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try log.seekToEnd()
@@ -99,15 +107,21 @@ final class DaemonUnderTest: @unchecked Sendable {
         throw TimedOut(what: "tilld's socket \(socket)")
     }
 
-    var pid: Int32 { process.processIdentifier }
+    /// tilld's pid: the process started, or under a wrapper, that process's child.
+    var pid: Int32 {
+        let started = process.processIdentifier
+        guard !wrapper.isEmpty else { return started }
+        let children = (try? String(contentsOfFile: "/proc/\(started)/task/\(started)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { Int32($0) } ?? started
+    }
 
     func signal(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        kill(pid, signal)
     }
 
     /// SIGKILL: no chance to flush or clean up.
     func crash() {
-        kill(process.processIdentifier, SIGKILL)
+        kill(pid, SIGKILL)
         process.waitUntilExit()
     }
 
@@ -115,7 +129,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     @discardableResult
     func stop() -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, SIGTERM)
+        kill(pid, SIGTERM)
         for _ in 0..<3000 where process.isRunning { usleep(10_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
@@ -128,7 +142,12 @@ final class DaemonUnderTest: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        if process.isRunning {
+            // tilld itself first: under a wrapper, killing the wrapper alone would orphan it.
+            kill(pid, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -19,7 +19,7 @@ struct JournalTests {
     @Test("events come back in order, after a given seq")
     func appendAndRead() async throws {
         let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
-        try await journal.append((1...10).map { event($0) })
+        try journal.append((1...10).map { event($0) })
         let after5 = try await journal.events(after: 5, limit: 3)
         #expect(after5.map(\.seq) == [6, 7, 8])
         #expect(after5[0].event.data == ["sale": "S6"])
@@ -32,8 +32,8 @@ struct JournalTests {
         let path = try temporaryDirectory() + "/j.sqlite"
         do {
             let journal = try Journal(path: path)
-            try await journal.append((1...5).map { event($0, at: Date(timeIntervalSinceNow: -40 * 86400)) })
-            let removed = try await journal.prune(olderThan: Date(timeIntervalSinceNow: -30 * 86400), keepLast: nil)
+            try journal.append((1...5).map { event($0, at: Date(timeIntervalSinceNow: -40 * 86400)) })
+            let removed = try journal.prune(olderThan: Date(timeIntervalSinceNow: -30 * 86400), keepLast: nil)
             #expect(removed == 5)
             #expect(try await journal.oldestSeq() == nil)
         }
@@ -44,8 +44,8 @@ struct JournalTests {
     @Test("retention by count keeps the newest events")
     func pruneByCount() async throws {
         let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
-        try await journal.append((1...100).map { event($0) })
-        try await journal.prune(olderThan: .distantPast, keepLast: 10)
+        try journal.append((1...100).map { event($0) })
+        try journal.prune(olderThan: .distantPast, keepLast: 10)
         #expect(try await journal.oldestSeq() == 91)
     }
 

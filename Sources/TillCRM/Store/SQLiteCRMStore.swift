@@ -1,6 +1,7 @@
 import Foundation
 public import GRDB
 import TillLinux
+public import TillSQLite
 
 /// The default store: one SQLite file through GRDB (WAL, synchronous=FULL, mode 0600)
 /// holding customers, their identifiers, consent records, the sales the till reported, the
@@ -9,6 +10,8 @@ public final class SQLiteCRMStore: CRMStore {
     /// The pool itself, for tools that fill or inspect the file in bulk (benchmarks, tests).
     public let writer: DatabasePool
     public let path: String
+    /// The durability level read back from SQLite after opening (always `full`, or init throws).
+    public let synchronous: SQLiteSynchronous
 
     public init(path: String) throws {
         self.path = path
@@ -27,10 +30,10 @@ public final class SQLiteCRMStore: CRMStore {
         // `till-crm serve` and a CLI command (a note, an erase) write the same file: wait for
         // the other's transaction rather than failing at once with "database is locked".
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         writer = try DatabasePool(path: path, configuration: configuration)
+        // FULL, set after the pool is open (it resets the level as it enables WAL) and read
+        // back: a recorded sale survives a power cut, not only a crash.
+        synchronous = try writer.enforceSynchronous(.full)
         // GRDB's migrator reads which migrations are applied outside the transaction that
         // applies them: two processes opening a new file at once (serve starting while a CLI
         // command runs) would both create the schema. A lock file beside it takes turns.

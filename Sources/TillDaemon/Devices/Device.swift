@@ -78,10 +78,12 @@ public struct EventSink: Sendable {
         self.stateChanged = stateChanged
     }
 
-    /// Journals and fans out an event. A device never fails because of the journal: it logs and goes on.
+    /// Journals and fans out an event. A device never fails because of the journal: while the
+    /// journal cannot commit, the bus holds the event (bounded) and commits it, in order, when
+    /// the journal recovers; this returns nil then, and the bus has logged why.
     @discardableResult
     public func emit(_ topic: String, device: String, _ data: JSONValue) async -> Event? {
-        try? await bus.publish(topic: topic, device: device, data: data)
+        try? await bus.publish(topic: topic, device: device, data: data, origin: .device)
     }
 
     public func deviceStateChanged(_ device: String, _ status: DeviceStatus) async {

@@ -3,15 +3,22 @@ import NIOCore
 import Foundation
 import Logging
 import TillCore
+import TillSQLite
 
 /// Carries out one request for one session and queues exactly one reply.
 struct RequestHandler: Sendable {
     let context: DaemonContext
+    static let badRequestLog = LogRateLimiter(burst: 10, per: .seconds(10))
 
     func handle(line: ByteBufferView, session: Session) async {
         switch RequestDecoder.decode(line) {
         case .failure(let failure):
-            context.logger.notice("bad request", metadata: ["peer": "\(session.peer)", "error": "\(failure.error)"])
+            // A client in a loop sending garbage must not fill the journal of the box's logs.
+            if let suppressed = Self.badRequestLog.admit() {
+                var metadata: Logger.Metadata = ["peer": "\(session.peer)", "error": "\(failure.error)"]
+                if suppressed > 0 { metadata["suppressed_before"] = "\(suppressed)" }
+                context.logger.notice("bad request", metadata: metadata)
+            }
             session.send(ServerMessage.error(id: failure.id, failure.error))
         case .success(let request):
             let policy = context.config.policy
@@ -112,7 +119,16 @@ struct RequestHandler: Sendable {
             preconditionFailure("handled before")
         case .print(let name, let payload):
             let printer = try context.devices.resolve(name, role: .printer)
-            let job = try await context.spool.submit(payload, to: printer)
+            try context.bus.requireHealthy()
+            let job: String
+            do {
+                job = try await context.spool.submit(payload, to: printer)
+            } catch let error as WireError {
+                throw error
+            } catch {
+                // The spool shares the journal's database: a failed spool write is a journal fault.
+                throw JournalFault.classify(error, journalPath: context.journal.path).wireError
+            }
             return ["job": .string(job)]
         case .printCancel(let job):
             try await context.spool.cancel(job)
@@ -122,6 +138,7 @@ struct RequestHandler: Sendable {
                 throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot open a drawer")
             }
             try ready(drawer)
+            try context.bus.requireHealthy()
             try await drawer.open(events: context.sink)
             return [:]
         case .display(let name, let content):
@@ -129,6 +146,7 @@ struct RequestHandler: Sendable {
                 throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot show text")
             }
             try ready(display)
+            try context.bus.requireHealthy()
             try await display.show(content, events: context.sink)
             return [:]
         case .simulate(let name, let data):
@@ -141,6 +159,7 @@ struct RequestHandler: Sendable {
             guard let simulated = device as? any SimulatedDevice else {
                 throw WireError(.badRequest, "device \"\(name)\" takes no simulated input (sim-scanner, sim-printer and sim-drawer do)")
             }
+            try context.bus.requireHealthy()
             try await simulated.simulate(data, events: context.sink)
             return [:]
         }
@@ -154,16 +173,35 @@ struct RequestHandler: Sendable {
     }
 
     private func status() async throws -> JSONValue {
-        let oldest = try await context.journal.oldestSeq()
+        // Status must answer when the journal is in trouble: that is when it is asked.
+        let oldest = try? await context.journal.oldestSeq()
+        let queued = try? await context.journal.queuedJobCount()
         var devices: [String: JSONValue] = [:]
         for device in context.devices.devices { devices[device.info.name] = device.status.json }
+        let health = context.bus.health
+        var journal: [String: JSONValue] = [
+            "oldest": oldest.map(JSONValue.int) ?? .null, "latest": .int(context.bus.lastSeq),
+            "path": .string(context.journal.path), "synchronous": .string(context.journal.synchronous.description),
+            "state": .string(health.fault == nil ? "ok" : "degraded"),
+            "held": .int(Int64(health.held)), "dropped": .int(Int64(health.droppedTotal)),
+        ]
+        if let fault = health.fault {
+            journal["problem"] = .string(fault.message)
+            journal["cause"] = .string(fault.cause.rawValue)
+            journal["since"] = health.since.map { .string(Timestamp.format($0)) } ?? .null
+            journal["refused"] = .int(Int64(health.refused))
+            journal["fix"] = .string(fault.needsRestart
+                ? "restart tilld (systemctl restart tilld); seq continues where it was"
+                : "fix the cause; tilld retries every second and commits the held events in order")
+        }
         return [
             "version": .string(context.version),
             "uptime_seconds": .int(Int64(Date().timeIntervalSince(context.startedAt))),
             "seq": .int(context.bus.lastSeq),
-            "journal": ["oldest": oldest.map(JSONValue.int) ?? .null, "latest": .int(context.bus.lastSeq), "path": .string(context.journal.path)],
+            "degraded": .bool(health.fault != nil),
+            "journal": .object(journal),
             "subscribers": .int(Int64(context.bus.subscriberCount)),
-            "print_queue": .int(Int64(try await context.journal.queuedJobCount())),
+            "print_queue": queued.map { .int(Int64($0)) } ?? .null,
             "demo": .bool(context.demo),
             "devices": .object(devices),
         ]

@@ -203,6 +203,10 @@ public final class SocketServer: Service, Sendable {
         var cursor = subscription.since
         let pageSize = 512
         while session.isCurrent(subscription.generation) {
+            // Everything up to `head` was committed before the page is read, so a short page
+            // covers it all: seq may skip ahead (after an unclean stop), and the cursor must
+            // still reach the bus's lastSeq to go live.
+            let head = context.bus.lastSeq
             let page = try await context.journal.events(after: cursor, limit: pageSize)
             var lines = session.outbox.takeLeadingLines()
             for stored in page where subscription.filter.matches(stored.topic) {
@@ -215,6 +219,7 @@ public final class SocketServer: Service, Sendable {
                 session.outbox.noteHanded(seq: cursor)
             }
             if page.count < pageSize {
+                cursor = max(cursor, head)
                 let done = context.bus.goLiveIfCaughtUp(id: session.id, outbox: session.outbox, filter: subscription.filter, cursor: cursor) {
                     session.isCurrent(subscription.generation)
                 }

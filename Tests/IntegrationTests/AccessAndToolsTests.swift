@@ -92,6 +92,66 @@ struct AccessAndToolsTests {
         #expect(downError.contains("tilld is not running") && downError.contains(daemon.socket))
     }
 
+    @Test("a socket left in root's group: the advice is to create the group, never to join root's", .enabled(if: isRoot))
+    func missingGroup() async throws {
+        let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"no-such-group-tilld\"\n")
+        #expect(daemon.log.contains("groupadd no-such-group-tilld"), "the daemon says how to create it")
+        let tillctl = try tillctlForOthers(in: daemon)
+        let (code, _, error) = try daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
+        #expect(code == 1)
+        #expect(error.contains("groupadd till") && error.contains("could not give it its own group"), "\(error)")
+        #expect(!error.contains("usermod -aG root"), "never advise joining root's group: \(error)")
+    }
+
+    @Test("a socket path that is a directory is named as such, by tillctl and by tilld")
+    func socketIsDirectory() async throws {
+        let directory = NSTemporaryDirectory() + "tilld-dir-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (code, _, error) = try runProcess(Binaries.tillctl, ["status", "--socket", directory])
+        #expect(code == 1)
+        #expect(error.contains("is a directory") && error.contains("\(directory)/tilld.sock"), "\(error)")
+        try "".write(toFile: directory + "/empty.toml", atomically: true, encoding: .utf8)
+        let (daemonCode, _, daemonError) = try runProcess(Binaries.tilld, ["--socket", directory, "--state-dir", directory + "/state", "--config", directory + "/empty.toml"])
+        #expect(daemonCode == 1)
+        #expect(daemonError.contains("is a directory") && daemonError.contains("tilld.sock"), "\(daemonError)")
+    }
+
+    @Test("tillctl watch rides out a restart of tilld: it reconnects and resumes with since, showing each event once")
+    func watchReconnects() async throws {
+        let daemon = try await DaemonUnderTest(demo: false)
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Binaries.tillctl)
+        watcher.arguments = ["watch", "sale.*", "--json", "--count", "3", "--socket", daemon.socket]
+        let output = Pipe()
+        let errors = Pipe()
+        watcher.standardOutput = output
+        watcher.standardError = errors
+        try watcher.run()
+        defer { if watcher.isRunning { kill(watcher.processIdentifier, SIGKILL) } }
+        try await poll("the watcher to subscribe") {
+            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+            return (try? JSONText.decode(out))?["subscribers"]?.intValue ?? 0 >= 1
+        }
+        try await daemon.connect { till in _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "A"]]) }
+        daemon.stop()
+        // Published while the watcher is cut off: it must still see it, from the journal.
+        try await daemon.start()
+        try await daemon.connect { till in
+            _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "B"]])
+        }
+        try await Task.sleep(for: .seconds(1))
+        try await daemon.connect { till in
+            _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "C"]])
+        }
+        #expect(await waitForExit(watcher, timeout: .seconds(30)), "watch --count 3 ends after three events")
+        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        let sales = try lines.map { try JSONText.decode(String($0))["data"]?["sale"]?.stringValue ?? "?" }
+        #expect(sales == ["A", "B", "C"], "each event once, in order, across the restart")
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(said.contains("resuming after seq"), "\(said)")
+    }
+
     @Test("the Python example client subscribes and receives a simulated scan")
     func pythonClient() async throws {
         let daemon = try await DaemonUnderTest()

@@ -5,8 +5,13 @@
 
 Figures (medians and p99; this machine is shared and noisy, so compare ratios):
   1. publish-to-subscriber latency, 1 and 32 subscribers: tilld (sync=full and sync=normal)
-     against a bare C relay (Benchmarks/relay.c) driven by the same client code
-  2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event
+     against two floors driven by the same client code: a bare C relay (Benchmarks/relay.c)
+     and a durable one (Benchmarks/durable_relay.c: appends each chunk to a file and
+     fdatasyncs it before forwarding, the least a durable relay can do)
+  2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event,
+     beside the durable relay's fan-out
+  2b. syncs (fsync + fdatasync) per acknowledged publish, at low load (one publish at a time)
+     and high load (the fan-out run), counted by strace (--seccomp-bpf, so only those calls stop)
   3. idle tilld: RSS and CPU over 60 s with no events, and its context switches (wake-ups),
      beside a minimal idle Swift program (the floor the Swift runtime and Foundation set)
   4. start to READY=1 (sd_notify), fresh state directory
@@ -126,13 +131,14 @@ def measure_latency(path, kind, subscribers, events, spacing):
 
 # ---------------------------------------------------------------- fan-out throughput
 
-def counting_subscriber(path, expected, ready, results):
+def counting_subscriber(path, expected, kind, ready, results):
     sock = connect(path)
     lines = Lines(sock)
-    lines.next()
-    sock.sendall(b'{"id":1,"op":"subscribe","topics":["bench.*"]}\n')
-    while b'"type":"reply"' not in lines.next():
-        pass
+    if kind == "tilld":
+        lines.next()
+        sock.sendall(b'{"id":1,"op":"subscribe","topics":["bench.*"]}\n')
+        while b'"type":"reply"' not in lines.next():
+            pass
     ready.put(1)
     # After the subscribe reply every line is an event (a lagged notice would end the count short).
     count = lines.buffer.count(b"\n")
@@ -144,21 +150,27 @@ def counting_subscriber(path, expected, ready, results):
     results.put((count, time.perf_counter_ns()))
 
 
-def measure_fanout(path, subscribers, events):
-    procs, results = start_subscribers(subscribers, counting_subscriber, path, events)
+def measure_fanout(path, subscribers, events, kind="tilld"):
+    procs, results = start_subscribers(subscribers, counting_subscriber, path, events, kind)
     pub = connect(path)
     lines = Lines(pub)
-    lines.next()
+    if kind == "tilld":
+        lines.next()
     start = time.perf_counter_ns()
-    window = 256  # requests in flight
-    sent = acked = 0
-    while acked < events:
-        while sent < events and sent - acked < window:
-            pub.sendall(b'{"id":%d,"op":"publish","topic":"bench.fan","data":{"n":%d}}\n' % (sent, sent))
-            sent += 1
-        line = lines.next()
-        if b'"type":"reply"' in line:
-            acked += 1
+    if kind == "tilld":
+        window = 256  # requests in flight
+        sent = acked = 0
+        while acked < events:
+            while sent < events and sent - acked < window:
+                pub.sendall(b'{"id":%d,"op":"publish","topic":"bench.fan","data":{"n":%d}}\n' % (sent, sent))
+                sent += 1
+            line = lines.next()
+            if b'"type":"reply"' in line:
+                acked += 1
+    else:
+        # The relay has no acknowledgements: send in batches of the same window.
+        for first in range(0, events, 256):
+            pub.sendall(b"".join(b'{"topic":"bench.fan","n":%d}\n' % n for n in range(first, min(events, first + 256))))
     counts = [results.get(timeout=120) for _ in procs]
     for p in procs:
         p.join()
@@ -171,7 +183,7 @@ def measure_fanout(path, subscribers, events):
 
 # ---------------------------------------------------------------- helpers to run tilld
 
-def start_tilld(binary, workdir, sync="full", notify=None, env_extra=None):
+def start_tilld(binary, workdir, sync="full", notify=None, env_extra=None, wrapper=()):
     config = os.path.join(workdir, "tilld.toml")
     with open(config, "w") as f:
         f.write('[journal]\nsync = "%s"\n[socket]\nqueue_bytes = 67108864\n' % sync)
@@ -182,7 +194,7 @@ def start_tilld(binary, workdir, sync="full", notify=None, env_extra=None):
     if notify:
         env["NOTIFY_SOCKET"] = notify
     env.update(env_extra or {})
-    proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(workdir, "state"),
+    proc = subprocess.Popen(list(wrapper) + [binary, "--socket", sock, "--state-dir", os.path.join(workdir, "state"),
                              "--config", config, "--log-level", "warning"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, sock
@@ -191,6 +203,36 @@ def start_tilld(binary, workdir, sync="full", notify=None, env_extra=None):
 def stop(proc):
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def child_of(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return int(f.read().split()[0])
+
+
+def count_syncs(binary, phase, quick):
+    """Runs tilld under strace counting fsync and fdatasync; returns syncs per acknowledged publish."""
+    with tempfile.TemporaryDirectory() as tw:
+        summary = os.path.join(tw, "strace.txt")
+        proc, sock = start_tilld(binary, tw, sync="full", wrapper=(
+            "strace", "--seccomp-bpf", "-f", "-c", "-U", "calls", "-e", "trace=fsync,fdatasync", "-o", summary))
+        connect(sock).close()
+        time.sleep(0.3)
+        if phase == "low":
+            publishes = 300 if quick else 1000
+            measure_latency(sock, "tilld", 1, publishes, 0.002)
+        else:
+            publishes = 5000 if quick else 20000
+            measure_fanout(sock, 32, publishes)
+        os.kill(child_of(proc.pid), 15)
+        proc.wait(timeout=60)
+        calls = 0
+        with open(summary) as f:
+            for line in f:
+                words = line.split()
+                if len(words) == 2 and words[1] in ("fsync", "fdatasync"):
+                    calls += int(words[0])
+        return {"publishes": publishes, "syncs": calls, "syncs_per_publish": calls / publishes}
 
 
 def proc_stat(pid):
@@ -268,56 +310,89 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tilld", default=os.path.join(HERE, "..", ".build", "release", "tilld"))
     parser.add_argument("--quick", action="store_true", help="fewer samples, 10 s idle")
+    parser.add_argument("--only", default="latency,fanout,syncs,idle,ready",
+                        help="comma-separated phases: latency, fanout, syncs, idle, ready")
     args = parser.parse_args()
+    phases = set(args.only.split(","))
     events = 300 if args.quick else 1000
+    fan_events = 5000 if args.quick else 20000
     idle_seconds = 10 if args.quick else 60
     results = {}
 
     with tempfile.TemporaryDirectory() as work:
-        relay_bin = os.path.join(work, "relay")
-        subprocess.check_call(["cc", "-O2", "-o", relay_bin, os.path.join(HERE, "relay.c")])
-        relay_sock = os.path.join(work, "relay.sock")
-        relay = subprocess.Popen([relay_bin, relay_sock])
-        connect(relay_sock).close()
-        time.sleep(0.2)
-        # The relay counts the probe connection above; it has gone, so start clean.
-        for subs in (1, 32):
-            results["relay_%d" % subs] = measure_latency(relay_sock, "relay", subs, events, 0.002)
-        relay.terminate()
-        for sync in ("full", "normal"):
-            with tempfile.TemporaryDirectory() as tw:
-                proc, sock = start_tilld(args.tilld, tw, sync=sync)
-                connect(sock).close()
-                for subs in (1, 32):
-                    results["tilld_%s_%d" % (sync, subs)] = measure_latency(sock, "tilld", subs, events, 0.002)
-                stop(proc)
-        with tempfile.TemporaryDirectory() as tw:
-            proc, sock = start_tilld(args.tilld, tw, sync="full")
-            connect(sock).close()
-            results["fanout_32"] = measure_fanout(sock, 32, 5000 if args.quick else 20000)
-            stop(proc)
+        floors = {}
+        for name, source in (("relay", "relay.c"), ("durable", "durable_relay.c")):
+            floors[name] = os.path.join(work, name)
+            subprocess.check_call(["cc", "-O2", "-o", floors[name], os.path.join(HERE, source)])
 
-    results["idle"] = measure_idle(args.tilld, idle_seconds)
-    results["ready"] = measure_ready(args.tilld, 5 if args.quick else 20)
+        def run_floor(name, measure):
+            sock = os.path.join(work, name + ".sock")
+            extra = [os.path.join(work, name + ".log")] if name == "durable" else []
+            relay = subprocess.Popen([floors[name], sock] + extra)
+            connect(sock).close()
+            time.sleep(0.2)  # the probe connection has gone before the measurement starts
+            try:
+                return measure(sock)
+            finally:
+                relay.terminate()
+                relay.wait()
+
+        if "latency" in phases:
+            for name in ("relay", "durable"):
+                for subs in (1, 32):
+                    results["%s_%d" % (name, subs)] = run_floor(name, lambda sock: measure_latency(sock, "relay", subs, events, 0.002))
+            for sync in ("full", "normal"):
+                with tempfile.TemporaryDirectory() as tw:
+                    proc, sock = start_tilld(args.tilld, tw, sync=sync)
+                    connect(sock).close()
+                    for subs in (1, 32):
+                        results["tilld_%s_%d" % (sync, subs)] = measure_latency(sock, "tilld", subs, events, 0.002)
+                    stop(proc)
+        if "fanout" in phases:
+            results["fanout_durable_32"] = run_floor("durable", lambda sock: measure_fanout(sock, 32, fan_events, kind="relay"))
+            with tempfile.TemporaryDirectory() as tw:
+                proc, sock = start_tilld(args.tilld, tw, sync="full")
+                connect(sock).close()
+                results["fanout_32"] = measure_fanout(sock, 32, fan_events)
+                stop(proc)
+    if "syncs" in phases:
+        results["syncs_low"] = count_syncs(args.tilld, "low", args.quick)
+        results["syncs_high"] = count_syncs(args.tilld, "high", args.quick)
+    if "idle" in phases:
+        results["idle"] = measure_idle(args.tilld, idle_seconds)
+    if "ready" in phases:
+        results["ready"] = measure_ready(args.tilld, 5 if args.quick else 20)
 
     print(json.dumps(results, indent=2))
-    print("\npublish -> subscriber latency (µs)         median      p99   ratio to relay (median)")
-    for subs in (1, 32):
-        base = results["relay_%d" % subs]
-        print("  relay (floor), %2d sub          %9.1f %9.1f" % (subs, base["median_us"], base["p99_us"]))
-        for sync in ("full", "normal"):
-            r = results["tilld_%s_%d" % (sync, subs)]
-            print("  tilld sync=%-6s %2d sub        %9.1f %9.1f   x%.1f  (%d/%d delivered)" % (
-                sync, subs, r["median_us"], r["p99_us"], r["median_us"] / base["median_us"], r["samples"], r["expected"]))
-    f = results["fanout_32"]
-    print("fan-out to 32 subscribers: %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
-        f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
-    for name, label in (("tilld", "tilld"), ("floor", "idle Swift floor")):
-        i = results["idle"][name]
-        print("idle %d s, %-16s RSS %.1f MB (anonymous %.1f MB, library/file pages %.1f MB, PSS %.1f MB), CPU %.3f s, %d context switches" % (
-            i["seconds"], label + ":", i["rss_mb"], i["anon_mb"], i["file_mb"], i["pss_mb"] or 0, i["cpu_seconds"], i["context_switches"]))
-    r = results["ready"]
-    print("start to READY=1: median %.1f ms, p99 %.1f ms over %d runs" % (r["median_ms"], r["p99_ms"], r["runs"]))
+    if "latency" in phases:
+        print("\npublish -> subscriber latency (µs)   median      p99   vs durable floor: median  p99   (vs bare relay median)")
+        for subs in (1, 32):
+            bare = results["relay_%d" % subs]
+            base = results["durable_%d" % subs]
+            print("  bare relay,      %2d sub       %9.1f %9.1f" % (subs, bare["median_us"], bare["p99_us"]))
+            print("  durable relay,   %2d sub       %9.1f %9.1f" % (subs, base["median_us"], base["p99_us"]))
+            for sync in ("full", "normal"):
+                r = results["tilld_%s_%d" % (sync, subs)]
+                print("  tilld sync=%-6s %2d sub       %9.1f %9.1f          x%.2f  x%.2f   (x%.1f)  %d/%d delivered" % (
+                    sync, subs, r["median_us"], r["p99_us"], r["median_us"] / base["median_us"], r["p99_us"] / base["p99_us"],
+                    r["median_us"] / bare["median_us"], r["samples"], r["expected"]))
+    if "fanout" in phases:
+        for key, label in (("fanout_durable_32", "durable relay"), ("fanout_32", "tilld sync=full")):
+            f = results[key]
+            print("fan-out to 32 subscribers, %-15s %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
+                label + ":", f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
+    if "syncs" in phases:
+        for key, label in (("syncs_low", "low load (one publish at a time)"), ("syncs_high", "high load (256 in flight, 32 subscribers)")):
+            r = results[key]
+            print("syncs per acknowledged publish, %s: %.3f (%d syncs for %d publishes)" % (label, r["syncs_per_publish"], r["syncs"], r["publishes"]))
+    if "idle" in phases:
+        for name, label in (("tilld", "tilld"), ("floor", "idle Swift floor")):
+            i = results["idle"][name]
+            print("idle %d s, %-16s RSS %.1f MB (anonymous %.1f MB, library/file pages %.1f MB, PSS %.1f MB), CPU %.3f s, %d context switches" % (
+                i["seconds"], label + ":", i["rss_mb"], i["anon_mb"], i["file_mb"], i["pss_mb"] or 0, i["cpu_seconds"], i["context_switches"]))
+    if "ready" in phases:
+        r = results["ready"]
+        print("start to READY=1: median %.1f ms, p99 %.1f ms over %d runs" % (r["median_ms"], r["p99_ms"], r["runs"]))
 
 
 if __name__ == "__main__":

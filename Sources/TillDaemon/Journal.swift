@@ -86,6 +86,16 @@ public final class Journal: Sendable {
                 CREATE INDEX print_job_open ON print_job(device, state, id);
                 """)
         }
+        migrator.registerMigration("v2: one page per commit") { db in
+            // A commit of a few events used to write three pages (the event, the time index,
+            // the meta row), and the sync time grows with what is written. Retention finds its
+            // cut-off by seq instead (time grows with seq), and the meta row is brought up to
+            // date only before retention deletes rows, the only time it is needed.
+            try db.execute(sql: """
+                DROP INDEX IF EXISTS event_time;
+                UPDATE meta SET value = MAX(value, COALESCE((SELECT MAX(seq) FROM event), 0)) WHERE key = 'last_seq';
+                """)
+        }
         return migrator
     }
 
@@ -106,7 +116,8 @@ public final class Journal: Sendable {
     /// Appends events in one transaction (one sync for the batch). Blocks the calling thread:
     /// the bus's writer thread calls it, so a commit costs no hop to another thread.
     public func append(_ events: [(event: Event, dataJSON: String)]) throws {
-        guard let last = events.last?.event.seq else { return }
+        // The newest seq is the largest row; `meta.last_seq` catches up before retention deletes (see v2).
+        guard !events.isEmpty else { return }
         try pool.write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO event(seq, time_ms, topic, device, data) VALUES (?, ?, ?, ?, ?)")
             for (event, data) in events {
@@ -114,7 +125,6 @@ public final class Journal: Sendable {
                     event.seq, Int64((event.time.timeIntervalSince1970 * 1000).rounded()), event.topic, event.device, data,
                 ])
             }
-            try db.execute(sql: "UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_seq'", arguments: [last])
         }
     }
 
@@ -143,8 +153,16 @@ public final class Journal: Sendable {
     @discardableResult
     public func prune(olderThan cutoff: Date, keepLast: Int?) throws -> Int {
         try pool.write { db in
+            // Keep the high-water mark in the database too, before rows go.
+            try db.execute(sql: "UPDATE meta SET value = MAX(value, COALESCE((SELECT MAX(seq) FROM event), 0)) WHERE key = 'last_seq'")
+            // Time grows with seq, so everything before the first event at or after the cut-off
+            // is older: found by walking from the oldest row, with no index on time.
             try db.execute(
-                sql: "DELETE FROM event WHERE time_ms < ?",
+                sql: """
+                    DELETE FROM event WHERE seq < COALESCE(
+                        (SELECT seq FROM event WHERE time_ms >= ? ORDER BY seq LIMIT 1),
+                        (SELECT MAX(seq) + 1 FROM event))
+                    """,
                 arguments: [Int64(cutoff.timeIntervalSince1970 * 1000)]
             )
             var removed = db.changesCount

@@ -92,7 +92,11 @@ public final class PrintSpool: Service, Sendable {
                     guard let job = try await journal.nextQueuedJob(device: name) else { break }
                     if try await !print(job, on: printer) { break }
                 } catch {
-                    logger.error("print spool error", metadata: ["device": "\(name)", "error": "\(error)"])
+                    // Most likely the journal (the spool shares its database) cannot commit:
+                    // look again in a second, so queued jobs print once it is back.
+                    logger.error("print spool cannot read or update its jobs; retrying in 1 s", metadata: ["device": "\(name)", "error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                    wake(name)
                     break
                 }
             }

@@ -9,8 +9,14 @@ seconds="${1:-60}"
 mkdir -p Fuzz/out .build
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name TillCoreFuzz \
     Sources/TillCore/*.swift Fuzz/WireFuzz.swift -o .build/fuzz-wire
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# FUZZ_CORPUS_OUT=DIR keeps the inputs this run found (CI's fresh-seed run reports them).
+if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
+    work="$FUZZ_CORPUS_OUT"
+    mkdir -p "$work"
+else
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+fi
 # New inputs go to the scratch dir; the committed seed corpus is read only.
 seed=()
 if [ -n "${FUZZ_SEED:-}" ]; then seed=(-seed="$FUZZ_SEED"); fi

@@ -36,16 +36,41 @@ struct AccessAndToolsTests {
         let (statusCode, statusOut, _) = try daemon.tillctl(["status"], executable: tillctl, prefix: asNobody)
         #expect(statusCode == 0, "a read peer may ask for status")
         #expect(statusOut.contains("tilld 0.1.0"))
-        let (code, _, error) = try daemon.tillctl(["drawer", "open"], executable: tillctl, prefix: asNobody)
-        #expect(code != 0)
-        #expect(error.contains("forbidden") && error.contains("act_users"), "\(error)")
-        let (publishCode, _, _) = try daemon.tillctl(["publish", "sale.voided", #"{"sale":"S1"}"#], executable: tillctl, prefix: asNobody)
-        #expect(publishCode != 0)
-        #expect(daemon.log.contains("forbidden"))
-        #expect(daemon.log.contains("uid=65534"))
+        // Every act op is refused with the code forbidden (tillctl prints the code first).
+        for command in [["drawer", "open"], ["publish", "sale.voided", #"{"sale":"S1"}"#], ["print", "test"], ["display", "refused"]] {
+            let (code, _, error) = try daemon.tillctl(command, executable: tillctl, prefix: asNobody)
+            #expect(code == 1)
+            #expect(error.hasPrefix("tillctl: forbidden: ") && error.contains("act_users"), "\(command): \(error)")
+        }
+        let seq = try await daemon.connect { try await $0.request("status")["seq"]?.intValue ?? -1 }
+        #expect(seq == 4, "nothing refused left an event: only the four device.added")
+        // The refusal is logged with the peer's uid and pid: a peer that says its own pid.
+        let (_, pidOut, _) = try runProcess("/usr/bin/setpriv", Array(asNobody.dropFirst()) + [
+            "/usr/bin/python3", "-c",
+            "import os,socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); print(os.getpid(), flush=True); s.sendall(b'{\"id\":1,\"op\":\"drawer.open\"}\\n'); s.recv(4096)",
+            daemon.socket,
+        ])
+        let peerPID = pidOut.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int(peerPID) != nil, "\(pidOut)")
+        try await poll("the refusal to be logged") { daemon.log.contains("pid=\(peerPID)") }
+        let line = daemon.log.split(separator: "\n").first { $0.contains("pid=\(peerPID)") } ?? ""
+        #expect(line.contains("forbidden") && line.contains("uid=65534") && line.contains("op=drawer.open"), "\(line)")
         // Root may do everything.
         let (rootCode, _, rootError) = try daemon.tillctl(["drawer", "open"])
         #expect(rootCode == 0, "\(rootError)")
+    }
+
+    @Test("a non-root peer named in act_users, or in a group of act_groups, may act", .enabled(if: isRoot), arguments: [
+        "[access]\nact_users = [\"nobody\"]\n", "[access]\nact_groups = [\"nogroup\"]\nact_users = []\n",
+    ])
+    func grantedAct(access: String) async throws {
+        let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"nogroup\"\n" + access)
+        let tillctl = try tillctlForOthers(in: daemon)
+        let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let (code, _, error) = try daemon.tillctl(["drawer", "open"], executable: tillctl, prefix: asNobody)
+        #expect(code == 0, "\(error)")
+        let (publishCode, _, publishError) = try daemon.tillctl(["publish", "sale.voided", #"{"sale":"S1"}"#], executable: tillctl, prefix: asNobody)
+        #expect(publishCode == 0, "\(publishError)")
     }
 
     @Test("a peer outside the socket's group cannot connect and is told which group to join", .enabled(if: isRoot))
@@ -165,13 +190,7 @@ struct AccessAndToolsTests {
         python.standardError = errors
         try python.run()
         // Wait until it has subscribed (it says so on stderr), then scan.
-        let ready = errors.fileHandleForReading
-        var said = ""
-        while !said.contains("subscribed") {
-            let chunk = ready.availableData
-            if chunk.isEmpty { break }
-            said += String(decoding: chunk, as: UTF8.self)
-        }
+        let said = try readUntil(errors, contains: "subscribed", timeout: .seconds(20))
         #expect(said.contains("subscribed"), "\(said)")
         #expect(try daemon.tillctl(["simulate", "scan", "4006381333931"]).0 == 0)
         #expect(await waitForExit(python))

@@ -51,20 +51,27 @@ struct BadInputTests {
         #expect(daemon.process.isRunning)
     }
 
-    @Test("a half line then disconnect is dropped quietly; many abrupt clients do not leak")
+    @Test("a half line then disconnect is never executed, even when it would be a valid request; abrupt clients leave nothing behind")
     func halfLine() async throws {
         let daemon = try await DaemonUnderTest()
-        for _ in 0..<50 {
+        let baseline = try openDescriptors(daemon.pid)
+        for index in 0..<50 {
             let client = try RawClient(path: daemon.socket)
-            try client.send(#"{"id":1,"op":"publish","topic":"sale.voided","data":{"sale":"#)
+            _ = try client.readLine()
+            // A complete, valid publish but for its newline: executing it would journal an event.
+            try client.send(#"{"id":1,"op":"publish","topic":"sale.voided","data":{"sale":"HALF\#(index)"}}"#)
             client.close()
         }
+        // Each close is handled asynchronously: wait (bounded) until the daemon holds no more
+        // descriptors than before, which fails if any connection was leaked.
+        try await poll("tilld to release the 50 connections") { try openDescriptors(daemon.pid) <= baseline }
         try await daemon.connect { till in
             let status = try await till.request("status")
             #expect(status["seq"]?.intValue == 4, "only the four device.added events: no half line was applied")
-            for _ in 0..<100 where try await till.request("status")["subscribers"] != 0 {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await till.request("subscribe", ["topics": ["sale.*"], "since": 0])
+            try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "WHOLE"]])
+            let events = try await till.collect { $0.contains { $0.data["sale"] == "WHOLE" } }
+            #expect(events.map { $0.data["sale"] } == ["WHOLE"], "no HALF sale in the journal")
         }
         #expect(daemon.process.isRunning)
     }
@@ -85,4 +92,9 @@ struct BadInputTests {
             #expect(reply["id"]?.intValue == Int64(index))
         }
     }
+}
+
+/// How many file descriptors a process holds (its sockets included), from /proc.
+func openDescriptors(_ pid: Int32) throws -> Int {
+    try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
 }

@@ -65,14 +65,30 @@ struct DemoFlowTests {
         #expect(printed.components(separatedBy: "--- job").count == 2)
     }
 
-    @Test("a queued job can be cancelled; an unknown job is not_found")
+    @Test("a queued job can be cancelled and is never printed; cancelling it again, a finished job or an unknown one says which")
     func cancel() async throws {
         let daemon = try await DaemonUnderTest()
         try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"]])
             try await till.request("simulate", ["device": "sim-printer", "data": ["cover_open": true]])
-            let job = try await till.request("print", ["raw": .string(Data("hello\n".utf8).base64EncodedString())])["job"]!
+            let job = try await till.request("print", ["raw": .string(Data("cancelled\n".utf8).base64EncodedString())])["job"]!
             try await till.request("print.cancel", ["job": job])
-            await #expect(throws: WireError.self) { try await till.request("print.cancel", ["job": "J999"]) }
+            let events = try await till.collect { $0.contains { $0.data["state"] == "cancelled" } }
+            #expect(events.map { $0.data["state"] } == ["queued", "cancelled"])
+            #expect(events.allSatisfy { $0.data["job"] == job })
+            await #expect { try await till.request("print.cancel", ["job": job]) } throws: { error in
+                (error as? WireError)?.code == .badRequest && (error as? WireError)?.message.contains("already cancelled") == true
+            }
+            await #expect { try await till.request("print.cancel", ["job": "J999"]) } throws: { error in
+                (error as? WireError)?.code == .notFound
+            }
+            // The cover closes: the cancelled job stays unprinted; a new one prints, then cannot be cancelled.
+            try await till.request("simulate", ["device": "sim-printer", "data": ["cover_open": false]])
+            let printed = try await till.request("print", ["raw": .string(Data("printed\n".utf8).base64EncodedString())])["job"]!
+            _ = try await till.collect { $0.contains { $0.data["job"] == printed && $0.data["state"] == "done" } }
+            await #expect { try await till.request("print.cancel", ["job": printed]) } throws: { error in
+                (error as? WireError)?.code == .badRequest && (error as? WireError)?.message.contains("already done") == true
+            }
             do {
                 try await till.request("drawer.open", ["device": "sim-printer"])
                 Issue.record("a printer opened as a drawer")
@@ -80,6 +96,30 @@ struct DemoFlowTests {
                 #expect(error.code == .badRequest)
             }
         }
+        let paper = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)
+        #expect(!paper.contains("cancelled") && paper.contains("printed"), "\(paper)")
+    }
+
+    @Test("jobs print one at a time, in the order they were accepted")
+    func inOrder() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"]])
+            try await till.request("simulate", ["device": "sim-printer", "data": ["paper": "out"]])
+            var jobs: [JSONValue] = []
+            for n in 1...5 {
+                jobs.append(try await till.request("print", ["receipt": ["lines": [["text": .string("receipt \(n)")]]]])["job"]!)
+            }
+            try await till.request("simulate", ["device": "sim-printer", "data": ["paper": "ok"]])
+            let events = try await till.collect { $0.filter { $0.data["state"] == "done" }.count == 5 }
+            let progress = events.filter { $0.data["state"] == "printing" || $0.data["state"] == "done" }
+            // printing J1, done J1, printing J2, done J2...: never two at once.
+            #expect(progress.map { $0.data["job"]! } == jobs.flatMap { [$0, $0] })
+            #expect(progress.map { $0.data["state"]! } == Array(repeating: ["printing", "done"], count: 5).flatMap { $0 })
+        }
+        let paper = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)
+        let order = (1...5).map { paper.range(of: "receipt \($0)")?.lowerBound }
+        #expect(order.allSatisfy { $0 != nil } && order.map { $0! } == order.map { $0! }.sorted(), "paper order follows job order")
     }
 
     @Test("simulate outside demo mode is refused; configured devices without a driver are listed in error")

@@ -267,6 +267,11 @@ final class RawClient: @unchecked Sendable {
         throw TimedOut(what: "a reply (connection closed)")
     }
 
+    /// Half-closes: no more requests, replies and events still arrive. The corresponding C function is `shutdown`.
+    func shutdownWrite() {
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Closes once. (A second close could hit a descriptor number the process has reused
     /// since, such as one of NIO's sockets or a Process pipe.)
     func close() {
@@ -298,4 +303,24 @@ extension TillConnection {
             return events
         }
     }
+}
+
+/// Reads a pipe until its text contains `needle`, the pipe closes, or `timeout` passes (then it
+/// throws): a child that never says what it should fails the test instead of hanging it.
+func readUntil(_ pipe: Pipe, contains needle: String, timeout: Duration) throws -> String {
+    let fd = pipe.fileHandleForReading.fileDescriptor
+    let deadline = ContinuousClock.now + timeout
+    var text = ""
+    while !text.contains(needle) {
+        let remaining = deadline - ContinuousClock.now
+        if remaining <= .zero { throw TimedOut(what: "\"\(needle)\" from a child (it said: \(text))") }
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+        if poll(&descriptor, 1, max(1, ms)) <= 0 { continue }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &chunk, chunk.count)
+        if count <= 0 { break }
+        text += String(decoding: chunk[..<count], as: UTF8.self)
+    }
+    return text
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TillClient
 import TillCore
@@ -113,21 +114,29 @@ struct SocketProtocolTests {
         _ = published
         // Join while a second publisher is running: the switch from replay to live happens under load.
         let first = published[0]
+        // The subscriber joins while the publisher is mid-way, by construction rather than by a
+        // guess at timing: the publisher pauses after 50 until the subscribe was answered.
+        let progress = ReplayProgress()
         let (received, more) = try await withThrowingTaskGroup(of: ([Int64], [Int64]).self) { group in
             group.addTask {
                 let more: [Int64] = try await daemon.connect { till in
                     var seqs: [Int64] = []
                     for index in 0..<total {
+                        if index == 50 {
+                            while !progress.subscribed.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
+                        }
                         seqs.append(try await till.request("publish", ["topic": "sale.voided", "data": ["sale": .string("T\(index)")]])["seq"]!.intValue!)
+                        progress.published.add(1, ordering: .releasing)
                     }
                     return seqs
                 }
                 return ([], more)
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(20))
+                while progress.published.load(ordering: .acquiring) < 50 { try await Task.sleep(for: .milliseconds(1)) }
                 let got: [Int64] = try await daemon.connect { till in
                     try await till.request("subscribe", ["topics": ["sale.*"], "since": .int(first + 99)])
+                    progress.subscribed.store(true, ordering: .releasing)
                     return try await till.collect(timeout: .seconds(60)) { $0.count >= 2 * total - 100 }.map(\.seq)
                 }
                 return (got, [])
@@ -270,4 +279,10 @@ final class AckLog: @unchecked Sendable {
     func append(_ seq: Int64, _ sale: String) { lock.withLock { items.append((seq, sale)) } }
     var count: Int { lock.withLock { items.count } }
     var entries: [(seq: Int64, sale: String)] { lock.withLock { items } }
+}
+
+/// Shared by the two halves of `replayThenLive`.
+private final class ReplayProgress: Sendable {
+    let published = Atomic<Int>(0)
+    let subscribed = Atomic<Bool>(false)
 }

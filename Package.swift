@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(
             name: "TillCRMTests",
-            dependencies: ["TillCRM", "TillPhoneNumber", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TillCRM", "TillPhoneNumber", "TillSQLite", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "TillDaemonTests",
@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TillCore", "TillClient", "tilld", "tillctl", "till-crm"],
+            dependencies: ["TillCore", "TillClient", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
             resources: []
         ),
     ]

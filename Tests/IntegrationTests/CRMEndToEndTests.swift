@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import GRDB
 import Testing
 import TillClient
 import TillCore
@@ -205,17 +206,48 @@ struct CRMEndToEndTests {
         #expect(try !crm.exists("eve@example.com"), "the email of a refused identification was not kept")
     }
 
-    @Test("erase, then a new sale with the erased email: the person is not silently re-created")
+    @Test("export holds everything about a person; erase removes it all but the anonymous sale and blocks re-creation")
     func erase() async throws {
         let daemon = try await DaemonUnderTest()
         let crm = try CRMUnderTest(daemon: daemon)
-        try await daemon.connect { till in try await till.sale("S1", total: "3.00", receipt: "R1", identify: ["email": "gina@example.com", "name": "Gina"]) }
+        try await daemon.connect { till in
+            try await till.sale("S1", total: "3.00", receipt: "R1", identify: [
+                "email": "gina@example.com", "name": "Gina", "phone": "07911 123456", "consent": ["email_marketing": true],
+            ])
+        }
         try await crm.eventually("the sale") { try crm.profile("gina@example.com")?["visits"] == 1 }
+        #expect(try crm.cli(["note", "add", "gina@example.com", "prefers oat milk"]).0 == 0)
         let (exportCode, exported, _) = try crm.cli(["export", "gina@example.com"])
-        #expect(exportCode == 0 && exported.contains("Gina") && exported.contains("R1"))
+        #expect(exportCode == 0)
+        let export = try JSONText.decode(exported)
+        #expect(export["name"] == "Gina")
+        let kinds = Set((export["identifiers"]?.arrayValue ?? []).compactMap { $0["kind"]?.stringValue })
+        #expect(kinds == ["email", "phone"], "\(kinds)")
+        #expect(export["sales"]?.arrayValue?.map { $0["receipt"] } == ["R1"])
+        #expect(export["sales"]?.arrayValue?.first?["total"] == "3.00")
+        #expect((export["consent_history"]?.arrayValue ?? []).contains { $0["granted"] == true })
+        let timeline = export["timeline"]?.arrayValue ?? []
+        #expect(timeline.contains { $0["type"] == "purchase" } && timeline.contains { $0["type"] == "note" && JSONText.encode($0).contains("prefers oat milk") })
+
         let (eraseCode, _, eraseError) = try crm.cli(["erase", "gina@example.com"])
         #expect(eraseCode == 0, "\(eraseError)")
         #expect(try !crm.exists("gina@example.com"))
+        #expect(try !crm.exists("07911 123456"), "every identifier goes, not only the one asked for")
+        // What is left in the file, read directly: nothing personal, the sale's totals, the suppression.
+        let database = try DatabaseQueue(path: crm.dataDirectory + "/crm.sqlite", configuration: { var c = Configuration(); c.readonly = true; return c }())
+        try await database.read { db in
+            let customers = try Row.fetchAll(db, sql: "SELECT name, status, visits FROM customer")
+            #expect(customers.count == 1)
+            #expect(customers.first?["name"] as String? == nil && customers.first?["status"] == "erased" && customers.first?["visits"] == 0)
+            for table in ["identifier", "consent", "timeline", "sale_link"] {
+                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") == 0, "\(table) still holds rows of the erased person")
+            }
+            let sale = try Row.fetchOne(db, sql: "SELECT total, receipt FROM sale WHERE sale_id = 'S1'")
+            #expect(sale?["total"] == "3.00", "the anonymous sale total stays for the books")
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM suppression WHERE reason = 'erased'") == 2, "email and phone suppressed")
+            let suppressed = try String.fetchAll(db, sql: "SELECT hash FROM suppression")
+            #expect(suppressed.allSatisfy { !$0.contains("gina") && !$0.contains("07911") }, "kept hashed, never in clear")
+        }
         try await daemon.connect { till in
             try await till.sale("S2", total: "4.00", identify: ["email": "Gina@example.com"])
             try await till.sale("S3", total: "1.00", identify: ["email": "hal@example.com"])

@@ -75,7 +75,7 @@ struct ProtocolPromisesTests {
             driver = "serial-drawer"
             path = "/dev/null"
             """, demo: false)
-        try await daemon.connect { till in
+        _ = try await daemon.connect { till in
             await #expect { _ = try await till.request("drawer.open", ["device": "till-drawer"]) } throws: { error in
                 let error = error as? WireError
                 return error?.code == .deviceError && error?.message.contains("till-drawer") == true

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TillSQLite
 import Testing
 import TillCore
 @testable import TillCRM
@@ -17,14 +18,26 @@ struct CRMStoreTests {
         Event(seq: seq, time: Date(milliseconds: 1_764_000_000_000 + seq), topic: "test", device: nil, data: ["n": .int(seq)])
     }
 
-    @Test("the file and its WAL are private to the service's user")
+    @Test("the file, its WAL, shared memory and lock file are private to the service's user, in a private directory")
     func fileMode() async throws {
         let store = try store()
         try await store.write { try $0.save(CustomerRecord(id: "C1", firstSeenMs: 0, lastSeenMs: 0)) }
-        for suffix in ["", "-wal"] {
+        _ = try await store.read { try $0.customer("C1") }  // a reader maps the -shm too
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            #expect(FileManager.default.fileExists(atPath: store.path + suffix), "\(suffix) exists")
             let mode = try FileManager.default.attributesOfItem(atPath: store.path + suffix)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(suffix)")
         }
+        let directory = (store.path as NSString).deletingLastPathComponent
+        let directoryMode = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int
+        #expect(directoryMode == 0o700)
+    }
+
+    @Test("synchronous = FULL is in force on the writer, read back from SQLite (GRDB resets it while enabling WAL)")
+    func synchronousInForce() async throws {
+        let store = try store()
+        #expect(store.synchronous == .full)
+        #expect(try store.writer.synchronousInForce() == .full)
     }
 
     @Test("a batch's effects and the cursor commit together; replayed events are skipped")
@@ -93,8 +106,12 @@ struct CRMStoreTests {
             for id in ["C1", "C2"] { try store.save(CustomerRecord(id: id, firstSeenMs: 0, lastSeenMs: 0)) }
             try store.add(email, to: "C1", sourceSeq: nil, atMs: 0)
         }
-        await #expect(throws: (any Error).self) {
+        await #expect {
             try await store.write { try $0.add(email, to: "C2", sourceSeq: nil, atMs: 0) }
+        } throws: { error in
+            // The unique index refuses it, not some other failure.
+            let error = error as? DatabaseError
+            return error?.resultCode == .SQLITE_CONSTRAINT && error?.message?.contains("identifier") == true
         }
         #expect(try await store.read { try $0.owner(of: email) } == "C1")
     }

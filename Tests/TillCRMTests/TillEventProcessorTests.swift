@@ -119,10 +119,21 @@ struct TillEventProcessorTests {
         let ledger = try Ledger()
         _ = try await ledger.sale("S1", total: "20.00", receipt: "R-77", identify: ["loyalty": "LOY9"])
         try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R-77", "lines": [], "total": "20.00", "currency": "EUR", "reason": "wrong size"])
-        let reason = try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT json_extract(payload, '$.reason') FROM timeline WHERE type = 'refund'") }
-        #expect(reason == "wrong size")
+        let refund = try await ledger.store.writer.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT t.customer_id, json_extract(t.payload, '$.reason') AS reason, json_extract(t.payload, '$.sale') AS sale
+                FROM timeline t WHERE t.type = 'refund'
+                """)
+        }
+        let buyer = try await ledger.store.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT customer_id FROM identifier WHERE kind = 'loyalty_card' AND normalized = 'LOY9'")
+        }
+        #expect(refund?["reason"] == "wrong size")
+        #expect(refund?["sale"] == "S1", "linked to the original sale by its receipt")
+        #expect(buyer != nil && refund?["customer_id"] == buyer, "on the timeline of the customer who bought")
         let unknown = try await ledger.feed("refund.completed", ["refund": "F2", "sale": "NOPE", "lines": [], "total": "1.00", "currency": "EUR", "reason": "x"])
-        #expect(unknown.contains { if case .note = $0 { true } else { false } })
+        #expect(unknown.contains { if case .note(let text) = $0 { text.contains("F2") && text.contains("names no sale") } else { false } }, "\(unknown)")
+        #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'refund'") == 1, "an unknown refund attaches to nobody")
     }
 
     @Test("replaying an event applies nothing twice")

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 mkdir -p Fuzz/out .build
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name TillCoreFuzz \
-    Sources/TillCore/*.swift Fuzz/WireFuzz.swift -o .build/fuzz-wire
+    Sources/TillCore/*.swift Tests/TillCoreTests/JSONAgreement.swift Fuzz/WireFuzz.swift -o .build/fuzz-wire
 # FUZZ_CORPUS_OUT=DIR keeps the inputs this run found (CI's fresh-seed run reports them).
 if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
     work="$FUZZ_CORPUS_OUT"

@@ -128,8 +128,11 @@ struct JSONCodecTests {
 
     @Test("nesting is bounded, so hostile input cannot exhaust the stack")
     func depth() throws {
-        let ok = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
+        // 512, as docs/protocol.md promises: pinned here, not read from the parser.
+        let ok = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
         #expect(throws: Never.self) { try JSONParser.parse(ok) }
+        let one = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(one) }
         let deep = String(repeating: "[", count: 100_000)
         let error = #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
         #expect(error?.reason.contains("deeper") == true)

@@ -89,13 +89,52 @@ struct RequestDecoderTests {
         #expect(failure.error.message.contains(#"the key "op" appears twice in one object at byte 22"#))
     }
 
-    @Test("binary garbage never crashes the decoder")
-    func garbage() {
-        var generator = SystemRandomNumberGenerator()
+    @Test("binary garbage is refused, and mutated requests get past the parser into the field checks", arguments: [UInt64(1), 2, 3])
+    func garbage(seed: UInt64) {
+        // Seeded, so a failure names an input that can be run again.
+        var generator = SplitMix64(seed: seed)
         for _ in 0..<500 {
             let bytes = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            if case .success = RequestDecoder.decode(bytes) { Issue.record("garbage accepted: \(bytes)") }
+            if case .success = RequestDecoder.decode(bytes) { Issue.record("seed \(seed): garbage accepted: \(bytes)") }
         }
+        // Random bytes die at the first byte. Valid requests with a few bytes changed reach the
+        // op and field validation, where the decoder has more to get wrong.
+        let valid = [
+            #"{"id":1,"op":"publish","topic":"sale.completed","data":{"sale":"S1","total":"9.50","currency":"EUR"}}"#,
+            #"{"id":"a","op":"subscribe","topics":["scanner.*","sale.*"],"since":12}"#,
+            #"{"id":2,"op":"print","device":"front","receipt":{"lines":[{"text":"hi","bold":true},{"barcode":{"type":"ean13","data":"4006381333931"}},{"cut":"partial"}]}}"#,
+            #"{"id":3,"op":"display","lines":["Flat white","7.00 EUR"]}"#,
+        ]
+        let tokens = Array(#"{}[]",:0123456789.-eEtrufalsn\"#.utf8)
+        var pastTheParser = 0
+        let rounds = 2000
+        for round in 0..<rounds {
+            var bytes = Array(valid[round % valid.count].utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[at] = tokens.randomElement(using: &generator)!
+                case 1: bytes.insert(tokens.randomElement(using: &generator)!, at: at)
+                default: bytes.remove(at: at)
+                }
+                if bytes.isEmpty { bytes = [0x7B] }
+            }
+            switch RequestDecoder.decode(bytes) {
+            case .success(let request):
+                // A mutation can stay valid ("id":1 -> "id":7); what is accepted is still a proper request.
+                let idIsValid: Bool
+                switch request.id {
+                case .string, .int: idIsValid = true
+                default: idIsValid = false
+                }
+                #expect(idIsValid, "seed \(seed): accepted \(String(decoding: bytes, as: UTF8.self)) with id \(request.id)")
+            case .failure(let failure):
+                #expect([.badRequest, .unknownOp, .tooLarge].contains(failure.error.code))
+                #expect(!failure.error.message.isEmpty)
+                if failure.error.details?["field"] != nil || failure.error.code == .unknownOp { pastTheParser += 1 }
+            }
+        }
+        #expect(pastTheParser >= rounds / 10, "seed \(seed): only \(pastTheParser) of \(rounds) mutations reached the field checks")
     }
 
     @Test("raw print data over the limit is too_large")
@@ -114,5 +153,18 @@ struct RequestDecoderTests {
         let request = try decode(line).get()
         #expect(request.operation == .publish(topic: "sale.voided", data: ["sale": "S9"]))
         #expect(request.id == 7)
+    }
+}
+
+/// A small seeded generator (SplitMix64), so random tests can be repeated exactly.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

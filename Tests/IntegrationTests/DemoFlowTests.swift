@@ -152,3 +152,51 @@ struct DemoFlowTests {
         }
     }
 }
+
+@Suite("Print jobs across crashes", .serialized, .timeLimit(.minutes(2)))
+struct PrintCrashTests {
+    private func paper(_ daemon: DaemonUnderTest) -> String {
+        (try? String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)) ?? ""
+    }
+
+    @Test("a job is acknowledged only once spooled: kill -9 right after the reply, and it still prints, once")
+    func acknowledgedMeansSpooled() async throws {
+        let daemon = try await DaemonUnderTest()
+        let job = try await daemon.connect { till in
+            try await till.request("simulate", ["device": "sim-printer", "data": ["paper": "out"]])
+            return try await till.request("print", ["receipt": ["lines": [["text": "survives the crash"]]]])["job"]!.stringValue!
+        }
+        daemon.crash()
+        try await daemon.start()  // a new sim printer: paper is back
+        try await poll("the spooled job to print after the restart") { self.paper(daemon).contains("--- job \(job) ") }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(paper(daemon).components(separatedBy: "--- job \(job) ").count == 2, "printed exactly once")
+        #expect(paper(daemon).contains("survives the crash"))
+    }
+
+    @Test("tilld killed part-way through a job: after the restart the job is failed, never printed again")
+    func crashMidJob() async throws {
+        let daemon = try await DaemonUnderTest()
+        let job = try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"]])
+            try await till.request("simulate", ["device": "sim-printer", "data": ["print_seconds": 30]])
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "half a receipt"]]]])["job"]!
+            _ = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "printing" } }
+            return job.stringValue!
+        }
+        try await poll("the job's first line on paper") { self.paper(daemon).contains("--- job \(job) ") }
+        daemon.crash()
+        try await daemon.start()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"], "since": 0])
+            let events = try await till.collect { $0.contains { $0.data["job"] == .string(job) && $0.data["state"] == "failed" } }
+            let failed = events.last { $0.data["job"] == .string(job) }
+            #expect(failed?.data["error"]?.stringValue?.contains("not reprinted") == true, "\(String(describing: failed))")
+            // Other jobs still print after it.
+            let next = try await till.request("print", ["receipt": ["lines": [["text": "next"]]]])["job"]!
+            _ = try await till.collect { $0.contains { $0.data["job"] == next && $0.data["state"] == "done" } }
+        }
+        #expect(paper(daemon).components(separatedBy: "--- job \(job) ").count == 2, "the interrupted job's header once, never a second copy")
+        #expect(!paper(daemon).contains("half a receipt"), "the rest of the interrupted job never printed")
+    }
+}

@@ -4,7 +4,9 @@ public import TillCore
 
 /// `sim-printer`: renders each job as readable text in STATE_DIR/demo/sim-printer.txt.
 /// `simulate` sets its condition (`{"paper":"out"}`, `{"cover_open":true}`, `{"online":false}`)
-/// so the paper-out and offline paths can be tried without a printer.
+/// so the paper-out and offline paths can be tried without a printer, and how long a job takes
+/// (`{"print_seconds":5}`: the header reaches the paper first, the rest after that long, as a
+/// real printer is part-way through a receipt when the power goes).
 public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
     public let info: DeviceInfo
     private let output: DemoOutput
@@ -14,6 +16,7 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         var online = true
         var coverOpen = false
         var paper = "ok"
+        var printSeconds = 0
     }
     private let condition = Mutex(Condition())
 
@@ -43,8 +46,18 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         let header = "--- job \(job.id) at \(Timestamp.format(Date())) ---"
         let text = ([header] + body.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) } + [""])
             .joined(separator: "\n")
+        let seconds = condition.withLock { $0.printSeconds }
         do {
-            try output.append("sim-printer.txt", text)
+            if seconds > 0 {
+                let cut = text.firstIndex(of: "\n").map { text.index(after: $0) } ?? text.endIndex
+                try output.append("sim-printer.txt", String(text[..<cut]))
+                try await Task.sleep(for: .seconds(seconds))
+                try output.append("sim-printer.txt", String(text[cut...]))
+            } else {
+                try output.append("sim-printer.txt", text)
+            }
+        } catch is CancellationError {
+            throw DeviceError(device: info.name, .failed, "stopped part-way through the job; not reprinted automatically to avoid a duplicate receipt")
         } catch {
             throw DeviceError(device: info.name, .failed, "cannot write \(output.directory.path)/sim-printer.txt: \(error.localizedDescription)")
         }
@@ -58,6 +71,9 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         }
         let coverOpen = try fields.optionalBool("cover_open")
         let online = try fields.optionalBool("online")
+        if let seconds = try fields.optionalInt("print_seconds", range: 0...60) {
+            condition.withLock { $0.printSeconds = Int(seconds) }
+        }
         let (before, after) = condition.withLock { c -> (Condition, Condition) in
             let before = c
             if let paper { c.paper = paper }

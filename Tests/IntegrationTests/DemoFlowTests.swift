@@ -199,4 +199,20 @@ struct PrintCrashTests {
         #expect(paper(daemon).components(separatedBy: "--- job \(job) ").count == 2, "the interrupted job's header once, never a second copy")
         #expect(!paper(daemon).contains("half a receipt"), "the rest of the interrupted job never printed")
     }
+
+    @Test("a job that is printing cannot be cancelled: busy")
+    func cancelWhilePrinting() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"]])
+            try await till.request("simulate", ["device": "sim-printer", "data": ["print_seconds": 2]])
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "slow"]]]])["job"]!
+            _ = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "printing" } }
+            await #expect { try await till.request("print.cancel", ["job": job]) } throws: { error in
+                (error as? WireError)?.code == .busy
+            }
+            let rest = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "done" } }
+            #expect(!rest.contains { $0.data["state"] == "cancelled" })
+        }
+    }
 }

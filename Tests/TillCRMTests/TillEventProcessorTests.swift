@@ -17,9 +17,9 @@ final class Ledger: @unchecked Sendable {
     }
 
     @discardableResult
-    func feed(_ topic: String, _ data: JSONValue, device: String? = nil, daysLater: Double = 0) async throws -> [ProcessingOutcome] {
+    func feed(_ topic: String, _ data: JSONValue, device: String? = nil, daysLater: Double = 0, at time: Date? = nil) async throws -> [ProcessingOutcome] {
         seq += 1
-        let event = Event(seq: seq, time: start.addingTimeInterval(daysLater * 86400 + Double(seq)), topic: topic, device: device, data: data)
+        let event = Event(seq: seq, time: time ?? start.addingTimeInterval(daysLater * 86400 + Double(seq)), topic: topic, device: device, data: data)
         let processor = self.processor
         let applied = try await store.apply([event]) { event, store in try processor.process(event, in: store) }
         let result = applied.first?.outcome ?? []
@@ -197,6 +197,44 @@ struct AttributionTests {
         let outcome = try await ledger.feed("scanner.data", ["text": "LOY7", "kind": "loyalty"], daysLater: 0.25)
         #expect(outcome.contains { if case .note(let text) = $0 { text.contains("no open sale") } else { false } })
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 0)
+    }
+
+    @Test("the open-sale window is 4 hours: a scan just inside links the sale, just outside does not", arguments: [(-1.0, true), (1.0, false)])
+    func openSaleWindowBoundary(offsetSeconds: Double, links: Bool) async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
+        let started = ledger.start.addingTimeInterval(3600)
+        try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"], at: started)
+        try await ledger.feed("scanner.data", ["text": "LOY7", "kind": "loyalty"], at: started.addingTimeInterval(4 * 3600 + offsetSeconds))
+        #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1' AND unlinked_ms IS NULL") == (links ? 1 : 0))
+    }
+
+    @Test("when identifiers disagree, email beats phone and a card beats email; the conflict is said, nothing merged")
+    func strongestEvidenceWins() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "07911 123456"])
+        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
+        _ = try await ledger.sale("S3", total: "1.00", identify: ["loyalty": "LOY55"])
+        func owner(_ kind: String, _ value: String) async throws -> String? {
+            try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ?", arguments: [kind, value]) }
+        }
+        func buyer(_ sale: String) async throws -> String? {
+            try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM sale_link WHERE sale_id = ? AND unlinked_ms IS NULL", arguments: [sale]) }
+        }
+        let phoneOwner = try await owner("phone", "+447911123456")
+        let emailOwner = try await owner("email", "bea@example.com")
+        let cardOwner = try await owner("loyalty_card", "LOY55")
+        #expect(Set([phoneOwner, emailOwner, cardOwner].compactMap { $0 }).count == 3, "three different people to start with")
+
+        // Phone listed first in the event: the email still wins.
+        let phoneAndEmail = try await ledger.sale("S4", total: "5.00", identify: ["phone": "07911 123456", "email": "bea@example.com"])
+        #expect(try await buyer("S4") == emailOwner)
+        #expect(phoneAndEmail.contains { if case .note(let text) = $0 { text.contains("matches customers") } else { false } })
+        _ = try await ledger.sale("S5", total: "5.00", identify: ["email": "bea@example.com", "loyalty": "LOY55"])
+        #expect(try await buyer("S5") == cardOwner)
+        #expect(try await owner("phone", "+447911123456") == phoneOwner, "the phone stays where it was: no blind merge")
+        #expect(try await owner("email", "bea@example.com") == emailOwner)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 3)
     }
 
     @Test("a void after completion changes nothing and says to send a refund")

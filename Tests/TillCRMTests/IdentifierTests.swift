@@ -2,7 +2,7 @@ import Testing
 @testable import TillCRM
 import TillPhoneNumber
 
-@Suite("Customer identifiers")
+@Suite("Customer identifiers", .timeLimit(.minutes(1)))
 struct IdentifierTests {
     let normalizer = IdentifierNormalizer(defaultRegion: "GB")
 

@@ -48,7 +48,7 @@ final class Ledger: @unchecked Sendable {
     }
 }
 
-@Suite("Till events into customer memory")
+@Suite("Till events into customer memory", .timeLimit(.minutes(1)))
 struct TillEventProcessorTests {
     @Test("a sale with an email creates a customer, a link and a purchase; the next visit recognises them")
     func identifiedSales() async throws {
@@ -147,7 +147,7 @@ struct TillEventProcessorTests {
     }
 }
 
-@Suite("Attribution edge cases")
+@Suite("Attribution edge cases", .timeLimit(.minutes(1)))
 struct AttributionTests {
     @Test("attaching a receipt to someone else moves the purchase: one sale, one buyer")
     func relinkMovesPurchase() async throws {

@@ -5,7 +5,7 @@ import Testing
 /// `JSONParser` and `JSONWriter` replace Foundation's Codable path for `JSONValue`. Foundation
 /// stays the oracle: these tests hold the two side by side on generated values and on
 /// mutated text (the fuzz target does the same on arbitrary bytes).
-@Suite("JSON codec")
+@Suite("JSON codec", .timeLimit(.minutes(1)))
 struct JSONCodecTests {
     /// Foundation's reading of the same text, through JSONValue's Codable conformance.
     static func oracle(_ text: [UInt8]) -> JSONValue? {

@@ -1,7 +1,7 @@
 import Testing
 @testable import TillCore
 
-@Suite("POS event validation")
+@Suite("POS event validation", .timeLimit(.minutes(1)))
 struct PublishedEventValidatorTests {
     static let valid: [(String, JSONValue)] = [
         ("sale.started", ["sale": "S1", "till": "T1", "store": "main"]),

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import TillCore
 
-@Suite("Request decoding")
+@Suite("Request decoding", .timeLimit(.minutes(1)))
 struct RequestDecoderTests {
     private func decode(_ line: String) -> Result<Request, RequestDecoder.Failure> {
         RequestDecoder.decode(Array(line.utf8))

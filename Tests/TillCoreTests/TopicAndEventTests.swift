@@ -3,7 +3,7 @@ import Testing
 @testable import TillCore
 @testable import TillScanner
 
-@Suite("Topics, events, receipts, scans")
+@Suite("Topics, events, receipts, scans", .timeLimit(.minutes(1)))
 struct TopicAndEventTests {
     @Test("topic globs", arguments: [
         ("*", "scanner.data", true), ("scanner.*", "scanner.data", true), ("scanner.*", "printer.job", false),

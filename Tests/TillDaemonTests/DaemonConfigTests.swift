@@ -2,7 +2,7 @@ import TillCore
 import Testing
 @testable import TillDaemon
 
-@Suite("Config file")
+@Suite("Config file", .timeLimit(.minutes(1)))
 struct DaemonConfigTests {
     @Test("the contract's example config parses")
     func contractExample() throws {

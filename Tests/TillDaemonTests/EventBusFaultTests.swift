@@ -167,7 +167,7 @@ struct EventBusFaultTests {
     }
 }
 
-@Suite("Seq high-water mark")
+@Suite("Seq high-water mark", .timeLimit(.minutes(1)))
 struct SeqHighWaterMarkTests {
     @Test(
         "where seq continues at start",
@@ -208,7 +208,7 @@ struct SeqHighWaterMarkTests {
     }
 }
 
-@Suite("Log rate limiting")
+@Suite("Log rate limiting", .timeLimit(.minutes(1)))
 struct LogRateLimiterTests {
     @Test("a burst per window, then silence, then the count of what was held back")
     func burst() {

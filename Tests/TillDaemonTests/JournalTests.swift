@@ -9,7 +9,7 @@ func temporaryDirectory() throws -> String {
     return path
 }
 
-@Suite("Journal and spool")
+@Suite("Journal and spool", .timeLimit(.minutes(1)))
 struct JournalTests {
     private func event(_ seq: Int64, _ topic: String = "sale.voided", at time: Date = Date()) -> (event: Event, dataJSON: String) {
         let data: JSONValue = ["sale": .string("S\(seq)")]

@@ -3,7 +3,7 @@ import NIOEmbedded
 import Testing
 import TillNIO
 
-@Suite("Line framing")
+@Suite("Line framing", .timeLimit(.minutes(1)))
 struct LineFrameDecoderTests {
     private func frames(_ chunks: [String], max: Int = 16) throws -> [String] {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maxLength: max)))

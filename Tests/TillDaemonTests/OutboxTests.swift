@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 @testable import TillDaemon
 
-@Suite("Outbox (per-connection queue)")
+@Suite("Outbox (per-connection queue)", .timeLimit(.minutes(1)))
 struct OutboxTests {
     private func line(_ size: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: size) }
 

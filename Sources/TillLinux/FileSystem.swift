@@ -163,3 +163,16 @@ extension FileSystem {
         return String(decoding: bytes[..<count], as: UTF8.self)
     }
 }
+
+extension FileSystem {
+    /// Creates an empty file with `mode` unless something is already at `path`; never replaces
+    /// what is there. The corresponding C function is `open` with `O_CREAT | O_EXCL`.
+    public static func createIfMissing(_ path: String, mode: UInt32) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        if descriptor >= 0 {
+            close(descriptor)
+            return
+        }
+        if Glibc.errno != EEXIST { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
+    }
+}

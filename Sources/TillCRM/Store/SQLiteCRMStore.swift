@@ -19,25 +19,33 @@ public final class SQLiteCRMStore: CRMStore {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        // Customer data is personal data: the file (and WAL/SHM beside it) is readable by
-        // the service's user only. Create it 0600 before SQLite does with the umask's mode.
-        if !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
         var configuration = Configuration()
         configuration.label = "till-crm"
         configuration.foreignKeysEnabled = true
         // `till-crm serve` and a CLI command (a note, an erase) write the same file: wait for
         // the other's transaction rather than failing at once with "database is locked".
         configuration.busyMode = .timeout(10)
-        writer = try DatabasePool(path: path, configuration: configuration)
-        // FULL, set after the pool is open (it resets the level as it enables WAL) and read
-        // back: a recorded sale survives a power cut, not only a crash.
-        synchronous = try writer.enforceSynchronous(.full)
-        // GRDB's migrator reads which migrations are applied outside the transaction that
-        // applies them: two processes opening a new file at once (serve starting while a CLI
-        // command runs) would both create the schema. A lock file beside it takes turns.
-        try FileSystem.withExclusiveLock(path + ".lock") { try Self.migrator.migrate(writer) }
+        // Opening takes turns across processes (a lock file beside the database): enabling WAL
+        // on a new file needs it exclusively, and SQLite answers "database is locked" at once
+        // there rather than waiting; and GRDB's migrator reads which migrations are applied
+        // outside the transaction that applies them, so two processes opening a new file at once
+        // (serve starting while a CLI command runs) would both create the schema.
+        let opened = try FileSystem.withExclusiveLock(path + ".lock") { () throws -> (DatabasePool, SQLiteSynchronous) in
+            // Customer data is personal data: the file (and WAL/SHM beside it) is readable by the
+            // service's user only. Created 0600 before SQLite would create it with the umask's
+            // mode, in place (O_EXCL), never by a rename: Foundation's createFile writes a new
+            // file and renames it over, which replaced the database under a process that had
+            // just opened it (SQLite then answered "disk I/O error").
+            try FileSystem.createIfMissing(path, mode: 0o600)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            // FULL, set after the pool is open (it resets the level as it enables WAL) and read
+            // back: a recorded sale survives a power cut, not only a crash.
+            let level = try pool.enforceSynchronous(.full)
+            try Self.migrator.migrate(pool)
+            return (pool, level)
+        }
+        writer = opened.0
+        synchronous = opened.1
         for suffix in ["", "-wal", "-shm", ".lock"] where FileManager.default.fileExists(atPath: path + suffix) {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path + suffix)
         }

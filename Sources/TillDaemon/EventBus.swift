@@ -354,15 +354,19 @@ public final class EventBus: Service, Sendable {
             buffer.writeInteger(UInt8(ascii: "\n"))
             return buffer
         }
+        // Plain arrays for the loop below, which runs once per subscriber and event: walking the
+        // rows themselves copied (retained and released) each whole event every time.
+        let seqs = rows.map(\.event.seq)
+        let topics = rows.map(\.event.topic)
         let lagged: [UInt64] = state.withLock { state in
-            state.lastSeq = rows.last!.event.seq
+            state.lastSeq = seqs.last!
             var lagged: [UInt64] = []
             for (id, subscriber) in state.subscribers {
                 var delivered = subscriber.deliveredThrough
                 var alive = true
-                for (row, line) in zip(rows, lines) where row.event.seq > delivered {
-                    delivered = row.event.seq
-                    if subscriber.filter.matches(row.event.topic), !subscriber.outbox.offerEvent(seq: row.event.seq, line) {
+                for index in seqs.indices where seqs[index] > delivered {
+                    delivered = seqs[index]
+                    if subscriber.filter.matches(topics[index]), !subscriber.outbox.offerEvent(seq: seqs[index], lines[index]) {
                         alive = false
                         break
                     }

@@ -1,6 +1,11 @@
-/* The floor for publish-to-subscriber latency: a minimal program that relays each line
- * it reads on one Unix-socket connection to every other connection. No parsing, no
- * journal, no validation. Build: cc -O2 -o relay relay.c ; run: ./relay /tmp/relay.sock */
+/* The floors for publish-to-subscriber latency: a minimal program that relays each line it
+ * reads on one Unix-socket connection to every other connection. No parsing, no journal, no
+ * validation. Given FILE, it is the durable floor: each chunk read from a publisher (one line
+ * when lines come one at a time; several when they arrive together, the analogue of a group
+ * commit) is appended to FILE and fdatasync'ed before it is forwarded: the least a durable
+ * relay can do.
+ * Build: cc -O2 -o relay relay.c ; run: ./relay SOCKET [FILE] */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +16,18 @@
 
 #define MAX_CLIENTS 256
 
+static void write_all(int fd, const char *data, ssize_t n) {
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(fd, data + off, n - off);
+        if (w <= 0) return;
+        off += w;
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: relay SOCKET\n"); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: relay SOCKET [FILE]\n"); return 2; }
+    int log = -1;
+    if (argc == 3 && (log = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) { perror("open"); return 1; }
     int server = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un address = {.sun_family = AF_UNIX};
     strncpy(address.sun_path, argv[1], sizeof address.sun_path - 1);
@@ -33,13 +48,12 @@ int main(int argc, char **argv) {
             if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
             ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
             if (n <= 0) { close(fds[i].fd); fds[i] = fds[--count]; i--; continue; }
+            if (log >= 0) {
+                write_all(log, buffer, n);
+                if (fdatasync(log) != 0) { perror("fdatasync"); return 1; }
+            }
             for (int j = 1; j < count; j++) {
-                if (j == i) continue;
-                for (ssize_t off = 0; off < n;) {
-                    ssize_t w = write(fds[j].fd, buffer + off, n - off);
-                    if (w <= 0) break;
-                    off += w;
-                }
+                if (j != i) write_all(fds[j].fd, buffer, n);
             }
         }
     }

@@ -242,11 +242,8 @@ final class RawClient: @unchecked Sendable {
                 buffer.removeSubrange(...newline)
                 return line
             }
-            let remaining = deadline - ContinuousClock.now
-            if remaining <= .zero { throw TimedOut(what: "a line from tilld") }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
-            if poll(&descriptor, 1, max(1, ms)) <= 0 { continue }
+            guard ContinuousClock.now < deadline else { throw TimedOut(what: "a line from tilld") }
+            if !waitReadable(fd, until: deadline) { continue }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = recv(fd, &chunk, chunk.count, 0)
             if count <= 0 { return nil }
@@ -312,15 +309,22 @@ func readUntil(_ pipe: Pipe, contains needle: String, timeout: Duration) throws 
     let deadline = ContinuousClock.now + timeout
     var text = ""
     while !text.contains(needle) {
-        let remaining = deadline - ContinuousClock.now
-        if remaining <= .zero { throw TimedOut(what: "\"\(needle)\" from a child (it said: \(text))") }
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
-        if poll(&descriptor, 1, max(1, ms)) <= 0 { continue }
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: "\"\(needle)\" from a child (it said: \(text))") }
+        if !waitReadable(fd, until: deadline) { continue }
         var chunk = [UInt8](repeating: 0, count: 4096)
         let count = read(fd, &chunk, chunk.count)
         if count <= 0 { break }
         text += String(decoding: chunk[..<count], as: UTF8.self)
     }
     return text
+}
+
+/// Waits until `fd` has something to read (or its end), at most until `deadline`.
+/// The corresponding C function is `poll`.
+func waitReadable(_ fd: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+    let remaining = deadline - ContinuousClock.now
+    guard remaining > .zero else { return false }
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+    return poll(&descriptor, 1, max(1, ms)) > 0
 }

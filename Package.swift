@@ -29,7 +29,10 @@ let package = Package(
         .target(name: "TillCore"),
         // Pure scanner logic: symbology guessing, check digits, classification.
         .target(name: "TillScanner", dependencies: ["TillCore"]),
-        // The only module that touches Glibc and C libraries.
+        // The system-call seam for files (Glibc only): what till-crm needs of the OS without
+        // linking anything about devices (layering rule 4).
+        .target(name: "TillSystem"),
+        // Linux interfaces of the daemon: peer credentials, users and groups, libsystemd.
         .target(
             name: "TillLinux",
             dependencies: [
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "TillDaemon",
             dependencies: [
-                "TillCore", "TillScanner", "TillLinux", "TillNIO", "TillSQLite",
+                "TillCore", "TillScanner", "TillLinux", "TillSystem", "TillNIO", "TillSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +69,7 @@ let package = Package(
         .target(
             name: "TillCRM",
             dependencies: [
-                "TillCore", "TillPhoneNumber", "TillClient", "TillLinux", "TillSQLite",
+                "TillCore", "TillPhoneNumber", "TillClient", "TillSystem", "TillSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "tilld",
             dependencies: [
-                "TillDaemon", "TillLinux", "TillCore", "TillScanner", "TillSQLite",
+                "TillDaemon", "TillLinux", "TillSystem", "TillCore", "TillScanner", "TillSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,7 +1,7 @@
 public import Foundation
 import GRDB
 public import TillCore
-import TillLinux
+import TillSystem
 public import TillSQLite
 
 /// The event journal and print spool: one SQLite database (WAL) under the state dir.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 public import TillCore
-import TillLinux
+import TillSystem
 
 /// Why the journal cannot commit, said so that a technician knows what to check. Every op
 /// whose effect would be an event fails with `journal_unavailable` and this message while

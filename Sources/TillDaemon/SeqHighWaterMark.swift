@@ -1,4 +1,4 @@
-import TillLinux
+import TillSystem
 
 /// The highest seq tilld may have handed out, kept in a small file beside the journal
 /// (`seq.hwm` in the state directory) rather than inside it, so that a journal deleted,

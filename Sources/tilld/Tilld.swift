@@ -7,6 +7,7 @@ import ServiceLifecycle
 import TillCore
 import TillDaemon
 import TillLinux
+import TillSystem
 import TillScanner
 import TillSQLite
 import UnixSignals

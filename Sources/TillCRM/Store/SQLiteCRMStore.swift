@@ -1,6 +1,6 @@
 import Foundation
 public import GRDB
-import TillLinux
+import TillSystem
 public import TillSQLite
 
 /// The default store: one SQLite file through GRDB (WAL, synchronous=FULL, mode 0600)

@@ -6,6 +6,7 @@ public import ServiceLifecycle
 import Synchronization
 import TillCore
 import TillLinux
+import TillSystem
 import TillNIO
 
 /// The Unix-domain socket of protocol 1: accepts clients, checks who they are, reads

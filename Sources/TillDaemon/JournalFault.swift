@@ -32,12 +32,17 @@ public struct JournalFault: Error, Sendable, Hashable, CustomStringConvertible {
     /// A replaced journal cannot come back by itself; the other causes clear when fixed.
     public var needsRestart: Bool { cause == .replaced }
 
-    public var wireError: WireError {
-        let next = needsRestart
+    /// What ends the fault: a restart for a replaced journal; otherwise fixing the cause, as
+    /// tilld retries by itself and then commits the events it held.
+    public var fix: String {
+        needsRestart
             ? "restart tilld (systemctl restart tilld); seq continues where it was"
-            : "tilld retries every second: retry once `tillctl status` shows the journal ok"
-        return WireError(
-            .journalUnavailable, "the event journal cannot commit, so nothing that would be an event is done: \(message); \(next)",
+            : "fix the cause; tilld retries every second and commits the held events in order"
+    }
+
+    public var wireError: WireError {
+        WireError(
+            .journalUnavailable, "the event journal cannot commit, so nothing that would be an event is done: \(message); \(fix), then retry",
             details: ["cause": .string(cause.rawValue)]
         )
     }
@@ -47,22 +52,27 @@ public struct JournalFault: Error, Sendable, Hashable, CustomStringConvertible {
     static func classify(_ error: any Error, journalPath: String) -> JournalFault {
         let files = [journalPath + "-wal", journalPath, journalPath + "-shm", (journalPath as NSString).deletingLastPathComponent]
         let seen = files.lazy.compactMap(FileSystem.writeProblem).first
-        if let error = error as? DatabaseError {
-            let detail = "SQLite: \(error.message ?? "\(error.resultCode)")"
-            if error.extendedResultCode == .SQLITE_READONLY_DBMOVED {
-                return JournalFault(.replaced, "\(journalPath) was deleted or moved while tilld was running (\(detail))")
-            }
-            switch error.resultCode {
-            case .SQLITE_FULL:
-                return JournalFault(.diskFull, seen ?? "the file system holding \(journalPath) is full (\(detail)): free space (df -h)")
-            case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN:
-                return JournalFault(.readOnly, seen ?? "\(journalPath) cannot be written (\(detail)): check the mount (read-only?), the files' modes and attributes (ls -l, lsattr)")
-            default:
-                if let seen { return JournalFault(seen.contains("full") ? .diskFull : .readOnly, "\(seen) (\(detail))") }
-                return JournalFault(.ioError, "writing \(journalPath) failed (\(detail)): check the disk (dmesg), free space (df -h) and the files' attributes (lsattr)")
-            }
+        guard let error = error as? DatabaseError else {
+            if let seen { return JournalFault(seen, detail: "\(error)") }
+            return JournalFault(.ioError, "writing the journal failed (\(error)): check the disk (dmesg), free space (df -h) and the state directory's files")
         }
-        if let seen { return JournalFault(seen.contains("full") ? .diskFull : .readOnly, "\(seen) (\(error))") }
-        return JournalFault(.ioError, "writing the journal failed (\(error)): check the disk (dmesg), free space (df -h) and the state directory's files")
+        let detail = "SQLite: \(error.message ?? "\(error.resultCode)")"
+        if error.extendedResultCode == .SQLITE_READONLY_DBMOVED {
+            return JournalFault(.replaced, "\(journalPath) was deleted or moved while tilld was running (\(detail))")
+        }
+        if let seen { return JournalFault(seen, detail: detail) }
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return JournalFault(.diskFull, "the file system holding \(journalPath) is full (\(detail)): free space (df -h)")
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN:
+            return JournalFault(.readOnly, "\(journalPath) cannot be written (\(detail)): check the mount (read-only?), the files' modes and attributes (ls -l, lsattr)")
+        default:
+            return JournalFault(.ioError, "writing \(journalPath) failed (\(detail)): check the disk (dmesg), free space (df -h) and the files' attributes (lsattr)")
+        }
+    }
+
+    /// A fault from what a look at the files found, with what the failed call said.
+    private init(_ problem: WriteProblem, detail: String) {
+        self.init(problem.kind == .full ? .diskFull : .readOnly, "\(problem) (\(detail))")
     }
 }

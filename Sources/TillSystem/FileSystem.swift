@@ -71,6 +71,22 @@ public struct FileIdentity: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "dev \(device) inode \(inode)" }
 }
 
+/// What stands in the way of writing a file, and what to do about it.
+public struct WriteProblem: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case immutable, readOnlyFileSystem, permission, full, other
+    }
+
+    public var kind: Kind
+    /// The file, the reason and the fix, in one sentence.
+    public var description: String
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+}
+
 extension FileSystem {
     /// The identity of the file at `path`, or nil if nothing is there.
     /// The corresponding C function is `stat`.
@@ -90,23 +106,29 @@ extension FileSystem {
     /// nothing is wrong that can be seen from here (a failing disk shows only in `dmesg`).
     /// Checks the file's write permission (an immutable file refuses even root), a
     /// read-only file system, and free space.
-    public static func writeProblem(_ path: String) -> String? {
+    public static func writeProblem(_ path: String) -> WriteProblem? {
         if access(path, W_OK) != 0 {
             switch Glibc.errno {
-            case EPERM: return "\(path) is immutable (lsattr shows 'i'): chattr -i \(path)"
-            case EROFS: return "the file system holding \(path) is mounted read-only: remount it read-write (mount -o remount,rw), after checking dmesg for why it went read-only"
-            case EACCES: return "\(path) is not writable by tilld's user: check its owner and mode (ls -l)"
+            case EPERM: return WriteProblem(.immutable, "\(path) is immutable (lsattr shows 'i'): chattr -i \(path)")
+            case EROFS: return WriteProblem(.readOnlyFileSystem, "the file system holding \(path) is mounted read-only: remount it read-write (mount -o remount,rw), after checking dmesg for why it went read-only")
+            case EACCES: return WriteProblem(.permission, "\(path) is not writable by tilld's user: check its owner and mode (ls -l)")
             case ENOENT: return nil
-            default: return "\(path) is not writable: \(String(cString: strerror(Glibc.errno)))"
+            default: return WriteProblem(.other, "\(path) is not writable: \(String(cString: strerror(Glibc.errno)))")
             }
         }
         var space = statvfs()
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        if statvfs(directory.isEmpty ? "." : directory, &space) == 0 {
+        let directory = parentDirectory(of: path)
+        if statvfs(directory, &space) == 0 {
             let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
-            if free < 64 * 1024 { return "the file system holding \(path) is full (\(free / 1024) KiB free): free space (df -h \(directory))" }
+            if free < 64 * 1024 { return WriteProblem(.full, "the file system holding \(path) is full (\(free / 1024) KiB free): free space (df -h \(directory))") }
         }
         return nil
+    }
+
+    /// The directory holding `path` ("." for a bare file name).
+    static func parentDirectory(of path: String) -> String {
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : directory
     }
 
     /// Replaces the file at `path` with `contents` so that a crash or power cut leaves either
@@ -137,8 +159,8 @@ extension FileSystem {
         }
         close(descriptor)
         if rename(temporary, path) != 0 { throw SystemError(call: "rename", subject: path, errno: Glibc.errno) }
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = parentDirectory(of: path)
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             defer { close(directoryDescriptor) }
             if fsync(directoryDescriptor) != 0 { throw SystemError(call: "fsync", subject: directory, errno: Glibc.errno) }

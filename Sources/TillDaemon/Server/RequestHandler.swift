@@ -190,9 +190,7 @@ struct RequestHandler: Sendable {
             journal["cause"] = .string(fault.cause.rawValue)
             journal["since"] = health.since.map { .string(Timestamp.format($0)) } ?? .null
             journal["refused"] = .int(Int64(health.refused))
-            journal["fix"] = .string(fault.needsRestart
-                ? "restart tilld (systemctl restart tilld); seq continues where it was"
-                : "fix the cause; tilld retries every second and commits the held events in order")
+            journal["fix"] = .string(fault.fix)
         }
         return [
             "version": .string(context.version),

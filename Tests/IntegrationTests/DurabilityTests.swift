@@ -138,6 +138,12 @@ struct DurabilityTests {
             #expect(code == 1, "tillctl \(command.joined(separator: " ")) must fail")
             #expect(stderr.contains("journal_unavailable") && stderr.contains("chattr -i"), "\(stderr)")
         }
+        // Cancelling is an act too: its printer.job event could not be journaled.
+        _ = try await daemon.connect { till in
+            await #expect { try await till.request("print.cancel", ["job": "J1"]) } throws: { error in
+                (error as? WireError)?.code == .journalUnavailable
+            }
+        }
         let (statusCode, statusOut, _) = try daemon.tillctl(["status"])
         #expect(statusCode == 1)
         #expect(statusOut.contains("DEGRADED") && statusOut.contains("chattr -i"), "\(statusOut)")
@@ -161,7 +167,7 @@ struct DurabilityTests {
             let notice = events[2].data
             #expect(notice["held"] == 1)
             #expect(notice["dropped"] == 0)
-            #expect(notice["refused"]?.intValue ?? 0 >= 4, "publish, scan, drawer, print")
+            #expect(notice["refused"]?.intValue ?? 0 >= 5, "publish, scan, drawer, print, cancel")
             #expect(events[3].time < events[2].time, "a held event keeps the time it happened")
             #expect(!events.contains { $0.data["sale"] == "lost?" }, "a refused publish never appears")
         }

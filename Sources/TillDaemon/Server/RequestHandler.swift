@@ -104,6 +104,10 @@ struct RequestHandler: Sendable {
     }
 
     private func perform(_ operation: SocketOperation, session: Session) async throws -> JSONValue {
+        // Every act op's effect is an event (a job state, a drawer opening, what a display
+        // shows): while the journal cannot commit, none is carried out, so nothing happens that
+        // the journal does not record. (`publish` is refused by the bus itself.)
+        if operation.permission == .act { try context.bus.requireHealthy() }
         switch operation {
         case .subscribe:
             preconditionFailure("handled before")
@@ -119,14 +123,14 @@ struct RequestHandler: Sendable {
             preconditionFailure("handled before")
         case .print(let name, let payload):
             let printer = try context.devices.resolve(name, role: .printer)
-            try context.bus.requireHealthy()
             let job: String
             do {
                 job = try await context.spool.submit(payload, to: printer)
             } catch let error as WireError {
                 throw error
             } catch {
-                // The spool shares the journal's database: a failed spool write is a journal fault.
+                // The spool shares the journal's database: a spool write that fails (the journal
+                // broke after the check above) is a journal fault.
                 throw JournalFault.classify(error, journalPath: context.journal.path).wireError
             }
             return ["job": .string(job)]
@@ -138,7 +142,6 @@ struct RequestHandler: Sendable {
                 throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot open a drawer")
             }
             try ready(drawer)
-            try context.bus.requireHealthy()
             try await drawer.open(events: context.sink)
             return [:]
         case .display(let name, let content):
@@ -146,7 +149,6 @@ struct RequestHandler: Sendable {
                 throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot show text")
             }
             try ready(display)
-            try context.bus.requireHealthy()
             try await display.show(content, events: context.sink)
             return [:]
         case .simulate(let name, let data):
@@ -159,7 +161,6 @@ struct RequestHandler: Sendable {
             guard let simulated = device as? any SimulatedDevice else {
                 throw WireError(.badRequest, "device \"\(name)\" takes no simulated input (sim-scanner, sim-printer and sim-drawer do)")
             }
-            try context.bus.requireHealthy()
             try await simulated.simulate(data, events: context.sink)
             return [:]
         }

@@ -256,6 +256,12 @@ final class RawClient: @unchecked Sendable {
         return try JSONText.decode(line)
     }
 
+    /// Sends one request line (a JSON object, without its newline) and returns its reply.
+    func request(_ line: String) throws -> JSONValue {
+        try send(line + "\n")
+        return try reply()
+    }
+
     /// Reads lines until one is a reply (skipping events), and returns it.
     func reply(timeout: Duration = .seconds(10)) throws -> JSONValue {
         while let value = try readJSON(timeout: timeout) {

@@ -18,15 +18,20 @@ struct ProtocolPromisesTests {
         throw TimedOut(what: "the status reply (connection closed)")
     }
 
+    /// A raw connection past the greeting, subscribed to `topics` (everything by default).
+    private func subscribedClient(_ daemon: DaemonUnderTest, topics: String = #"["*"]"#) throws -> RawClient {
+        let client = try RawClient(path: daemon.socket)
+        _ = try client.readLine()
+        #expect(try client.request(#"{"id":"sub","op":"subscribe","topics":\#(topics)}"#)["ok"] == true)
+        return client
+    }
+
     @Test("a lagged client that never reads is cut off after lag_grace_seconds")
     func lagGrace() async throws {
         let daemon = try await DaemonUnderTest(config: "[socket]\nqueue_bytes = 65536\nlag_grace_seconds = 1\n", demo: false)
         let baseline = try openDescriptors(daemon.pid)
-        let stalled = try RawClient(path: daemon.socket)
+        let stalled = try subscribedClient(daemon)
         stalled.shrinkReceiveBuffer(to: 4096)
-        _ = try stalled.readLine()
-        try stalled.send(#"{"id":1,"op":"subscribe"}"# + "\n")
-        _ = try stalled.reply()
         // It never reads again, and keeps its end open.
         let payload = String(repeating: "x", count: 1000)
         try await daemon.connect { till in
@@ -95,12 +100,8 @@ struct ProtocolPromisesTests {
     @Test("after unsubscribe no event arrives on the connection")
     func unsubscribe() async throws {
         let daemon = try await DaemonUnderTest(demo: false)
-        let client = try RawClient(path: daemon.socket)
-        _ = try client.readLine()
-        try client.send(#"{"id":1,"op":"subscribe"}"# + "\n")
-        _ = try client.reply()
-        try client.send(#"{"id":2,"op":"unsubscribe"}"# + "\n")
-        #expect(try client.reply()["id"] == 2)
+        let client = try subscribedClient(daemon)
+        #expect(try client.request(#"{"id":2,"op":"unsubscribe"}"#)["id"] == 2)
         try await daemon.connect { till in _ = try await till.request("publish", ["topic": "pos.after", "data": [:]]) }
         let lines = try linesUntilStatusReply(client)
         #expect(lines.allSatisfy { $0["type"] != "event" }, "\(lines)")
@@ -109,12 +110,8 @@ struct ProtocolPromisesTests {
     @Test("a second subscribe replaces the first: only its topics arrive")
     func resubscribe() async throws {
         let daemon = try await DaemonUnderTest(demo: false)
-        let client = try RawClient(path: daemon.socket)
-        _ = try client.readLine()
-        try client.send(#"{"id":1,"op":"subscribe","topics":["a.*"]}"# + "\n")
-        _ = try client.reply()
-        try client.send(#"{"id":2,"op":"subscribe","topics":["b.*"]}"# + "\n")
-        _ = try client.reply()
+        let client = try subscribedClient(daemon, topics: #"["a.*"]"#)
+        #expect(try client.request(#"{"id":2,"op":"subscribe","topics":["b.*"]}"#)["ok"] == true)
         try await daemon.connect { till in
             _ = try await till.request("publish", ["topic": "a.one", "data": [:]])
             _ = try await till.request("publish", ["topic": "b.two", "data": [:]])
@@ -131,10 +128,7 @@ struct ProtocolPromisesTests {
     @Test("a subscriber that half-closes its sending side keeps receiving")
     func halfClose() async throws {
         let daemon = try await DaemonUnderTest(demo: false)
-        let client = try RawClient(path: daemon.socket)
-        _ = try client.readLine()
-        try client.send(#"{"id":1,"op":"subscribe"}"# + "\n")
-        _ = try client.reply()
+        let client = try subscribedClient(daemon)
         client.shutdownWrite()
         try await daemon.connect { till in _ = try await till.request("publish", ["topic": "pos.after", "data": ["n": 1]]) }
         let event = try client.readJSON()

@@ -78,10 +78,12 @@ public final class EventBus: Service, Sendable {
         var finished: CheckedContinuation<Void, Never>? = nil
         var health = Health()
         var appendedSincePrune = 0
-        var highWater: SeqHighWaterMark
     }
 
     private let state: Mutex<State>
+    /// Only the writer thread touches it; apart from `state` so that renewing it (a durable
+    /// file write, once per 4096 seqs) never holds the lock publishers and subscribers take.
+    private let highWater: Mutex<SeqHighWaterMark>
     private let wake = DispatchSemaphore(value: 0)
     public let journal: Journal
     private let logger: Logger
@@ -112,7 +114,8 @@ public final class EventBus: Service, Sendable {
         let (lastSeq, note) = SeqHighWaterMark.start(journalLastSeq: journalLast, recorded: try SeqHighWaterMark.read(highWaterMarkPath))
         if let note { logger.warning("seq continues past the journal", metadata: ["why": "\(note)", "seq": "\(lastSeq)"]) }
         let mark = try SeqHighWaterMark(path: highWaterMarkPath, lastSeq: lastSeq)
-        state = Mutex(State(lastSeq: lastSeq, highWater: mark))
+        state = Mutex(State(lastSeq: lastSeq))
+        highWater = Mutex(mark)
     }
 
     /// The seq of the newest event delivered to live subscribers.
@@ -203,7 +206,8 @@ public final class EventBus: Service, Sendable {
             }
             if !accepting, state.withLock({ $0.pending.isEmpty }) { break }
         }
-        let (lastSeq, mark, held) = state.withLock { ($0.lastSeq, $0.highWater, $0.held.count) }
+        let (lastSeq, held) = state.withLock { ($0.lastSeq, $0.held.count) }
+        let mark = highWater.withLock { $0 }
         if held > 0 {
             logger.error("stopping with device events that the journal could not take; they are lost", metadata: ["count": "\(held)"])
         }
@@ -271,7 +275,7 @@ public final class EventBus: Service, Sendable {
     private func write(_ rows: [(event: Event, dataJSON: String)]) -> JournalFault? {
         if let problem = journal.replacementProblem() { return JournalFault(.replaced, problem) }
         do {
-            try state.withLock { state in try state.highWater.reserve(through: rows.last!.event.seq) }
+            try highWater.withLock { mark in try mark.reserve(through: rows.last!.event.seq) }
             try journal.append(rows)
         } catch {
             return JournalFault.classify(error, journalPath: journal.path)

@@ -7,18 +7,35 @@ public import TillCore
 /// bus without waiting; past `limitBytes` the subscriber is lagged: its queued events
 /// are dropped, it is told the last seq it was handed, and then disconnected. That is
 /// what keeps the daemon's memory bounded whatever a client does.
+///
+/// The consumer is the connection's event loop (`ConnectionHandler`): it `poll`s without
+/// waiting, and when the queue runs dry it is idle until the outbox calls `wake`. A producer
+/// on another thread (the bus's writer) therefore costs one hop to the event loop, and a
+/// burst of events costs one hop and one `writev`.
 public final class Outbox: Sendable {
     public enum Item: Sendable {
         /// A reply or the greeting.
         case line(ByteBuffer)
         case event(seq: Int64, ByteBuffer)
-        /// Start replaying the journal for this subscription (the writer does it, paced by the socket).
+        /// Start replaying the journal for this subscription (paced by the socket, off the loop).
         case replay(Subscription)
         /// Send the lag notice and close.
         case lagged(lastSent: Int64)
-        /// A reply that is not known yet (a publish waiting for its commit). The writer waits
-        /// for it, so replies keep request order while publishes are committed together.
+        /// A reply that is not known yet (a publish waiting for its commit). The consumer stops
+        /// at it until it is fulfilled, so replies keep request order while publishes are
+        /// committed together.
         case deferred(DeferredReply)
+    }
+
+    /// What `poll` found.
+    public enum Poll: Sendable {
+        /// Items to send, in order. Never `.deferred` (a fulfilled one comes as `.line`); a
+        /// control item (`.replay`, `.lagged`) is always the last of a batch.
+        case items([Item])
+        /// Nothing to send now; `wake` is called when there is.
+        case idle
+        /// Finished and drained: close the connection.
+        case finished
     }
 
     /// What a deferred reply counts against the queue limit, so pipelined publishes are bounded too.
@@ -30,8 +47,13 @@ public final class Outbox: Sendable {
         var lastHandedSeq: Int64 = 0
         var lagged = false
         var finished = false
-        var reader: CheckedContinuation<Void, Never>? = nil
-        var spaceWaiter: CheckedContinuation<Void, Never>? = nil
+        /// The consumer is waiting for `wake` (true until it is first set up, so the first
+        /// item after `setConsumer` wakes it).
+        var idle = true
+        var wake: (@Sendable () -> Void)? = nil
+        /// Called once the queue is back under its limit, if the consumer asked (`hasSpace`).
+        var space: (@Sendable () -> Void)? = nil
+        var spaceWanted = false
     }
 
     private let state = Mutex(State())
@@ -43,24 +65,41 @@ public final class Outbox: Sendable {
         self.onLag = onLag
     }
 
-    /// Queues a reply or other control item. Not subject to the lag limit: the reader
-    /// waits for space (`waitForSpace`) before taking the next request instead.
+    /// Connects the consumer: `wake` when items arrive while it is idle, `space` when the queue
+    /// drops back under its limit after `hasSpace` said no. Wakes it at once if items wait.
+    public func setConsumer(wake: @escaping @Sendable () -> Void, space: @escaping @Sendable () -> Void) {
+        let call = state.withLock { state -> Bool in
+            state.wake = wake
+            state.space = space
+            return state.idle && (!state.queue.isEmpty || state.finished) ? { state.idle = false; return true }() : false
+        }
+        if call { wake() }
+    }
+
+    /// Queues a reply or other control item. Not subject to the lag limit: the reader stops
+    /// taking requests while the queue is over it (`hasSpace`) instead.
     public func enqueue(_ item: Item) {
-        let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let wake = state.withLock { state -> (@Sendable () -> Void)? in
             guard !state.finished else { return nil }
             state.queuedBytes += Self.cost(item)
             state.queue.append(item)
-            defer { state.reader = nil }
-            return state.reader
+            return Self.takeWake(&state)
         }
-        reader?.resume()
+        wake?()
+    }
+
+    /// A reply slot, queued now and filled in later (`DeferredReply.fulfil`).
+    public func deferReply() -> DeferredReply {
+        let reply = DeferredReply(outbox: self)
+        enqueue(.deferred(reply))
+        return reply
     }
 
     /// Offers a live event. Returns false when the subscriber has lagged (now or before).
     public func offerEvent(seq: Int64, _ buffer: ByteBuffer) -> Bool {
         var lagNow = false
         var accepted = true
-        let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let wake = state.withLock { state -> (@Sendable () -> Void)? in
             if state.lagged { accepted = false; return nil }
             if state.finished { return nil }
             if state.queuedBytes + buffer.readableBytes > limitBytes {
@@ -78,58 +117,69 @@ public final class Outbox: Sendable {
                 state.queue.append(.event(seq: seq, buffer))
                 state.queuedBytes += buffer.readableBytes
             }
-            defer { state.reader = nil }
-            return state.reader
+            return Self.takeWake(&state)
         }
-        reader?.resume()
+        wake?()
         if lagNow { onLag() }
         return accepted
     }
 
-    /// Takes up to `max` items, waiting while the queue is empty. Returns [] once finished and drained.
-    public func next(max: Int = 64) async -> [Item] {
-        while true {
-            let taken: [Item]? = state.withLock { state in
-                if state.queue.isEmpty { return state.finished ? [] : nil }
-                var items: [Item] = []
-                while items.count < max, let item = state.queue.popFirst() {
-                    state.queuedBytes -= Self.cost(item)
-                    if case .event(let seq, _) = item { state.lastHandedSeq = seq }
-                    items.append(item)
-                    // Control items end a batch so the writer handles them in order.
-                    if case .line = item { continue }
-                    if case .event = item { continue }
-                    break
+    /// Takes up to `max` items without waiting. When there is nothing to send (or the first item
+    /// is a reply not known yet) the consumer is idle until woken.
+    public func poll(max: Int = 64) -> Poll {
+        let (result, space) = state.withLock { state -> (Poll, (@Sendable () -> Void)?) in
+            var items: [Item] = []
+            while items.count < max, let first = state.queue.first {
+                if case .deferred(let reply) = first {
+                    // Read under this lock: a fulfil that lands after this check wakes the consumer
+                    // (it takes this lock after setting the line), so none is missed.
+                    guard let line = reply.ready else { break }
+                    state.queue.removeFirst()
+                    state.queuedBytes -= Self.deferredCost
+                    items.append(.line(line))
+                    continue
                 }
-                return items
+                state.queue.removeFirst()
+                state.queuedBytes -= Self.cost(first)
+                if case .event(let seq, _) = first { state.lastHandedSeq = seq }
+                items.append(first)
+                // Control items end a batch so the consumer handles them in order.
+                if case .line = first { continue }
+                if case .event = first { continue }
+                break
             }
-            if let taken {
-                wakeSpaceWaiter()
-                return taken
+            if items.isEmpty {
+                if state.queue.isEmpty, state.finished { return (.finished, nil) }
+                state.idle = true
+                return (.idle, nil)
             }
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if !state.queue.isEmpty || state.finished { return true }
-                    state.reader = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            return (.items(items), Self.takeSpace(&state, limit: limitBytes))
         }
+        space?()
+        return result
     }
 
     /// Takes queued replies (only) from the front, so replay can interleave them.
     public func takeLeadingLines() -> [ByteBuffer] {
-        let lines = state.withLock { state -> [ByteBuffer] in
+        let (lines, space) = state.withLock { state -> ([ByteBuffer], (@Sendable () -> Void)?) in
             var lines: [ByteBuffer] = []
-            while case .line(let b)? = state.queue.first {
+            while let first = state.queue.first {
+                switch first {
+                case .line(let buffer):
+                    state.queuedBytes -= buffer.readableBytes
+                    lines.append(buffer)
+                case .deferred(let reply):
+                    guard let line = reply.ready else { return (lines, Self.takeSpace(&state, limit: limitBytes)) }
+                    state.queuedBytes -= Self.deferredCost
+                    lines.append(line)
+                default:
+                    return (lines, Self.takeSpace(&state, limit: limitBytes))
+                }
                 state.queue.removeFirst()
-                state.queuedBytes -= b.readableBytes
-                lines.append(b)
             }
-            return lines
+            return (lines, Self.takeSpace(&state, limit: limitBytes))
         }
-        if !lines.isEmpty { wakeSpaceWaiter() }
+        space?()
         return lines
     }
 
@@ -138,29 +188,45 @@ public final class Outbox: Sendable {
         state.withLock { $0.lastHandedSeq = seq }
     }
 
-    /// Suspends the request reader while this connection's queue is over its limit.
-    public func waitForSpace() async {
-        while state.withLock({ $0.queuedBytes > limitBytes && !$0.finished }) {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.queuedBytes <= limitBytes || state.finished { return true }
-                    state.spaceWaiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+    /// Whether the request reader may take the next request: false while this connection's
+    /// queue is over its limit, and then `space` is called once it is back under.
+    public func hasSpace() -> Bool {
+        state.withLock { state in
+            if state.queuedBytes <= limitBytes || state.finished { return true }
+            state.spaceWanted = true
+            return false
         }
     }
 
-    /// No more items will be accepted; the writer drains what is queued and stops.
+    /// No more items will be accepted; the consumer drains what is queued and closes.
     public func finish() {
-        let (reader, space) = state.withLock { state in
+        let (wake, space) = state.withLock { state -> ((@Sendable () -> Void)?, (@Sendable () -> Void)?) in
+            guard !state.finished else { return (nil, nil) }
             state.finished = true
-            defer { state.reader = nil; state.spaceWaiter = nil }
-            return (state.reader, state.spaceWaiter)
+            let space = state.spaceWanted ? state.space : nil
+            state.spaceWanted = false
+            return (Self.takeWake(&state), space)
         }
-        reader?.resume()
-        space?.resume()
+        wake?()
+        space?()
+    }
+
+    /// Called by a deferred reply once its line is set.
+    fileprivate func replyReady() {
+        let wake = state.withLock { Self.takeWake(&$0) }
+        wake?()
+    }
+
+    private static func takeWake(_ state: inout State) -> (@Sendable () -> Void)? {
+        guard state.idle, let wake = state.wake else { return nil }
+        state.idle = false
+        return wake
+    }
+
+    private static func takeSpace(_ state: inout State, limit: Int) -> (@Sendable () -> Void)? {
+        guard state.spaceWanted, state.queuedBytes <= limit else { return nil }
+        state.spaceWanted = false
+        return state.space
     }
 
     private static func cost(_ item: Item) -> Int {
@@ -170,44 +236,25 @@ public final class Outbox: Sendable {
         case .replay, .lagged: 0
         }
     }
-
-    private func wakeSpaceWaiter() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.queuedBytes <= limitBytes else { return nil }
-            defer { state.spaceWaiter = nil }
-            return state.spaceWaiter
-        }
-        waiter?.resume()
-    }
 }
 
-/// A reply filled in later, exactly once; the connection's writer waits for it.
+/// A reply filled in later, exactly once, from any thread (`Outbox.deferReply`).
 public final class DeferredReply: Sendable {
-    private let state = Mutex<(line: ByteBuffer?, waiter: CheckedContinuation<ByteBuffer, Never>?)>((nil, nil))
+    private let line = Mutex<ByteBuffer?>(nil)
+    private let outbox: Outbox
 
-    public init() {}
+    fileprivate init(outbox: Outbox) {
+        self.outbox = outbox
+    }
 
-    public func fulfil(_ line: String) {
-        var buffer = ByteBuffer(string: line)
+    public func fulfil(_ text: String) {
+        var buffer = ByteBuffer(string: text)
         buffer.writeInteger(UInt8(ascii: "\n"))
-        let waiter = state.withLock { state -> CheckedContinuation<ByteBuffer, Never>? in
-            state.line = buffer
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: buffer)
+        line.withLock { $0 = buffer }
+        outbox.replyReady()
     }
 
-    public func line() async -> ByteBuffer {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> ByteBuffer? in
-                if let line = state.line { return line }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
+    fileprivate var ready: ByteBuffer? { line.withLock { $0 } }
 }
 
 /// A subscription on one connection. `generation` tells a replay whether it is still wanted.

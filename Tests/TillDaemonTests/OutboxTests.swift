@@ -1,5 +1,6 @@
 import TillCore
 import NIOCore
+import Synchronization
 import Testing
 @testable import TillDaemon
 
@@ -7,20 +8,26 @@ import Testing
 struct OutboxTests {
     private func line(_ size: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: size) }
 
+    private func items(_ poll: Outbox.Poll) -> [Outbox.Item] {
+        if case .items(let items) = poll { return items }
+        Issue.record("expected items, got \(poll)")
+        return []
+    }
+
     @Test("a subscriber past its limit is lagged at the last seq it was handed, and memory stops growing")
     func lag() async {
         let lagged = LagFlag()
         let outbox = Outbox(limitBytes: 1000) { lagged.set() }
         #expect(outbox.offerEvent(seq: 1, line(400)))
         #expect(outbox.offerEvent(seq: 2, line(400)))
-        let first = await outbox.next(max: 1)
+        let first = items(outbox.poll(max: 1))
         guard case .event(let seq, _) = first.first else { Issue.record("expected an event"); return }
         #expect(seq == 1)
         #expect(outbox.offerEvent(seq: 3, line(400)))
         #expect(!outbox.offerEvent(seq: 4, line(400)))  // 800 queued + 400 > 1000
         #expect(lagged.value)
         #expect(!outbox.offerEvent(seq: 5, line(1)))
-        let rest = await outbox.next()
+        let rest = items(outbox.poll())
         // Queued events were dropped; the client resumes with since = 1.
         guard rest.count == 1, case .lagged(let lastSent) = rest[0] else { Issue.record("\(rest)"); return }
         #expect(lastSent == 1)
@@ -31,7 +38,7 @@ struct OutboxTests {
         let outbox = Outbox(limitBytes: 100)
         outbox.enqueue(.line(line(150)))
         outbox.enqueue(.replay(Subscription(generation: 1, filter: .all, since: 0)))
-        let items = await outbox.next()
+        let items = items(outbox.poll())
         // A control item ends a batch so the writer handles it in order.
         #expect(items.count == 2)
         if case .line = items[0], case .replay = items[1] {} else { Issue.record("\(items)") }
@@ -42,9 +49,52 @@ struct OutboxTests {
         let outbox = Outbox(limitBytes: 100)
         outbox.enqueue(.line(line(3)))
         outbox.finish()
-        #expect(await outbox.next().count == 1)
-        #expect(await outbox.next().isEmpty)
+        #expect(items(outbox.poll()).count == 1)
+        guard case .finished = outbox.poll() else { Issue.record("expected finished"); return }
     }
+
+    @Test("the consumer is woken once per burst, and stops at a reply not known yet until it is fulfilled")
+    func wakeAndDeferred() {
+        let wakes = Counter()
+        let outbox = Outbox(limitBytes: 10_000)
+        outbox.enqueue(.line(line(3)))
+        outbox.setConsumer(wake: { wakes.add() }, space: {})
+        #expect(wakes.value == 1)  // items were waiting when the consumer was set
+        let reply = outbox.deferReply()
+        #expect(outbox.offerEvent(seq: 1, line(5)))
+        #expect(wakes.value == 1)  // not idle yet: no second wake
+        #expect(items(outbox.poll()).count == 1)  // the line; stops at the deferred reply
+        guard case .idle = outbox.poll() else { Issue.record("expected idle at the unfulfilled reply"); return }
+        reply.fulfil("{}")
+        #expect(wakes.value == 2)
+        let next = items(outbox.poll())
+        #expect(next.count == 2)  // the reply (as a line), then the event behind it
+        if case .line = next[0], case .event(let seq, _) = next[1] { #expect(seq == 1) } else { Issue.record("\(next)") }
+        guard case .idle = outbox.poll() else { Issue.record("expected idle"); return }
+        outbox.finish()
+        #expect(wakes.value == 3)
+        guard case .finished = outbox.poll() else { Issue.record("expected finished"); return }
+    }
+
+    @Test("a consumer told there is no space is called back once the queue is under its limit")
+    func space() {
+        let calls = Counter()
+        let outbox = Outbox(limitBytes: 100)
+        outbox.setConsumer(wake: {}, space: { calls.add() })
+        #expect(outbox.hasSpace())
+        outbox.enqueue(.line(line(150)))
+        #expect(!outbox.hasSpace())
+        #expect(calls.value == 0)
+        _ = outbox.poll()
+        #expect(calls.value == 1)
+        #expect(outbox.hasSpace())
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
 
 final class LagFlag: @unchecked Sendable {

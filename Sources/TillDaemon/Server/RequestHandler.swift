@@ -5,12 +5,15 @@ import Logging
 import TillCore
 import TillSQLite
 
-/// Carries out one request for one session and queues exactly one reply.
+/// Carries out requests for one session: `admit` and `publishNow` on the connection's event
+/// loop, everything that may wait in `handle`, on the connection's task.
 struct RequestHandler: Sendable {
     let context: DaemonContext
     static let badRequestLog = LogRateLimiter(burst: 10, per: .seconds(10))
 
-    func handle(line: ByteBufferView, session: Session) async {
+    /// Decodes a request line and checks the peer may make it. A line that fails either is
+    /// answered here (nil); runs on the connection's event loop, so it never waits.
+    func admit(_ line: ByteBufferView, session: Session) -> Request? {
         switch RequestDecoder.decode(line) {
         case .failure(let failure):
             // A client in a loop sending garbage must not fill the journal of the box's logs.
@@ -20,6 +23,7 @@ struct RequestHandler: Sendable {
                 context.logger.notice("bad request", metadata: metadata)
             }
             session.send(ServerMessage.error(id: failure.id, failure.error))
+            return nil
         case .success(let request):
             let policy = context.config.policy
             guard policy.permits(request.operation.permission, session.peer) else {
@@ -29,42 +33,51 @@ struct RequestHandler: Sendable {
                     metadata: ["op": "\(request.operation.name)", "uid": "\(session.peer.credentials.uid)", "pid": "\(session.peer.credentials.pid)", "user": "\(session.peer.userName ?? "?")"]
                 )
                 session.send(ServerMessage.error(id: request.id, WireError(.forbidden, message)))
-                return
+                return nil
             }
-            if case .subscribe(let topics, let since) = request.operation {
-                await subscribe(request.id, topics: topics, since: since, session: session)
-                return
+            return request
+        }
+    }
+
+    /// Hands a `publish` to the bus without waiting (true), so the next request is read while
+    /// this one commits and pipelined publishes share a transaction; the reply waits in the
+    /// outbox, in order. Runs on the event loop. False for every other op.
+    func publishNow(_ request: Request, session: Session) -> Bool {
+        guard case .publish(let topic, let data) = request.operation else { return false }
+        let reply = session.outbox.deferReply()
+        let id = request.id
+        context.bus.submit(topic: topic, data: data) { result in
+            switch result {
+            case .success(let event): reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
+            case .failure(let error as WireError): reply.fulfil(ServerMessage.error(id: id, error))
+            case .failure(is EventBus.Draining): reply.fulfil(ServerMessage.error(id: id, WireError(.busy, "tilld is shutting down; retry once it is back")))
+            case .failure(let error): reply.fulfil(ServerMessage.error(id: id, WireError(.deviceError, "\(error)")))
             }
-            if case .publish(let topic, let data) = request.operation {
-                // Not awaited: the next request is read while this one commits, so pipelined
-                // publishes share a transaction. The reply waits in the outbox, in order.
-                let reply = DeferredReply()
-                session.outbox.enqueue(.deferred(reply))
-                let id = request.id
-                context.bus.submit(topic: topic, data: data) { result in
-                    switch result {
-                    case .success(let event): reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
-                    case .failure(let error as WireError): reply.fulfil(ServerMessage.error(id: id, error))
-                    case .failure(is EventBus.Draining): reply.fulfil(ServerMessage.error(id: id, WireError(.busy, "tilld is shutting down; retry once it is back")))
-                    case .failure(let error): reply.fulfil(ServerMessage.error(id: id, WireError(.deviceError, "\(error)")))
-                    }
-                }
-                return
-            }
-            do {
-                let result = try await perform(request.operation, session: session)
-                session.send(ServerMessage.ok(id: request.id, result: result))
-            } catch let error as WireError {
-                session.send(ServerMessage.error(id: request.id, error))
-            } catch let error as DeviceError {
-                context.logger.warning("device error", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
-                session.send(ServerMessage.error(id: request.id, error.wireError))
-            } catch is EventBus.Draining {
-                session.send(ServerMessage.error(id: request.id, WireError(.busy, "tilld is shutting down; retry once it is back")))
-            } catch {
-                context.logger.error("request failed", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
-                session.send(ServerMessage.error(id: request.id, WireError(.deviceError, "\(error)")))
-            }
+        }
+        return true
+    }
+
+    /// Carries out an admitted request and queues exactly one reply (a connection's requests
+    /// run one at a time, in order, on the connection's task).
+    func handle(_ request: Request, session: Session) async {
+        if publishNow(request, session: session) { return }
+        if case .subscribe(let topics, let since) = request.operation {
+            await subscribe(request.id, topics: topics, since: since, session: session)
+            return
+        }
+        do {
+            let result = try await perform(request.operation, session: session)
+            session.send(ServerMessage.ok(id: request.id, result: result))
+        } catch let error as WireError {
+            session.send(ServerMessage.error(id: request.id, error))
+        } catch let error as DeviceError {
+            context.logger.warning("device error", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
+            session.send(ServerMessage.error(id: request.id, error.wireError))
+        } catch is EventBus.Draining {
+            session.send(ServerMessage.error(id: request.id, WireError(.busy, "tilld is shutting down; retry once it is back")))
+        } catch {
+            context.logger.error("request failed", metadata: ["op": "\(request.operation.name)", "error": "\(error)"])
+            session.send(ServerMessage.error(id: request.id, WireError(.deviceError, "\(error)")))
         }
     }
 

@@ -10,8 +10,9 @@ import TillSystem
 import TillNIO
 
 /// The Unix-domain socket of protocol 1: accepts clients, checks who they are, reads
-/// their requests and writes replies and events. Each connection runs as two child
-/// tasks (reader and writer) of this service, so shutdown is structured.
+/// their requests and writes replies and events. Each connection is a `ConnectionHandler`
+/// on its event loop plus a child task of this service for what may wait (requests other
+/// than publish, journal replays), so shutdown is structured.
 public final class SocketServer: Service, Sendable {
     public enum Listen: Sendable {
         /// Bind this path (removing a stale socket file), then set mode 0660 and the group.
@@ -36,23 +37,28 @@ public final class SocketServer: Service, Sendable {
         self.onReady = onReady
     }
 
-    private typealias Connection = (channel: NIOAsyncChannel<InboundFrame, ByteBuffer>, peer: PeerCredentials?)
+    /// A connection as its initializer (on the event loop) leaves it: the handler already reads
+    /// and answers; the task serving it runs what may wait.
+    private struct Connection: Sendable {
+        var channel: any Channel
+        var session: Session
+        var handler: NIOLoopBound<ConnectionHandler>
+        var requests: AsyncStream<Request>
+        var replays: AsyncStream<Subscription>
+    }
 
     public func run() async throws {
         let maxLine = context.config.config.maxLineBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection?> = { channel in
             PeerCredentials.of(channel)
                 .map { Optional($0) }
                 .recover { _ in nil }
-                .flatMapThrowing { peer in
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)))
-                    return (try NIOAsyncChannel<InboundFrame, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
-                }
+                .flatMapThrowing { credentials in try self.accept(channel, credentials: credentials, maxLine: maxLine) }
         }
-        let server: NIOAsyncChannel<Connection, Never>
+        let server: NIOAsyncChannel<Connection?, Never>
         let path: String
         switch listen {
         case .path(let socketPath, let groupName):
@@ -74,6 +80,7 @@ public final class SocketServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { tasks in
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
+                        guard let connection else { continue }
                         tasks.addTask { await self.serve(connection) }
                     }
                 }
@@ -100,15 +107,17 @@ public final class SocketServer: Service, Sendable {
         }
     }
 
-    private func serve(_ connection: Connection) async {
-        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
-        let channel = connection.channel.channel
+    /// Sets a new connection up on its event loop, before it reads anything: who it is, the
+    /// client limit, the greeting, and the handler that reads requests and writes the outbox.
+    /// nil when the connection is refused.
+    private func accept(_ channel: any Channel, credentials: PeerCredentials?, maxLine: Int) throws -> Connection? {
         let config = context.config.config
-        guard let credentials = connection.peer else {
+        guard let credentials else {
             context.logger.warning("connection without peer credentials refused")
-            try? await connection.channel.channel.close()
-            return
+            channel.close(promise: nil)
+            return nil
         }
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
         let peer = PeerIdentity.resolve(credentials)
         let grace = config.lagGraceSeconds
         let outbox = Outbox(limitBytes: config.queueBytes) {
@@ -125,82 +134,59 @@ public final class SocketServer: Service, Sendable {
             context.logger.warning("too many clients; connection refused", metadata: ["peer": "\(peer)", "max_clients": "\(config.maxClients)"])
             var line = ByteBuffer(string: ServerMessage.error(id: .null, WireError(.busy, "tilld already serves \(config.maxClients) clients ([socket] max_clients)")))
             line.writeInteger(UInt8(ascii: "\n"))
-            try? await channel.writeAndFlush(line)
-            try? await channel.close()
-            return
+            channel.writeAndFlush(line).whenComplete { _ in channel.close(promise: nil) }
+            return nil
         }
         context.logger.debug("client connected", metadata: ["connection": "\(id)", "peer": "\(peer)"])
-        defer {
-            context.bus.unsubscribe(id: id)
-            sessions.withLock { _ = $0.removeValue(forKey: id) }
-            context.logger.debug("client disconnected", metadata: ["connection": "\(id)"])
-        }
         session.send(ServerMessage.hello(server: "tilld/\(context.version)", seq: context.bus.lastSeq))
-        do {
-            try await connection.channel.executeThenClose { inbound, outbound in
-                try await withThrowingTaskGroup(of: Bool.self) { tasks in
-                    tasks.addTask { try await self.write(session, outbound); return true }
-                    tasks.addTask { try await self.read(session, inbound); return false }
-                    // The writer ends the connection (lagged, shutdown, peer gone, nothing left
-                    // to send); the reader ending alone only means the client stopped sending.
-                    while let writerDone = try await tasks.next(), !writerDone {}
-                    tasks.cancelAll()
-                }
-            }
-        } catch {
-            context.logger.debug("connection ended", metadata: ["connection": "\(id)", "reason": "\(error)"])
-        }
+        let (requests, toTask) = AsyncStream.makeStream(of: Request.self)
+        let (replays, toReplay) = AsyncStream.makeStream(of: Subscription.self)
+        let handler = ConnectionHandler(session: session, requests: handler, logger: context.logger, toTask: toTask, toReplay: toReplay)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return Connection(
+            channel: channel, session: session, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+            requests: requests, replays: replays)
     }
 
-    private func read(_ session: Session, _ inbound: NIOAsyncChannelInboundStream<InboundFrame>) async throws {
-        // A client that stops sending but is subscribed keeps receiving (`... | nc -U`);
-        // one that is not subscribed is done once its replies are written.
-        defer { if !session.isSubscribed { session.outbox.finish() } }
-        for try await frame in inbound {
-            switch frame {
-            case .line(let line):
-                if line.readableBytes == 0 { continue }  // blank lines are keep-alives
-                await handler.handle(line: line.readableBytesView, session: session)
-                await session.outbox.waitForSpace()
-            case .tooLong(let limit):
-                context.logger.notice("line over the limit; closing", metadata: ["peer": "\(session.peer)", "limit": "\(limit)"])
-                session.send(ServerMessage.error(id: .null, WireError(.tooLarge, "line longer than \(limit) bytes; the connection is closed")))
-                session.outbox.finish()
-                return
-            }
+    /// Runs what a connection's requests and replays wait for, until the connection closes.
+    private func serve(_ connection: Connection) async {
+        let session = connection.session
+        let channel = connection.channel
+        let handler = connection.handler
+        defer {
+            context.bus.unsubscribe(id: session.id)
+            sessions.withLock { _ = $0.removeValue(forKey: session.id) }
+            context.logger.debug("client disconnected", metadata: ["connection": "\(session.id)"])
         }
-    }
-
-    private func write(_ session: Session, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
-        defer { session.outbox.finish() }
-        while true {
-            let items = await session.outbox.next()
-            if items.isEmpty { return }
-            var lines: [ByteBuffer] = []
-            lines.reserveCapacity(items.count)
-            for item in items {
-                switch item {
-                case .line(let buffer), .event(_, let buffer):
-                    lines.append(buffer)
-                case .replay(let subscription):
-                    try await outbound.write(contentsOf: lines)
-                    lines.removeAll()
-                    try await replay(subscription, session, outbound)
-                case .deferred(let reply):
-                    lines.append(await reply.line())
-                case .lagged(let lastSent):
-                    lines.append(ByteBuffer(string: ServerMessage.lagged(lastSent: lastSent) + "\n"))
-                    try await outbound.write(contentsOf: lines)
-                    return
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await request in connection.requests {
+                    await self.handler.handle(request, session: session)
+                    channel.eventLoop.execute { handler.value.requestDone() }
                 }
             }
-            if !lines.isEmpty { try await outbound.write(contentsOf: lines) }
+            tasks.addTask {
+                for await subscription in connection.replays {
+                    do {
+                        try await self.replay(subscription, session, channel)
+                    } catch {
+                        self.context.logger.debug("replay ended", metadata: ["connection": "\(session.id)", "reason": "\(error)"])
+                        channel.close(promise: nil)
+                    }
+                    channel.eventLoop.execute { handler.value.replayDone() }
+                }
+            }
+            try? await channel.closeFuture.get()
+            // The handler finished both streams when the channel went inactive; a request
+            // still waiting (a print on a busy printer) has no one to answer.
+            tasks.cancelAll()
         }
     }
 
     /// Sends journaled events after `since` page by page, at the pace the client reads,
     /// then joins the live stream at exactly the next seq.
-    private func replay(_ subscription: Subscription, _ session: Session, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    private func replay(_ subscription: Subscription, _ session: Session, _ channel: any Channel) async throws {
         var cursor = subscription.since
         let pageSize = 512
         while session.isCurrent(subscription.generation) {
@@ -209,12 +195,15 @@ public final class SocketServer: Service, Sendable {
             // still reach the bus's lastSeq to go live.
             let head = context.bus.lastSeq
             let page = try await context.journal.events(after: cursor, limit: pageSize)
-            var lines = session.outbox.takeLeadingLines()
+            var lines = ByteBuffer()
+            for var reply in session.outbox.takeLeadingLines() { lines.writeBuffer(&reply) }
             for stored in page where subscription.filter.matches(stored.topic) {
-                lines.append(ByteBuffer(string: stored.wireLine + "\n"))
+                lines.writeString(stored.wireLine)
+                lines.writeInteger(UInt8(ascii: "\n"))
             }
             guard session.isCurrent(subscription.generation) else { return }
-            if !lines.isEmpty { try await outbound.write(contentsOf: lines) }
+            // Awaited: the next page is read once the socket has taken this one.
+            if lines.readableBytes > 0 { try await channel.writeAndFlush(lines) }
             if let last = page.last {
                 cursor = last.seq
                 session.outbox.noteHanded(seq: cursor)

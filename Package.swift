@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(
             name: "TillDaemonTests",
             dependencies: [
-                "TillDaemon", "TillCore", "TillNIO", "TillLinux",
+                "TillDaemon", "TillCore", "TillNIO", "TillLinux", "TillSystem",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

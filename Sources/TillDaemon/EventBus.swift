@@ -273,14 +273,14 @@ public final class EventBus: Service, Sendable {
 
     /// Writes rows durably; returns the fault instead when they are not in the journal.
     private func write(_ rows: [(event: Event, dataJSON: String)]) -> JournalFault? {
-        if let problem = journal.replacementProblem() { return JournalFault(.replaced, problem) }
         do {
             try highWater.withLock { mark in try mark.reserve(through: rows.last!.event.seq) }
             try journal.append(rows)
         } catch {
             return JournalFault.classify(error, journalPath: journal.path)
         }
-        // Checked again before anyone is told: a file deleted during the commit took it along.
+        // Checked after the commit, before anyone is told: a file deleted before or during the
+        // commit took the events along.
         if let problem = journal.replacementProblem() { return JournalFault(.replaced, problem) }
         return nil
     }
@@ -366,17 +366,12 @@ public final class EventBus: Service, Sendable {
             state.lastSeq = seqs.last!
             var lagged: [UInt64] = []
             for (id, subscriber) in state.subscribers {
-                var delivered = subscriber.deliveredThrough
-                var alive = true
-                for index in seqs.indices where seqs[index] > delivered {
-                    delivered = seqs[index]
-                    if subscriber.filter.matches(topics[index]), !subscriber.outbox.offerEvent(seq: seqs[index], lines[index]) {
-                        alive = false
-                        break
-                    }
+                // One lock and one wake-up per subscriber and batch, not per event.
+                let alive = subscriber.outbox.offerEvents(seqs: seqs, lines: lines, after: subscriber.deliveredThrough) { index in
+                    subscriber.filter.matches(topics[index])
                 }
                 if alive {
-                    state.subscribers[id]!.deliveredThrough = delivered
+                    state.subscribers[id]!.deliveredThrough = max(subscriber.deliveredThrough, seqs.last!)
                 } else {
                     state.subscribers[id] = nil
                     lagged.append(id)

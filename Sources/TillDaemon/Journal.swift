@@ -34,17 +34,32 @@ public final class Journal: Sendable {
     /// by a restore or a rename), commits would go to a file nobody will read again.
     private let identities: [(path: String, identity: FileIdentity)]
 
+    /// The page size of a new journal. A commit of a few events writes one page to the WAL
+    /// (a frame: the page and a 24-byte header); at 4 KiB a frame straddles two file-system
+    /// blocks, and the sync's time grows with what it writes. A journal created with another
+    /// page size keeps it (SQLite cannot change it in WAL mode).
+    static let pageSize = 1024
+
+    /// How many WAL frames are written ahead: a little more than SQLite's automatic checkpoint
+    /// lets the WAL reach (1000 frames) before it starts again from the top.
+    static let reservedFrames = 1100
+
     public init(path: String, synchronous wanted: SQLiteSynchronous = .full) throws {
         self.path = path
         var configuration = Configuration()
         configuration.label = "tilld.journal"
         configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            // Takes effect only on a new, empty database (before the pool switches it to WAL).
+            try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
         // Set (and read back) only now: the pool resets it to NORMAL while enabling WAL,
         // after any prepareDatabase hook. FULL: a committed event survives power loss; the
         // bus's group commit shares the sync among every event that arrived meanwhile.
         synchronous = try pool.enforceSynchronous(wanted)
         try Self.migrator.migrate(pool)
+        try Self.reserveWAL(pool, path: path)
         identities = [path, path + "-wal"].compactMap { file in FileSystem.identity(file).map { (file, $0) } }
     }
 
@@ -57,6 +72,24 @@ public final class Journal: Sendable {
             if now != identity { return "\(file) was replaced while tilld was running (\(identity) then, \(now) now)" }
         }
         return nil
+    }
+
+    /// Writes the WAL file's blocks ahead (zeros), so in steady state a commit overwrites
+    /// blocks that exist instead of appending to the file.
+    ///
+    /// Why: a sync after an append also commits file-system metadata (the new size and
+    /// blocks); measured on ext4 here, a 4 KiB frame appended and synced took ~205 µs against
+    /// ~165 µs overwritten. SQLite deletes the WAL at a clean close and, after each checkpoint,
+    /// writes it again from the top, so without this every start would append for a while.
+    /// Zeros past the last valid frame are ignored: each frame carries a salt and a checksum.
+    /// Done after opening, not before: switching a new database to WAL deletes a WAL it finds.
+    private static func reserveWAL(_ pool: DatabasePool, path: String) throws {
+        let pageSize = try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
+        let bytes = 32 + reservedFrames * (pageSize + 24)
+        try FileSystem.extendWithZeros(path + "-wal", to: bytes, mode: 0o640)
+        // After a checkpoint SQLite truncates the WAL to this size, not below: the reserve stays
+        // (and a WAL grown past it by a long replay holding a snapshot shrinks back).
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_size_limit = \(bytes)") }
     }
 
     private static var migrator: DatabaseMigrator {
@@ -118,12 +151,23 @@ public final class Journal: Sendable {
     public func append(_ events: [(event: Event, dataJSON: String)]) throws {
         // The newest seq is the largest row; `meta.last_seq` catches up before retention deletes (see v2).
         guard !events.isEmpty else { return }
-        try pool.write { db in
-            let statement = try db.cachedStatement(sql: "INSERT INTO event(seq, time_ms, topic, device, data) VALUES (?, ?, ?, ?, ?)")
-            for (event, data) in events {
-                try statement.execute(arguments: [
-                    event.seq, Int64((event.time.timeIntervalSince1970 * 1000).rounded()), event.topic, event.device, data,
-                ])
+        try pool.writeWithoutTransaction { db in
+            // The transaction by hand, with prepared statements: `write { }` parses its BEGIN and
+            // COMMIT again at every commit, which was a tenth of the writer's time per event.
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+            do {
+                let statement = try db.cachedStatement(sql: "INSERT INTO event(seq, time_ms, topic, device, data) VALUES (?, ?, ?, ?, ?)")
+                for (event, data) in events {
+                    try statement.execute(arguments: [
+                        event.seq, Int64((event.time.timeIntervalSince1970 * 1000).rounded()), event.topic, event.device, data,
+                    ])
+                }
+                try db.cachedStatement(sql: "COMMIT").execute()
+            } catch {
+                // A failed COMMIT may leave the transaction open (SQLite rolls back some errors
+                // itself, not all): end it, so the next commit does not join a broken one.
+                if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                throw error
             }
         }
     }

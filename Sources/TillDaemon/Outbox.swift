@@ -97,24 +97,35 @@ public final class Outbox: Sendable {
 
     /// Offers a live event. Returns false when the subscriber has lagged (now or before).
     public func offerEvent(seq: Int64, _ buffer: ByteBuffer) -> Bool {
+        offerEvents(seqs: [seq], lines: [buffer], after: seq - 1) { _ in true }
+    }
+
+    /// Offers the events with seq above `after` that `wanted` accepts, in order, under one lock
+    /// and with one wake-up (the bus fans a committed batch out this way). Returns false when
+    /// the subscriber has lagged (now or before): past the limit, the queued events are
+    /// dropped and the lag notice queued instead.
+    public func offerEvents(seqs: [Int64], lines: [ByteBuffer], after: Int64, wanted: (Int) -> Bool) -> Bool {
         var lagNow = false
         var accepted = true
         let wake = state.withLock { state -> (@Sendable () -> Void)? in
             if state.lagged { accepted = false; return nil }
             if state.finished { return nil }
-            if state.queuedBytes + buffer.readableBytes > limitBytes {
-                // Drop what the socket has not taken; the client resumes from lastHandedSeq.
-                state.queue.removeAll { item in
-                    if case .event = item { return true }
-                    return false
+            for index in seqs.indices where seqs[index] > after && wanted(index) {
+                let buffer = lines[index]
+                if state.queuedBytes + buffer.readableBytes > limitBytes {
+                    // Drop what the socket has not taken; the client resumes from lastHandedSeq.
+                    state.queue.removeAll { item in
+                        if case .event = item { return true }
+                        return false
+                    }
+                    state.queuedBytes = state.queue.reduce(0) { $0 + Self.cost($1) }
+                    state.queue.append(.lagged(lastSent: state.lastHandedSeq))
+                    state.lagged = true
+                    lagNow = true
+                    accepted = false
+                    break
                 }
-                state.queuedBytes = state.queue.reduce(0) { $0 + Self.cost($1) }
-                state.queue.append(.lagged(lastSent: state.lastHandedSeq))
-                state.lagged = true
-                lagNow = true
-                accepted = false
-            } else {
-                state.queue.append(.event(seq: seq, buffer))
+                state.queue.append(.event(seq: seqs[index], buffer))
                 state.queuedBytes += buffer.readableBytes
             }
             return Self.takeWake(&state)

@@ -198,3 +198,51 @@ extension FileSystem {
         if Glibc.errno != EEXIST { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
     }
 }
+
+extension FileSystem {
+    /// Appends zeros to the file at `path` (creating it with `mode` if missing) until it is
+    /// `size` bytes long, and syncs them; never changes a byte that is there. Returns how many
+    /// bytes were added (0 when it was long enough).
+    ///
+    /// Why zeros and not `fallocate`: a block allocated but never written is an "unwritten
+    /// extent", and the first write to it changes file-system metadata, which the next
+    /// `fdatasync` must then commit too. A block written once costs only its data when it is
+    /// overwritten. The corresponding C functions are `open`, `fstat`, `pwrite`, `fdatasync`,
+    /// and `fsync` of the directory for a new file.
+    @discardableResult
+    public static func extendWithZeros(_ path: String, to size: Int, mode: UInt32) throws -> Int {
+        var created = true
+        var descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        if descriptor < 0, Glibc.errno == EEXIST {
+            created = false
+            descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        }
+        if descriptor < 0 { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) != 0 { throw SystemError(call: "fstat", subject: path, errno: Glibc.errno) }
+        let start = Int(status.st_size)
+        guard start < size else { return 0 }
+        let zeros = [UInt8](repeating: 0, count: 1 << 16)
+        var offset = start
+        while offset < size {
+            let count = min(zeros.count, size - offset)
+            let written = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, count, off_t(offset)) }
+            if written < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw SystemError(call: "pwrite", subject: path, errno: Glibc.errno)
+            }
+            offset += written
+        }
+        if fdatasync(descriptor) != 0 { throw SystemError(call: "fdatasync", subject: path, errno: Glibc.errno) }
+        if created {
+            let directory = parentDirectory(of: path)
+            let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directoryDescriptor >= 0 {
+                defer { close(directoryDescriptor) }
+                if fsync(directoryDescriptor) != 0 { throw SystemError(call: "fsync", subject: directory, errno: Glibc.errno) }
+            }
+        }
+        return size - start
+    }
+}

@@ -123,7 +123,7 @@ struct Tilld: AsyncParsableCommand {
         // socket writes, and one loop was the bottleneck (14,000 events/s; 21,000-26,000 with
         // two, docs/benchmarks.md). An idle loop waits in epoll with no timer: no wake-ups.
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let server = SocketServer(listen: listen, context: context, eventLoopGroup: eventLoops) {
+        let server = SocketServer(listen: listen, context: context, eventLoopGroup: eventLoops, startAfter: { await manager.announced() }) {
             Systemd.notify("READY=1\nSTATUS=listening on \(socketPath)")
             logger.notice("ready", metadata: [
                 "socket": "\(socketPath)", "seq": "\(bus.lastSeq)", "demo": "\(demo)",

@@ -5,6 +5,27 @@ import TillCore
 
 @Suite("Demo devices end to end", .timeLimit(.minutes(2)))
 struct DemoFlowTests {
+    @Test("the socket opens once the devices are journaled: the first client's hello already counts every device.added")
+    func devicesAnnouncedBeforeTheSocketOpens() async throws {
+        // Many devices, so announcing them takes many commits: were the socket open meanwhile, a
+        // client connecting at once would be greeted with a seq short of them, and an event it
+        // published would be journaled ahead of them.
+        let count = 300
+        let config = (1...count).map { index in
+            """
+            [[device]]
+            name = "printer-\(index)"
+            role = "printer"
+            driver = "escpos"
+            path = "/dev/usb/lp\(index)"
+            """
+        }.joined(separator: "\n")
+        let daemon = try await DaemonUnderTest(config: config, demo: false)
+        let raw = try RawClient(path: daemon.socket)
+        let hello = try #require(try raw.readJSON())
+        #expect(hello["seq"]?.intValue == Int64(count), "\(hello)")
+    }
+
     @Test("a simulated scan, a print, a drawer and the display, through the real daemon")
     func wholeFlow() async throws {
         let daemon = try await DaemonUnderTest()

@@ -102,3 +102,33 @@ final class LagFlag: @unchecked Sendable {
     func set() { flag = true }
     var value: Bool { flag }
 }
+
+@Suite("Outbox batch offers", .timeLimit(.minutes(1)))
+struct OutboxBatchTests {
+    @Test("a batch offer queues only the wanted events after the cursor, in order, with one wake-up")
+    func batch() {
+        let wakes = Counter()
+        let outbox = Outbox(limitBytes: 10_000)
+        outbox.setConsumer(wake: { wakes.add() }, space: {})
+        let lines = (0..<5).map { ByteBuffer(string: "e\($0)\n") }
+        #expect(outbox.offerEvents(seqs: [10, 11, 12, 13, 14], lines: lines, after: 11) { $0 != 3 })
+        #expect(wakes.value == 1)
+        guard case .items(let items) = outbox.poll() else { Issue.record("expected items"); return }
+        let seqs = items.compactMap { item -> Int64? in if case .event(let seq, _) = item { return seq } else { return nil } }
+        #expect(seqs == [12, 14])
+    }
+
+    @Test("a batch that crosses the limit lags the subscriber at the last seq handed, dropping what was queued")
+    func batchLag() {
+        let outbox = Outbox(limitBytes: 10)
+        let lines = (0..<4).map { _ in ByteBuffer(string: "12345\n") }  // 6 bytes each
+        #expect(outbox.offerEvent(seq: 1, lines[0]))
+        guard case .items = outbox.poll(max: 1) else { Issue.record("expected the first event"); return }
+        #expect(!outbox.offerEvents(seqs: [2, 3, 4], lines: Array(lines[1...]), after: 1) { _ in true })
+        guard case .items(let items) = outbox.poll(), items.count == 1, case .lagged(let last) = items[0] else {
+            Issue.record("expected only the lag notice"); return
+        }
+        #expect(last == 1)
+        #expect(!outbox.offerEvent(seq: 5, lines[0]), "a lagged subscriber takes nothing more")
+    }
+}

@@ -1,5 +1,6 @@
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 import TillCore
 public import TillScanner
 
@@ -9,6 +10,7 @@ public final class DeviceManager: Service, Sendable {
     public let devices: [any TillDevice]
     private let logger: Logger
     private let sink: EventSink
+    private let announcement = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init(devices: [any TillDevice], sink: EventSink, logger: Logger) {
         self.devices = devices
@@ -52,6 +54,20 @@ public final class DeviceManager: Service, Sendable {
         return device
     }
 
+    /// Returns once every device's `device.added` is journaled (or refused by a broken journal),
+    /// so the socket opens on a journal that already lists the devices: a client that publishes
+    /// at once never sees its event ahead of them.
+    public func announced() async {
+        await withCheckedContinuation { continuation in
+            let done = announcement.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
     public func run() async throws {
         for device in devices {
             await sink.emit("device.added", device: device.info.name, device.listing)
@@ -59,6 +75,12 @@ public final class DeviceManager: Service, Sendable {
                 logger.warning("device is not online", metadata: ["device": "\(device.info.name)", "reason": "\(device.status.reason ?? "")"])
             }
         }
+        let waiters = announcement.withLock { state in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
         try await withThrowingDiscardingTaskGroup { group in
             // Stay up until shutdown even when no device has long-running work.
             group.addTask { try? await gracefulShutdown() }

@@ -26,10 +26,16 @@ public final class SocketServer: Service, Sendable {
     private let handler: RequestHandler
     private let group: MultiThreadedEventLoopGroup
     private let onReady: @Sendable () -> Void
+    private let startAfter: @Sendable () async -> Void
     private let sessions = Mutex<[UInt64: Session]>([:])
     private let nextID = Atomic<UInt64>(0)
 
-    public init(listen: Listen, context: DaemonContext, eventLoopGroup: MultiThreadedEventLoopGroup, onReady: @escaping @Sendable () -> Void) {
+    /// - Parameter startAfter: awaited before the socket is bound (the devices' announcement).
+    public init(
+        listen: Listen, context: DaemonContext, eventLoopGroup: MultiThreadedEventLoopGroup,
+        startAfter: @escaping @Sendable () async -> Void = {}, onReady: @escaping @Sendable () -> Void
+    ) {
+        self.startAfter = startAfter
         self.listen = listen
         self.context = context
         self.handler = RequestHandler(context: context)
@@ -48,6 +54,7 @@ public final class SocketServer: Service, Sendable {
     }
 
     public func run() async throws {
+        await startAfter()
         let maxLine = context.config.config.maxLineBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)

@@ -120,8 +120,8 @@ struct Tilld: AsyncParsableCommand {
             listen = .path(socketPath, group: daemonConfig.socketGroup)
         }
         // Two loops, one per core of a till box: fanning an event out to 32 subscribers is 32
-        // socket writes, and one loop was the bottleneck (14,000 events/s; 21,000-26,000 with
-        // two, docs/benchmarks.md). An idle loop waits in epoll with no timer: no wake-ups.
+        // socket writes, spread over both (docs/benchmarks.md). An idle loop waits in epoll
+        // with no timer: no wake-ups.
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let server = SocketServer(listen: listen, context: context, eventLoopGroup: eventLoops, startAfter: { await manager.announced() }) {
             Systemd.notify("READY=1\nSTATUS=listening on \(socketPath)")

@@ -29,9 +29,12 @@ let package = Package(
         .target(name: "TillCore"),
         // Pure scanner logic: symbology guessing, check digits, classification.
         .target(name: "TillScanner", dependencies: ["TillCore"]),
-        // The system-call seam for files (Glibc only): what till-crm needs of the OS without
-        // linking anything about devices (layering rule 4).
-        .target(name: "TillSystem"),
+        // ioctl is variadic: typed wrappers Swift can call.
+        .target(name: "CTillSystem"),
+        // The system-call seam (Glibc and CTillSystem only): file descriptors, errors named by
+        // their call, EINTR retried in one place, readiness, termios, ptys. Also what till-crm
+        // needs of the OS, without linking anything about devices (layering rule 4).
+        .target(name: "TillSystem", dependencies: ["CTillSystem"]),
         // Linux interfaces of the daemon: peer credentials, users and groups, libsystemd.
         .target(
             name: "TillLinux",
@@ -40,6 +43,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Transports: the byte stream drivers speak, over serial lines, usblp and TCP.
+        .target(name: "TillTransport", dependencies: ["TillSystem"]),
+        // Scripted transports for driver tests (injected EIO, ENODEV, EAGAIN, partial writes).
+        .target(name: "TillTransportTesting", dependencies: ["TillTransport", "TillSystem"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
         .target(name: "TillSQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Line framing shared by the server and clients (NIO, no Glibc).
@@ -122,6 +129,7 @@ let package = Package(
         ),
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
+        .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
             name: "TillCRMTests",
             dependencies: ["TillCRM", "TillPhoneNumber", "TillSQLite", .product(name: "GRDB", package: "GRDB.swift")]

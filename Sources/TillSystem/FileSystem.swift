@@ -1,7 +1,7 @@
 import Glibc
 
 /// An operating-system error: which call, on what, and errno's text.
-public struct SystemError: Error, Sendable, CustomStringConvertible {
+public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
     public var call: String
     public var subject: String
     public var errno: Int32

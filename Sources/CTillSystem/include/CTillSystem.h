@@ -1,0 +1,27 @@
+#ifndef CTILLSYSTEM_H
+#define CTILLSYSTEM_H
+
+// The C calls Swift cannot make directly: ioctl is variadic. Each wrapper passes one typed
+// argument, so the Swift side (TillSystem) never sees varargs.
+#include <sys/ioctl.h>
+#include <termios.h>
+
+static inline int till_ioctl_none(int fd, unsigned long request) {
+    return ioctl(fd, request);
+}
+
+static inline int till_ioctl_int_pointer(int fd, unsigned long request, int *value) {
+    return ioctl(fd, request, value);
+}
+
+// Request codes as plain constants (some are macros Swift does not import).
+static const unsigned long TILL_TIOCEXCL = TIOCEXCL;
+static const unsigned long TILL_TIOCNXCL = TIOCNXCL;
+static const unsigned long TILL_TIOCGEXCL = TIOCGEXCL;
+static const unsigned long TILL_TIOCMGET = TIOCMGET;
+static const unsigned long TILL_TIOCOUTQ = TIOCOUTQ;
+static const unsigned long TILL_TIOCSPTLCK = TIOCSPTLCK;
+static const unsigned long TILL_TIOCGPTN = TIOCGPTN;
+static const unsigned int TILL_CRTSCTS = CRTSCTS;
+
+#endif

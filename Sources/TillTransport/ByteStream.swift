@@ -1,0 +1,71 @@
+public import TillSystem
+
+/// A device's byte stream, whatever carries it (a serial line, a USB printer's character
+/// device, a TCP connection). Drivers are written against this, never against a descriptor,
+/// so each one is tested with a scripted stream (`TillTransportTesting`) and no hardware.
+public protocol ByteStream: AnyObject, Sendable {
+    /// Where it goes, for messages: "/dev/ttyUSB0", "192.168.1.50:9100".
+    var endpoint: String { get }
+    /// What arrived, up to `maxCount` bytes; [] when nothing did within `timeout`. Throws a
+    /// `TransportError` when the device is gone (unplugged, connection closed).
+    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8]
+    /// Writes every byte (a partial write continues where it stopped), or throws; `timeout`
+    /// bounds how long the device may refuse to take more (paper out, flow control held).
+    func write(_ bytes: [UInt8], timeout: Duration) async throws
+    /// Returns once what was written has left the computer (serial: the line's queue is empty).
+    func drain(timeout: Duration) async throws
+    /// Closes it; reads and writes after this throw `.closed`. Idempotent.
+    func close() async
+}
+
+/// Why a transport failed, said so a technician can act on it: `message` ends with what to do.
+public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        case notFound, permission, busy, unplugged, closed, timedOut, refused, unreachable, invalidSettings, io
+    }
+
+    public var kind: Kind
+    public var endpoint: String
+    public var message: String
+    /// The system call's error underneath, when there is one.
+    public var cause: SystemError?
+
+    public init(_ kind: Kind, endpoint: String, _ message: String, cause: SystemError? = nil) {
+        self.kind = kind
+        self.endpoint = endpoint
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String { "\(endpoint): \(message)" }
+
+    /// Whether the device may come back by itself (replugged, the network returns), so the
+    /// driver should wait and retry rather than report a configuration error.
+    public var isTransient: Bool {
+        switch kind {
+        case .unplugged, .closed, .timedOut, .refused, .unreachable, .io: true
+        case .notFound, .permission, .busy, .invalidSettings: false
+        }
+    }
+
+    /// Classifies a failed system call on `endpoint`; `opening` when it was the open itself.
+    public static func from(_ error: SystemError, endpoint: String, opening: Bool) -> TransportError {
+        switch error.name {
+        case "ENOENT" where opening, "ENODEV" where opening, "ENXIO" where opening:
+            return TransportError(.notFound, endpoint: endpoint, "no device at \(endpoint): is it plugged in and switched on? (`ls -l /dev/serial/by-id/ /dev/usb/` lists what is there)", cause: error)
+        case "EACCES", "EPERM":
+            return TransportError(.permission, endpoint: endpoint, "permission denied: tilld's user may not open \(endpoint); install tilld's udev rules (udev/) or add the user to the device's group (`ls -l \(endpoint)` shows it, e.g. `usermod -aG dialout tilld`)", cause: error)
+        case "EBUSY":
+            return TransportError(.busy, endpoint: endpoint, "\(endpoint) is in use by another program; `fuser -v \(endpoint)` names it (ModemManager often takes USB serial devices: `systemctl stop ModemManager`)", cause: error)
+        case "ECONNREFUSED":
+            return TransportError(.refused, endpoint: endpoint, "\(endpoint) refused the connection: is the printer on, and its raw port (usually 9100) enabled? tilld retries", cause: error)
+        case "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT":
+            return TransportError(.unreachable, endpoint: endpoint, "\(endpoint) cannot be reached (\(error.name)): check the cable and the printer's address; tilld retries", cause: error)
+        default:
+            if error.isDeviceGone {
+                return TransportError(.unplugged, endpoint: endpoint, "\(endpoint) went away (\(error.name)): unplugged or switched off; tilld picks it up again when it is back", cause: error)
+            }
+            return TransportError(.io, endpoint: endpoint, "\(error)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+public import TillSystem
+
+/// The system-call level under a `DescriptorStream`: what a descriptor does, one call at a time.
+/// The real one is a `FileDescriptor`; `TillTransportTesting.ScriptedIO` is a scripted one that
+/// injects EIO, ENODEV, EAGAIN and partial writes under the same stream code.
+public protocol RawIO: Sendable {
+    var endpoint: String { get }
+    /// What a read's end of file means: a TCP peer closing (`.closed`), or a serial device
+    /// hanging up as it is unplugged (`.unplugged`).
+    var endOfFile: TransportError.Kind { get }
+    /// Throws `SystemError` (EAGAIN included); [] is end of file.
+    func read(upTo maxCount: Int) throws -> [UInt8]
+    /// Returns how many bytes the kernel took (maybe fewer than given); throws `SystemError`.
+    func write(_ bytes: ArraySlice<UInt8>) throws -> Int
+    func poll(for events: Readiness, timeout: Duration?) throws -> Readiness
+    /// Bytes written and not yet sent on the line (TIOCOUTQ), or nil when that cannot be known.
+    func outputQueued() throws -> Int?
+    func close() throws
+}
+
+/// A `FileDescriptor` as `RawIO`.
+public struct DescriptorIO: RawIO {
+    public let descriptor: FileDescriptor
+    public let endpoint: String
+    /// A terminal: its output queue can be measured, so `drain` waits for it.
+    public let isTerminal: Bool
+
+    public init(descriptor: FileDescriptor, endpoint: String, isTerminal: Bool) {
+        self.descriptor = descriptor
+        self.endpoint = endpoint
+        self.isTerminal = isTerminal
+    }
+
+    public var endOfFile: TransportError.Kind { isTerminal ? .unplugged : .closed }
+
+    public func read(upTo maxCount: Int) throws -> [UInt8] { try descriptor.read(upTo: maxCount) }
+    public func write(_ bytes: ArraySlice<UInt8>) throws -> Int { try descriptor.write(bytes) }
+    public func poll(for events: Readiness, timeout: Duration?) throws -> Readiness { try descriptor.poll(for: events, timeout: timeout) }
+    public func outputQueued() throws -> Int? { isTerminal ? try descriptor.outputQueued() : nil }
+    public func close() throws { try descriptor.close() }
+}

@@ -47,6 +47,12 @@ let package = Package(
         .target(name: "TillTransport", dependencies: ["TillSystem"]),
         // Scripted transports for driver tests (injected EIO, ENODEV, EAGAIN, partial writes).
         .target(name: "TillTransportTesting", dependencies: ["TillTransport", "TillSystem"]),
+        // The device API: roles, typed device events, the sink drivers emit to, the driver
+        // registry. What a driver sees of tilld; it never sees the journal or the bus.
+        .target(name: "TillDevices", dependencies: ["TillCore"]),
+        // Drivers (protocol logic over a transport) and the demo devices, each on the code path
+        // of a real device.
+        .target(name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
         .target(name: "TillSQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Line framing shared by the server and clients (NIO, no Glibc).
@@ -55,7 +61,7 @@ let package = Package(
         .target(
             name: "TillDaemon",
             dependencies: [
-                "TillCore", "TillScanner", "TillLinux", "TillSystem", "TillNIO", "TillSQLite",
+                "TillCore", "TillScanner", "TillLinux", "TillSystem", "TillNIO", "TillSQLite", "TillDevices", "TillDrivers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -95,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "tilld",
             dependencies: [
-                "TillDaemon", "TillLinux", "TillSystem", "TillCore", "TillScanner", "TillSQLite",
+                "TillDaemon", "TillLinux", "TillSystem", "TillCore", "TillScanner", "TillSQLite", "TillDevices", "TillDrivers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -137,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "TillDaemonTests",
             dependencies: [
-                "TillDaemon", "TillCore", "TillNIO", "TillLinux", "TillSystem",
+                "TillDaemon", "TillCore", "TillNIO", "TillLinux", "TillSystem", "TillDevices", "TillDrivers", "TillTransport", "TillTransportTesting", "TillScanner",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

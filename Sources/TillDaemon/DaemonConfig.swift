@@ -1,6 +1,7 @@
 import Foundation
 import TOMLKit
 public import TillCore
+public import TillDevices
 
 /// One problem found in a config file, with the line it is on (when known).
 public struct ConfigProblem: Error, Sendable, Hashable, CustomStringConvertible {
@@ -32,21 +33,11 @@ public struct AccessRules: Sendable, Hashable {
     public init() {}
 }
 
-/// One `[[device]]` entry.
-public struct DeviceConfig: Sendable, Hashable {
-    public enum Role: String, Sendable, Hashable, CaseIterable { case printer, scanner, drawer, display }
-    public var name: String
-    public var role: Role
-    public var driver: String
-    /// Everything else in the table (path, usb, host, port, baud, profile, ...), for the driver.
-    public var options: [String: JSONValue]
-    public var line: Int?
-
-    public static let drivers: [String: Role] = [
-        "escpos": .printer, "serial-scanner": .scanner, "evdev-scanner": .scanner, "hidpos-scanner": .scanner,
-        "epson-display": .display, "cd5220-display": .display, "printer-drawer": .drawer, "serial-drawer": .drawer,
-    ]
-}
+/// The drivers this build knows and the role each drives (the registry replaces this table).
+let knownDrivers: [String: DeviceRole] = [
+    "escpos": .printer, "serial-scanner": .scanner, "evdev-scanner": .scanner, "hidpos-scanner": .scanner,
+    "epson-display": .display, "cd5220-display": .display, "printer-drawer": .drawer, "serial-drawer": .drawer,
+]
 
 /// The daemon's configuration (`/etc/tilld/tilld.toml`). Every key has a default, so an
 /// empty or missing default file is a valid configuration.
@@ -168,8 +159,8 @@ public struct DaemonConfig: Sendable, Hashable {
                     r.problem(section: section, key: nil, "device \"\(name)\" needs a driver")
                     continue
                 }
-                guard let driverRole = DeviceConfig.drivers[driver] else {
-                    r.problem(section: section, key: "driver", "unknown driver \"\(driver)\"; known: \(DeviceConfig.drivers.keys.sorted().joined(separator: ", "))")
+                guard let driverRole = knownDrivers[driver] else {
+                    r.problem(section: section, key: "driver", "unknown driver \"\(driver)\"; known: \(knownDrivers.keys.sorted().joined(separator: ", "))")
                     continue
                 }
                 if driverRole != role && !(driver == "escpos" && role == .drawer) {

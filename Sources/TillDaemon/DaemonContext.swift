@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import Synchronization
 import TillCore
+public import TillDevices
 
 /// The config in force, replaced as a whole on reload (SIGHUP).
 public final class ConfigStore: Sendable {
@@ -38,14 +39,14 @@ public struct DaemonContext: Sendable {
     public var journal: Journal
     public var devices: DeviceManager
     public var spool: PrintSpool
-    public var sink: EventSink
+    public var sink: any EventSink
     public var config: ConfigStore
     public var demo: Bool
     public var logger: Logger
 
     public init(
         version: String, startedAt: Date, bus: EventBus, journal: Journal, devices: DeviceManager, spool: PrintSpool,
-        sink: EventSink, config: ConfigStore, demo: Bool, logger: Logger
+        sink: any EventSink, config: ConfigStore, demo: Bool, logger: Logger
     ) {
         self.version = version
         self.startedAt = startedAt

@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 import Synchronization
 public import TillCore
+public import TillDevices
 
 /// The print spool: a job is accepted only once it is in the journal database, printed
 /// once per printer in order, kept queued while the printer is not ready (paper out, cover
@@ -10,11 +11,11 @@ public import TillCore
 public final class PrintSpool: Service, Sendable {
     private let journal: Journal
     private let manager: DeviceManager
-    private let sink: EventSink
+    private let sink: BusEventSink
     private let logger: Logger
     private let bells: [String: (stream: AsyncStream<Void>, ring: AsyncStream<Void>.Continuation)]
 
-    public init(journal: Journal, manager: DeviceManager, sink: EventSink, logger: Logger) {
+    public init(journal: Journal, manager: DeviceManager, sink: BusEventSink, logger: Logger) {
         self.journal = journal
         self.manager = manager
         self.sink = sink
@@ -24,6 +25,8 @@ public final class PrintSpool: Service, Sendable {
             bells[device.info.name] = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         }
         self.bells = bells
+        // A printer that comes back (paper loaded, cover shut) wakes its worker.
+        sink.observeStateChanges { [bells = self.bells] device in bells[device]?.ring.yield() }
     }
 
     /// Wakes a printer's worker (new job, or the printer's state changed).
@@ -43,7 +46,7 @@ public final class PrintSpool: Service, Sendable {
         }
         let id = try await journal.spool(device: printer.info.name, kind: kind, payload: bytes)
         let job = "J\(id)"
-        await sink.emit("printer.job", device: printer.info.name, ["job": .string(job), "state": "queued", "error": .null])
+        await sink.emit(.printerJob(job: job, state: .queued, error: nil), device: printer.info.name)
         wake(printer.info.name)
         return job
     }
@@ -53,7 +56,7 @@ public final class PrintSpool: Service, Sendable {
             throw WireError(.notFound, "no print job \"\(job)\"", details: ["job": .string(job)])
         }
         if try await journal.transition(job: id, from: ["queued"], to: "cancelled") {
-            await sink.emit("printer.job", device: stored.device, ["job": .string(job), "state": "cancelled", "error": .null])
+            await sink.emit(.printerJob(job: job, state: .cancelled, error: nil), device: stored.device)
             return
         }
         let now = try await journal.job(id: id)?.state ?? stored.state
@@ -65,7 +68,7 @@ public final class PrintSpool: Service, Sendable {
         for id in try await journal.failInterruptedJobs() {
             logger.warning("print job was interrupted by a restart and is not reprinted", metadata: ["job": "J\(id)"])
             if let job = try await journal.job(id: id) {
-                await sink.emit("printer.job", device: job.device, ["job": .string("J\(id)"), "state": "failed", "error": .string(job.error ?? "interrupted")])
+                await sink.emit(.printerJob(job: "J\(id)", state: .failed, error: job.error ?? "interrupted"), device: job.device)
             }
         }
         try await withThrowingDiscardingTaskGroup { group in
@@ -108,7 +111,7 @@ public final class PrintSpool: Service, Sendable {
         let name = printer.info.name
         let jobID = "J\(job.id)"
         guard try await journal.transition(job: job.id, from: ["queued"], to: "printing") else { return true }
-        await sink.emit("printer.job", device: name, ["job": .string(jobID), "state": "printing", "error": .null])
+        await sink.emit(.printerJob(job: jobID, state: .printing, error: nil), device: name)
         var openDrawer = false
         do {
             let payload: PrintPayload
@@ -123,17 +126,17 @@ public final class PrintSpool: Service, Sendable {
             try await printer.print(PrintJob(id: jobID, payload: payload), events: sink)
         } catch let error as DeviceError where error.kind == .notReady {
             _ = try await journal.transition(job: job.id, from: ["printing"], to: "queued")
-            await sink.emit("printer.job", device: name, ["job": .string(jobID), "state": "queued", "error": .string(error.message)])
+            await sink.emit(.printerJob(job: jobID, state: .queued, error: error.message), device: name)
             return false
         } catch {
             let message = (error as? DeviceError)?.message ?? "\(error)"
             _ = try await journal.transition(job: job.id, from: ["printing"], to: "failed", error: message)
-            await sink.emit("printer.job", device: name, ["job": .string(jobID), "state": "failed", "error": .string(message)])
+            await sink.emit(.printerJob(job: jobID, state: .failed, error: message), device: name)
             logger.error("print job failed", metadata: ["job": "\(jobID)", "device": "\(name)", "error": "\(message)"])
             return true
         }
         _ = try await journal.transition(job: job.id, from: ["printing"], to: "done")
-        await sink.emit("printer.job", device: name, ["job": .string(jobID), "state": "done", "error": .null])
+        await sink.emit(.printerJob(job: jobID, state: .done, error: nil), device: name)
         if openDrawer {
             do {
                 if let drawer = try manager.resolve(nil, role: .drawer) as? any CashDrawer { try await drawer.open(events: sink) }

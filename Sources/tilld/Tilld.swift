@@ -10,6 +10,8 @@ import TillLinux
 import TillSystem
 import TillScanner
 import TillSQLite
+import TillDevices
+import TillDrivers
 import UnixSignals
 
 @main
@@ -90,8 +92,7 @@ struct Tilld: AsyncParsableCommand {
             logger.critical("cannot start the event bus", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
             throw ExitCode(1)
         }
-        let spoolBox = SpoolBox()
-        let sink = EventSink(bus: bus) { device in spoolBox.spool?.wake(device) }
+        let sink = BusEventSink(bus: bus)
         var devices = DeviceManager.configuredDevices(daemonConfig.devices)
         if demo {
             let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes)
@@ -99,7 +100,6 @@ struct Tilld: AsyncParsableCommand {
         }
         let manager = DeviceManager(devices: devices, sink: sink, logger: logger)
         let spool = PrintSpool(journal: journal, manager: manager, sink: sink, logger: logger)
-        spoolBox.spool = spool
 
         let startedAt = Date()
         let context = DaemonContext(
@@ -161,12 +161,6 @@ struct StoppingNotifier: Service {
         try? await gracefulShutdown()
         Systemd.notify("STOPPING=1")
     }
-}
-
-/// Devices are built before the spool that they wake; this closes the loop.
-final class SpoolBox: @unchecked Sendable {
-    // Written once during start-up, before any service runs; read-only afterwards.
-    var spool: PrintSpool?
 }
 
 func printError(_ text: String) {

@@ -1,4 +1,5 @@
 import TillCore
+import TillDevices
 import Testing
 @testable import TillDaemon
 

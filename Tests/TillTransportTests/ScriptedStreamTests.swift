@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Testing
 import TillSystem
@@ -70,13 +71,11 @@ struct ScriptedStreamTests {
         let start = ContinuousClock.now
         #expect(try await stream.read(maxCount: 8, timeout: .milliseconds(100)).isEmpty)
         #expect(ContinuousClock.now - start >= .milliseconds(90))
-        Task {
-            try await Task.sleep(for: .milliseconds(50))
-            io.send([7])
-        }
+        // The device acts from a thread of its own: the test's tasks may wait for a busy pool.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { io.send([7]) }
         let early = ContinuousClock.now
-        #expect(try await stream.read(maxCount: 8, timeout: .seconds(5)) == [7])
-        #expect(ContinuousClock.now - early < .seconds(2))
+        #expect(try await stream.read(maxCount: 8, timeout: .seconds(30)) == [7])
+        #expect(ContinuousClock.now - early < .seconds(20), "woken by the bytes, not by the timeout")
     }
 
     @Test("drain waits for the line's queue to empty, and times out when it never does")
@@ -84,11 +83,8 @@ struct ScriptedStreamTests {
         let io = ScriptedIO()
         let stream = DescriptorStream(io)
         io.setOutputQueued(12)
-        Task {
-            try await Task.sleep(for: .milliseconds(50))
-            io.setOutputQueued(0)
-        }
-        try await stream.drain(timeout: .seconds(2))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { io.setOutputQueued(0) }
+        try await stream.drain(timeout: .seconds(30))
         io.setOutputQueued(5)
         await #expect { try await stream.drain(timeout: .milliseconds(100)) } throws: { ($0 as? TransportError)?.kind == .timedOut }
     }

@@ -2,6 +2,8 @@ public import Logging
 public import ServiceLifecycle
 import Synchronization
 import TillCore
+public import TillDevices
+public import TillDrivers
 public import TillScanner
 
 /// Owns the devices: builds them from the config (plus the demo set), runs each one's
@@ -9,10 +11,10 @@ public import TillScanner
 public final class DeviceManager: Service, Sendable {
     public let devices: [any TillDevice]
     private let logger: Logger
-    private let sink: EventSink
+    private let sink: any EventSink
     private let announcement = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
-    public init(devices: [any TillDevice], sink: EventSink, logger: Logger) {
+    public init(devices: [any TillDevice], sink: any EventSink, logger: Logger) {
         self.devices = devices
         self.sink = sink
         self.logger = logger
@@ -20,10 +22,7 @@ public final class DeviceManager: Service, Sendable {
 
     /// The demo set: `sim-scanner`, `sim-printer`, `sim-drawer`, `sim-display`.
     public static func demoDevices(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
-        let output = try DemoOutput(stateDirectory: stateDirectory)
-        return [
-            SimScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
-        ]
+        try DemoDevices.make(stateDirectory: stateDirectory, classifier: classifier)
     }
 
     /// Devices from `[[device]]` entries. Drivers arrive in their own modules; until one is
@@ -70,7 +69,7 @@ public final class DeviceManager: Service, Sendable {
 
     public func run() async throws {
         for device in devices {
-            await sink.emit("device.added", device: device.info.name, device.listing)
+            await sink.emit(.added(listing: device.listing), device: device.info.name)
             if device.status.state != .online {
                 logger.warning("device is not online", metadata: ["device": "\(device.info.name)", "reason": "\(device.status.reason ?? "")"])
             }

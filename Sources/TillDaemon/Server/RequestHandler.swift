@@ -4,6 +4,8 @@ import Foundation
 import Logging
 import TillCore
 import TillSQLite
+import TillDevices
+import TillDrivers
 
 /// Carries out requests for one session: `admit` and `publishNow` on the connection's event
 /// loop, everything that may wait in `handle`, on the connection's task.

@@ -1,5 +1,6 @@
 import Foundation
 public import TillCore
+public import TillDevices
 public import TillScanner
 
 /// `sim-scanner`: a barcode scanner fed by `simulate` (`tillctl simulate scan TEXT`).
@@ -14,7 +15,7 @@ public final class SimScanner: SimulatedDevice {
         self.classifier = classifier
     }
 
-    public func simulate(_ data: JSONValue, events: EventSink) async throws {
+    public func simulate(_ data: JSONValue, events: any EventSink) async throws {
         let fields = try FieldReader(data, path: "data")
         let text = try fields.string("text")
         guard text.utf8.count <= 4096 else {
@@ -25,14 +26,6 @@ public final class SimScanner: SimulatedDevice {
         }
         let aim = try fields.optionalString("aim")
         let result = classifier.classify(text: text, aim: aim)
-        await events.emit("scanner.data", device: info.name, [
-            "text": .string(text),
-            "raw": .string(Data(text.utf8).base64EncodedString()),
-            "symbology": .string(result.symbology),
-            "aim": aim.map(JSONValue.string) ?? .null,
-            "check_digit_ok": result.checkDigitOK.map(JSONValue.bool) ?? .null,
-            "gs1": .null,
-            "kind": .string(result.kind),
-        ])
+        await events.emit(.scan(Scan(text: text, raw: Array(text.utf8), symbology: result.symbology, aim: aim, checkDigitOK: result.checkDigitOK, kind: result.kind)), device: info.name)
     }
 }

@@ -1,10 +1,12 @@
 import Foundation
+public import TillDevices
+public import TillScanner
 
 /// Text files under STATE_DIR/demo where the demo printer and display show their output.
-struct DemoOutput: Sendable {
+public struct DemoOutput: Sendable {
     let directory: URL
 
-    init(stateDirectory: String) throws {
+    public init(stateDirectory: String) throws {
         directory = URL(fileURLWithPath: stateDirectory).appendingPathComponent("demo")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
     }
@@ -24,5 +26,15 @@ struct DemoOutput: Sendable {
         let url = directory.appendingPathComponent(file)
         try Data(text.utf8).write(to: url, options: .atomic)
         try? FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: url.path)
+    }
+}
+
+/// The devices `tilld --demo` adds: `sim-scanner`, `sim-printer`, `sim-drawer`, `sim-display`.
+public enum DemoDevices {
+    public static func make(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
+        let output = try DemoOutput(stateDirectory: stateDirectory)
+        return [
+            SimScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
+        ]
     }
 }

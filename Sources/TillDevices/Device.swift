@@ -5,7 +5,7 @@ public import TillCore
 /// What `devices` lists about a device.
 public struct DeviceInfo: Sendable, Hashable {
     public var name: String
-    public var role: DeviceConfig.Role
+    public var role: DeviceRole
     public var driver: String
     /// usb, serial, network, evdev, hidraw, sim
     public var transport: String
@@ -13,7 +13,7 @@ public struct DeviceInfo: Sendable, Hashable {
     /// A stable identity (USB serial, port path), so two identical devices can be told apart.
     public var identity: String?
 
-    public init(name: String, role: DeviceConfig.Role, driver: String, transport: String, model: String? = nil, identity: String? = nil) {
+    public init(name: String, role: DeviceRole, driver: String, transport: String, model: String? = nil, identity: String? = nil) {
         self.name = name
         self.role = role
         self.driver = driver
@@ -67,42 +67,18 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Where devices send what they observe. Events go through the bus (journaled, fanned out);
-/// state changes also wake whoever waits on the device (the print spool).
-public struct EventSink: Sendable {
-    private let bus: EventBus
-    private let stateChanged: @Sendable (String) -> Void
-
-    public init(bus: EventBus, stateChanged: @escaping @Sendable (String) -> Void) {
-        self.bus = bus
-        self.stateChanged = stateChanged
-    }
-
-    /// Journals and fans out an event. A device never fails because of the journal: while the
-    /// journal cannot commit, the bus holds the event (bounded) and commits it, in order, when
-    /// the journal recovers; this returns nil then, and the bus has logged why.
-    @discardableResult
-    public func emit(_ topic: String, device: String, _ data: JSONValue) async -> Event? {
-        try? await bus.publish(topic: topic, device: device, data: data, origin: .device)
-    }
-
-    public func deviceStateChanged(_ device: String, _ status: DeviceStatus) async {
-        await emit("device.state", device: device, status.json)
-        stateChanged(device)
-    }
-}
-
-/// A device the daemon drives. Drivers and demo devices implement the role protocols below;
-/// the socket server, spool and manager only ever see these protocols.
+/// A device tilld drives. Drivers and demo devices implement the role protocols below; the
+/// daemon (socket server, spool, manager) only ever sees these protocols, and a driver only
+/// ever sees `EventSink`: never the journal, the bus or the database.
 public protocol TillDevice: AnyObject, Sendable {
     var info: DeviceInfo { get }
     var status: DeviceStatus { get }
     /// Long-running work (reading input, watching status). Returns when cancelled.
-    func run(events: EventSink) async throws
+    func run(events: any EventSink) async throws
 }
 
 extension TillDevice {
-    public func run(events: EventSink) async throws {}
+    public func run(events: any EventSink) async throws {}
 
     public var listing: JSONValue {
         [
@@ -117,24 +93,29 @@ extension TillDevice {
 public struct PrintJob: Sendable {
     public var id: String
     public var payload: PrintPayload
+
+    public init(id: String, payload: PrintPayload) {
+        self.id = id
+        self.payload = payload
+    }
 }
 
 public protocol ReceiptPrinter: TillDevice {
     /// Prints a job. Throws `DeviceError(.notReady)` only when nothing reached the paper.
-    func print(_ job: PrintJob, events: EventSink) async throws
+    func print(_ job: PrintJob, events: any EventSink) async throws
 }
 
 public protocol CashDrawer: TillDevice {
-    func open(events: EventSink) async throws
+    func open(events: any EventSink) async throws
 }
 
 public protocol CustomerDisplay: TillDevice {
-    func show(_ content: DisplayContent, events: EventSink) async throws
+    func show(_ content: DisplayContent, events: any EventSink) async throws
 }
 
 /// Demo devices take input from the `simulate` op.
 public protocol SimulatedDevice: TillDevice {
-    func simulate(_ data: JSONValue, events: EventSink) async throws
+    func simulate(_ data: JSONValue, events: any EventSink) async throws
 }
 
 /// A configured device whose driver is not in this build: listed, in error, never silently ignored.

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 public import TillCore
+public import TillDevices
 
 /// `sim-drawer`: a cash drawer that opens on `drawer.open` and closes by itself after
 /// `close_after` seconds (as if the cashier pushed it shut), or on
@@ -24,7 +25,7 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
         (openings, opened) = AsyncStream.makeStream(of: Int.self)
     }
 
-    public func open(events: EventSink) async throws {
+    public func open(events: any EventSink) async throws {
         let episode = drawer.withLock { d -> Int? in
             guard d.openedAt == nil else { return nil }
             d.openedAt = Date()
@@ -32,11 +33,11 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
             return d.episode
         }
         guard let episode else { return }  // already open: a real drawer just gets another pulse
-        await events.emit("drawer.opened", device: info.name, [:])
+        await events.emit(.drawerOpened, device: info.name)
         opened.yield(episode)
     }
 
-    public func simulate(_ data: JSONValue, events: EventSink) async throws {
+    public func simulate(_ data: JSONValue, events: any EventSink) async throws {
         let fields = try FieldReader(data, path: "data")
         if fields.has("close_after") {
             let seconds = try fields.optionalInt("close_after", range: 0...86400)
@@ -53,7 +54,7 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
         }
     }
 
-    public func run(events: EventSink) async throws {
+    public func run(events: any EventSink) async throws {
         for await episode in openings {
             let (closeAfter, leftOpenAfter) = drawer.withLock { ($0.closeAfter, $0.leftOpenAfter) }
             if let closeAfter {
@@ -66,21 +67,21 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
                     return Date().timeIntervalSince(at)
                 }
                 if let openFor {
-                    await events.emit("drawer.left_open", device: info.name, ["open_seconds": .double((openFor * 10).rounded() / 10)])
+                    await events.emit(.drawerLeftOpen(openSeconds: openFor), device: info.name)
                 }
             }
         }
     }
 
     /// Closes the drawer if it is open (and, when `episode` is given, still the same opening).
-    private func close(episode: Int?, events: EventSink) async {
+    private func close(episode: Int?, events: any EventSink) async {
         let openFor = drawer.withLock { d -> Double? in
             guard let at = d.openedAt, episode == nil || episode == d.episode else { return nil }
             d.openedAt = nil
             return Date().timeIntervalSince(at)
         }
         if let openFor {
-            await events.emit("drawer.closed", device: info.name, ["open_seconds": .double((openFor * 10).rounded() / 10)])
+            await events.emit(.drawerClosed(openSeconds: openFor), device: info.name)
         }
     }
 }

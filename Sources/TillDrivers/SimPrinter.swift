@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 public import TillCore
+public import TillDevices
 
 /// `sim-printer`: renders each job as readable text in STATE_DIR/demo/sim-printer.txt.
 /// `simulate` sets its condition (`{"paper":"out"}`, `{"cover_open":true}`, `{"online":false}`)
@@ -20,7 +21,7 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
     }
     private let condition = Mutex(Condition())
 
-    init(name: String = "sim-printer", output: DemoOutput) {
+    public init(name: String = "sim-printer", output: DemoOutput) {
         info = DeviceInfo(name: name, role: .printer, driver: "sim", transport: "sim", model: "Simulated 80 mm printer", identity: "demo:\(name)")
         self.output = output
     }
@@ -33,7 +34,7 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         return .online
     }
 
-    public func print(_ job: PrintJob, events: EventSink) async throws {
+    public func print(_ job: PrintJob, events: any EventSink) async throws {
         let status = self.status
         guard status.state == .online else {
             throw DeviceError(device: info.name, .notReady, "\(status.reason ?? "not ready"); the job stays queued and prints when the printer is ready")
@@ -63,7 +64,7 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         }
     }
 
-    public func simulate(_ data: JSONValue, events: EventSink) async throws {
+    public func simulate(_ data: JSONValue, events: any EventSink) async throws {
         let fields = try FieldReader(data, path: "data")
         let paper = try fields.optionalString("paper")
         if let paper, !["ok", "near_end", "out"].contains(paper) {
@@ -82,11 +83,9 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
             return (before, c)
         }
         guard before != after else { return }
-        await events.emit("printer.status", device: info.name, [
-            "online": .bool(after.online), "cover_open": .bool(after.coverOpen), "paper": .string(after.paper),
-            "error": status.reason.map(JSONValue.string) ?? .null,
-        ])
-        await events.deviceStateChanged(info.name, status)
+        let paperState = PrinterCondition.Paper(rawValue: after.paper) ?? .ok
+        await events.emit(.printerStatus(PrinterCondition(online: after.online, coverOpen: after.coverOpen, paper: paperState, error: status.reason)), device: info.name)
+        await events.stateChanged(info.name, status)
     }
 
     /// Raw bytes as a printer would show them: printable text kept, ESC/POS commands dropped.

@@ -1,4 +1,5 @@
 public import TillCore
+public import TillDevices
 
 /// `sim-display`: a 2×20 customer display whose current lines are in STATE_DIR/demo/sim-display.txt.
 public final class SimDisplay: CustomerDisplay {
@@ -8,12 +9,12 @@ public final class SimDisplay: CustomerDisplay {
     public let columns = 20
     private let output: DemoOutput
 
-    init(name: String = "sim-display", output: DemoOutput) {
+    public init(name: String = "sim-display", output: DemoOutput) {
         info = DeviceInfo(name: name, role: .display, driver: "sim", transport: "sim", model: "Simulated 2x20 display", identity: "demo:\(name)")
         self.output = output
     }
 
-    public func show(_ content: DisplayContent, events: EventSink) async throws {
+    public func show(_ content: DisplayContent, events: any EventSink) async throws {
         let lines: [String]
         switch content {
         case .clear: lines = []
@@ -29,6 +30,6 @@ public final class SimDisplay: CustomerDisplay {
         } catch {
             throw DeviceError(device: info.name, .failed, "cannot write the demo display file: \(error)")
         }
-        await events.emit("display.updated", device: info.name, ["lines": .array(lines.map(JSONValue.string))])
+        await events.emit(.displayUpdated(lines: lines), device: info.name)
     }
 }

@@ -73,11 +73,16 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
 public protocol TillDevice: AnyObject, Sendable {
     var info: DeviceInfo { get }
     var status: DeviceStatus { get }
+    /// Opens what the device needs (its transport) before it is announced, so `device.added`
+    /// carries its state as it is, not "not opened yet" followed by a `device.state`. Never
+    /// throws: a device that cannot open says why in `status`, and `run` keeps trying.
+    func prepare() async
     /// Long-running work (reading input, watching status). Returns when cancelled.
     func run(events: any EventSink) async throws
 }
 
 extension TillDevice {
+    public func prepare() async {}
     public func run(events: any EventSink) async throws {}
 
     public var listing: JSONValue {

@@ -34,7 +34,7 @@ public enum DemoDevices {
     public static func make(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
         let output = try DemoOutput(stateDirectory: stateDirectory)
         return [
-            SimScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
+            try DemoSerialScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
         ]
     }
 }

@@ -26,6 +26,27 @@ struct DemoFlowTests {
         #expect(hello["seq"]?.intValue == Int64(count), "\(hello)")
     }
 
+    @Test("the demo scanner is the serial-scanner driver on a pseudo-terminal: an AIM identifier and a GS1 separator go down the line and come back parsed")
+    func demoScannerOnTheSerialPath() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
+            let scanner = try #require(devices.first { $0["name"] == "sim-scanner" })
+            #expect(scanner["driver"] == "serial-scanner" && scanner["transport"] == "serial" && scanner["state"] == "online", "\(scanner)")
+            try await till.request("subscribe", ["topics": ["scanner.*"]])
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "0104006381333931\u{1D}10ABC", "aim": "]C1"]])
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "Caf\u{E9} cr\u{E8}me"]])
+            let scans = try await till.collect { $0.count >= 2 }
+            #expect(scans[0].data["aim"] == "]C1" && scans[0].data["symbology"] == "gs1-128", "\(scans[0].data)")
+            #expect(scans[0].data["text"] == "0104006381333931\u{1D}10ABC")
+            #expect(scans[1].data["text"] == "Caf\u{E9} cr\u{E8}me", "UTF-8 through the tty's raw mode unchanged")
+            // Refused before anything reaches the line.
+            await #expect { try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "a\rb"]]) } throws: {
+                ($0 as? WireError)?.code == .badRequest
+            }
+        }
+    }
+
     @Test("a simulated scan, a print, a drawer and the display, through the real daemon")
     func wholeFlow() async throws {
         let daemon = try await DaemonUnderTest()

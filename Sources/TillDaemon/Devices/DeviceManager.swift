@@ -68,6 +68,7 @@ public final class DeviceManager: Service, Sendable {
     }
 
     public func run() async throws {
+        for device in devices { await device.prepare() }
         for device in devices {
             await sink.emit(.added(listing: device.listing), device: device.info.name)
             if device.status.state != .online {

@@ -1,0 +1,73 @@
+import Glibc
+import Synchronization
+import Testing
+import TillCore
+import TillDevices
+import TillDrivers
+import TillScanner
+import TillTransport
+import TillTransportTesting
+
+/// An `EventSink` that keeps what it was given.
+final class RecordingSink: EventSink {
+    let events = Mutex<[(String, DeviceEvent)]>([])
+    func emit(_ event: DeviceEvent, device: String) async { events.withLock { $0.append((device, event)) } }
+    func stateChanged(_ device: String, _ status: DeviceStatus) async { await emit(.state(status), device: device) }
+
+    var scans: [Scan] { events.withLock { $0.compactMap { if case .scan(let scan) = $0.1 { scan } else { nil } } } }
+    var states: [DeviceStatus] { events.withLock { $0.compactMap { if case .state(let status) = $0.1 { status } else { nil } } } }
+
+    func waitFor(_ what: String, _ condition: @escaping @Sendable (RecordingSink) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition(self) {
+            guard ContinuousClock.now < deadline else { throw TransportError(.timedOut, endpoint: "test", "waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+@Suite("serial-scanner driver over a scripted line", .timeLimit(.minutes(1)))
+struct SerialScannerTests {
+    @Test("scans come out classified; the scanner unplugged mid-read goes offline with the reason, and is opened again when back")
+    func unplugAndReplug() async throws {
+        let lines = Mutex<[ScriptedIO]>([])
+        let opens = Mutex(0)
+        let info = DeviceInfo(name: "front-scanner", role: .scanner, driver: "serial-scanner", transport: "serial")
+        let problems = Mutex<[String]>([])
+        let scanner = SerialScanner(info: info, framing: ScanFraming(), classifier: ScanClassifier(loyaltyPrefixes: ["2900"]), onProblem: { problem in
+            problems.withLock { $0.append(problem) }
+        }) {
+            let attempt = opens.withLock { count -> Int in count += 1; return count }
+            if attempt == 2 { throw TransportError(.notFound, endpoint: "/dev/ttyACM0", "no device at /dev/ttyACM0") }
+            let line = ScriptedIO(endpoint: "/dev/ttyACM0", endOfFile: .unplugged)
+            lines.withLock { $0.append(line) }
+            return DescriptorStream(line)
+        }
+        let sink = RecordingSink()
+        await scanner.prepare()
+        #expect(scanner.status == .online)
+        let running = Task { try await scanner.run(events: sink) }
+        defer { running.cancel() }
+        let first = lines.withLock { $0[0] }
+        first.send(Array("4006381333931\r2900123456789\r".utf8))
+        try await sink.waitFor("two scans") { $0.scans.count == 2 }
+        #expect(sink.scans.map(\.symbology) == ["ean13", "ean13"])
+        #expect(sink.scans.map(\.kind) == ["product", "loyalty"])
+        #expect(sink.scans[0].checkDigitOK == true)
+        // Garbage at the wrong baud rate: said, and the next scan still comes through.
+        first.send(Array(repeating: 0xFF, count: 5000) + Array("\r12345\r".utf8))
+        try await sink.waitFor("the scan after the noise") { $0.scans.count == 3 }
+        #expect(problems.withLock { $0.contains { $0.contains("baud") } })
+        // Unplugged: offline, with the reason; the next open fails (not there), the one after works.
+        first.failReads(ENODEV)
+        try await sink.waitFor("offline") { $0.states.contains { $0.state == .offline } }
+        #expect(sink.states.first { $0.state == .offline }?.reason?.contains("unplugged") == true)
+        try await sink.waitFor("a new line") { _ in lines.withLock { $0.count } == 2 }
+        try await sink.waitFor("online again") { $0.states.last?.state == .online }
+        lines.withLock { $0[1] }.send(Array("96385074\r".utf8))
+        try await sink.waitFor("the scan after the replug") { $0.scans.count == 4 }
+        #expect(sink.scans.last?.text == "96385074")
+        #expect(opens.withLock { $0 } == 3)
+        #expect(first.isClosed, "the dead line was closed")
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import TOMLKit
 public import TillCore
 public import TillDevices
+public import TillDrivers
 
 /// One problem found in a config file, with the line it is on (when known).
 public struct ConfigProblem: Error, Sendable, Hashable, CustomStringConvertible {
@@ -32,12 +33,6 @@ public struct AccessRules: Sendable, Hashable {
     public var readGroups: [String] = ["till"]
     public init() {}
 }
-
-/// The drivers this build knows and the role each drives (the registry replaces this table).
-let knownDrivers: [String: DeviceRole] = [
-    "escpos": .printer, "serial-scanner": .scanner, "evdev-scanner": .scanner, "hidpos-scanner": .scanner,
-    "epson-display": .display, "cd5220-display": .display, "printer-drawer": .drawer, "serial-drawer": .drawer,
-]
 
 /// The daemon's configuration (`/etc/tilld/tilld.toml`). Every key has a default, so an
 /// empty or missing default file is a valid configuration.
@@ -78,7 +73,7 @@ public struct DaemonConfig: Sendable, Hashable {
     }
 
     /// Parses TOML text; returns the config and every problem found (not just the first).
-    public static func parse(_ text: String) -> (DaemonConfig, [ConfigProblem]) {
+    public static func parse(_ text: String, registry: DriverRegistry = BuiltinDrivers.registry) -> (DaemonConfig, [ConfigProblem]) {
         var config = DaemonConfig()
         let table: TOMLTable
         do {
@@ -89,11 +84,12 @@ public struct DaemonConfig: Sendable, Hashable {
             return (config, [ConfigProblem(line: nil, "\(error)")])
         }
         var reader = ConfigReader(locator: KeyLocator(text: text))
-        config.read(table, &reader)
-        return (config, reader.problems)
+        config.read(table, &reader, registry: registry)
+        // In file order, whichever check found them (Swift's sort is stable).
+        return (config, reader.problems.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
     }
 
-    private mutating func read(_ root: TOMLTable, _ r: inout ConfigReader) {
+    private mutating func read(_ root: TOMLTable, _ r: inout ConfigReader, registry: DriverRegistry) {
         r.unknownKeys(in: root, section: "", known: ["socket", "access", "journal", "scanner", "device"])
         if let socket = r.table(root, "socket", section: "") {
             r.unknownKeys(in: socket, section: "socket", known: ["group", "max_line_bytes", "queue_bytes", "max_clients", "lag_grace_seconds"])
@@ -119,7 +115,7 @@ public struct DaemonConfig: Sendable, Hashable {
                 switch value {
                 case "full": synchronousFull = true
                 case "normal": synchronousFull = false
-                default: r.problem(section: "journal", key: "sync", "must be \"full\" (survives power loss) or \"normal\" (survives crashes)")
+                default: r.problem(section: "journal", key: "sync", "sync = \"\(value)\": must be \"full\" (survives power loss) or \"normal\" (survives crashes)")
                 }
             }
         }
@@ -156,24 +152,22 @@ public struct DaemonConfig: Sendable, Hashable {
                     continue
                 }
                 guard let driver = r.string(table, "driver", section: section) else {
-                    r.problem(section: section, key: nil, "device \"\(name)\" needs a driver")
+                    r.problem(section: section, key: nil, "device \"\(name)\" needs a driver (\(registry.drivers.filter { $0.role == role }.map { "\"\($0.name)\"" }.joined(separator: " or ")) for a \(role.rawValue))")
                     continue
-                }
-                guard let driverRole = knownDrivers[driver] else {
-                    r.problem(section: section, key: "driver", "unknown driver \"\(driver)\"; known: \(knownDrivers.keys.sorted().joined(separator: ", "))")
-                    continue
-                }
-                if driverRole != role && !(driver == "escpos" && role == .drawer) {
-                    r.problem(section: section, key: "driver", "driver \"\(driver)\" drives a \(driverRole.rawValue), not a \(role.rawValue)")
-                }
-                if !(table.contains(key: "path") || table.contains(key: "usb") || table.contains(key: "host") || table.contains(key: "via")) {
-                    r.problem(section: section, key: nil, "device \"\(name)\" needs path, usb, host or via to say where it is")
                 }
                 var options: [String: JSONValue] = [:]
+                var optionLines: [String: Int] = [:]
                 for key in table.keys where !["name", "role", "driver"].contains(key) {
                     options[key] = JSONValue(toml: table[key]!.tomlValue)
+                    optionLines[key] = r.locator.line(section: section, key: key)
                 }
-                devices.append(DeviceConfig(name: name, role: role, driver: driver, options: options, line: line))
+                let entry = DeviceConfig(name: name, role: role, driver: driver, options: options, line: line, optionLines: optionLines)
+                // The driver's own schema checks the rest: this parser knows no driver.
+                let issues = registry.validate(entry)
+                for issue in issues {
+                    r.problems.append(ConfigProblem(line: issue.key.flatMap { optionLines[$0] ?? r.locator.line(section: section, key: $0) } ?? line, "device \"\(name)\": \(issue.message)"))
+                }
+                if issues.isEmpty { devices.append(entry) }
             }
         }
     }
@@ -205,9 +199,10 @@ struct ConfigReader {
     }
 
     mutating func unknownKeys(in table: TOMLTable, section: String, known: Set<String>) {
-        for key in table.keys where !known.contains(key) {
+        for key in table.keys.sorted() where !known.contains(key) {
             let place = section.isEmpty ? "at the top level" : "in [\(section)]"
-            problem(section: section, key: key, "unknown key \"\(key)\" \(place)")
+            let near = known.sorted().first { EditDistance.isOneEditAway(key, $0) }
+            problem(section: section, key: key, "unknown key \"\(key)\" \(place)" + (near.map { "; did you mean \"\($0)\"?" } ?? "; known: \(known.sorted().joined(separator: ", "))"))
         }
     }
 
@@ -280,6 +275,8 @@ struct KeyLocator {
 
     func line(section: String, key: String?) -> Int? {
         if let key, let hit = entries.first(where: { $0.section == section && $0.key == key }) { return hit.line }
+        // A top-level key written as a table: `[sockets]` is the key "sockets" on its header's line.
+        if section.isEmpty, let key, let header = entries.first(where: { $0.section == key && $0.key == nil }) { return header.line }
         if key == nil || section != "" { return entries.first(where: { $0.section == section && $0.key == nil })?.line }
         return nil
     }

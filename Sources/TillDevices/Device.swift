@@ -128,11 +128,11 @@ public final class UnavailableDevice: TillDevice {
     public let info: DeviceInfo
     public let status: DeviceStatus
 
-    public init(config: DeviceConfig) {
+    public init(config: DeviceConfig, reason: String? = nil) {
         info = DeviceInfo(name: config.name, role: config.role, driver: config.driver, transport: "none")
         status = DeviceStatus(
             .error,
-            reason: "driver \"\(config.driver)\" is not available in this build of tilld; see docs/devices.md"
+            reason: reason ?? "driver \"\(config.driver)\" is not available in this build of tilld; see docs/devices.md"
         )
     }
 }

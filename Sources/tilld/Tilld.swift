@@ -46,6 +46,10 @@ struct Tilld: AsyncParsableCommand {
         if checkConfig {
             do {
                 let loaded = try DaemonConfig.load(path: configPath, required: config != nil)
+                if config == nil, !FileManager.default.fileExists(atPath: configPath) {
+                    print("\(configPath): no file; the defaults are in force (docs/config.md lists them)")
+                    return
+                }
                 print("\(configPath): OK (\(loaded.devices.count) device\(loaded.devices.count == 1 ? "" : "s"))")
                 return
             } catch {
@@ -93,7 +97,10 @@ struct Tilld: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let sink = BusEventSink(bus: bus)
-        var devices = DeviceManager.configuredDevices(daemonConfig.devices)
+        let environment = DriverEnvironment(loyaltyPrefixes: daemonConfig.loyaltyPrefixes) { device, problem in
+            logger.notice("device input problem", metadata: ["device": "\(device)", "problem": "\(problem)"])
+        }
+        var devices = DeviceManager.configuredDevices(daemonConfig.devices, environment: environment)
         if demo {
             let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes)
             devices += try DeviceManager.demoDevices(stateDirectory: stateDirectory, classifier: classifier)

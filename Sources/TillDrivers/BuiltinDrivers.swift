@@ -1,0 +1,114 @@
+public import TillDevices
+import TillCore
+import TillScanner
+import TillSystem
+import TillTransport
+
+/// Every driver tilld knows, with its options: the table `--check-config` checks entries
+/// against and docs/devices.md lists. A driver whose `make` is nil is not in this build yet
+/// (its issue brings it); its entries are accepted, checked, and listed in error.
+public enum BuiltinDrivers {
+    public static let registry = DriverRegistry([
+        DriverDescriptor(
+            name: "escpos", role: .printer, summary: "ESC/POS receipt printer (Epson, Star in ESC/POS mode, Bixolon, Citizen, generic)",
+            locators: [.path, .usb, .host],
+            options: serialOptions + [
+                OptionSpec("profile", .string, "printer profile from the quirks data (e.g. \"TM-T20II\"); found from the USB id when not given"),
+                OptionSpec("drawer_pin", .integer(2...5), "drawer kick connector pin, 2 or 5"),
+                OptionSpec("display", .boolean, "a customer display is chained through the printer (ESC = 2 pass-through)"),
+            ]),
+        DriverDescriptor(
+            name: "serial-scanner", role: .scanner, summary: "barcode scanner on a serial line or USB-CDC (/dev/ttyACM*)",
+            locators: [.path, .usb], options: serialOptions + framingOptions,
+            make: { entry, environment in try makeSerialScanner(entry, environment) }),
+        DriverDescriptor(
+            name: "evdev-scanner", role: .scanner, summary: "keyboard-wedge scanner, grabbed exclusively through evdev",
+            locators: [.path, .usb],
+            options: [
+                OptionSpec("layout", .string, "keyboard layout the scanner types in (xkb: \"us\", \"de\", \"fr\", ...)"),
+                OptionSpec("variant", .string, "xkb layout variant"),
+                OptionSpec("terminator", .choice(ScanFraming.Terminator.allCases.map(\.rawValue)), "what ends a scan: enter, tab or none"),
+                OptionSpec("inter_key_ms", .integer(1...5000), "with terminator none: quiet time that ends a scan"),
+            ]),
+        DriverDescriptor(
+            name: "hidpos-scanner", role: .scanner, summary: "USB HID POS scanner (usage page 0x8C) through hidraw",
+            locators: [.path, .usb], options: []),
+        DriverDescriptor(
+            name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .via],
+            options: serialOptions + displayOptions),
+        DriverDescriptor(
+            name: "cd5220-display", role: .display, summary: "pole display, CD5220 command set", locators: [.path, .usb, .via],
+            options: serialOptions + displayOptions),
+        DriverDescriptor(
+            name: "printer-drawer", role: .drawer, summary: "cash drawer on a receipt printer's drawer port", locators: [.via],
+            options: [
+                OptionSpec("pin", .integer(2...5), "connector pin, 2 or 5"),
+                OptionSpec("pulse_ms", .integer(10...500), "kick pulse length"),
+            ]),
+        DriverDescriptor(
+            name: "serial-drawer", role: .drawer, summary: "stand-alone cash drawer opened by a byte sequence or a line pulse",
+            locators: [.path, .usb],
+            options: serialOptions + [
+                OptionSpec("open_sequence", .string, "bytes that open it, as hex (\"1b700019fa\")"),
+                OptionSpec("pulse_line", .choice(["rts", "dtr"]), "open by pulsing this line instead"),
+                OptionSpec("pulse_ms", .integer(10...2000), "pulse length"),
+            ]),
+    ])
+
+    static let serialOptions: [OptionSpec] = [
+        OptionSpec("baud", .oneOf(SerialSettings.baudRates), "line speed (serial devices)"),
+        OptionSpec("data_bits", .integer(5...8), "5 to 8"),
+        OptionSpec("parity", .choice(SerialSettings.Parity.allCases.map(\.rawValue)), "none, even or odd"),
+        OptionSpec("stop_bits", .integer(1...2), "1 or 2"),
+        OptionSpec("flow_control", .choice(SerialSettings.FlowControl.allCases.map(\.rawValue)), "none, rtscts or xonxoff"),
+    ]
+
+    static let framingOptions: [OptionSpec] = [
+        OptionSpec("terminator", .choice(ScanFraming.Terminator.allCases.map(\.rawValue)), "what ends a scan: enter (CR, LF or CR LF), tab or none"),
+        OptionSpec("prefix", .string, "text the scanner is programmed to send before each code, removed"),
+        OptionSpec("suffix", .string, "text sent after each code, removed"),
+        OptionSpec("aim", .boolean, "the scanner sends the AIM symbology identifier (]E0, ]C1, ...) first"),
+        OptionSpec("inter_byte_ms", .integer(1...5000), "quiet time inside a scan (with terminator none: what ends it)"),
+    ]
+
+    static let displayOptions: [OptionSpec] = [
+        OptionSpec("rows", .integer(1...4), "text rows (2 for a 2x20 pole display)"),
+        OptionSpec("columns", .integer(8...40), "characters per row"),
+        OptionSpec("code_page", .string, "the display's character table (e.g. \"cp437\", \"cp858\")"),
+        OptionSpec("brightness", .integer(1...4), "1 (dim) to 4"),
+        OptionSpec("idle_text", .string, "shown after idle_after_seconds without an update"),
+        OptionSpec("idle_after_seconds", .integer(1...86400), "when the idle text comes back"),
+        OptionSpec("sale_driven", .boolean, "show sale lines, totals and change from sale.* events"),
+    ]
+
+    static func serialSettings(_ options: [String: JSONValue]) -> SerialSettings {
+        var settings = SerialSettings()
+        if case .int(let baud)? = options["baud"] { settings.baud = Int(baud) }
+        if case .int(let bits)? = options["data_bits"] { settings.dataBits = Int(bits) }
+        if let parity = options["parity"]?.stringValue.flatMap(SerialSettings.Parity.init(rawValue:)) { settings.parity = parity }
+        if case .int(let bits)? = options["stop_bits"] { settings.stopBits = Int(bits) }
+        if let flow = options["flow_control"]?.stringValue.flatMap(SerialSettings.FlowControl.init(rawValue:)) { settings.flowControl = flow }
+        return settings
+    }
+
+    static func makeSerialScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
+        guard let path = entry.options["path"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "serial-scanner finds its device by path in this build (usb arrives with hotplug)")
+        }
+        let settings = serialSettings(entry.options)
+        var framing = ScanFraming()
+        if let terminator = entry.options["terminator"]?.stringValue.flatMap(ScanFraming.Terminator.init(rawValue:)) { framing.terminator = terminator }
+        if let prefix = entry.options["prefix"]?.stringValue { framing.prefix = Array(prefix.utf8) }
+        if let suffix = entry.options["suffix"]?.stringValue { framing.suffix = Array(suffix.utf8) }
+        if case .bool(let aim)? = entry.options["aim"] { framing.aim = aim }
+        if case .int(let milliseconds)? = entry.options["inter_byte_ms"] { framing.interByteTimeout = .milliseconds(milliseconds) }
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "serial", identity: path)
+        let name = entry.name
+        return SerialScanner(
+            info: info, framing: framing, classifier: ScanClassifier(loyaltyPrefixes: environment.loyaltyPrefixes),
+            onProblem: { problem in environment.report(name, problem) }
+        ) {
+            try SerialPort.open(path, settings: settings)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Testing
+import TillCore
+import TillDevices
+import TillDrivers
+@testable import TillDaemon
+
+/// Mistakes a new user makes in `[[device]]` entries, each with the line and key it is on and,
+/// where a known key is one edit away, "did you mean". The parser knows no driver: these come
+/// from the registry's schemas.
+@Suite("Device entries checked against the driver registry", .timeLimit(.minutes(1)))
+struct DeviceConfigValidationTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var body: String
+        /// The line the problem must be on (the entry starts on line 1).
+        var line: Int
+        var says: [String]
+        var testDescription: String { says[0] }
+    }
+
+    static let cases: [Case] = [
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npathh = "/dev/ttyACM0""#, line: 5, says: [#"unknown key "pathh""#, #"did you mean "path"?"#]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nbauds = 9600"#, line: 6, says: [#"unknown key "bauds""#, #"did you mean "baud"?"#]),
+        Case(body: #"role = "printer"\#ndriver = "escpos"\#nhost = "192.168.1.50"\#nport = "9100""#, line: 6, says: ["port must be a number", "write port = 9100"]),
+        Case(body: #"role = "printer"\#ndriver = "escpos"\#nusb = "04b8:0e15""#, line: 5, says: ["usb must be a table", #"usb = { vendor = "04b8", product = "0e15" }"#]),
+        Case(body: #"role = "printer"\#ndriver = "escpos"\#nhost = "10.0.0.9"\#npath = "/dev/usb/lp0""#, line: 6, says: ["give one of path, usb, host or via", "path and host"]),
+        Case(body: #"role = "drawer"\#ndriver = "escpos"\#nvia = "front-printer""#, line: 4, says: [#"drives a printer, not a drawer"#, #"driver = "printer-drawer""#]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scaner"\#npath = "/dev/ttyACM0""#, line: 4, says: [#"unknown driver "serial-scaner""#, #"did you mean "serial-scanner"?"#]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nbaud = 9601"#, line: 6, says: ["baud = 9601 is not one of", "9600"]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nparity = "evn""#, line: 6, says: [#"parity = "evn""#, #"did you mean "even"?"#]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner""#, line: 1, says: ["needs path, usb to say where it is"]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "ttyACM0""#, line: 5, says: ["path must be absolute"]),
+        Case(body: #"role = "drawer"\#ndriver = "printer-drawer"\#npath = "/dev/ttyS0""#, line: 5, says: [#"does not take path"#, "via"]),
+    ]
+
+    @Test("each mistake is reported on its line, naming its key", arguments: cases)
+    func mistake(_ example: Case) {
+        let text = "[[device]]\nname = \"d\"\n" + example.body + "\n"
+        let (config, problems) = DaemonConfig.parse(text)
+        #expect(problems.count == 1, "\(problems)")
+        let problem = problems.first
+        #expect(problem?.line == example.line, "\(problems)")
+        for phrase in example.says {
+            #expect(problem?.message.contains(phrase) == true, "\(phrase) in \(problem?.message ?? "nothing")")
+        }
+        #expect(config.devices.isEmpty, "an entry with a problem is not taken")
+    }
+
+    @Test("outside [[device]]: an unknown table gets its header's line and a did-you-mean; a bad sync value names sync")
+    func topLevel() {
+        let (_, problems) = DaemonConfig.parse("[sockets]\ngroup = \"till\"\n[journal]\nsync = \"ful\"\n")
+        #expect(problems.map(\.line) == [1, 4], "\(problems)")
+        #expect(problems[0].message.contains(#"unknown key "sockets""#) && problems[0].message.contains(#"did you mean "socket"?"#))
+        #expect(problems[1].message.contains(#"sync = "ful""#))
+    }
+
+    @Test("valid entries pass, with the contract's usb form and a number for the ids; the driver's options reach the device")
+    func valid() {
+        let text = """
+            [[device]]
+            name = "front-scanner"
+            role = "scanner"
+            driver = "serial-scanner"
+            path = "/dev/serial/by-id/usb-Honeywell-if00"
+            baud = 115200
+            parity = "none"
+            terminator = "enter"
+            aim = true
+            [[device]]
+            name = "front-printer"
+            role = "printer"
+            driver = "escpos"
+            usb = { vendor = 0x04b8, product = "0e15", serial = "X123" }
+            [[device]]
+            name = "drawer"
+            role = "drawer"
+            driver = "printer-drawer"
+            via = "front-printer"
+            pin = 2
+            """
+        let (config, problems) = DaemonConfig.parse(text)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.devices.map(\.driver) == ["serial-scanner", "escpos", "printer-drawer"])
+        #expect(config.devices[0].optionLines["baud"] == 6)
+    }
+
+    @Test("a scanner entry builds the serial-scanner driver; a driver not in this build is listed in error with the reason")
+    func building() {
+        let registry = BuiltinDrivers.registry
+        let scanner = registry.makeDevice(
+            DeviceConfig(name: "s", role: .scanner, driver: "serial-scanner", options: ["path": "/dev/ttyACM9"]), environment: DriverEnvironment())
+        #expect(scanner is SerialScanner)
+        #expect(scanner.info.transport == "serial")
+        let printer = registry.makeDevice(
+            DeviceConfig(name: "p", role: .printer, driver: "escpos", options: ["host": "10.0.0.9"]), environment: DriverEnvironment())
+        #expect(printer.status.state == .error)
+        #expect(printer.status.reason?.contains("not available in this build") == true)
+    }
+
+    @Test("one edit away, and no more")
+    func editDistance() {
+        #expect(EditDistance.isOneEditAway("pathh", "path"))
+        #expect(EditDistance.isOneEditAway("bauds", "baud"))
+        #expect(EditDistance.isOneEditAway("prot", "port") == false, "a swap is two edits")
+        #expect(EditDistance.isOneEditAway("path", "path") == false)
+        #expect(EditDistance.isOneEditAway("hots", "host") == false)
+        #expect(EditDistance.isOneEditAway("evn", "even"))
+    }
+}

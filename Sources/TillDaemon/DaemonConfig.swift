@@ -54,7 +54,7 @@ public struct DaemonConfig: Sendable, Hashable {
     public init() {}
 
     /// Reads a file. `required` is false for the default path: a missing default file is fine.
-    public static func load(path: String, required: Bool) throws -> DaemonConfig {
+    public static func load(path: String, required: Bool, knownProfiles: Set<String>? = nil) throws -> DaemonConfig {
         guard FileManager.default.fileExists(atPath: path) else {
             if required {
                 throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "file not found")])
@@ -67,13 +67,15 @@ public struct DaemonConfig: Sendable, Hashable {
         } catch {
             throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "cannot read: \(error.localizedDescription)")])
         }
-        let (config, problems) = parse(text)
+        let (config, problems) = parse(text, knownProfiles: knownProfiles)
         if !problems.isEmpty { throw ConfigErrors(file: path, problems: problems) }
         return config
     }
 
     /// Parses TOML text; returns the config and every problem found (not just the first).
-    public static func parse(_ text: String, registry: DriverRegistry = BuiltinDrivers.registry) -> (DaemonConfig, [ConfigProblem]) {
+    /// - Parameter knownProfiles: printer profiles in the quirks data; a `profile` naming
+    ///   another is a problem (nil: not checked).
+    public static func parse(_ text: String, registry: DriverRegistry = BuiltinDrivers.registry, knownProfiles: Set<String>? = nil) -> (DaemonConfig, [ConfigProblem]) {
         var config = DaemonConfig()
         let table: TOMLTable
         do {
@@ -85,6 +87,15 @@ public struct DaemonConfig: Sendable, Hashable {
         }
         var reader = ConfigReader(locator: KeyLocator(text: text))
         config.read(table, &reader, registry: registry)
+        if let knownProfiles {
+            for device in config.devices {
+                guard let profile = device.options["profile"]?.stringValue, !knownProfiles.contains(profile) else { continue }
+                let near = knownProfiles.sorted().first { EditDistance.isOneEditAway(profile, $0) || $0.caseInsensitiveCompare(profile) == .orderedSame }
+                reader.problems.append(ConfigProblem(
+                    line: device.optionLines["profile"] ?? device.line,
+                    "device \"\(device.name)\": no printer profile \"\(profile)\" in the quirks data" + (near.map { "; did you mean \"\($0)\"?" } ?? " (docs/devices.md lists them; add one in /etc/tilld/quirks.d/)")))
+            }
+        }
         // In file order, whichever check found them (Swift's sort is stable).
         return (config, reader.problems.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
     }

@@ -43,9 +43,11 @@ struct Tilld: AsyncParsableCommand {
 
     func run() async throws {
         let configPath = config ?? "/etc/tilld/tilld.toml"
+        let (quirks, quirkProblems) = Quirks.load()
         if checkConfig {
+            for problem in quirkProblems { printError("\(problem) (skipped)") }
             do {
-                let loaded = try DaemonConfig.load(path: configPath, required: config != nil)
+                let loaded = try DaemonConfig.load(path: configPath, required: config != nil, knownProfiles: Set(quirks.profiles.keys))
                 if config == nil, !FileManager.default.fileExists(atPath: configPath) {
                     print("\(configPath): no file; the defaults are in force (docs/config.md lists them)")
                     return
@@ -68,11 +70,15 @@ struct Tilld: AsyncParsableCommand {
 
         let daemonConfig: DaemonConfig
         do {
-            daemonConfig = try DaemonConfig.load(path: configPath, required: config != nil)
+            daemonConfig = try DaemonConfig.load(path: configPath, required: config != nil, knownProfiles: Set(quirks.profiles.keys))
         } catch {
             logger.critical("config is invalid; tilld cannot start (check it with tilld --check-config)", metadata: ["problems": "\(error)"])
             throw ExitCode(1)
         }
+        for problem in quirkProblems {
+            logger.warning("a quirks file or entry is skipped", metadata: ["file": "\(problem.file)", "problem": "\(problem.message)"])
+        }
+        logger.info("quirks loaded", metadata: ["devices": "\(quirks.devices.count)", "printer_profiles": "\(quirks.profiles.count)", "files": "\(quirks.files.joined(separator: ", "))"])
         // Files we create (journal, demo output) are private to tilld's user and group.
         FileSystem.setUmask(0o027)
         try FileSystem.makeDirectory(stateDirectory, mode: 0o750)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TillCore
 import TillDevices
@@ -104,5 +105,18 @@ struct DeviceConfigValidationTests {
         #expect(EditDistance.isOneEditAway("path", "path") == false)
         #expect(EditDistance.isOneEditAway("hots", "host") == false)
         #expect(EditDistance.isOneEditAway("evn", "even"))
+    }
+}
+
+@Suite("Printer profiles named in the config", .timeLimit(.minutes(1)))
+struct ProfileNameTests {
+    @Test("a profile missing from the quirks data is reported on its line, with the near one")
+    func unknownProfile() {
+        let text = "[[device]]\nname = \"p\"\nrole = \"printer\"\ndriver = \"escpos\"\nhost = \"10.0.0.9\"\nprofile = \"TM-T20I\"\n"
+        let (_, problems) = DaemonConfig.parse(text, knownProfiles: ["TM-T20II", "TM-T88V"])
+        #expect(problems.map(\.line) == [6])
+        #expect(problems.first?.message.contains(#"did you mean "TM-T20II"?"#) == true, "\(problems)")
+        let (_, fine) = DaemonConfig.parse(text.replacingOccurrences(of: "TM-T20I\"", with: "TM-T20II\""), knownProfiles: ["TM-T20II"])
+        #expect(fine.isEmpty)
     }
 }

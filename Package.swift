@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "TillLinux",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "TillSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

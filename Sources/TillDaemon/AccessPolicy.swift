@@ -1,5 +1,6 @@
 public import TillCore
 public import TillLinux
+public import TillSystem
 
 /// A connected peer as the access policy sees it: the kernel's credentials plus the
 /// user name and groups looked up once at connect time.

@@ -1,5 +1,5 @@
-import Glibc
 public import NIOCore
+import TillSystem
 
 /// Who is on the other end of a Unix-domain socket, from the kernel (SO_PEERCRED):
 /// the process that called connect(), as it was at that moment.
@@ -30,8 +30,8 @@ public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
             return channel.eventLoop.makeFailedFuture(PeerCredentialsUnavailable())
         }
         let future: EventLoopFuture<KernelUcred> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET),
-            name: SocketOptionName(SO_PEERCRED)
+            level: SocketOptionLevel(SocketConstants.socketLevel),
+            name: SocketOptionName(SocketConstants.peerCredentials)
         )
         return future.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
     }

@@ -1,5 +1,5 @@
 import CSystemd
-import Glibc
+import TillSystem
 
 /// The two systemd protocols the daemon speaks, through libsystemd.
 public enum Systemd {
@@ -21,7 +21,7 @@ public enum Systemd {
 
     /// Whether a passed descriptor is a listening Unix stream socket. The corresponding C function is `sd_is_socket_unix`.
     public static func isListeningUnixSocket(_ fd: Int32) -> Bool {
-        sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0
+        sd_is_socket_unix(fd, SocketConstants.streamType, 1, nil, 0) > 0
     }
 
     /// The watchdog interval systemd expects pings within, if enabled for this process.

@@ -58,3 +58,28 @@ extension FileDescriptor {
         try retryingInterrupts("setsockopt", subject) { setsockopt(rawValue, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 }
+
+/// Socket constants for modules that must not import Glibc (the seam's rule): the peer
+/// credentials option of a Unix-domain socket, and the stream socket type.
+public enum SocketConstants {
+    public static let socketLevel = Int32(SOL_SOCKET)
+    public static let peerCredentials = Int32(SO_PEERCRED)
+    public static let streamType = Int32(SOCK_STREAM.rawValue)
+}
+
+extension SystemError {
+    /// The error a non-blocking call gives when it would have to wait (EAGAIN).
+    public static func wouldBlock(call: String, subject: String) -> SystemError {
+        SystemError(call: call, subject: subject, errno: EAGAIN)
+    }
+}
+
+/// Sleeping a thread that is not a task's (a transport's own queue).
+public enum ThreadSleep {
+    public static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1, Glibc.errno == EINTR { request = remaining }
+    }
+}

@@ -1,5 +1,4 @@
 import Dispatch
-import Glibc
 import Synchronization
 import TillSystem
 
@@ -77,7 +76,7 @@ public final class DescriptorStream<IO: RawIO>: ByteStream {
                     guard ContinuousClock.now < deadline else {
                         throw TransportError(.timedOut, endpoint: io.endpoint, "\(queued) bytes still wait to be sent on \(io.endpoint) after \(timeout): the device is not taking them (flow control held? switched off?)")
                     }
-                    usleep(5_000)  // on the stream's own queue, never a task's thread
+                    ThreadSleep.sleep(.milliseconds(5))  // on the stream's own queue, never a task's thread
                 }
             } catch let error as SystemError {
                 throw TransportError.from(error, endpoint: io.endpoint, opening: false)

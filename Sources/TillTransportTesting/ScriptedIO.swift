@@ -1,5 +1,4 @@
 import Dispatch
-import Glibc
 import Synchronization
 public import TillSystem
 public import TillTransport
@@ -96,7 +95,7 @@ public final class ScriptedIO: RawIO {
             }
             if state.inbound.isEmpty {
                 if state.endOfFile { return [] }
-                throw SystemError(call: "read", subject: endpoint, errno: EAGAIN)
+                throw SystemError.wouldBlock(call: "read", subject: endpoint)
             }
             let count = min(maxCount, state.inbound.count)
             defer { state.inbound.removeFirst(count) }
@@ -108,10 +107,10 @@ public final class ScriptedIO: RawIO {
         try state.withLock { state in
             state.writeCalls += 1
             if let code = state.writeFailure { throw SystemError(call: "write", subject: endpoint, errno: code) }
-            if state.stalled { throw SystemError(call: "write", subject: endpoint, errno: EAGAIN) }
+            if state.stalled { throw SystemError.wouldBlock(call: "write", subject: endpoint) }
             if state.wouldBlockWrites > 0 {
                 state.wouldBlockWrites -= 1
-                throw SystemError(call: "write", subject: endpoint, errno: EAGAIN)
+                throw SystemError.wouldBlock(call: "write", subject: endpoint)
             }
             let count = min(bytes.count, state.maxPerWrite ?? bytes.count)
             state.written += bytes.prefix(count)

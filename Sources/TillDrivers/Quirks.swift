@@ -1,6 +1,7 @@
 import Foundation
 public import TillCore
 public import TillDevices
+public import TillScanner
 
 /// A USB vendor:product pair ("04b8:0e15").
 public struct USBID: Sendable, Hashable, CustomStringConvertible {
@@ -36,6 +37,8 @@ public struct Quirks: Sendable {
         public var profile: String?
         public var rows: Int?
         public var columns: Int?
+        /// How the scanner frames its codes out of the box (serial scanners), when known.
+        public var scanFraming: ScanFraming?
         public var notes: String?
         /// What the entry rests on.
         public var source: String
@@ -64,6 +67,10 @@ public struct Quirks: Sendable {
         public var raster: Bool
         public var barcodes: Bool
         public var drawerPulse: Bool
+        /// Drawer kick connector pins the printer has (2, 5).
+        public var drawerPins: [Int]
+        /// The printer's receive buffer, when known: how much may be sent before waiting.
+        public var bufferBytes: Int?
         public var file: String
     }
 
@@ -178,10 +185,24 @@ public struct Quirks: Sendable {
             usb = id
         }
         let display = fields["display"]
+        var framing: ScanFraming? = nil
+        if case .object(let scanner)? = fields["scanner"] {
+            var value = ScanFraming()
+            if let text = scanner["terminator"]?.stringValue {
+                guard let terminator = ScanFraming.Terminator(rawValue: text) else {
+                    return .failure(EntryProblem("\(model): scanner.terminator must be enter, tab or none"))
+                }
+                value.terminator = terminator
+            }
+            if case .bool(let aim)? = scanner["aim"] { value.aim = aim }
+            if let prefix = scanner["prefix"]?.stringValue { value.prefix = Array(prefix.utf8) }
+            if let suffix = scanner["suffix"]?.stringValue { value.suffix = Array(suffix.utf8) }
+            framing = value
+        }
         return .success(Device(
             usb: usb, model: model, role: role, driver: driver, profile: fields["profile"]?.stringValue,
             rows: display?["rows"]?.intValue.map(Int.init), columns: display?["columns"]?.intValue.map(Int.init),
-            notes: fields["notes"]?.stringValue, source: source, file: file))
+            scanFraming: framing, notes: fields["notes"]?.stringValue, source: source, file: file))
     }
 
     private static func number(_ value: JSONValue?) -> Double? {
@@ -214,6 +235,8 @@ public struct Quirks: Sendable {
             paperMillimetres: Self.number(fields["paper_mm"]), dots: fields["dots"]?.intValue.map(Int.init), dpi: fields["dpi"]?.intValue.map(Int.init),
             fonts: fonts, codePages: pages,
             fullCut: fields["cut"]?["full"] == .bool(true), partialCut: fields["cut"]?["partial"] == .bool(true),
-            qr: flag("qr"), raster: flag("raster"), barcodes: flag("barcodes"), drawerPulse: flag("drawer_pulse"), file: file))
+            qr: flag("qr"), raster: flag("raster"), barcodes: flag("barcodes"), drawerPulse: flag("drawer_pulse"),
+            drawerPins: (fields["drawer_pins"]?.arrayValue ?? []).compactMap { $0.intValue.map(Int.init) },
+            bufferBytes: fields["buffer_bytes"]?.intValue.map(Int.init), file: file))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TillDevices
 import TillDrivers
+import TillScanner
 
 @Suite("Quirks: device differences as data", .timeLimit(.minutes(1)))
 struct QuirksTests {
@@ -35,6 +36,7 @@ struct QuirksTests {
         #expect(quirks.device(usb: USBID("1eab:1310")!)?.driver == "hidpos-scanner")
         #expect(quirks.device(model: "epson dm-d210")?.columns == 20)
         #expect(quirks.profile("generic-58mm")?.fonts.first?.columns == 32)
+        #expect(quirks.profile("generic-80mm")?.drawerPins == [2, 5])
     }
 
     @Test("an override file replaces an entry and a profile, adds new ones; a broken file or entry is reported and the rest still loads")
@@ -45,7 +47,7 @@ struct QuirksTests {
         {"format": 1,
          "devices": [
           {"usb": "04b8:0e15", "model": "Our TM-T20II on 58 mm paper", "role": "printer", "driver": "escpos", "profile": "TM-T20II-58", "source": "the shop's own roll"},
-          {"usb": "abcd:0001", "model": "House-brand scanner", "role": "scanner", "driver": "serial-scanner", "source": "lsusb on the till"},
+          {"usb": "abcd:0001", "model": "House-brand scanner", "role": "scanner", "driver": "serial-scanner", "scanner": {"terminator": "tab", "aim": true}, "source": "lsusb on the till"},
           {"usb": "abcd:0002", "model": "Mystery", "role": "printer", "driver": "laserjet", "source": "a guess"}
          ],
          "profiles": {"TM-T20II-58": {"vendor": "Epson", "model": "TM-T20II, 58 mm roll", "dots": 420, "fonts": [{"name": "Font A", "columns": 35}], "code_pages": {"19": "CP858"}}}}
@@ -58,6 +60,8 @@ struct QuirksTests {
         #expect(quirks.profile("TM-T20II-58")?.fonts.first?.columns == 35)
         #expect(quirks.profile("TM-T20II")?.fonts.first?.columns == 48, "the shipped profile is still there")
         #expect(quirks.device(usb: USBID("abcd:0001")!)?.driver == "serial-scanner")
+        #expect(quirks.device(usb: USBID("abcd:0001")!)?.scanFraming?.terminator == .tab)
+        #expect(quirks.device(usb: USBID("abcd:0001")!)?.scanFraming?.aim == true)
         #expect(quirks.device(usb: USBID("abcd:0002")!) == nil, "an entry with an unknown driver is skipped")
         #expect(problems.count == 2, "\(problems)")
         #expect(problems.contains { $0.file.hasSuffix("10-shop.json") && $0.message.contains("laserjet") == false && $0.message.contains("driver must be one tilld knows") })

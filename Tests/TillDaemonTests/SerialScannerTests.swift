@@ -1,3 +1,5 @@
+import Foundation
+import TillSystem
 import Glibc
 import Synchronization
 import Testing
@@ -69,5 +71,40 @@ struct SerialScannerTests {
         #expect(sink.scans.last?.text == "96385074")
         #expect(opens.withLock { $0 } == 3)
         #expect(first.isClosed, "the dead line was closed")
+    }
+}
+
+@Suite("serial-scanner driver on a pseudo-terminal", .timeLimit(.minutes(1)))
+struct SerialScannerOnPtyTests {
+    @Test("the line vanishing mid-read turns the scanner offline with the reason; the driver then retries with back-off, never in a busy loop")
+    func vanishesWithoutSpinning() async throws {
+        let terminal = try PseudoTerminal.open()
+        // A name of the test's own: once the terminal is gone, /dev/pts/N may be reused by another test.
+        let link = NSTemporaryDirectory() + "scanner-" + UUID().uuidString
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: terminal.devicePath)
+        let attempts = Mutex(0)
+        let info = DeviceInfo(name: "pty-scanner", role: .scanner, driver: "serial-scanner", transport: "serial")
+        let scanner = SerialScanner(info: info, framing: ScanFraming(), classifier: ScanClassifier()) {
+            attempts.withLock { $0 += 1 }
+            return try SerialPort.open(link, settings: SerialSettings())
+        }
+        let sink = RecordingSink()
+        await scanner.prepare()
+        #expect(scanner.status == .online)
+        let running = Task { try await scanner.run(events: sink) }
+        defer { running.cancel() }
+        _ = try terminal.controller.write(Array("4006381333931\r".utf8)[...])
+        try await sink.waitFor("the scan") { $0.scans.count == 1 }
+        try FileManager.default.removeItem(atPath: link)
+        try terminal.controller.close()  // the adapter is pulled out
+        try await sink.waitFor("offline") { $0.states.contains { $0.state == .offline } }
+        #expect(scanner.status.state == .offline)
+        #expect(scanner.status.reason?.contains(link) == true, "\(scanner.status)")
+        let before = attempts.withLock { $0 }
+        try await Task.sleep(for: .milliseconds(1600))
+        let retries = attempts.withLock { $0 } - before
+        // Back-off from 0.5 s: about three attempts in 1.6 s. A busy loop would make thousands.
+        #expect((1...5).contains(retries), "\(retries) open attempts in 1.6 s")
+        #expect(scanner.status.reason?.contains("plugged in") == true, "\(scanner.status)")
     }
 }

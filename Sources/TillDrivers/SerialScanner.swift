@@ -79,10 +79,15 @@ public final class SerialScanner: TillDevice {
     private func read(_ stream: any ByteStream, _ events: any EventSink) async throws {
         var framer = ScanFramer(framing: framing)
         while !Task.isCancelled {
-            // While a scan is coming in, a quiet line ends (or drops) it; otherwise wait up to a
-            // second, to notice cancellation without spinning.
-            let timeout = framer.hasPending ? framing.interByteTimeout : .seconds(1)
-            let bytes = try await stream.read(maxCount: 512, timeout: timeout)
+            // While a scan is coming in, a quiet line ends (or drops) it. Otherwise the reader
+            // waits for the scanner for as long as it takes: an idle till wakes nothing, and a
+            // cancellation wakes the wait (`cancelWaits`) instead of a periodic check.
+            let timeout = framer.hasPending ? framing.interByteTimeout : .seconds(24 * 3600)
+            let bytes = try await withTaskCancellationHandler {
+                try await stream.read(maxCount: 512, timeout: timeout)
+            } onCancel: {
+                stream.cancelWaits()
+            }
             let outputs = bytes.isEmpty ? framer.lineWentQuiet() : framer.feed(bytes)
             for output in outputs {
                 switch output {

@@ -157,3 +157,32 @@ extension FileDescriptor {
         try retryingInterrupts("ioctl(\(name))", description) { till_ioctl_int_pointer(rawValue, request, &value) }
     }
 }
+
+extension FileDescriptor {
+    /// A new eventfd (non-blocking, close-on-exec): a descriptor another thread can make
+    /// readable to wake a `poll` that watches it.
+    public static func makeEventFD() throws -> FileDescriptor {
+        FileDescriptor(rawValue: try retryingInterrupts("eventfd", "a wake-up descriptor") { till_eventfd() })
+    }
+
+    /// Makes an eventfd readable (and keeps it so: it is never drained here).
+    public func signalEventFD() {
+        var one: UInt64 = 1
+        _ = Glibc.write(rawValue, &one, MemoryLayout<UInt64>.size)
+    }
+
+    /// Like `poll(for:timeout:)`, but also returns (with `woken` true and no readiness) as soon
+    /// as `wake` is readable: how a thread blocked waiting for a device is told to stop.
+    public func poll(for events: Readiness, timeout: Duration?, wake: FileDescriptor) throws -> (ready: Readiness, woken: Bool) {
+        var entries = [pollfd(fd: rawValue, events: events.rawValue, revents: 0), pollfd(fd: wake.rawValue, events: Int16(POLLIN), revents: 0)]
+        let milliseconds: Int32 = timeout.map { duration in
+            let (seconds, attoseconds) = duration.components
+            return Int32(clamping: max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+        } ?? -1
+        let count = try retryingInterrupts("poll", description) { Glibc.poll(&entries, 2, milliseconds) }
+        if count == 0 { return ([], false) }
+        if entries[1].revents != 0 { return ([], true) }
+        if entries[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return (events, false) }
+        return (Readiness(rawValue: entries[0].revents & events.rawValue), false)
+    }
+}

@@ -14,6 +14,10 @@ public protocol ByteStream: AnyObject, Sendable {
     func write(_ bytes: [UInt8], timeout: Duration) async throws
     /// Returns once what was written has left the computer (serial: the line's queue is empty).
     func drain(timeout: Duration) async throws
+    /// Wakes a read or write waiting for the device; it returns as if its time ran out, and later
+    /// waits return at once. For a cancellation handler: a reader can wait for hours with no
+    /// periodic wake-up and still stop the moment it is told to. Callable from any thread.
+    func cancelWaits()
     /// Closes it; reads and writes after this throw `.closed`. Idempotent.
     func close() async
 }

@@ -84,12 +84,17 @@ public final class DescriptorStream<IO: RawIO>: ByteStream {
         }
     }
 
+    public func cancelWaits() {
+        io.interruptWaits()
+    }
+
     public func close() async {
         let first = state.withLock { state -> Bool in
             defer { state.closed = true }
             return !state.closed
         }
         guard first else { return }
+        io.interruptWaits()
         // After what is running on both queues: closing a descriptor another thread is polling
         // could close the next one opened under the same number.
         _ = try? await run(on: reading) {}

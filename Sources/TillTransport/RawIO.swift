@@ -13,6 +13,9 @@ public protocol RawIO: Sendable {
     /// Returns how many bytes the kernel took (maybe fewer than given); throws `SystemError`.
     func write(_ bytes: ArraySlice<UInt8>) throws -> Int
     func poll(for events: Readiness, timeout: Duration?) throws -> Readiness
+    /// Wakes a `poll` in progress, and makes every later one return at once with nothing: the
+    /// stream is being closed or its reader cancelled. Callable from any thread.
+    func interruptWaits()
     /// Bytes written and not yet sent on the line (TIOCOUTQ), or nil when that cannot be known.
     func outputQueued() throws -> Int?
     func close() throws
@@ -24,18 +27,29 @@ public struct DescriptorIO: RawIO {
     public let endpoint: String
     /// A terminal: its output queue can be measured, so `drain` waits for it.
     public let isTerminal: Bool
+    /// Watched by every poll beside the device, so a reader waiting for a scanner that sends
+    /// nothing (for hours) can be stopped at once, with no periodic wake-up to check.
+    private let wake: FileDescriptor
 
-    public init(descriptor: FileDescriptor, endpoint: String, isTerminal: Bool) {
+    public init(descriptor: FileDescriptor, endpoint: String, isTerminal: Bool) throws {
         self.descriptor = descriptor
         self.endpoint = endpoint
         self.isTerminal = isTerminal
+        wake = try FileDescriptor.makeEventFD()
     }
 
     public var endOfFile: TransportError.Kind { isTerminal ? .unplugged : .closed }
 
     public func read(upTo maxCount: Int) throws -> [UInt8] { try descriptor.read(upTo: maxCount) }
     public func write(_ bytes: ArraySlice<UInt8>) throws -> Int { try descriptor.write(bytes) }
-    public func poll(for events: Readiness, timeout: Duration?) throws -> Readiness { try descriptor.poll(for: events, timeout: timeout) }
+    public func poll(for events: Readiness, timeout: Duration?) throws -> Readiness {
+        try descriptor.poll(for: events, timeout: timeout, wake: wake).ready
+    }
+
+    public func interruptWaits() { wake.signalEventFD() }
     public func outputQueued() throws -> Int? { isTerminal ? try descriptor.outputQueued() : nil }
-    public func close() throws { try descriptor.close() }
+    public func close() throws {
+        try? wake.close()
+        try descriptor.close()
+    }
 }

@@ -27,7 +27,12 @@ public enum SerialPort {
             }
             throw TransportError.from(error, endpoint: path, opening: true)
         }
-        return DescriptorStream(DescriptorIO(descriptor: descriptor, endpoint: path, isTerminal: true))
+        do {
+            return DescriptorStream(try DescriptorIO(descriptor: descriptor, endpoint: path, isTerminal: true))
+        } catch let error as SystemError {
+            try? descriptor.close()
+            throw TransportError.from(error, endpoint: path, opening: true)
+        }
     }
 }
 
@@ -43,7 +48,7 @@ public enum LinePrinterDevice {
                 // Some printers have no back channel and open for writing only.
                 descriptor = try FileDescriptor.open(path, .writeOnly, options: [.nonBlocking])
             }
-            return DescriptorStream(DescriptorIO(descriptor: descriptor, endpoint: path, isTerminal: false))
+            return DescriptorStream(try DescriptorIO(descriptor: descriptor, endpoint: path, isTerminal: false))
         } catch let error as SystemError {
             throw TransportError.from(error, endpoint: path, opening: true)
         }

@@ -19,7 +19,12 @@ public enum TCPConnection {
                 })
             }
         }
-        return DescriptorStream(DescriptorIO(descriptor: descriptor, endpoint: endpoint, isTerminal: false))
+        do {
+            return DescriptorStream(try DescriptorIO(descriptor: descriptor, endpoint: endpoint, isTerminal: false))
+        } catch {
+            try? descriptor.close()
+            throw error
+        }
     }
 }
 

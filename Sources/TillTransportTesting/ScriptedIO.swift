@@ -28,6 +28,7 @@ public final class ScriptedIO: RawIO {
         var stalled = false
         var outputQueued: Int? = nil
         var closed = false
+        var interrupted = false
     }
 
     private let state = Mutex(State())
@@ -122,9 +123,10 @@ public final class ScriptedIO: RawIO {
         var ready: Readiness = []
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
-            let (readable, writable) = state.withLock { state in
-                (!state.inbound.isEmpty || state.endOfFile || state.readFailure != nil, !state.stalled || state.writeFailure != nil)
+            let (readable, writable, interrupted) = state.withLock { state in
+                (!state.inbound.isEmpty || state.endOfFile || state.readFailure != nil, !state.stalled || state.writeFailure != nil, state.interrupted)
             }
+            if interrupted { return [] }
             if events.contains(.readable), readable { ready.insert(.readable) }
             if events.contains(.writable), writable { ready.insert(.writable) }
             if !ready.isEmpty { return ready }
@@ -141,6 +143,11 @@ public final class ScriptedIO: RawIO {
     }
 
     public func outputQueued() throws -> Int? { state.withLock { $0.outputQueued } }
+
+    public func interruptWaits() {
+        state.withLock { $0.interrupted = true }
+        arrived.signal()
+    }
 
     public func close() throws { state.withLock { $0.closed = true } }
 }

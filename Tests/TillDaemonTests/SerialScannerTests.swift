@@ -108,3 +108,50 @@ struct SerialScannerOnPtyTests {
         #expect(scanner.status.reason?.contains("plugged in") == true, "\(scanner.status)")
     }
 }
+
+/// Counts the reads a driver makes, passing everything on.
+final class CountingStream: ByteStream {
+    let inner: any ByteStream
+    let reads = Mutex(0)
+    init(_ inner: any ByteStream) { self.inner = inner }
+    var endpoint: String { inner.endpoint }
+    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
+        reads.withLock { $0 += 1 }
+        return try await inner.read(maxCount: maxCount, timeout: timeout)
+    }
+    func write(_ bytes: [UInt8], timeout: Duration) async throws { try await inner.write(bytes, timeout: timeout) }
+    func drain(timeout: Duration) async throws { try await inner.drain(timeout: timeout) }
+    func cancelWaits() { inner.cancelWaits() }
+    func close() async { await inner.close() }
+}
+
+@Suite("An idle scanner wakes nothing", .timeLimit(.minutes(1)))
+struct IdleScannerTests {
+    @Test("idle for 2 s the driver makes one read, waiting; cancelled, it stops at once")
+    func idle() async throws {
+        let stream = CountingStream(DescriptorStream(ScriptedIO(endpoint: "/dev/ttyACM0", endOfFile: .unplugged)))
+        let info = DeviceInfo(name: "idle", role: .scanner, driver: "serial-scanner", transport: "serial")
+        let scanner = SerialScanner(info: info, framing: ScanFraming(), classifier: ScanClassifier()) { stream }
+        let running = Task { try await scanner.run(events: RecordingSink()) }
+        try await Task.sleep(for: .seconds(2))
+        #expect(stream.reads.withLock { $0 } == 1, "no periodic wake-up while nothing is scanned")
+        let cancelled = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "the waiting read was woken, not left to time out")
+    }
+
+    @Test("a read waiting on a real pty returns at once when its waits are cancelled")
+    func cancelWaitsOnPty() async throws {
+        let terminal = try PseudoTerminal.open()
+        defer { try? terminal.controller.close() }
+        let port = try SerialPort.open(terminal.devicePath, settings: SerialSettings())
+        let reading = Task { try await port.read(maxCount: 8, timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        port.cancelWaits()
+        #expect(try await reading.value.isEmpty)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        await port.close()
+    }
+}

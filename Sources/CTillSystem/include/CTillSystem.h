@@ -5,6 +5,7 @@
 // argument, so the Swift side (TillSystem) never sees varargs.
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <sys/eventfd.h>
 
 static inline int till_ioctl_none(int fd, unsigned long request) {
     return ioctl(fd, request);
@@ -12,6 +13,11 @@ static inline int till_ioctl_none(int fd, unsigned long request) {
 
 static inline int till_ioctl_int_pointer(int fd, unsigned long request, int *value) {
     return ioctl(fd, request, value);
+}
+
+// eventfd(2), non-blocking and close-on-exec (its flags are macros Swift does not import).
+static inline int till_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 // Request codes as plain constants (some are macros Swift does not import).

@@ -78,6 +78,12 @@ struct Tilld: AsyncParsableCommand {
         for problem in quirkProblems {
             logger.warning("a quirks file or entry is skipped", metadata: ["file": "\(problem.file)", "problem": "\(problem.message)"])
         }
+        if quirks.files.isEmpty {
+            logger.warning("no quirks data found: known printer profiles and devices are unavailable", metadata: [
+                "looked_in": "\(Quirks.defaultDirectories.joined(separator: ", "))",
+                "fix": "install tilld's package (it ships /usr/share/tilld/quirks) or set TILLD_QUIRKS_DIR to a copy of Sources/TillDrivers/Quirks",
+            ])
+        }
         logger.info("quirks loaded", metadata: ["devices": "\(quirks.devices.count)", "printer_profiles": "\(quirks.profiles.count)", "files": "\(quirks.files.joined(separator: ", "))"])
         // Files we create (journal, demo output) are private to tilld's user and group.
         FileSystem.setUmask(0o027)

@@ -52,7 +52,10 @@ let package = Package(
         .target(name: "TillDevices", dependencies: ["TillCore"]),
         // Drivers (protocol logic over a transport) and the demo devices, each on the code path
         // of a real device.
-        .target(name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore"]),
+        .target(
+            name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore"],
+            // Data read at run time from the source tree or /usr/share/tilld/quirks (docs/devices.md), not compiled in.
+            exclude: ["Quirks"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
         .target(name: "TillSQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Line framing shared by the server and clients (NIO, no Glibc).

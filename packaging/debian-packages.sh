@@ -1,0 +1,20 @@
+# The Debian packages tilld needs, in one place: sourced by scripts/setup.sh (the README's two
+# commands and CI) and by packaging/build-deb.sh (the package's Depends).
+
+# To build: headers and pkg-config files of the C libraries the Swift targets link.
+#   libsystemd-dev: sd_notify, sd_listen_fds; libsqlite3-dev: GRDB's SQLite;
+#   libphonenumber-dev: phone numbers for till-crm.
+BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev pkg-config"
+
+# To run the tests, on top of the build's:
+#   systemd: systemd-analyze, systemd-socket-activate; util-linux: setpriv (a client as another
+#   uid); python3: the example client; strace: the durability tests count syncs; e2fsprogs:
+#   chattr makes the journal unwritable; socat and umockdev: the device test recipes.
+TEST_PACKAGES="systemd util-linux python3 socat umockdev strace e2fsprogs"
+
+# To build the Debian package, on top of the build's.
+PACKAGE_PACKAGES="dpkg-dev fakeroot"
+
+# What the installed programs need at run time (the package's Depends). The Swift runtime is
+# linked into the programs (--static-swift-stdlib), so no Swift package is needed on a till.
+RUN_DEPENDS="libc6, libstdc++6, libsystemd0, libsqlite3-0, libphonenumber8, systemd"

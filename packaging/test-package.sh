@@ -48,14 +48,19 @@ run_tilld() {  # publish one event as user tilld on the installed state; print i
     wait "$pid" || true
 }
 first=$(run_tilld)
+# till-crm's data must survive too (a stand-in file: the service is not started here).
+install -m 0600 -o till-crm -g till /dev/null /var/lib/till-crm/crm.sqlite
+echo "customer data" >/var/lib/till-crm/crm.sqlite
 dpkg -i "$deb" >/dev/null
 second=$(run_tilld)
 check "seq continues after the upgrade ($first then $second)" test "$second" -gt "$first"
+check "till-crm's data kept across the upgrade" grep -q "customer data" /var/lib/till-crm/crm.sqlite
 
 echo "== remove keeps the data and the config, stops nothing that is not there"
 dpkg -r tilld >/dev/null
 check "programs removed" test ! -e /usr/bin/tilld
 check "journal kept" test -s /var/lib/tilld/journal.sqlite
+check "customer data kept" test -s /var/lib/till-crm/crm.sqlite
 check "config kept (a conffile)" test -e /etc/tilld/tilld.toml
 check "users kept" getent passwd tilld
 

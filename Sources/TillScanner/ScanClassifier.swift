@@ -17,6 +17,8 @@ public struct ScanClassifier: Sendable {
         public var symbology: String
         public var checkDigitOK: Bool?
         public var kind: String
+        /// The GS1 element string's AI → value, when the code is GS1 and parses.
+        public var gs1: [String: String]? = nil
     }
 
     public func classify(text: String, aim: String? = nil) -> Result {
@@ -36,15 +38,31 @@ public struct ScanClassifier: Sendable {
         if digits, ["ean13", "ean8", "upca"].contains(symbology) {
             checkOK = GTIN.isValid(text)
         }
+        // GS1 when the AIM identifier says so (]C1 GS1-128, ]d2 DataMatrix, ]Q3 QR, ]e0
+        // DataBar) or the text carries FNC1 as GS; the GTIN inside decides the check digit.
+        var gs1: [String: String]? = nil
+        let gs1AIM = aim.map { ["]C1", "]d2", "]Q3", "]e0"].contains($0) } ?? false
+        if gs1AIM || text.contains(GS1.separator) {
+            switch GS1.parse(text) {
+            case .success(let message):
+                gs1 = message.values
+                if symbology == "unknown" { symbology = "gs1-128" }
+                if let gtin = message.value("01") { checkOK = GTIN.isValid(gtin) }
+            case .failure(let error):
+                checkOK = error.message.contains("check digit") ? false : checkOK
+            }
+        }
         let kind: String
         if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) {
             kind = "loyalty"
         } else if ["ean13", "ean8", "upca", "upce"].contains(symbology), checkOK != false {
             kind = couponPrefixes.contains(where: { text.hasPrefix($0) }) && symbology == "ean13" ? "coupon" : "product"
+        } else if let gs1, gs1["01"] != nil, checkOK != false {
+            kind = "product"
         } else {
             kind = "unknown"
         }
-        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind)
+        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind, gs1: gs1)
     }
 
     /// AIM symbology identifier (ISO/IEC 15424) to the contract's symbology names.

@@ -39,6 +39,8 @@ struct DemoFlowTests {
             let scans = try await till.collect { $0.count >= 2 }
             #expect(scans[0].data["aim"] == "]C1" && scans[0].data["symbology"] == "gs1-128", "\(scans[0].data)")
             #expect(scans[0].data["text"] == "0104006381333931\u{1D}10ABC")
+            #expect(scans[0].data["gs1"] == ["01": "04006381333931", "10": "ABC"], "the GS1 element string parsed")
+            #expect(scans[0].data["kind"] == "product" && scans[0].data["check_digit_ok"] == true)
             #expect(scans[1].data["text"] == "Caf\u{E9} cr\u{E8}me", "UTF-8 through the tty's raw mode unchanged")
             // Refused before anything reaches the line.
             await #expect { try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "a\rb"]]) } throws: {

@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "TillCore"),
         // Pure scanner logic: symbology guessing, check digits, classification.
         .target(name: "TillScanner", dependencies: ["TillCore"]),
+        // libevdev (keyboard-wedge scanners) and libxkbcommon (their keyboard layouts, no X).
+        .systemLibrary(name: "CEvdev", pkgConfig: "libevdev", providers: [.apt(["libevdev-dev"])]),
+        .systemLibrary(name: "CXKBCommon", pkgConfig: "xkbcommon", providers: [.apt(["libxkbcommon-dev"])]),
         // ioctl is variadic: typed wrappers Swift can call.
         .target(name: "CTillSystem"),
         // The system-call seam (Glibc and CTillSystem only): file descriptors, errors named by
@@ -44,7 +47,9 @@ let package = Package(
             ]
         ),
         // Transports: the byte stream drivers speak, over serial lines, usblp and TCP.
-        .target(name: "TillTransport", dependencies: ["TillSystem"]),
+        .target(name: "TillTransport", dependencies: ["TillSystem", "CEvdev"]),
+        // Key codes to text under a keyboard layout, through libxkbcommon.
+        .target(name: "TillKeymap", dependencies: ["CXKBCommon"]),
         // Scripted transports for driver tests (injected EIO, ENODEV, EAGAIN, partial writes).
         .target(name: "TillTransportTesting", dependencies: ["TillTransport", "TillSystem"]),
         // The device API: roles, typed device events, the sink drivers emit to, the driver
@@ -53,7 +58,7 @@ let package = Package(
         // Drivers (protocol logic over a transport) and the demo devices, each on the code path
         // of a real device.
         .target(
-            name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore"],
+            name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore", "TillKeymap"],
             // Data read at run time from the source tree or /usr/share/tilld/quirks (docs/devices.md), not compiled in.
             exclude: ["Quirks"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.

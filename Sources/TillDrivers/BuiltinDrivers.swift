@@ -29,7 +29,8 @@ public enum BuiltinDrivers {
                 OptionSpec("variant", .string, "xkb layout variant"),
                 OptionSpec("terminator", .choice(ScanFraming.Terminator.allCases.map(\.rawValue)), "what ends a scan: enter, tab or none"),
                 OptionSpec("inter_key_ms", .integer(1...5000), "with terminator none: quiet time that ends a scan"),
-            ]),
+            ],
+            make: { entry, environment in try makeEvdevScanner(entry, environment) }),
         DriverDescriptor(
             name: "hidpos-scanner", role: .scanner, summary: "USB HID POS scanner (usage page 0x8C) through hidraw",
             locators: [.path, .usb], options: []),
@@ -89,6 +90,22 @@ public enum BuiltinDrivers {
         if case .int(let bits)? = options["stop_bits"] { settings.stopBits = Int(bits) }
         if let flow = options["flow_control"]?.stringValue.flatMap(SerialSettings.FlowControl.init(rawValue:)) { settings.flowControl = flow }
         return settings
+    }
+
+    static func makeEvdevScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
+        guard let path = entry.options["path"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "evdev-scanner finds its device by path in this build (usb arrives with hotplug)")
+        }
+        let terminator = entry.options["terminator"]?.stringValue.flatMap(EvdevScanner.Terminator.init(rawValue:)) ?? .enter
+        var interKey = Duration.milliseconds(100)
+        if case .int(let milliseconds)? = entry.options["inter_key_ms"] { interKey = .milliseconds(milliseconds) }
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "evdev", identity: path)
+        return EvdevScanner(
+            info: info, layout: entry.options["layout"]?.stringValue ?? "us", variant: entry.options["variant"]?.stringValue,
+            terminator: terminator, interKey: interKey, classifier: ScanClassifier(loyaltyPrefixes: environment.loyaltyPrefixes)
+        ) {
+            try EvdevDevice(path: path)
+        }
     }
 
     static func makeSerialScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {

@@ -69,6 +69,9 @@ public enum SocketConstants {
 
 extension SystemError {
     /// The error a non-blocking call gives when it would have to wait (EAGAIN).
+    /// EAGAIN's value, for C libraries that return negative errno (libevdev).
+    public static let wouldBlockCode: Int32 = EAGAIN
+
     public static func wouldBlock(call: String, subject: String) -> SystemError {
         SystemError(call: call, subject: subject, errno: EAGAIN)
     }

@@ -1,0 +1,151 @@
+import Foundation
+import Synchronization
+public import TillDevices
+public import TillKeymap
+public import TillScanner
+public import TillTransport
+
+/// `evdev-scanner`: a keyboard-wedge scanner. tilld grabs its input node (EVIOCGRAB), so its
+/// keystrokes reach no console and no other program, and turns key codes into text under the
+/// layout the scanner types in (`layout = "de"`), honouring Shift, Caps Lock and AltGr through
+/// libxkbcommon. A device is opened only because the config (or the quirks data) names it:
+/// never by a guess that could grab a real keyboard.
+public final class EvdevScanner: TillDevice {
+    public enum Terminator: String, Sendable { case enter, tab, none }
+
+    public let info: DeviceInfo
+    public var status: DeviceStatus { state.withLock { $0 } }
+
+    private let layout: String
+    private let variant: String?
+    private let terminator: Terminator
+    private let interKey: Duration
+    private let classifier: ScanClassifier
+    private let open: @Sendable () async throws -> any InputEventSource
+    private let state = Mutex(DeviceStatus(.offline, reason: "not opened yet"))
+    private let prepared = Mutex<(any InputEventSource)?>(nil)
+
+    public init(
+        info: DeviceInfo, layout: String = "us", variant: String? = nil, terminator: Terminator = .enter,
+        interKey: Duration = .milliseconds(100), classifier: ScanClassifier,
+        open: @escaping @Sendable () async throws -> any InputEventSource
+    ) {
+        self.info = info
+        self.layout = layout
+        self.variant = variant
+        self.terminator = terminator
+        self.interKey = interKey
+        self.classifier = classifier
+        self.open = open
+    }
+
+    public func prepare() async {
+        do {
+            _ = try Keymap(layout: layout, variant: variant)  // a wrong layout is a config error: said at once
+            let source = try await open()
+            try await source.grab(true)
+            prepared.withLock { $0 = source }
+            state.withLock { $0 = .online }
+        } catch {
+            state.withLock { $0 = Self.status(for: error) }
+        }
+    }
+
+    public func run(events: any EventSink) async throws {
+        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        let keymap: Keymap
+        do {
+            keymap = try Keymap(layout: layout, variant: variant)
+        } catch {
+            await setStatus(DeviceStatus(.error, reason: "\(error)"), events)
+            return
+        }
+        while !Task.isCancelled {
+            let source: any InputEventSource
+            do {
+                if let ready = prepared.withLock({ state -> (any InputEventSource)? in defer { state = nil }; return state }) {
+                    source = ready
+                } else {
+                    source = try await open()
+                    try await source.grab(true)
+                }
+            } catch {
+                await setStatus(Self.status(for: error), events)
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            backoff.reset()
+            await setStatus(.online, events)
+            do {
+                try await read(source, keymap, events)
+            } catch let error as TransportError {
+                await setStatus(DeviceStatus(.offline, reason: error.message), events)
+            }
+            await source.close()
+        }
+    }
+
+    private func read(_ source: any InputEventSource, _ keymap: Keymap, _ events: any EventSink) async throws {
+        var text = ""
+        var raw: [UInt8] = []
+        while !Task.isCancelled {
+            let timeout: Duration = text.isEmpty ? .seconds(24 * 3600) : interKey
+            let batch = try await source.next(timeout: timeout)
+            if batch.isEmpty {
+                // The keys stopped: with no terminator that ends the scan; with one, a half scan
+                // (the scanner unplugged mid-code) is dropped.
+                if terminator == .none, !text.isEmpty { await emit(text, raw, events) }
+                text = ""
+                raw = []
+                continue
+            }
+            for event in batch {
+                if event == .dropped {
+                    // The kernel dropped events: which keys are down is unknown, the scan is torn.
+                    keymap.reset()
+                    text = ""
+                    raw = []
+                    continue
+                }
+                guard event.type == InputEvent.key else { continue }
+                if event.value == 0 {
+                    keymap.release(event.code)
+                    continue
+                }
+                guard event.value == 1 else { continue }  // autorepeat (2) is not a scanner's
+                if (event.code == 28 || event.code == 96) && terminator == .enter || event.code == 15 && terminator == .tab {
+                    keymap.release(event.code)
+                    if !text.isEmpty { await emit(text, raw, events) }
+                    text = ""
+                    raw = []
+                    continue
+                }
+                let typed = keymap.press(event.code)
+                text += typed
+                raw += Array(typed.utf8)
+                if raw.count > 4096 {  // a stuck key or a keyboard mistaken for a scanner: bounded
+                    text = ""
+                    raw = []
+                }
+            }
+        }
+    }
+
+    private func emit(_ text: String, _ raw: [UInt8], _ events: any EventSink) async {
+        let result = classifier.classify(text: text)
+        await events.emit(.scan(Scan(text: text, raw: raw, symbology: result.symbology, aim: nil, checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind)), device: info.name)
+    }
+
+    private static func status(for error: any Error) -> DeviceStatus {
+        guard let error = error as? TransportError else { return DeviceStatus(.error, reason: "\(error)") }
+        return DeviceStatus(error.isTransient || error.kind == .notFound ? .offline : .error, reason: error.message)
+    }
+
+    private func setStatus(_ new: DeviceStatus, _ events: any EventSink) async {
+        let changed = state.withLock { current -> Bool in
+            defer { current = new }
+            return current != new
+        }
+        if changed { await events.stateChanged(info.name, new) }
+    }
+}

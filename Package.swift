@@ -135,6 +135,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Scan decoding throughput (docs/benchmarks.md); not a test: run it in release.
+        .executableTarget(name: "till-scan-bench", dependencies: ["TillScanner"], path: "Benchmarks/ScanBench"),
         // till-crm figures (docs/benchmarks.md); not a test: run it in release.
         .executableTarget(
             name: "till-crm-bench",

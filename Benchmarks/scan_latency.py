@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Scan-to-subscriber latency for a serial scanner on a pty, through the running daemon, beside
+two floors in the same run: a C relay that reads the pty and writes each line to a Unix socket
+(Benchmarks/pty_relay.c), and the same relay with an fdatasync per line (tilld journals a scan
+before it delivers it).
+
+    python3 Benchmarks/scan_latency.py [--tilld .build/release/tilld] [--scans 10000]
+
+Each scan is a 13-digit EAN written to the pty's controller side with CR; the latency is from
+that write to the subscriber reading the line (or the scanner.data event). Scans are paced
+(one every 2 ms) so each is measured alone, as a cashier scans.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench  # noqa: E402  (connect, start_tilld, percentile, stop)
+
+
+def codes(count):
+    out = []
+    for n in range(count):
+        body = "400638%06d" % (n % 1000000)
+        total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+        out.append(body + str((10 - total % 10) % 10))
+    return out
+
+
+def measure(controller, receive, scans):
+    latencies = []
+    for code in codes(scans):
+        start = time.perf_counter_ns()
+        os.write(controller, code.encode() + b"\r")
+        receive(code)
+        latencies.append((time.perf_counter_ns() - start) / 1000)
+        time.sleep(0.002)
+    return {"median_us": statistics.median(latencies), "p99_us": bench.percentile(latencies, 99), "scans": len(latencies)}
+
+
+def line_reader(sock):
+    buffer = bytearray()
+
+    def receive(code):
+        nonlocal buffer
+        while b"\n" not in buffer:
+            buffer += sock.recv(65536)
+        line, _, rest = bytes(buffer).partition(b"\n")
+        buffer = bytearray(rest)
+        if code.encode() not in line:
+            raise SystemExit("relay sent %r for %s" % (line, code))
+    return receive
+
+
+def run_floor(work, relay, durable, scans):
+    controller, device = os.openpty()
+    path = os.ttyname(device)
+    sock_path = os.path.join(work, "relay.sock")
+    extra = [os.path.join(work, "relay.log")] if durable else []
+    proc = subprocess.Popen([relay, path, sock_path] + extra)
+    try:
+        client = bench.connect(sock_path)
+        time.sleep(0.2)
+        return measure(controller, line_reader(client), scans)
+    finally:
+        proc.terminate()
+        proc.wait()
+        os.close(controller)
+        os.close(device)
+
+
+def run_tilld(work, binary, scans):
+    controller, device = os.openpty()
+    path = os.ttyname(device)
+    config = os.path.join(work, "scan.toml")
+    with open(config, "w") as f:
+        f.write('[journal]\nsync = "full"\n[[device]]\nname = "bench-scanner"\nrole = "scanner"\ndriver = "serial-scanner"\npath = "%s"\n' % path)
+    sock = os.path.join(work, "tilld.sock")
+    proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(work, "state"), "--config", config, "--log-level", "warning"])
+    try:
+        client = bench.connect(sock)
+        lines = bench.Lines(client)
+        lines.next()  # hello
+        client.sendall(b'{"id":1,"op":"subscribe","topics":["scanner.*"]}\n')
+        while b'"type":"reply"' not in lines.next():
+            pass
+
+        def receive(code):
+            while True:
+                line = lines.next()
+                if b'"scanner.data"' in line:
+                    if code.encode() not in line:
+                        raise SystemExit("tilld sent %r for %s" % (line[:120], code))
+                    return
+        return measure(controller, receive, scans)
+    finally:
+        bench.stop(proc)
+        os.close(controller)
+        os.close(device)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tilld", default=os.path.join(HERE, "..", ".build", "release", "tilld"))
+    parser.add_argument("--scans", type=int, default=10000)
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as work:
+        relay = os.path.join(work, "pty_relay")
+        subprocess.check_call(["cc", "-O2", "-o", relay, os.path.join(HERE, "pty_relay.c")])
+        results["floor"] = run_floor(work, relay, False, args.scans)
+        results["durable_floor"] = run_floor(work, relay, True, args.scans)
+        results["tilld"] = run_tilld(work, args.tilld, args.scans)
+    print(json.dumps(results, indent=1))
+    floor = results["durable_floor"]
+    print("scan -> subscriber (µs)       median      p99")
+    for name in ("floor", "durable_floor", "tilld"):
+        r = results[name]
+        print("  %-24s %8.1f %8.1f%s" % (name, r["median_us"], r["p99_us"],
+              "   x%.2f / x%.2f of the durable floor" % (r["median_us"] / floor["median_us"], r["p99_us"] / floor["p99_us"]) if name == "tilld" else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -38,6 +38,15 @@ public struct ScanClassifier: Sendable {
         if digits, ["ean13", "ean8", "upca"].contains(symbology) {
             checkOK = GTIN.isValid(text)
         }
+        if digits, symbology == "upce", let expanded = UPCE.expand(text) {
+            // An 8-digit UPC-E carries the check digit of the UPC-A it stands for.
+            checkOK = text.utf8.count == 8 ? text.last == expanded.last : nil
+        } else if digits, symbology == "upce" {
+            checkOK = false
+        }
+        if digits, symbology == "itf", text.utf8.count == 14 {
+            checkOK = GTIN.isValid(text)  // ITF-14 is a GTIN-14 on a carton
+        }
         // GS1 when the AIM identifier says so (]C1 GS1-128, ]d2 DataMatrix, ]Q3 QR, ]e0
         // DataBar) or the text carries FNC1 as GS; the GTIN inside decides the check digit.
         var gs1: [String: String]? = nil
@@ -55,7 +64,7 @@ public struct ScanClassifier: Sendable {
         let kind: String
         if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) {
             kind = "loyalty"
-        } else if ["ean13", "ean8", "upca", "upce"].contains(symbology), checkOK != false {
+        } else if ["ean13", "ean8", "upca", "upce"].contains(symbology) || (symbology == "itf" && text.utf8.count == 14), checkOK != false {
             kind = couponPrefixes.contains(where: { text.hasPrefix($0) }) && symbology == "ean13" ? "coupon" : "product"
         } else if let gs1, gs1["01"] != nil, checkOK != false {
             kind = "product"
@@ -103,5 +112,35 @@ public enum GTIN {
             sum += digit * (offset % 2 == 0 ? 3 : 1)
         }
         return (10 - sum % 10) % 10
+    }
+}
+
+/// UPC-E, the zero-suppressed UPC-A on small packs: 6 data digits, with the number system (0
+/// or 1) before and the check digit after when the scanner sends 8.
+public enum UPCE {
+    /// The 12-digit UPC-A a UPC-E stands for (its check digit computed), from 6, 7 or 8 digits
+    /// (the check digit of an 8-digit UPC-E is not checked here: compare with the result's).
+    /// Nil when it is not a UPC-E: a number system other than 0 or 1, or not digits.
+    public static func expand(_ text: String) -> String? {
+        let all = text.utf8.map { Int($0) - 48 }
+        guard all.allSatisfy({ (0...9).contains($0) }) else { return nil }
+        let system: Int
+        let data: [Int]
+        switch all.count {
+        case 6: (system, data) = (0, all)
+        case 7, 8: (system, data) = (all[0], Array(all[1...6]))
+        default: return nil
+        }
+        guard system == 0 || system == 1 else { return nil }
+        let (d1, d2, d3, d4, d5, d6) = (data[0], data[1], data[2], data[3], data[4], data[5])
+        let body: [Int]
+        switch d6 {
+        case 0, 1, 2: body = [d1, d2, d6, 0, 0, 0, 0, d3, d4, d5]
+        case 3: body = [d1, d2, d3, 0, 0, 0, 0, 0, d4, d5]
+        case 4: body = [d1, d2, d3, d4, 0, 0, 0, 0, 0, d5]
+        default: body = [d1, d2, d3, d4, d5, 0, 0, 0, 0, d6]
+        }
+        let withoutCheck = [system] + body
+        return (withoutCheck + [GTIN.checkDigit(for: withoutCheck)]).map(String.init).joined()
     }
 }

@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "TillTransportTesting", dependencies: ["TillTransport", "TillSystem"]),
         // The device API: roles, typed device events, the sink drivers emit to, the driver
         // registry. What a driver sees of tilld; it never sees the journal or the bus.
-        .target(name: "TillDevices", dependencies: ["TillCore"]),
+        .target(name: "TillDevices", dependencies: ["TillCore", "TillScanner"]),
         // Drivers (protocol logic over a transport) and the demo devices, each on the code path
         // of a real device.
         .target(

@@ -2,6 +2,7 @@ import Foundation
 import TOMLKit
 public import TillCore
 public import TillDevices
+public import TillScanner
 public import TillDrivers
 
 /// One problem found in a config file, with the line it is on (when known).
@@ -49,6 +50,8 @@ public struct DaemonConfig: Sendable, Hashable {
     /// Device events that may wait for a journal that cannot commit (`[journal] hold_events`).
     public var holdEvents = 10_000
     public var loyaltyPrefixes: [String] = []
+    /// `[[scanner.variable_measure]]`: in-store EAN-13s with a price or weight inside.
+    public var variableMeasures: [VariableMeasureScheme] = []
     public var devices: [DeviceConfig] = []
 
     public init() {}
@@ -131,8 +134,36 @@ public struct DaemonConfig: Sendable, Hashable {
             }
         }
         if let scanner = r.table(root, "scanner", section: "") {
-            r.unknownKeys(in: scanner, section: "scanner", known: ["loyalty_prefixes"])
+            r.unknownKeys(in: scanner, section: "scanner", known: ["loyalty_prefixes", "variable_measure"])
             if let value = r.strings(scanner, "loyalty_prefixes", section: "scanner") { loyaltyPrefixes = value }
+            if let entries = scanner["variable_measure"] {
+                guard let array = entries.array else {
+                    r.problem(section: "scanner", key: "variable_measure", "variable_measure must be written [[scanner.variable_measure]]")
+                    return
+                }
+                for (index, entry) in array.enumerated() {
+                    guard let table = entry.table else { continue }
+                    let section = "scanner.variable_measure"
+                    r.unknownKeys(in: table, section: section, known: ["prefix", "item_digits", "value_digits", "value", "decimals"])
+                    guard let prefix = r.string(table, "prefix", section: section), let kindText = r.string(table, "value", section: section) else {
+                        r.problem(section: section, key: nil, "[[scanner.variable_measure]] entry \(index + 1) needs prefix (\"28\") and value (\"price\" or \"weight\")")
+                        continue
+                    }
+                    guard let kind = VariableMeasureScheme.Kind(rawValue: kindText) else {
+                        r.problem(section: section, key: "value", "value = \"\(kindText)\": must be \"price\" or \"weight\"")
+                        continue
+                    }
+                    let scheme = VariableMeasureScheme(
+                        prefix: prefix, itemDigits: r.int(table, "item_digits", section: section, range: 1...9) ?? 5,
+                        valueDigits: r.int(table, "value_digits", section: section, range: 1...9) ?? 5, kind: kind,
+                        decimals: r.int(table, "decimals", section: section, range: 0...9) ?? (kind == .price ? 2 : 3))
+                    if let problem = scheme.problem {
+                        r.problem(section: section, key: "prefix", "[[scanner.variable_measure]] entry \(index + 1): \(problem)")
+                        continue
+                    }
+                    variableMeasures.append(scheme)
+                }
+            }
         }
         if let entries = root["device"] {
             guard let array = entries.array else {

@@ -13,8 +13,24 @@ public struct Scan: Sendable, Hashable {
     /// GS1 application identifiers to values, when the code is GS1.
     public var gs1: [String: String]?
     public var kind: String
+    /// An in-store code's item number and the price or weight inside it.
+    public var variableMeasure: Measure?
 
-    public init(text: String, raw: [UInt8], symbology: String, aim: String?, checkDigitOK: Bool?, gs1: [String: String]? = nil, kind: String) {
+    public struct Measure: Sendable, Hashable {
+        public var item: String
+        /// "price" or "weight".
+        public var kind: String
+        /// A decimal string: "4.99", "1.250".
+        public var value: String
+
+        public init(item: String, kind: String, value: String) {
+            self.item = item
+            self.kind = kind
+            self.value = value
+        }
+    }
+
+    public init(text: String, raw: [UInt8], symbology: String, aim: String?, checkDigitOK: Bool?, gs1: [String: String]? = nil, kind: String, variableMeasure: Measure? = nil) {
         self.text = text
         self.raw = raw
         self.symbology = symbology
@@ -22,6 +38,7 @@ public struct Scan: Sendable, Hashable {
         self.checkDigitOK = checkDigitOK
         self.gs1 = gs1
         self.kind = kind
+        self.variableMeasure = variableMeasure
     }
 }
 
@@ -78,7 +95,7 @@ public enum DeviceEvent: Sendable, Hashable {
         case .removed: return [:]
         case .state(let status): return status.json
         case .scan(let scan):
-            return [
+            var object: [String: JSONValue] = [
                 "text": .string(scan.text),
                 "raw": .string(Data(scan.raw).base64EncodedString()),
                 "symbology": .string(scan.symbology),
@@ -87,6 +104,11 @@ public enum DeviceEvent: Sendable, Hashable {
                 "gs1": scan.gs1.map { .object($0.mapValues(JSONValue.string)) } ?? .null,
                 "kind": .string(scan.kind),
             ]
+            // An extension of the contract's fields (docs/protocol.md), present only when known.
+            if let measure = scan.variableMeasure {
+                object["variable_measure"] = .object(["item": .string(measure.item), measure.kind: .string(measure.value)])
+            }
+            return .object(object)
         case .printerStatus(let condition):
             return [
                 "online": .bool(condition.online), "cover_open": .bool(condition.coverOpen),

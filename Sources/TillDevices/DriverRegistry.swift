@@ -1,4 +1,5 @@
 public import TillCore
+public import TillScanner
 
 /// One option a driver takes in its `[[device]]` entry: its type, and what it is for (shown by
 /// `--check-config` and docs/devices.md).
@@ -141,13 +142,13 @@ public struct DriverDescriptor: Sendable {
 
 /// What a driver gets from tilld when it is built: shared settings, never the daemon itself.
 public struct DriverEnvironment: Sendable {
-    /// `[scanner] loyalty_prefixes` and friends, for scanners.
-    public var loyaltyPrefixes: [String]
+    /// How scans are classified (`[scanner]`: loyalty prefixes, in-store price and weight codes).
+    public var classifier: ScanClassifier
     /// Told of problems a driver meets in the data it reads (garbled scans): logged by tilld.
     public var report: @Sendable (_ device: String, _ problem: String) -> Void
 
-    public init(loyaltyPrefixes: [String] = [], report: @escaping @Sendable (String, String) -> Void = { _, _ in }) {
-        self.loyaltyPrefixes = loyaltyPrefixes
+    public init(classifier: ScanClassifier = ScanClassifier(), report: @escaping @Sendable (String, String) -> Void = { _, _ in }) {
+        self.classifier = classifier
         self.report = report
     }
 }

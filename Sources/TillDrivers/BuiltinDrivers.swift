@@ -102,7 +102,7 @@ public enum BuiltinDrivers {
         let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "evdev", identity: path)
         return EvdevScanner(
             info: info, layout: entry.options["layout"]?.stringValue ?? "us", variant: entry.options["variant"]?.stringValue,
-            terminator: terminator, interKey: interKey, classifier: ScanClassifier(loyaltyPrefixes: environment.loyaltyPrefixes)
+            terminator: terminator, interKey: interKey, classifier: environment.classifier
         ) {
             try EvdevDevice(path: path)
         }
@@ -122,7 +122,7 @@ public enum BuiltinDrivers {
         let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "serial", identity: path)
         let name = entry.name
         return SerialScanner(
-            info: info, framing: framing, classifier: ScanClassifier(loyaltyPrefixes: environment.loyaltyPrefixes),
+            info: info, framing: framing, classifier: environment.classifier,
             onProblem: { problem in environment.report(name, problem) }
         ) {
             try SerialPort.open(path, settings: settings)

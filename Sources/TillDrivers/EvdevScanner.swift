@@ -133,7 +133,8 @@ public final class EvdevScanner: TillDevice {
 
     private func emit(_ text: String, _ raw: [UInt8], _ events: any EventSink) async {
         let result = classifier.classify(text: text)
-        await events.emit(.scan(Scan(text: text, raw: raw, symbology: result.symbology, aim: nil, checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind)), device: info.name)
+        await events.emit(.scan(Scan(text: text, raw: raw, symbology: result.symbology, aim: nil, checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind,
+                        variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })), device: info.name)
     }
 
     private static func status(for error: any Error) -> DeviceStatus {

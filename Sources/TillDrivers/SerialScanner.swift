@@ -96,7 +96,8 @@ public final class SerialScanner: TillDevice {
                     let result = classifier.classify(text: text, aim: frame.aim)
                     await events.emit(.scan(Scan(
                         text: text, raw: frame.data, symbology: result.symbology, aim: frame.aim,
-                        checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind)), device: info.name)
+                        checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind,
+                        variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })), device: info.name)
                 case .problem(.tooLong(let discarded)):
                     onProblem("a scan of more than \(framing.maxLength) bytes was discarded (\(discarded) bytes): wrong baud rate, or a terminator the scanner does not send (check terminator and baud)")
                 case .problem(.missingAffix):

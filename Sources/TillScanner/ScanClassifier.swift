@@ -7,10 +7,13 @@ public struct ScanClassifier: Sendable {
     public var loyaltyPrefixes: [String]
     /// Coupons: GS1 coupon prefixes (99, 981-984 in EAN-13) plus any configured ones.
     public var couponPrefixes: [String]
+    /// In-store EAN-13s with a price or weight inside (`[[scanner.variable_measure]]`).
+    public var variableMeasures: [VariableMeasureScheme]
 
-    public init(loyaltyPrefixes: [String] = [], couponPrefixes: [String] = ["99", "981", "982", "983", "984"]) {
+    public init(loyaltyPrefixes: [String] = [], couponPrefixes: [String] = ["99", "981", "982", "983", "984"], variableMeasures: [VariableMeasureScheme] = []) {
         self.loyaltyPrefixes = loyaltyPrefixes
         self.couponPrefixes = couponPrefixes
+        self.variableMeasures = variableMeasures
     }
 
     public struct Result: Sendable, Hashable {
@@ -19,6 +22,8 @@ public struct ScanClassifier: Sendable {
         public var kind: String
         /// The GS1 element string's AI → value, when the code is GS1 and parses.
         public var gs1: [String: String]? = nil
+        /// The item and price or weight of an in-store EAN-13, by the shop's scheme.
+        public var variableMeasure: VariableMeasure? = nil
     }
 
     public func classify(text: String, aim: String? = nil) -> Result {
@@ -71,7 +76,11 @@ public struct ScanClassifier: Sendable {
         } else {
             kind = "unknown"
         }
-        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind, gs1: gs1)
+        var measure: VariableMeasure? = nil
+        if symbology == "ean13", checkOK == true {
+            measure = variableMeasures.lazy.compactMap { $0.decode(text) }.first
+        }
+        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind, gs1: gs1, variableMeasure: measure)
     }
 
     /// AIM symbology identifier (ISO/IEC 15424) to the contract's symbology names.
@@ -142,5 +151,64 @@ public enum UPCE {
         }
         let withoutCheck = [system] + body
         return (withoutCheck + [GTIN.checkDigit(for: withoutCheck)]).map(String.init).joined()
+    }
+}
+
+/// How a shop's scale or back office puts a price or a weight into an in-store EAN-13
+/// (restricted circulation, prefixes 20-29): `[[scanner.variable_measure]]` in the config.
+/// The common layout: the 2-digit prefix, the item number, (a price check digit,) the value,
+/// the EAN check digit.
+public struct VariableMeasureScheme: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case price, weight }
+
+    public var prefix: String
+    public var itemDigits: Int
+    public var valueDigits: Int
+    public var kind: Kind
+    /// Decimal places of the value: 2 for a price in cents, 3 for a weight in grams as kg.
+    public var decimals: Int
+
+    public init(prefix: String, itemDigits: Int = 5, valueDigits: Int = 5, kind: Kind, decimals: Int) {
+        self.prefix = prefix
+        self.itemDigits = itemDigits
+        self.valueDigits = valueDigits
+        self.kind = kind
+        self.decimals = decimals
+    }
+
+    /// What is wrong with the scheme, or nil: the parts must fit in 13 digits.
+    public var problem: String? {
+        guard prefix.count == 2, let number = Int(prefix), (20...29).contains(number) else {
+            return "prefix must be one of the restricted-circulation prefixes 20 to 29, not \"\(prefix)\""
+        }
+        if itemDigits < 1 || valueDigits < 1 || 2 + itemDigits + valueDigits + 1 > 13 {
+            return "item_digits + value_digits must fit in the 10 digits between the prefix and the check digit"
+        }
+        if decimals < 0 || decimals > valueDigits { return "decimals must be 0 to value_digits" }
+        return nil
+    }
+
+    /// The item and value of an EAN-13 this scheme covers (its check digit already valid).
+    public func decode(_ ean13: String) -> VariableMeasure? {
+        guard ean13.utf8.count == 13, ean13.hasPrefix(prefix), problem == nil else { return nil }
+        let digits = Array(ean13)
+        let item = String(digits[2..<(2 + itemDigits)])
+        let valueDigitsText = String(digits[(12 - valueDigits)..<12])
+        guard let value = GS1.decimal(valueDigitsText, places: decimals) else { return nil }
+        return VariableMeasure(item: item, kind: kind, value: value)
+    }
+}
+
+/// An in-store code's item number and embedded price or weight.
+public struct VariableMeasure: Sendable, Hashable {
+    public var item: String
+    public var kind: VariableMeasureScheme.Kind
+    /// A decimal string ("4.99", "1.250").
+    public var value: String
+
+    public init(item: String, kind: VariableMeasureScheme.Kind, value: String) {
+        self.item = item
+        self.kind = kind
+        self.value = value
     }
 }

@@ -109,12 +109,12 @@ struct Tilld: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let sink = BusEventSink(bus: bus)
-        let environment = DriverEnvironment(loyaltyPrefixes: daemonConfig.loyaltyPrefixes) { device, problem in
+        let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes, variableMeasures: daemonConfig.variableMeasures)
+        let environment = DriverEnvironment(classifier: classifier) { device, problem in
             logger.notice("device input problem", metadata: ["device": "\(device)", "problem": "\(problem)"])
         }
         var devices = DeviceManager.configuredDevices(daemonConfig.devices, environment: environment)
         if demo {
-            let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes)
             devices += try DeviceManager.demoDevices(stateDirectory: stateDirectory, classifier: classifier)
         }
         let manager = DeviceManager(devices: devices, sink: sink, logger: logger)

@@ -49,6 +49,25 @@ struct DemoFlowTests {
         }
     }
 
+    @Test("an in-store price code, by the shop's [[scanner.variable_measure]] scheme, carries its item and price")
+    func variableMeasure() async throws {
+        let config = """
+            [scanner]
+            [[scanner.variable_measure]]
+            prefix = "28"
+            value = "price"
+            """
+        let daemon = try await DaemonUnderTest(config: config)
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["scanner.*"]])
+            // 28 12345 00499 and its check digit 9: item 12345, 4.99.
+            try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "2812345004999"]])
+            let scan = try await till.collect { $0.count >= 1 }[0]
+            #expect(scan.data["check_digit_ok"] == true, "\(scan.data)")
+            #expect(scan.data["variable_measure"] == ["item": "12345", "price": "4.99"], "\(scan.data)")
+        }
+    }
+
     @Test("a simulated scan, a print, a drawer and the display, through the real daemon")
     func wholeFlow() async throws {
         let daemon = try await DaemonUnderTest()

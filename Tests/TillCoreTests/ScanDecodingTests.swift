@@ -39,3 +39,37 @@ struct ScanDecodingTests {
         #expect(result.kind == (GTIN.isValid(valid) ? "product" : "unknown"))
     }
 }
+
+@Suite("In-store codes with a price or weight (restricted circulation, 20-29)")
+struct VariableMeasureTests {
+    /// An EAN-13 from its first 12 digits, with its check digit.
+    static func ean(_ twelve: String) -> String {
+        twelve + String(GTIN.checkDigit(for: twelve.utf8.map { Int($0) - 48 }))
+    }
+
+    @Test("price and weight schemes give the item and the value with its decimal point")
+    func decode() {
+        let price = VariableMeasureScheme(prefix: "28", itemDigits: 5, valueDigits: 5, kind: .price, decimals: 2)
+        let weight = VariableMeasureScheme(prefix: "23", kind: .weight, decimals: 3)
+        let withPriceCheck = VariableMeasureScheme(prefix: "21", itemDigits: 4, valueDigits: 5, kind: .price, decimals: 2)
+        let classifier = ScanClassifier(variableMeasures: [price, weight, withPriceCheck])
+        let a = classifier.classify(text: Self.ean("281234500499"))
+        #expect(a.variableMeasure == VariableMeasure(item: "12345", kind: .price, value: "4.99"))
+        #expect(a.kind == "product" && a.checkDigitOK == true)
+        #expect(classifier.classify(text: Self.ean("235432101250")).variableMeasure == VariableMeasure(item: "54321", kind: .weight, value: "1.250"))
+        // 4 item digits, then the price check digit (not part of the value), then 5 value digits.
+        #expect(classifier.classify(text: Self.ean("211234700499")).variableMeasure == VariableMeasure(item: "1234", kind: .price, value: "4.99"))
+        #expect(classifier.classify(text: Self.ean("400638133393")).variableMeasure == nil, "not an in-store prefix")
+        let wrongCheck = String(Self.ean("281234500499").dropLast()) + "0"
+        if wrongCheck != Self.ean("281234500499") {
+            #expect(classifier.classify(text: wrongCheck).variableMeasure == nil, "a misread code gives no price")
+        }
+    }
+
+    @Test("a scheme that cannot fit, or a prefix outside 20-29, says so")
+    func problems() {
+        #expect(VariableMeasureScheme(prefix: "40", kind: .price, decimals: 2).problem?.contains("20 to 29") == true)
+        #expect(VariableMeasureScheme(prefix: "28", itemDigits: 6, valueDigits: 5, kind: .price, decimals: 2).problem?.contains("fit") == true)
+        #expect(VariableMeasureScheme(prefix: "28", itemDigits: 5, valueDigits: 4, kind: .price, decimals: 5).problem?.contains("decimals") == true)
+    }
+}

@@ -3,6 +3,7 @@ import Testing
 import TillCore
 import TillDevices
 import TillDrivers
+import TillScanner
 @testable import TillDaemon
 
 /// Mistakes a new user makes in `[[device]]` entries, each with the line and key it is on and,
@@ -118,5 +119,21 @@ struct ProfileNameTests {
         #expect(problems.first?.message.contains(#"did you mean "TM-T20II"?"#) == true, "\(problems)")
         let (_, fine) = DaemonConfig.parse(text.replacingOccurrences(of: "TM-T20I\"", with: "TM-T20II\""), knownProfiles: ["TM-T20II"])
         #expect(fine.isEmpty)
+    }
+}
+
+@Suite("[[scanner.variable_measure]] in the config", .timeLimit(.minutes(1)))
+struct VariableMeasureConfigTests {
+    @Test("schemes are read with their defaults; a prefix outside 20-29 is said on its line")
+    func schemes() {
+        let (config, problems) = DaemonConfig.parse("[scanner]\n[[scanner.variable_measure]]\nprefix = \"28\"\nvalue = \"price\"\n[[scanner.variable_measure]]\nprefix = \"23\"\nvalue = \"weight\"\nitem_digits = 4\n")
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.variableMeasures.map(\.prefix) == ["28", "23"])
+        #expect(config.variableMeasures[0].decimals == 2 && config.variableMeasures[1].decimals == 3 && config.variableMeasures[1].itemDigits == 4)
+        let (_, bad) = DaemonConfig.parse("[scanner]\n[[scanner.variable_measure]]\nprefix = \"40\"\nvalue = \"price\"\n")
+        #expect(bad.count == 1 && bad[0].message.contains("20 to 29"), "\(bad)")
+        #expect(bad.first?.line == 3)
+        let (_, kind) = DaemonConfig.parse("[scanner]\n[[scanner.variable_measure]]\nprefix = \"28\"\nvalue = \"cost\"\n")
+        #expect(kind.first?.message.contains("\"price\" or \"weight\"") == true, "\(kind)")
     }
 }

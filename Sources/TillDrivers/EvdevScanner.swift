@@ -76,12 +76,17 @@ public final class EvdevScanner: TillDevice {
             }
             backoff.reset()
             await setStatus(.online, events)
+            // Closed (and so given back) on every way out, a cancellation included.
+            var stopped: (any Error)? = nil
             do {
                 try await read(source, keymap, events)
             } catch let error as TransportError {
                 await setStatus(DeviceStatus(.offline, reason: error.message), events)
+            } catch {
+                stopped = error
             }
             await source.close()
+            if let stopped { throw stopped }
         }
     }
 
@@ -90,7 +95,12 @@ public final class EvdevScanner: TillDevice {
         var raw: [UInt8] = []
         while !Task.isCancelled {
             let timeout: Duration = text.isEmpty ? .seconds(24 * 3600) : interKey
-            let batch = try await source.next(timeout: timeout)
+            // A wait of hours is woken at once by a cancellation (tilld stopping).
+            let batch = try await withTaskCancellationHandler {
+                try await source.next(timeout: timeout)
+            } onCancel: {
+                source.cancelWaits()
+            }
             if batch.isEmpty {
                 // The keys stopped: with no terminator that ends the scan; with one, a half scan
                 // (the scanner unplugged mid-code) is dropped.

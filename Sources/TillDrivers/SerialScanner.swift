@@ -66,12 +66,17 @@ public final class SerialScanner: TillDevice {
             }
             backoff.reset()
             await setStatus(.online, events)
+            // Closed on every way out, a cancellation included.
+            var stopped: (any Error)? = nil
             do {
                 try await read(stream, events)
             } catch let error as TransportError {
                 await setStatus(DeviceStatus(.offline, reason: error.message), events)
+            } catch {
+                stopped = error
             }
             await stream.close()
+            if let stopped { throw stopped }
         }
     }
 

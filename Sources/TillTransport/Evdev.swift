@@ -84,6 +84,10 @@ public final class EvdevDevice: InputEventSource {
         }
     }
 
+    public func cancelWaits() {
+        io.interruptWaits()
+    }
+
     public func close() async {
         let first = closed.withLock { closed -> Bool in
             defer { closed = true }

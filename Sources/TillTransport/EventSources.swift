@@ -27,6 +27,9 @@ public protocol InputEventSource: AnyObject, Sendable {
     /// Takes the device for tilld alone (EVIOCGRAB), so a scanner's keystrokes reach no console
     /// and no other program; false gives it back.
     func grab(_ exclusive: Bool) async throws
+    /// Wakes a `next` waiting for events; it returns [] at once, and so do later ones. For a
+    /// cancellation handler. Callable from any thread.
+    func cancelWaits()
     func close() async
 }
 

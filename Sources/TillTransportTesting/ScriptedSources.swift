@@ -5,7 +5,7 @@ public import TillTransport
 /// `unplug()`; whether it is grabbed is recorded.
 public final class ScriptedInputEvents: InputEventSource {
     public let endpoint: String
-    private let state = Mutex<(queue: [[InputEvent]], gone: Bool, grabbed: Bool, closed: Bool)>(([], false, false, false))
+    private let state = Mutex<(queue: [[InputEvent]], gone: Bool, grabbed: Bool, closed: Bool, interrupted: Bool)>(([], false, false, false, false))
 
     public init(endpoint: String = "/dev/input/event-scripted") {
         self.endpoint = endpoint
@@ -23,13 +23,13 @@ public final class ScriptedInputEvents: InputEventSource {
     public func next(timeout: Duration) async throws -> [InputEvent] {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (batch, gone) = state.withLock { state -> ([InputEvent]?, Bool) in
-                if state.gone { return (nil, true) }
-                return (state.queue.isEmpty ? nil : state.queue.removeFirst(), false)
+            let (batch, gone, interrupted) = state.withLock { state -> ([InputEvent]?, Bool, Bool) in
+                if state.gone { return (nil, true, false) }
+                return (state.queue.isEmpty ? nil : state.queue.removeFirst(), false, state.interrupted)
             }
             if gone { throw TransportError(.unplugged, endpoint: endpoint, "\(endpoint) went away (ENODEV): unplugged") }
             if let batch { return batch }
-            if ContinuousClock.now >= deadline { return [] }
+            if interrupted || ContinuousClock.now >= deadline { return [] }
             try await Task.sleep(for: .milliseconds(2))
         }
     }
@@ -41,6 +41,8 @@ public final class ScriptedInputEvents: InputEventSource {
         }
         if gone { throw TransportError(.unplugged, endpoint: endpoint, "\(endpoint) went away (ENODEV): unplugged") }
     }
+
+    public func cancelWaits() { state.withLock { $0.interrupted = true } }
 
     public func close() async { state.withLock { $0.closed = true; $0.grabbed = false } }
 }

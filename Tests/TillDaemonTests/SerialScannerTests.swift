@@ -155,3 +155,21 @@ struct IdleScannerTests {
         await port.close()
     }
 }
+
+@Suite("An idle keyboard-wedge scanner stops at once", .timeLimit(.minutes(1)))
+struct IdleEvdevScannerTests {
+    @Test("cancelled while waiting hours for a key, the driver returns at once")
+    func cancel() async throws {
+        let device = ScriptedInputEvents()
+        let info = DeviceInfo(name: "wedge", role: .scanner, driver: "evdev-scanner", transport: "evdev")
+        let scanner = EvdevScanner(info: info, classifier: ScanClassifier()) { device }
+        let running = Task { try await scanner.run(events: RecordingSink()) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(device.isGrabbed)
+        let cancelled = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        #expect(ContinuousClock.now - cancelled < .seconds(5))
+        #expect(device.isClosed && !device.isGrabbed, "closed and given back")
+    }
+}

@@ -138,7 +138,7 @@ struct IdleScannerTests {
         let cancelled = ContinuousClock.now
         running.cancel()
         _ = await running.result
-        #expect(ContinuousClock.now - cancelled < .seconds(5), "the waiting read was woken, not left to time out")
+        #expect(ContinuousClock.now - cancelled < .seconds(30), "the waiting read (24 h) was woken, not left to time out")
     }
 
     @Test("a read waiting on a real pty returns at once when its waits are cancelled")
@@ -169,7 +169,9 @@ struct IdleEvdevScannerTests {
         let cancelled = ContinuousClock.now
         running.cancel()
         _ = await running.result
-        #expect(ContinuousClock.now - cancelled < .seconds(5))
+        // The wait was for hours: returning within seconds is the point (the bound is loose
+        // because a busy test run can delay tasks by seconds).
+        #expect(ContinuousClock.now - cancelled < .seconds(30))
         #expect(device.isClosed && !device.isGrabbed, "closed and given back")
     }
 }

@@ -143,7 +143,8 @@ let package = Package(
             dependencies: ["TillCRM", "TillCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/CRMBench"
         ),
-        .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"]),
+        // Fixtures are read at run time through #filePath, not bundled.
+        .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"], exclude: ["Fixtures"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
@@ -163,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TillCore", "TillClient", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
-            resources: []
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -12,7 +12,11 @@ struct AccessAndToolsTests {
     private func tillctlForOthers(in daemon: DaemonUnderTest) throws -> String {
         let copy = daemon.directory + "/tillctl"
         if !FileManager.default.fileExists(atPath: copy) {
-            try FileManager.default.copyItem(atPath: Binaries.tillctl, toPath: copy)
+            // Copied by cp, not in this process: a copy written here holds a descriptor open for
+            // writing, which a child forked meanwhile by another test inherits, and executing
+            // the copy then fails with ETXTBSY ("Text file busy"), as seen once in CI.
+            let (code, _, error) = try runProcess("/bin/cp", [Binaries.tillctl, copy])
+            guard code == 0 else { throw WireError(.deviceError, "cp tillctl: \(error)") }
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
         }
         return copy

@@ -53,7 +53,10 @@ struct CRMResumeTests {
         // till-crm runs as nobody, who may read but not publish.
         let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"nogroup\"\n[access]\nread_groups = [\"nogroup\"]\nact_users = []\n", demo: false)
         let binary = daemon.directory + "/till-crm"
-        try FileManager.default.copyItem(atPath: Binaries.directory.appendingPathComponent("till-crm").path, toPath: binary)
+        // Copied by cp, not in this process (see tillctlForOthers: ETXTBSY when a child forked
+        // meanwhile inherits the copy's write descriptor).
+        let (copied, _, copyError) = try runProcess("/bin/cp", [Binaries.directory.appendingPathComponent("till-crm").path, binary])
+        #expect(copied == 0, "\(copyError)")
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
         let data = daemon.directory + "/crm"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 public import TillDevices
-public import TillKeymap
+import TillKeymap
 public import TillScanner
 public import TillTransport
 
@@ -14,7 +14,7 @@ public final class EvdevScanner: TillDevice {
     public enum Terminator: String, Sendable { case enter, tab, none }
 
     public let info: DeviceInfo
-    public var status: DeviceStatus { state.withLock { $0 } }
+    public var status: DeviceStatus { state.current }
 
     private let layout: String
     private let variant: String?
@@ -22,7 +22,7 @@ public final class EvdevScanner: TillDevice {
     private let interKey: Duration
     private let classifier: ScanClassifier
     private let open: @Sendable () async throws -> any InputEventSource
-    private let state = Mutex(DeviceStatus(.offline, reason: "not opened yet"))
+    private let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
     private let prepared = Mutex<(any InputEventSource)?>(nil)
 
     public init(
@@ -45,9 +45,9 @@ public final class EvdevScanner: TillDevice {
             let source = try await open()
             try await source.grab(true)
             prepared.withLock { $0 = source }
-            state.withLock { $0 = .online }
+            state.setQuietly(.online)
         } catch {
-            state.withLock { $0 = Self.status(for: error) }
+            state.setQuietly(DeviceStatus(failure: error))
         }
     }
 
@@ -57,7 +57,7 @@ public final class EvdevScanner: TillDevice {
         do {
             keymap = try Keymap(layout: layout, variant: variant)
         } catch {
-            await setStatus(DeviceStatus(.error, reason: "\(error)"), events)
+            await state.set(DeviceStatus(.error, reason: "\(error)"), device: info.name, events)
             return
         }
         while !Task.isCancelled {
@@ -70,18 +70,18 @@ public final class EvdevScanner: TillDevice {
                     try await source.grab(true)
                 }
             } catch {
-                await setStatus(Self.status(for: error), events)
+                await state.set(DeviceStatus(failure: error), device: info.name, events)
                 try await Task.sleep(for: backoff.next())
                 continue
             }
             backoff.reset()
-            await setStatus(.online, events)
+            await state.set(.online, device: info.name, events)
             // Closed (and so given back) on every way out, a cancellation included.
             var stopped: (any Error)? = nil
             do {
                 try await read(source, keymap, events)
             } catch let error as TransportError {
-                await setStatus(DeviceStatus(.offline, reason: error.message), events)
+                await state.set(DeviceStatus(.offline, reason: error.message), device: info.name, events)
             } catch {
                 stopped = error
             }
@@ -142,21 +142,8 @@ public final class EvdevScanner: TillDevice {
     }
 
     private func emit(_ text: String, _ raw: [UInt8], _ events: any EventSink) async {
-        let result = classifier.classify(text: text)
-        await events.emit(.scan(Scan(text: text, raw: raw, symbology: result.symbology, aim: nil, checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind,
-                        variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })), device: info.name)
+        await events.emit(.scan(Scan(text: text, raw: raw, aim: nil, classifier: classifier)), device: info.name)
     }
 
-    private static func status(for error: any Error) -> DeviceStatus {
-        guard let error = error as? TransportError else { return DeviceStatus(.error, reason: "\(error)") }
-        return DeviceStatus(error.isTransient || error.kind == .notFound ? .offline : .error, reason: error.message)
-    }
 
-    private func setStatus(_ new: DeviceStatus, _ events: any EventSink) async {
-        let changed = state.withLock { current -> Bool in
-            defer { current = new }
-            return current != new
-        }
-        if changed { await events.stateChanged(info.name, new) }
-    }
 }

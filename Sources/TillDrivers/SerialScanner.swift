@@ -12,13 +12,13 @@ public import TillTransport
 /// adapter reset) it says so in its state and opens it again, with back-off, until it is back.
 public final class SerialScanner: TillDevice {
     public let info: DeviceInfo
-    public var status: DeviceStatus { state.withLock { $0 } }
+    public var status: DeviceStatus { state.current }
 
     private let framing: ScanFraming
     private let classifier: ScanClassifier
     private let open: @Sendable () async throws -> any ByteStream
     private let onProblem: @Sendable (String) -> Void
-    private let state = Mutex(DeviceStatus(.offline, reason: "not opened yet"))
+    private let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
     /// The stream `prepare` opened, for `run` to start with.
     private let prepared = Mutex<(any ByteStream)?>(nil)
 
@@ -41,9 +41,9 @@ public final class SerialScanner: TillDevice {
         do {
             let stream = try await open()
             prepared.withLock { $0 = stream }
-            state.withLock { $0 = .online }
+            state.setQuietly(.online)
         } catch {
-            state.withLock { $0 = Self.status(for: error) }
+            state.setQuietly(DeviceStatus(failure: error))
         }
     }
 
@@ -60,18 +60,18 @@ public final class SerialScanner: TillDevice {
             } catch let error as TransportError {
                 // Not there yet, or not ours to open: say why, and look again later (the
                 // adapter may be plugged in, the permission fixed).
-                await setStatus(Self.status(for: error), events)
+                await state.set(DeviceStatus(failure: error), device: info.name, events)
                 try await Task.sleep(for: backoff.next())
                 continue
             }
             backoff.reset()
-            await setStatus(.online, events)
+            await state.set(.online, device: info.name, events)
             // Closed on every way out, a cancellation included.
             var stopped: (any Error)? = nil
             do {
                 try await read(stream, events)
             } catch let error as TransportError {
-                await setStatus(DeviceStatus(.offline, reason: error.message), events)
+                await state.set(DeviceStatus(.offline, reason: error.message), device: info.name, events)
             } catch {
                 stopped = error
             }
@@ -97,12 +97,7 @@ public final class SerialScanner: TillDevice {
             for output in outputs {
                 switch output {
                 case .scan(let frame):
-                    let text = frame.text
-                    let result = classifier.classify(text: text, aim: frame.aim)
-                    await events.emit(.scan(Scan(
-                        text: text, raw: frame.data, symbology: result.symbology, aim: frame.aim,
-                        checkDigitOK: result.checkDigitOK, gs1: result.gs1, kind: result.kind,
-                        variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })), device: info.name)
+                    await events.emit(.scan(Scan(text: frame.text, raw: frame.data, aim: frame.aim, classifier: classifier)), device: info.name)
                 case .problem(.tooLong(let discarded)):
                     onProblem("a scan of more than \(framing.maxLength) bytes was discarded (\(discarded) bytes): wrong baud rate, or a terminator the scanner does not send (check terminator and baud)")
                 case .problem(.missingAffix):
@@ -114,18 +109,7 @@ public final class SerialScanner: TillDevice {
         }
     }
 
-    private static func status(for error: any Error) -> DeviceStatus {
-        guard let error = error as? TransportError else { return DeviceStatus(.error, reason: "\(error)") }
-        return DeviceStatus(error.isTransient || error.kind == .notFound ? .offline : .error, reason: error.message)
-    }
 
-    private func setStatus(_ new: DeviceStatus, _ events: any EventSink) async {
-        let changed = state.withLock { current -> Bool in
-            defer { current = new }
-            return current != new
-        }
-        if changed { await events.stateChanged(info.name, new) }
-    }
 }
 
 /// `sim-scanner`: the demo's scanner, a `SerialScanner` on a pseudo-terminal. `simulate scan

@@ -19,7 +19,7 @@ for n in 0..<1000 {
     let start = ContinuousClock.now
     var kinds = 0
     for _ in 0..<rounds {
-        for (text, aim) in samples where classifier.classify(text: text, aim: aim).kind == "product" { kinds += 1 }
+        for (text, aim) in samples where classifier.classify(text: text, aim: aim).kind == .product { kinds += 1 }
     }
     let elapsed = ContinuousClock.now - start
     precondition(kinds > 0)

@@ -50,11 +50,24 @@ public struct DaemonConfig: Sendable, Hashable {
     /// Device events that may wait for a journal that cannot commit (`[journal] hold_events`).
     public var holdEvents = 10_000
     public var loyaltyPrefixes: [String] = []
+    /// `[scanner] loyalty_pattern`: the shop's card numbers as a regular expression.
+    public var loyaltyPatterns: [ScanPattern] = []
+    /// `[scanner] coupon_prefixes`: GTIN-13 prefixes that are coupons (GS1's by default).
+    public var couponPrefixes: [String] = ScanClassifier.gs1CouponPrefixes
+    /// `[scanner] receipt_pattern`: the shop's receipt numbers, scanned for a refund.
+    public var receiptPatterns: [ScanPattern] = []
     /// `[[scanner.variable_measure]]`: in-store EAN-13s with a price or weight inside.
     public var variableMeasures: [VariableMeasureScheme] = []
     public var devices: [DeviceConfig] = []
 
     public init() {}
+
+    /// How scans are classified under this config's `[scanner]` rules.
+    public var scanClassifier: ScanClassifier {
+        ScanClassifier(
+            loyaltyPrefixes: loyaltyPrefixes, loyaltyPatterns: loyaltyPatterns, couponPrefixes: couponPrefixes,
+            receiptPatterns: receiptPatterns, variableMeasures: variableMeasures)
+    }
 
     /// Reads a file. `required` is false for the default path: a missing default file is fine.
     public static func load(path: String, required: Bool, knownProfiles: Set<String>? = nil) throws -> DaemonConfig {
@@ -134,8 +147,17 @@ public struct DaemonConfig: Sendable, Hashable {
             }
         }
         if let scanner = r.table(root, "scanner", section: "") {
-            r.unknownKeys(in: scanner, section: "scanner", known: ["loyalty_prefixes", "variable_measure"])
+            r.unknownKeys(in: scanner, section: "scanner", known: ["loyalty_prefixes", "loyalty_pattern", "coupon_prefixes", "receipt_pattern", "variable_measure"])
             if let value = r.strings(scanner, "loyalty_prefixes", section: "scanner") { loyaltyPrefixes = value }
+            if let value = r.strings(scanner, "coupon_prefixes", section: "scanner") { couponPrefixes = value }
+            for (key, keyPath) in [("loyalty_pattern", \DaemonConfig.loyaltyPatterns), ("receipt_pattern", \DaemonConfig.receiptPatterns)] {
+                guard let source = r.string(scanner, key, section: "scanner") else { continue }
+                do {
+                    self[keyPath: keyPath] = [try ScanPattern(source)]
+                } catch {
+                    r.problem(section: "scanner", key: key, "\(key) = \(error) (write it as a TOML literal string, '^R\\d{8}$', so backslashes stay)")
+                }
+            }
             if let entries = scanner["variable_measure"] {
                 guard let array = entries.array else {
                     r.problem(section: "scanner", key: "variable_measure", "variable_measure must be written [[scanner.variable_measure]]")

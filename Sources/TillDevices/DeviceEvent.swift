@@ -1,5 +1,6 @@
 public import Foundation
 public import TillCore
+public import TillScanner
 
 /// What a scanner read, as `scanner.data` carries it.
 public struct Scan: Sendable, Hashable {
@@ -7,12 +8,14 @@ public struct Scan: Sendable, Hashable {
     /// The bytes as the scanner sent them (before any prefix, suffix or terminator was removed
     /// they are not: these are the scan's own bytes).
     public var raw: [UInt8]
-    public var symbology: String
+    public var symbology: Symbology
     public var aim: String?
     public var checkDigitOK: Bool?
     /// GS1 application identifiers to values, when the code is GS1.
     public var gs1: [String: String]?
-    public var kind: String
+    /// A code that is GS1 but does not parse: which AI failed and why (its text is kept).
+    public var gs1Problem: GS1.ParseError?
+    public var kind: ScanKind
     /// An in-store code's item number and the price or weight inside it.
     public var variableMeasure: Measure?
 
@@ -30,13 +33,17 @@ public struct Scan: Sendable, Hashable {
         }
     }
 
-    public init(text: String, raw: [UInt8], symbology: String, aim: String?, checkDigitOK: Bool?, gs1: [String: String]? = nil, kind: String, variableMeasure: Measure? = nil) {
+    public init(
+        text: String, raw: [UInt8], symbology: Symbology, aim: String?, checkDigitOK: Bool?, gs1: [String: String]? = nil,
+        gs1Problem: GS1.ParseError? = nil, kind: ScanKind, variableMeasure: Measure? = nil
+    ) {
         self.text = text
         self.raw = raw
         self.symbology = symbology
         self.aim = aim
         self.checkDigitOK = checkDigitOK
         self.gs1 = gs1
+        self.gs1Problem = gs1Problem
         self.kind = kind
         self.variableMeasure = variableMeasure
     }
@@ -98,13 +105,16 @@ public enum DeviceEvent: Sendable, Hashable {
             var object: [String: JSONValue] = [
                 "text": .string(scan.text),
                 "raw": .string(Data(scan.raw).base64EncodedString()),
-                "symbology": .string(scan.symbology),
+                "symbology": .string(scan.symbology.rawValue),
                 "aim": scan.aim.map(JSONValue.string) ?? .null,
                 "check_digit_ok": scan.checkDigitOK.map(JSONValue.bool) ?? .null,
                 "gs1": scan.gs1.map { .object($0.mapValues(JSONValue.string)) } ?? .null,
-                "kind": .string(scan.kind),
+                "kind": .string(scan.kind.rawValue),
             ]
             // An extension of the contract's fields (docs/protocol.md), present only when known.
+            if let problem = scan.gs1Problem {
+                object["gs1_error"] = ["ai": problem.ai.map(JSONValue.string) ?? .null, "message": .string(problem.message)]
+            }
             if let measure = scan.variableMeasure {
                 object["variable_measure"] = .object(["item": .string(measure.item), measure.kind: .string(measure.value)])
             }

@@ -43,7 +43,7 @@ extension Scan {
         let result = classifier.classify(text: text, aim: aim)
         self.init(
             text: text, raw: raw, symbology: result.symbology, aim: aim, checkDigitOK: result.checkDigitOK, gs1: result.gs1,
-            kind: result.kind,
+            gs1Problem: result.gs1Problem, kind: result.kind,
             variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })
     }
 }

@@ -158,7 +158,7 @@ public enum GS1 {
         var description: String
     }
 
-    private static func element(_ entry: ApplicationIdentifier, _ value: String) -> Result<Element, Problem> {
+    static func element(_ entry: ApplicationIdentifier, _ value: String) -> Result<Element, Problem> {
         guard let regex = patterns[entry.ai], (try? regex.wholeMatch(in: entry.ai + value)) != nil else {
             return .failure(Problem(description: "AI \(entry.ai) (\(entry.title)): \"\(value)\" does not match its format \(entry.format)"))
         }

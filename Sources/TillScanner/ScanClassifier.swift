@@ -1,108 +1,223 @@
 import TillCore
 
+/// The contract's symbology names (`scanner.data`'s `symbology`).
+public enum Symbology: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case ean13, ean8, upca, upce, code128, gs1_128 = "gs1-128", code39, code93, codabar, itf
+    case gs1DataBar = "gs1-databar", qr, datamatrix, pdf417, aztec, unknown
+
+    public var description: String { rawValue }
+
+    /// The retail GTIN symbologies: their whole text is a GTIN with a check digit.
+    var isRetailGTIN: Bool { [.ean13, .ean8, .upca, .upce].contains(self) }
+}
+
+/// What a scan is for (`scanner.data`'s `kind`).
+public enum ScanKind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case product, loyalty, coupon, receipt, unknown
+
+    public var description: String { rawValue }
+}
+
+/// A shop's pattern for its own codes (`[scanner] receipt_pattern`, `loyalty_pattern`): a
+/// regular expression the whole scan must match.
+public struct ScanPattern: Sendable, Hashable, CustomStringConvertible {
+    public let source: String
+    private let compiled: CompiledRegex
+
+    /// Throws a message that says what is wrong with the expression.
+    public init(_ source: String) throws(ScanPatternError) {
+        do {
+            compiled = CompiledRegex(try Regex(source))
+        } catch {
+            throw ScanPatternError(pattern: source, reason: "\(error)")
+        }
+        self.source = source
+    }
+
+    public func matches(_ text: String) -> Bool { (try? compiled.regex.wholeMatch(in: text)) != nil }
+
+    public var description: String { source }
+    public static func == (a: Self, b: Self) -> Bool { a.source == b.source }
+    public func hash(into hasher: inout Hasher) { hasher.combine(source) }
+}
+
+public struct ScanPatternError: Error, Sendable, CustomStringConvertible {
+    public var pattern: String
+    public var reason: String
+    public var description: String { "\"\(pattern)\" is not a regular expression: \(reason)" }
+}
+
+// A compiled Regex is immutable and its lazy lowering is thread-safe; it is not marked
+// Sendable only because of its generic output type.
+private final class CompiledRegex: @unchecked Sendable {
+    let regex: Regex<AnyRegexOutput>
+    init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
+}
+
 /// What a scan is, from its text alone (and the AIM identifier when the scanner sends one).
-/// Device drivers fill `raw` and `aim` from the wire; this decides symbology, check digit and kind.
+/// Device drivers fill `raw` and `aim` from the wire; this decides symbology, check digit and
+/// kind, under the shop's rules (`[scanner]` in the config).
 public struct ScanClassifier: Sendable {
-    /// Loyalty card numbers are recognised by prefix (configured per shop).
+    /// Loyalty card numbers, by prefix or by pattern (configured per shop).
     public var loyaltyPrefixes: [String]
-    /// Coupons: GS1 coupon prefixes (99, 981-984 in EAN-13) plus any configured ones.
+    public var loyaltyPatterns: [ScanPattern]
+    /// Coupons by their GTIN-13 form's prefix: GS1's coupon prefixes (05 the UPC coupons,
+    /// 99, 981-984) unless the shop configures its own. GS1 coupon AIs (255, 8110, 8112)
+    /// always make a coupon.
     public var couponPrefixes: [String]
+    /// The shop's own receipt numbers (printed on its receipts as a barcode, scanned for a refund).
+    public var receiptPatterns: [ScanPattern]
     /// In-store EAN-13s with a price or weight inside (`[[scanner.variable_measure]]`).
     public var variableMeasures: [VariableMeasureScheme]
 
-    public init(loyaltyPrefixes: [String] = [], couponPrefixes: [String] = ["99", "981", "982", "983", "984"], variableMeasures: [VariableMeasureScheme] = []) {
+    public static let gs1CouponPrefixes = ["05", "99", "981", "982", "983", "984"]
+    static let couponAIs: Set<String> = ["255", "8110", "8112"]
+
+    public init(
+        loyaltyPrefixes: [String] = [], loyaltyPatterns: [ScanPattern] = [], couponPrefixes: [String] = ScanClassifier.gs1CouponPrefixes,
+        receiptPatterns: [ScanPattern] = [], variableMeasures: [VariableMeasureScheme] = []
+    ) {
         self.loyaltyPrefixes = loyaltyPrefixes
+        self.loyaltyPatterns = loyaltyPatterns
         self.couponPrefixes = couponPrefixes
+        self.receiptPatterns = receiptPatterns
         self.variableMeasures = variableMeasures
     }
 
     public struct Result: Sendable, Hashable {
-        public var symbology: String
+        public var symbology: Symbology
         public var checkDigitOK: Bool?
-        public var kind: String
-        /// The GS1 element string's AI → value, when the code is GS1 and parses.
+        public var kind: ScanKind
+        /// The GS1 element string's (or Digital Link URI's) AI → value, when it parses.
         public var gs1: [String: String]? = nil
+        /// Why a code that is GS1 (by its AIM identifier, FNC1 separators or a Digital Link
+        /// path) does not parse: the AI that failed, when one did, and the message.
+        public var gs1Problem: GS1.ParseError? = nil
         /// The item and price or weight of an in-store EAN-13, by the shop's scheme.
         public var variableMeasure: VariableMeasure? = nil
+
+        public init(symbology: Symbology, checkDigitOK: Bool?, kind: ScanKind, gs1: [String: String]? = nil, gs1Problem: GS1.ParseError? = nil, variableMeasure: VariableMeasure? = nil) {
+            self.symbology = symbology
+            self.checkDigitOK = checkDigitOK
+            self.kind = kind
+            self.gs1 = gs1
+            self.gs1Problem = gs1Problem
+            self.variableMeasure = variableMeasure
+        }
     }
 
     public func classify(text: String, aim: String? = nil) -> Result {
-        let digits = !text.isEmpty && text.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
-        var symbology = "unknown"
-        var checkOK: Bool? = nil
+        let length = text.utf8.count
+        let digits = length > 0 && text.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+        var symbology = Symbology.unknown
         if let aim, aim.hasPrefix("]") {
-            symbology = Self.symbology(forAIM: aim, length: text.utf8.count)
+            symbology = Self.symbology(forAIM: aim, length: length)
         } else if digits {
-            switch text.utf8.count {
-            case 13: symbology = "ean13"
-            case 8: symbology = "ean8"
-            case 12: symbology = "upca"
-            default: symbology = "unknown"
+            switch length {
+            case 13: symbology = .ean13
+            case 8: symbology = .ean8
+            case 12: symbology = .upca
+            default: symbology = .unknown
             }
         }
-        if digits, ["ean13", "ean8", "upca"].contains(symbology) {
-            checkOK = GTIN.isValid(text)
-        }
-        if digits, symbology == "upce", let expanded = UPCE.expand(text) {
+        var checkOK: Bool? = nil
+        // The text as a GTIN-13 or GTIN-14 when it is one (for the coupon prefixes).
+        var gtin: String? = nil
+        switch symbology {
+        case _ where symbology.isRetailGTIN && !digits:
+            checkOK = false  // letters where a retail code has digits: misread
+        case .ean13, .ean8, .upca:
+            checkOK = [8, 12, 13].contains(length) && GTIN.isValid(text)
+            gtin = text
+        case .upce:
             // An 8-digit UPC-E carries the check digit of the UPC-A it stands for.
-            checkOK = text.utf8.count == 8 ? text.last == expanded.last : nil
-        } else if digits, symbology == "upce" {
-            checkOK = false
-        }
-        if digits, symbology == "itf", text.utf8.count == 14 {
-            checkOK = GTIN.isValid(text)  // ITF-14 is a GTIN-14 on a carton
-        }
-        // GS1 when the AIM identifier says so (]C1 GS1-128, ]d2 DataMatrix, ]Q3 QR, ]e0
-        // DataBar) or the text carries FNC1 as GS; the GTIN inside decides the check digit.
-        var gs1: [String: String]? = nil
-        let gs1AIM = aim.map { ["]C1", "]d2", "]Q3", "]e0"].contains($0) } ?? false
-        if gs1AIM || text.contains(GS1.separator) {
-            switch GS1.parse(text) {
-            case .success(let message):
-                gs1 = message.values
-                if symbology == "unknown" { symbology = "gs1-128" }
-                if let gtin = message.value("01") { checkOK = GTIN.isValid(gtin) }
-            case .failure(let error):
-                checkOK = error.message.contains("check digit") ? false : checkOK
+            if let expanded = UPCE.expand(text) {
+                checkOK = length == 8 ? text.last == expanded.last : nil
+                gtin = expanded
+            } else {
+                checkOK = false
             }
+        case .itf where digits && length == 14:
+            checkOK = GTIN.isValid(text)  // ITF-14 is a GTIN-14 on a carton
+            gtin = text
+        default:
+            break
         }
-        let kind: String
-        if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) {
-            kind = "loyalty"
-        } else if ["ean13", "ean8", "upca", "upce"].contains(symbology) || (symbology == "itf" && text.utf8.count == 14), checkOK != false {
-            kind = couponPrefixes.contains(where: { text.hasPrefix($0) }) && symbology == "ean13" ? "coupon" : "product"
-        } else if let gs1, gs1["01"] != nil, checkOK != false {
-            kind = "product"
+
+        // GS1 when the AIM identifier says so (]C1 GS1-128, ]d2 DataMatrix, ]Q3 QR, ]e0
+        // DataBar), the text carries FNC1 as GS, or it is a Digital Link URI; the GTIN inside
+        // decides the check digit.
+        var gs1: [String: String]? = nil
+        var gs1Problem: GS1.ParseError? = nil
+        let gs1AIM = aim.map { ["]C1", "]d2", "]Q3", "]e0", "]J1"].contains($0) } ?? false
+        let parsed: Swift.Result<GS1.Message, GS1.ParseError>?
+        if gs1AIM || text.contains(GS1.separator) {
+            parsed = GS1.parse(text)
+        } else if GS1DigitalLink.looksLikeOne(text) {
+            parsed = GS1DigitalLink.parse(text)
         } else {
-            kind = "unknown"
+            parsed = nil
         }
+        switch parsed {
+        case .success(let message)?:
+            gs1 = message.values
+            if let key = message.value("01") ?? message.value("00") {
+                checkOK = GS1.hasValidCheckDigit(key)
+                gtin = message.value("01")
+            }
+        case .failure(let problem)?:
+            gs1Problem = problem
+            if problem.message.contains("check digit") { checkOK = false }
+            if gs1AIM, checkOK == nil { checkOK = false }
+        case nil:
+            break
+        }
+
+        let kind = kind(text: text, symbology: symbology, checkOK: checkOK, gtin: gtin, gs1: gs1, gs1Problem: gs1Problem)
         var measure: VariableMeasure? = nil
-        if symbology == "ean13", checkOK == true {
+        if symbology == .ean13, checkOK == true, kind == .product {
             measure = variableMeasures.lazy.compactMap { $0.decode(text) }.first
         }
-        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind, gs1: gs1, variableMeasure: measure)
+        return Result(symbology: symbology, checkDigitOK: checkOK, kind: kind, gs1: gs1, gs1Problem: gs1Problem, variableMeasure: measure)
+    }
+
+    /// The shop's own rules first (a receipt or loyalty number may look like an in-store EAN),
+    /// then GS1's coupon rules, then a product when the code is a sound GTIN. A misread code
+    /// (wrong check digit, GS1 that does not parse) is never a product.
+    private func kind(text: String, symbology: Symbology, checkOK: Bool?, gtin: String?, gs1: [String: String]?, gs1Problem: GS1.ParseError?) -> ScanKind {
+        if receiptPatterns.contains(where: { $0.matches(text) }) { return .receipt }
+        if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) || loyaltyPatterns.contains(where: { $0.matches(text) }) { return .loyalty }
+        guard checkOK != false, gs1Problem == nil else { return .unknown }
+        if let gs1, gs1.keys.contains(where: Self.couponAIs.contains) { return .coupon }
+        if let gtin, symbology.isRetailGTIN || symbology == .itf || gs1 != nil {
+            // Coupon prefixes are read in the GTIN-13 form (a UPC-A 5xxxxxxxxxxx is 05...).
+            let thirteen = gtin.count == 12 ? "0" + gtin : gtin.count == 14 ? String(gtin.dropFirst()) : gtin
+            if gtin.count != 8, couponPrefixes.contains(where: { thirteen.hasPrefix($0) }) { return .coupon }
+            return .product
+        }
+        return .unknown
     }
 
     /// AIM symbology identifier (ISO/IEC 15424) to the contract's symbology names.
-    public static func symbology(forAIM aim: String, length: Int) -> String {
+    public static func symbology(forAIM aim: String, length: Int) -> Symbology {
         let bytes = Array(aim.utf8)
-        guard bytes.count >= 2 else { return "unknown" }
+        guard bytes.count >= 2 else { return .unknown }
         let modifier = bytes.count >= 3 ? Character(UnicodeScalar(bytes[2])) : "0"
         switch Character(UnicodeScalar(bytes[1])) {
         case "E":
-            if modifier == "4" { return "ean8" }
-            return length == 12 ? "upca" : (length == 8 || length == 6) ? "upce" : "ean13"
-        case "C": return modifier == "1" ? "gs1-128" : "code128"
-        case "A": return "code39"
-        case "G": return "code93"
-        case "F": return "codabar"
-        case "I": return "itf"
-        case "e": return "gs1-databar"
-        case "L": return "pdf417"
-        case "Q": return "qr"
-        case "d": return "datamatrix"
-        case "z": return "aztec"
-        default: return "unknown"
+            if modifier == "4" { return .ean8 }
+            return length == 12 ? .upca : (length == 8 || length == 6 || length == 7) ? .upce : .ean13
+        case "C": return modifier == "1" ? .gs1_128 : .code128
+        case "A": return .code39
+        case "G": return .code93
+        case "F": return .codabar
+        case "I": return .itf
+        case "e": return .gs1DataBar
+        case "L": return .pdf417
+        case "Q": return .qr
+        case "d": return .datamatrix
+        case "z": return .aztec
+        default: return .unknown
         }
     }
 }

@@ -109,7 +109,7 @@ struct Tilld: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let sink = BusEventSink(bus: bus)
-        let classifier = ScanClassifier(loyaltyPrefixes: daemonConfig.loyaltyPrefixes, variableMeasures: daemonConfig.variableMeasures)
+        let classifier = daemonConfig.scanClassifier
         let environment = DriverEnvironment(classifier: classifier) { device, problem in
             logger.notice("device input problem", metadata: ["device": "\(device)", "problem": "\(problem)"])
         }

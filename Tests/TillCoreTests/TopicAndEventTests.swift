@@ -84,11 +84,11 @@ struct TopicAndEventTests {
         #expect(GTIN.isValid("96385074"))
         #expect(GTIN.isValid("036000291452"))
         let classifier = ScanClassifier(loyaltyPrefixes: ["LOY"])
-        #expect(classifier.classify(text: "4006381333931") == .init(symbology: "ean13", checkDigitOK: true, kind: "product"))
-        #expect(classifier.classify(text: "4006381333932").kind == "unknown")
-        #expect(classifier.classify(text: "LOY-123").kind == "loyalty")
-        #expect(classifier.classify(text: "ABC", aim: "]C1").symbology == "gs1-128")
-        #expect(classifier.classify(text: "96385074", aim: "]E4").symbology == "ean8")
-        #expect(classifier.classify(text: "http://x", aim: "]Q1").symbology == "qr")
+        #expect(classifier.classify(text: "4006381333931") == .init(symbology: .ean13, checkDigitOK: true, kind: .product))
+        #expect(classifier.classify(text: "4006381333932").kind == .unknown)
+        #expect(classifier.classify(text: "LOY-123").kind == .loyalty)
+        #expect(classifier.classify(text: "ABC", aim: "]C1").symbology == .gs1_128)
+        #expect(classifier.classify(text: "96385074", aim: "]E4").symbology == .ean8)
+        #expect(classifier.classify(text: "http://x", aim: "]Q1").symbology == .qr)
     }
 }

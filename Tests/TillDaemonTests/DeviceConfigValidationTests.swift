@@ -137,3 +137,20 @@ struct VariableMeasureConfigTests {
         #expect(kind.first?.message.contains("\"price\" or \"weight\"") == true, "\(kind)")
     }
 }
+
+@Suite("[scanner] classification rules in the config", .timeLimit(.minutes(1)))
+struct ScannerRulesConfigTests {
+    @Test("receipt and loyalty patterns and coupon prefixes are read and classify; a broken pattern is said on its line")
+    func rules() {
+        let (config, problems) = DaemonConfig.parse("[scanner]\nreceipt_pattern = 'R\\d{8}'\nloyalty_pattern = 'LOY-\\d+'\ncoupon_prefixes = [\"22\"]\n")
+        #expect(problems.isEmpty, "\(problems)")
+        let classifier = config.scanClassifier
+        #expect(classifier.classify(text: "R00001234").kind == .receipt)
+        #expect(classifier.classify(text: "LOY-77").kind == .loyalty)
+        #expect(classifier.couponPrefixes == ["22"])
+        #expect(DaemonConfig().scanClassifier.couponPrefixes == ScanClassifier.gs1CouponPrefixes)
+        let (_, bad) = DaemonConfig.parse("[scanner]\n\nreceipt_pattern = 'R(\\d{8}'\n")
+        #expect(bad.count == 1 && bad.first?.line == 3, "\(bad)")
+        #expect(bad.first?.message.contains("not a regular expression") == true, "\(bad)")
+    }
+}

@@ -144,7 +144,7 @@ let package = Package(
             path: "Benchmarks/CRMBench"
         ),
         // Fixtures are read at run time through #filePath, not bundled.
-        .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner"], exclude: ["Fixtures"]),
+        .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TillCore", "TillClient", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TillCore", "TillClient", "TillTransportTesting", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Fixtures"]
         ),
     ]

@@ -33,7 +33,9 @@ public enum BuiltinDrivers {
             make: { entry, environment in try makeEvdevScanner(entry, environment) }),
         DriverDescriptor(
             name: "hidpos-scanner", role: .scanner, summary: "USB HID POS scanner (usage page 0x8C) through hidraw",
-            locators: [.path, .usb], options: []),
+            locators: [.path, .usb],
+            options: [OptionSpec("report_gap_ms", .integer(10...5000), "how long the next report of a long scan may take before the scan is dropped")],
+            make: { entry, environment in try makeHIDPOSScanner(entry, environment) }),
         DriverDescriptor(
             name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .via],
             options: serialOptions + displayOptions),
@@ -105,6 +107,19 @@ public enum BuiltinDrivers {
             terminator: terminator, interKey: interKey, classifier: environment.classifier
         ) {
             try EvdevDevice(path: path)
+        }
+    }
+
+    static func makeHIDPOSScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
+        guard let path = entry.options["path"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "hidpos-scanner finds its device by path (/dev/hidraw*) in this build (usb arrives with hotplug)")
+        }
+        var gap = Duration.milliseconds(500)
+        if case .int(let milliseconds)? = entry.options["report_gap_ms"] { gap = .milliseconds(milliseconds) }
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "hidraw", identity: path)
+        let name = entry.name
+        return HIDPOSScanner(info: info, classifier: environment.classifier, reportGap: gap, onProblem: { environment.report(name, $0) }) {
+            try HidrawDevice(path: path)
         }
     }
 

@@ -47,3 +47,62 @@ extension Scan {
             variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })
     }
 }
+
+/// The life every input driver shares: open the device, read it until it fails, say why in
+/// the device's state, and open it again with back-off until it is back (unplugged, the
+/// adapter reset, a permission fixed). The source `prepare` opened is the first one `run` uses,
+/// so `device.added` can say online. The source is closed on every way out, a cancellation
+/// included, so a grabbed scanner is always given back.
+final class ReopeningReader<Source: Sendable>: Sendable {
+    let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
+    private let prepared = Mutex<Source?>(nil)
+    private let open: @Sendable () async throws -> Source
+    private let close: @Sendable (Source) async -> Void
+
+    init(open: @escaping @Sendable () async throws -> Source, close: @escaping @Sendable (Source) async -> Void) {
+        self.open = open
+        self.close = close
+    }
+
+    func prepare() async {
+        do {
+            let source = try await open()
+            prepared.withLock { $0 = source }
+            state.setQuietly(.online)
+        } catch {
+            state.setQuietly(DeviceStatus(failure: error))
+        }
+    }
+
+    /// Runs `read` on each opened source until the task is cancelled. `read` returns or throws
+    /// a `TransportError` when the device went away; any other error ends the driver.
+    func run(device: String, events: any EventSink, read: (Source) async throws -> Void) async throws {
+        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        while !Task.isCancelled {
+            let source: Source
+            do {
+                if let ready = prepared.withLock({ state -> Source? in defer { state = nil }; return state }) {
+                    source = ready
+                } else {
+                    source = try await open()
+                }
+            } catch {
+                await state.set(DeviceStatus(failure: error), device: device, events)
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            backoff.reset()
+            await state.set(.online, device: device, events)
+            var stopped: (any Error)? = nil
+            do {
+                try await read(source)
+            } catch let error as TransportError {
+                await state.set(DeviceStatus(.offline, reason: error.message), device: device, events)
+            } catch {
+                stopped = error
+            }
+            await close(source)
+            if let stopped { throw stopped }
+        }
+    }
+}

@@ -14,16 +14,14 @@ public final class EvdevScanner: TillDevice {
     public enum Terminator: String, Sendable { case enter, tab, none }
 
     public let info: DeviceInfo
-    public var status: DeviceStatus { state.current }
+    public var status: DeviceStatus { reader.state.current }
 
     private let layout: String
     private let variant: String?
     private let terminator: Terminator
     private let interKey: Duration
     private let classifier: ScanClassifier
-    private let open: @Sendable () async throws -> any InputEventSource
-    private let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
-    private let prepared = Mutex<(any InputEventSource)?>(nil)
+    private let reader: ReopeningReader<any InputEventSource>
 
     public init(
         info: DeviceInfo, layout: String = "us", variant: String? = nil, terminator: Terminator = .enter,
@@ -36,57 +34,38 @@ public final class EvdevScanner: TillDevice {
         self.terminator = terminator
         self.interKey = interKey
         self.classifier = classifier
-        self.open = open
+        reader = ReopeningReader(open: {
+            let source = try await open()
+            do {
+                try await source.grab(true)
+            } catch {
+                await source.close()
+                throw error
+            }
+            return source
+        }, close: { await $0.close() })
     }
 
     public func prepare() async {
         do {
             _ = try Keymap(layout: layout, variant: variant)  // a wrong layout is a config error: said at once
-            let source = try await open()
-            try await source.grab(true)
-            prepared.withLock { $0 = source }
-            state.setQuietly(.online)
         } catch {
-            state.setQuietly(DeviceStatus(failure: error))
+            reader.state.setQuietly(DeviceStatus(.error, reason: "\(error)"))
+            return
         }
+        await reader.prepare()
     }
 
     public func run(events: any EventSink) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         let keymap: Keymap
         do {
             keymap = try Keymap(layout: layout, variant: variant)
         } catch {
-            await state.set(DeviceStatus(.error, reason: "\(error)"), device: info.name, events)
+            await reader.state.set(DeviceStatus(.error, reason: "\(error)"), device: info.name, events)
             return
         }
-        while !Task.isCancelled {
-            let source: any InputEventSource
-            do {
-                if let ready = prepared.withLock({ state -> (any InputEventSource)? in defer { state = nil }; return state }) {
-                    source = ready
-                } else {
-                    source = try await open()
-                    try await source.grab(true)
-                }
-            } catch {
-                await state.set(DeviceStatus(failure: error), device: info.name, events)
-                try await Task.sleep(for: backoff.next())
-                continue
-            }
-            backoff.reset()
-            await state.set(.online, device: info.name, events)
-            // Closed (and so given back) on every way out, a cancellation included.
-            var stopped: (any Error)? = nil
-            do {
-                try await read(source, keymap, events)
-            } catch let error as TransportError {
-                await state.set(DeviceStatus(.offline, reason: error.message), device: info.name, events)
-            } catch {
-                stopped = error
-            }
-            await source.close()
-            if let stopped { throw stopped }
+        try await reader.run(device: info.name, events: events) { source in
+            try await read(source, keymap, events)
         }
     }
 

@@ -12,15 +12,12 @@ public import TillTransport
 /// adapter reset) it says so in its state and opens it again, with back-off, until it is back.
 public final class SerialScanner: TillDevice {
     public let info: DeviceInfo
-    public var status: DeviceStatus { state.current }
+    public var status: DeviceStatus { reader.state.current }
 
     private let framing: ScanFraming
     private let classifier: ScanClassifier
-    private let open: @Sendable () async throws -> any ByteStream
     private let onProblem: @Sendable (String) -> Void
-    private let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
-    /// The stream `prepare` opened, for `run` to start with.
-    private let prepared = Mutex<(any ByteStream)?>(nil)
+    private let reader: ReopeningReader<any ByteStream>
 
     /// - Parameters:
     ///   - open: opens the transport (`SerialPort.open(path, settings:)` for a real scanner).
@@ -33,50 +30,17 @@ public final class SerialScanner: TillDevice {
         self.info = info
         self.framing = framing
         self.classifier = classifier
-        self.open = open
         self.onProblem = onProblem
+        reader = ReopeningReader(open: open) { await $0.close() }
     }
 
     public func prepare() async {
-        do {
-            let stream = try await open()
-            prepared.withLock { $0 = stream }
-            state.setQuietly(.online)
-        } catch {
-            state.setQuietly(DeviceStatus(failure: error))
-        }
+        await reader.prepare()
     }
 
     public func run(events: any EventSink) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
-        while !Task.isCancelled {
-            let stream: any ByteStream
-            do {
-                if let ready = prepared.withLock({ state -> (any ByteStream)? in defer { state = nil }; return state }) {
-                    stream = ready
-                } else {
-                    stream = try await open()
-                }
-            } catch let error as TransportError {
-                // Not there yet, or not ours to open: say why, and look again later (the
-                // adapter may be plugged in, the permission fixed).
-                await state.set(DeviceStatus(failure: error), device: info.name, events)
-                try await Task.sleep(for: backoff.next())
-                continue
-            }
-            backoff.reset()
-            await state.set(.online, device: info.name, events)
-            // Closed on every way out, a cancellation included.
-            var stopped: (any Error)? = nil
-            do {
-                try await read(stream, events)
-            } catch let error as TransportError {
-                await state.set(DeviceStatus(.offline, reason: error.message), device: info.name, events)
-            } catch {
-                stopped = error
-            }
-            await stream.close()
-            if let stopped { throw stopped }
+        try await reader.run(device: info.name, events: events) { stream in
+            try await read(stream, events)
         }
     }
 

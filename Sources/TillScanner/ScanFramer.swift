@@ -40,6 +40,11 @@ public struct ScanFrame: Sendable, Hashable {
     public var data: [UInt8]
     public var aim: String?
 
+    public init(data: [UInt8], aim: String?) {
+        self.data = data
+        self.aim = aim
+    }
+
     /// The code as text: UTF-8 when it is valid UTF-8, else each byte as ISO-8859-1 (what
     /// scanners send for accented characters when not set to UTF-8), never dropped.
     public var text: String {

@@ -171,6 +171,12 @@ extension FileSystem {
 extension FileSystem {
     /// A small text file's contents, or nil if it does not exist or cannot be read.
     public static func contents(_ path: String, limit: Int = 1 << 16) -> String? {
+        bytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A small file's bytes (a sysfs attribute such as a HID report descriptor), or nil if it
+    /// does not exist or cannot be read.
+    public static func bytes(_ path: String, limit: Int = 1 << 16) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 { return nil }
         defer { close(descriptor) }
@@ -182,7 +188,15 @@ extension FileSystem {
             if got == 0 { break }
             count += got
         }
-        return String(decoding: bytes[..<count], as: UTF8.self)
+        return Array(bytes[..<count])
+    }
+
+    /// Where a symbolic link points (`readlink`), or nil when `path` is not one.
+    public static func symbolicLinkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

@@ -39,7 +39,12 @@ public protocol HIDReportSource: AnyObject, Sendable {
     /// The device's report descriptor, which says where its data, symbology and
     /// continuation fields are (vendors differ).
     func reportDescriptor() async throws -> [UInt8]
-    /// The next input report; nil when none came within `timeout`.
+    /// The next read: one input report from a real hidraw node (a replay under umockdev may
+    /// hold several, which the reader splits by the descriptor's report lengths); nil when
+    /// none came within `timeout`. Throws a `TransportError` (`.unplugged`) when it went away.
     func nextReport(timeout: Duration) async throws -> [UInt8]?
+    /// Wakes a `nextReport` waiting; it returns nil at once, and so do later ones. For a
+    /// cancellation handler. Callable from any thread.
+    func cancelWaits()
     func close() async
 }

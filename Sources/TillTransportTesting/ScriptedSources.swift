@@ -51,7 +51,7 @@ public final class ScriptedInputEvents: InputEventSource {
 public final class ScriptedHIDReports: HIDReportSource {
     public let endpoint: String
     private let descriptor: [UInt8]
-    private let state = Mutex<(queue: [[UInt8]], gone: Bool, closed: Bool)>(([], false, false))
+    private let state = Mutex<(queue: [[UInt8]], gone: Bool, closed: Bool, interrupted: Bool)>(([], false, false, false))
 
     public init(endpoint: String = "/dev/hidraw-scripted", descriptor: [UInt8]) {
         self.endpoint = endpoint
@@ -70,16 +70,18 @@ public final class ScriptedHIDReports: HIDReportSource {
     public func nextReport(timeout: Duration) async throws -> [UInt8]? {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (report, gone) = state.withLock { state -> ([UInt8]?, Bool) in
-                if state.gone { return (nil, true) }
-                return (state.queue.isEmpty ? nil : state.queue.removeFirst(), false)
+            let (report, gone, interrupted) = state.withLock { state -> ([UInt8]?, Bool, Bool) in
+                if state.gone { return (nil, true, false) }
+                return (state.queue.isEmpty ? nil : state.queue.removeFirst(), false, state.interrupted)
             }
             if gone { throw TransportError(.unplugged, endpoint: endpoint, "\(endpoint) went away (ENODEV): unplugged") }
             if let report { return report }
-            if ContinuousClock.now >= deadline { return nil }
+            if interrupted || ContinuousClock.now >= deadline { return nil }
             try await Task.sleep(for: .milliseconds(2))
         }
     }
+
+    public func cancelWaits() { state.withLock { $0.interrupted = true } }
 
     public func close() async { state.withLock { $0.closed = true } }
 }

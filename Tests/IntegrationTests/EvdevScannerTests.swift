@@ -8,16 +8,24 @@ import TillCore
 @Suite("evdev-scanner under umockdev", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-run")), .timeLimit(.minutes(2)))
 struct EvdevScannerTests {
     /// Writes the emulated scanner typing `keys` (US key positions; capitals with Shift), then Enter.
-    private func scanner(typing keys: String) throws -> [String] {
+    /// With `keyboard`, a real keyboard types "qwerty" at /dev/input/event3 meanwhile.
+    private func scanner(typing keys: String, keyboard: Bool = false) throws -> [String] {
         let directory = NSTemporaryDirectory() + "evdev-" + UUID().uuidString
         let generator = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/make_evdev_scanner.py").path
-        let (code, _, error) = try runProcess("/usr/bin/python3", [generator, directory, keys])
+        let (code, _, error) = try runProcess("/usr/bin/python3", [generator, directory, keys] + (keyboard ? ["--keyboard"] : []))
         guard code == 0 else { throw WireError(.deviceError, "fixture generator failed: \(error)") }
-        return [
+        var arguments = [
             "/usr/bin/umockdev-run", "--device", directory + "/scanner.umockdev",
             "--ioctl", "/dev/input/event5=\(directory)/scanner.ioctl",
-            "--script", "/dev/input/event5=\(directory)/scanner.script", "--",
+            "--script", "/dev/input/event5=\(directory)/scanner.script",
         ]
+        if keyboard {
+            arguments += [
+                "--device", directory + "/keyboard.umockdev", "--ioctl", "/dev/input/event3=\(directory)/keyboard.ioctl",
+                "--script", "/dev/input/event3=\(directory)/keyboard.script",
+            ]
+        }
+        return arguments + ["--"]
     }
 
     private func config(layout: String) -> String {
@@ -65,5 +73,26 @@ struct EvdevScannerTests {
             #expect(scanner["state"] == "error", "\(scanner)")
             #expect(scanner["reason"]?.stringValue?.contains("no keyboard layout \"klingon\"") == true, "\(scanner)")
         }
+    }
+
+    @Test("a real keyboard beside the scanner is never opened, let alone grabbed (strace): only the configured node is", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")))
+    func keyboardLeftAlone() async throws {
+        let trace = NSTemporaryDirectory() + "evdev-trace-" + UUID().uuidString
+        let wrapper = try scanner(typing: "4006381333931", keyboard: true) + ["/usr/bin/strace", "-f", "-qq", "-o", trace, "-e", "trace=openat,open,ioctl", "-e", "signal=none"]
+        let daemon = try await DaemonUnderTest(config: config(layout: "us"), demo: false, wrapper: wrapper)
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["scanner.*"], "since": 0])
+            let scans = try await till.collect { $0.count >= 1 }
+            #expect(scans.map { $0.data["text"] } == ["4006381333931"])
+            let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
+            #expect(devices.count == 1 && devices.first?["state"] == "online", "only the scanner, grabbed: \(devices)")
+            try await Task.sleep(for: .milliseconds(300))  // the keyboard's script has typed by now
+        }
+        let calls = try String(contentsOfFile: trace, encoding: .utf8)
+        // umockdev redirects paths into its test bed (/tmp/umockdev.XXXX/dev/...) and answers
+        // ioctls in the process, so the trace shows the opens by their path's end.
+        #expect(calls.contains("/dev/input/event5\""), "the scanner's node was opened")
+        #expect(!calls.contains("/dev/input/event3"), "the keyboard's node was touched: \(calls.split(separator: "\n").filter { $0.contains("event3") }.prefix(3))")
+        #expect(!calls.contains("/dev/input\""), "no scan of /dev/input for devices to guess at")
     }
 }

@@ -48,29 +48,29 @@ def escape(data):
     return "".join(out)
 
 
-def main(outdir, text, name="Honeywell Scanner", vid=0x0C2E, pid=0x0B81):
+def main(outdir, text, name="Honeywell Scanner", vid=0x0C2E, pid=0x0B81, node=5, prefix="scanner"):
     os.makedirs(outdir, exist_ok=True)
-    with open(os.path.join(outdir, "scanner.umockdev"), "w") as f:
-        f.write(f"""P: /devices/virtual/input/input5/event5
-N: input/event5
-E: DEVNAME=/dev/input/event5
+    with open(os.path.join(outdir, prefix + ".umockdev"), "w") as f:
+        f.write(f"""P: /devices/virtual/input/input{node}/event{node}
+N: input/event{node}
+E: DEVNAME=/dev/input/event{node}
 E: ID_INPUT=1
 E: ID_INPUT_KEY=1
 E: ID_INPUT_KEYBOARD=1
 E: ID_VENDOR_ID={vid:04x}
 E: ID_MODEL_ID={pid:04x}
 E: MAJOR=13
-E: MINOR=69
+E: MINOR={64 + node}
 E: SUBSYSTEM=input
-A: dev=13:69
+A: dev=13:{64 + node}
 
-P: /devices/virtual/input/input5
+P: /devices/virtual/input/input{node}
 E: NAME="{name}"
 E: SUBSYSTEM=input
 A: name={name}
 """)
     ident = struct.pack("<HHHH", 3, vid, pid, 1).hex().upper()
-    lines = ["@DEV /dev/input/event5",
+    lines = [f"@DEV /dev/input/event{node}",
              "EVIOCGVERSION 0 01000100",
              f"EVIOCGID 0 {ident}",
              f"EVIOCGNAME(0) {len(name) + 1} " + (name.encode() + b"\0").ljust(255, b"\0").hex().upper(),
@@ -88,7 +88,7 @@ A: name={name}
              "EVIOCGLED(0) 8 " + bits(8, []),
              "EVIOCGSW(0) 0 " + bits(8, []),
              "EVIOCGREP 0 FA00000021000000"]
-    with open(os.path.join(outdir, "scanner.ioctl"), "w") as f:
+    with open(os.path.join(outdir, prefix + ".ioctl"), "w") as f:
         f.write("\n".join(lines) + "\n")
     script = []
     for ch in text + "\n":
@@ -100,9 +100,13 @@ A: name={name}
             script.append("r 5 " + escape(event(EV_KEY, code, value) + event(EV_SYN, 0, 0)))
         if shifted:
             script.append("r 5 " + escape(event(EV_KEY, KEY_LEFTSHIFT, 0) + event(EV_SYN, 0, 0)))
-    with open(os.path.join(outdir, "scanner.script"), "w", encoding="latin-1") as f:
+    with open(os.path.join(outdir, prefix + ".script"), "w", encoding="latin-1") as f:
         f.write("\n".join(script) + "\n")
 
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "4006381333931")
+    if "--keyboard" in sys.argv[3:]:
+        # A real keyboard beside the scanner (keyboard.* at /dev/input/event3): someone types
+        # on it while the scanner scans. tilld must never open it.
+        main(sys.argv[1], "qwerty", name="AT Translated Set 2 keyboard", vid=0x0001, pid=0x0001, node=3, prefix="keyboard")

@@ -8,7 +8,9 @@ before it delivers it).
 
 Each scan is a 13-digit EAN written to the pty's controller side with CR; the latency is from
 that write to the subscriber reading the line (or the scanner.data event). Scans are paced
-(one every 2 ms) so each is measured alone, as a cashier scans.
+(one every 2 ms) so each is measured alone, as a cashier scans. The three run at once, each
+on its own pty, and take turns in blocks of --block scans, so a drift in the shared machine's
+load falls on all three alike.
 """
 import argparse
 import json
@@ -34,14 +36,18 @@ def codes(count):
     return out
 
 
-def measure(controller, receive, scans):
+def measure(controller, receive, items):
     latencies = []
-    for code in codes(scans):
+    for code in items:
         start = time.perf_counter_ns()
         os.write(controller, code.encode() + b"\r")
         receive(code)
         latencies.append((time.perf_counter_ns() - start) / 1000)
         time.sleep(0.002)
+    return latencies
+
+
+def summary(latencies):
     return {"median_us": statistics.median(latencies), "p99_us": bench.percentile(latencies, 99), "scans": len(latencies)}
 
 
@@ -59,32 +65,34 @@ def line_reader(sock):
     return receive
 
 
-def run_floor(work, relay, durable, scans):
-    controller, device = os.openpty()
-    path = os.ttyname(device)
-    sock_path = os.path.join(work, "relay.sock")
-    extra = [os.path.join(work, "relay.log")] if durable else []
-    proc = subprocess.Popen([relay, path, sock_path] + extra)
-    try:
-        client = bench.connect(sock_path)
-        time.sleep(0.2)
-        return measure(controller, line_reader(client), scans)
-    finally:
-        proc.terminate()
-        proc.wait()
-        os.close(controller)
-        os.close(device)
+class Floor:
+    """The C relay on its own pty: reads a line, (appends and fdatasyncs it,) forwards it."""
+
+    def __init__(self, work, relay, durable):
+        self.controller, self.device = os.openpty()
+        name = "durable" if durable else "bare"
+        sock_path = os.path.join(work, name + ".sock")
+        extra = [os.path.join(work, name + ".log")] if durable else []
+        self.proc = subprocess.Popen([relay, os.ttyname(self.device), sock_path] + extra)
+        self.receive = line_reader(bench.connect(sock_path))
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+        os.close(self.controller)
+        os.close(self.device)
 
 
-def run_tilld(work, binary, scans):
-    controller, device = os.openpty()
-    path = os.ttyname(device)
-    config = os.path.join(work, "scan.toml")
-    with open(config, "w") as f:
-        f.write('[journal]\nsync = "full"\n[[device]]\nname = "bench-scanner"\nrole = "scanner"\ndriver = "serial-scanner"\npath = "%s"\n' % path)
-    sock = os.path.join(work, "tilld.sock")
-    proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(work, "state"), "--config", config, "--log-level", "warning"])
-    try:
+class Tilld:
+    """The daemon with a serial-scanner on its own pty, and one subscriber."""
+
+    def __init__(self, work, binary):
+        self.controller, self.device = os.openpty()
+        config = os.path.join(work, "scan.toml")
+        with open(config, "w") as f:
+            f.write('[journal]\nsync = "full"\n[[device]]\nname = "bench-scanner"\nrole = "scanner"\ndriver = "serial-scanner"\npath = "%s"\n' % os.ttyname(self.device))
+        sock = os.path.join(work, "tilld.sock")
+        self.proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(work, "state"), "--config", config, "--log-level", "warning"])
         client = bench.connect(sock)
         lines = bench.Lines(client)
         lines.next()  # hello
@@ -99,25 +107,38 @@ def run_tilld(work, binary, scans):
                     if code.encode() not in line:
                         raise SystemExit("tilld sent %r for %s" % (line[:120], code))
                     return
-        return measure(controller, receive, scans)
-    finally:
-        bench.stop(proc)
-        os.close(controller)
-        os.close(device)
+        self.receive = receive
+
+    def close(self):
+        bench.stop(self.proc)
+        os.close(self.controller)
+        os.close(self.device)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tilld", default=os.path.join(HERE, "..", ".build", "release", "tilld"))
     parser.add_argument("--scans", type=int, default=10000)
+    parser.add_argument("--block", type=int, default=250, help="scans per turn of each target")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as work:
         relay = os.path.join(work, "pty_relay")
         subprocess.check_call(["cc", "-O2", "-o", relay, os.path.join(HERE, "pty_relay.c")])
-        results["floor"] = run_floor(work, relay, False, args.scans)
-        results["durable_floor"] = run_floor(work, relay, True, args.scans)
-        results["tilld"] = run_tilld(work, args.tilld, args.scans)
+        targets = {"floor": Floor(work, relay, False), "durable_floor": Floor(work, relay, True), "tilld": Tilld(work, args.tilld)}
+        time.sleep(0.3)
+        latencies = {name: [] for name in targets}
+        try:
+            # The three take turns, a block each, so all see the same machine (it is shared
+            # and its load drifts); each block is a warm-up's worth too short to matter.
+            all_codes = codes(args.scans)
+            for start in range(0, args.scans, args.block):
+                for name, target in targets.items():
+                    latencies[name] += measure(target.controller, target.receive, all_codes[start:start + args.block])
+        finally:
+            for target in targets.values():
+                target.close()
+        results = {name: summary(values) for name, values in latencies.items()}
     print(json.dumps(results, indent=1))
     floor = results["durable_floor"]
     print("scan -> subscriber (µs)       median      p99")

@@ -144,8 +144,21 @@ public enum DeviceEvent: Sendable, Hashable {
 /// the spool); a test implements it with an array. Emitting never fails a device: when the
 /// journal cannot commit, the daemon holds the event and says so itself.
 public protocol EventSink: Sendable {
+    /// Returns once the event is durable (journaled) and fanned out.
     func emit(_ event: DeviceEvent, device: String) async
+    /// Hands the event over in order and returns without waiting for the journal's sync, so
+    /// an input device reads its next input meanwhile (a scanner: the wait would cost a thread
+    /// wake-up per scan on the subscriber's path). The sink may still make the caller wait
+    /// when too many are in flight.
+    func offer(_ event: DeviceEvent, device: String) async
     /// The device's state changed: `device.state` is emitted, and whoever waits on the device
     /// (the print spool) is woken.
     func stateChanged(_ device: String, _ status: DeviceStatus) async
+}
+
+extension EventSink {
+    /// Unless a sink can do better: `emit`.
+    public func offer(_ event: DeviceEvent, device: String) async {
+        await emit(event, device: device)
+    }
 }

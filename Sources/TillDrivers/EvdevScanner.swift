@@ -121,7 +121,7 @@ public final class EvdevScanner: TillDevice {
     }
 
     private func emit(_ text: String, _ raw: [UInt8], _ events: any EventSink) async {
-        await events.emit(.scan(Scan(text: text, raw: raw, aim: nil, classifier: classifier)), device: info.name)
+        await events.offer(.scan(Scan(text: text, raw: raw, aim: nil, classifier: classifier)), device: info.name)
     }
 
 

@@ -17,6 +17,23 @@ public final class BusEventSink: EventSink {
         observers.withLock { $0.append(observer) }
     }
 
+    /// Offers not yet journaled: past `maximumInFlight` an offer waits like `emit`, so a
+    /// device that floods cannot queue without bound.
+    private let inFlight = Atomic<Int>(0)
+    static let maximumInFlight = 256
+
+    public func offer(_ event: DeviceEvent, device: String) async {
+        guard inFlight.add(1, ordering: .relaxed).newValue <= Self.maximumInFlight else {
+            inFlight.subtract(1, ordering: .relaxed)
+            await emit(event, device: device)
+            return
+        }
+        bus.submit(topic: event.topic, device: device, data: event.data, origin: .device) { [self] _ in
+            // A failure is the bus's to hold, log and report, as for `emit`.
+            inFlight.subtract(1, ordering: .relaxed)
+        }
+    }
+
     public func emit(_ event: DeviceEvent, device: String) async {
         // A device never fails because of the journal: the bus holds the event and logs why.
         _ = try? await bus.publish(topic: event.topic, device: device, data: event.data, origin: .device)

@@ -16,6 +16,8 @@ import os
 import struct
 import sys
 
+from umockdev_script import escape  # beside this file
+
 # US-layout key positions (linux/input-event-codes.h). The scanner sends key positions, not
 # characters: under another layout the same keys type other characters (y and z swap in "de").
 KEYCODES = {"1": 2, "2": 3, "3": 4, "4": 5, "5": 6, "6": 7, "7": 8, "8": 9, "9": 10, "0": 11,
@@ -34,18 +36,6 @@ def bits(nbytes, setbits):
 
 def event(t, code, value):
     return struct.pack("<qqHHi", 1700000000, 0, t, code, value)
-
-
-def escape(data):
-    out = []
-    for x in data:
-        if x == 94:
-            out.append("^`")
-        elif x <= 32:
-            out.append("^" + chr(x + 64))
-        else:
-            out.append(chr(x))
-    return "".join(out)
 
 
 def main(outdir, text, name="Honeywell Scanner", vid=0x0C2E, pid=0x0B81, node=5, prefix="scanner"):

@@ -15,18 +15,7 @@ import os
 import sys
 
 
-def escape(data):
-    out = []
-    for x in data:
-        if x == 94:
-            out.append("^`")
-        elif x <= 32:
-            out.append("^" + chr(x + 64))
-        elif x >= 127:
-            raise SystemExit(f"byte 0x{x:02x}: this generator writes 7-bit reports only")
-        else:
-            out.append(chr(x))
-    return "".join(out)
+from umockdev_script import escape  # beside this file
 
 
 def main(outdir, descriptor, reports, vid=0x0C2E, pid=0x0B87):
@@ -50,7 +39,10 @@ A: dev=243:0
 """)
     with open(os.path.join(outdir, "hidraw.script"), "w") as f:
         for report in reports:
-            f.write(f"r 20 {escape(bytes.fromhex(report))}\n")
+            data = bytes.fromhex(report)
+            if any(x >= 127 for x in data):
+                raise SystemExit("this generator writes 7-bit reports only")
+            f.write(f"r 20 {escape(data)}\n")
 
 
 if __name__ == "__main__":

@@ -2,50 +2,31 @@ public import Foundation
 public import TillCore
 public import TillScanner
 
-/// What a scanner read, as `scanner.data` carries it.
+/// What a scanner read, as `scanner.data` carries it: the scan as it came, and what the
+/// shop's classifier makes of it (symbology, check digit, kind, GS1, an embedded price).
 public struct Scan: Sendable, Hashable {
     public var text: String
-    /// The bytes as the scanner sent them (before any prefix, suffix or terminator was removed
-    /// they are not: these are the scan's own bytes).
+    /// The code's own bytes as the scanner sent them (any prefix, suffix, AIM identifier or
+    /// terminator removed).
     public var raw: [UInt8]
-    public var symbology: Symbology
     public var aim: String?
-    public var checkDigitOK: Bool?
-    /// GS1 application identifiers to values, when the code is GS1.
-    public var gs1: [String: String]?
-    /// A code that is GS1 but does not parse: which AI failed and why (its text is kept).
-    public var gs1Problem: GS1.ParseError?
-    public var kind: ScanKind
-    /// An in-store code's item number and the price or weight inside it.
-    public var variableMeasure: Measure?
+    public var decoded: ScanClassifier.Result
 
-    public struct Measure: Sendable, Hashable {
-        public var item: String
-        /// "price" or "weight".
-        public var kind: String
-        /// A decimal string: "4.99", "1.250".
-        public var value: String
-
-        public init(item: String, kind: String, value: String) {
-            self.item = item
-            self.kind = kind
-            self.value = value
-        }
-    }
-
-    public init(
-        text: String, raw: [UInt8], symbology: Symbology, aim: String?, checkDigitOK: Bool?, gs1: [String: String]? = nil,
-        gs1Problem: GS1.ParseError? = nil, kind: ScanKind, variableMeasure: Measure? = nil
-    ) {
+    public init(text: String, raw: [UInt8], aim: String?, decoded: ScanClassifier.Result) {
         self.text = text
         self.raw = raw
-        self.symbology = symbology
         self.aim = aim
-        self.checkDigitOK = checkDigitOK
-        self.gs1 = gs1
-        self.gs1Problem = gs1Problem
-        self.kind = kind
-        self.variableMeasure = variableMeasure
+        self.decoded = decoded
+    }
+
+    /// A scan as `classifier` reads it.
+    public init(text: String, raw: [UInt8], aim: String?, classifier: ScanClassifier) {
+        self.init(text: text, raw: raw, aim: aim, decoded: classifier.classify(text: text, aim: aim))
+    }
+
+    /// A scan a framer or a HID POS assembler cut out of what the scanner sent.
+    public init(_ frame: ScanFrame, classifier: ScanClassifier) {
+        self.init(text: frame.text, raw: frame.data, aim: frame.aim, classifier: classifier)
     }
 }
 
@@ -102,21 +83,22 @@ public enum DeviceEvent: Sendable, Hashable {
         case .removed: return [:]
         case .state(let status): return status.json
         case .scan(let scan):
+            let decoded = scan.decoded
             var object: [String: JSONValue] = [
                 "text": .string(scan.text),
                 "raw": .string(Data(scan.raw).base64EncodedString()),
-                "symbology": .string(scan.symbology.rawValue),
+                "symbology": .string(decoded.symbology.rawValue),
                 "aim": scan.aim.map(JSONValue.string) ?? .null,
-                "check_digit_ok": scan.checkDigitOK.map(JSONValue.bool) ?? .null,
-                "gs1": scan.gs1.map { .object($0.mapValues(JSONValue.string)) } ?? .null,
-                "kind": .string(scan.kind.rawValue),
+                "check_digit_ok": decoded.checkDigitOK.map(JSONValue.bool) ?? .null,
+                "gs1": decoded.gs1.map { .object($0.mapValues(JSONValue.string)) } ?? .null,
+                "kind": .string(decoded.kind.rawValue),
             ]
             // An extension of the contract's fields (docs/protocol.md), present only when known.
-            if let problem = scan.gs1Problem {
+            if let problem = decoded.gs1Problem {
                 object["gs1_error"] = ["ai": problem.ai.map(JSONValue.string) ?? .null, "message": .string(problem.message)]
             }
-            if let measure = scan.variableMeasure {
-                object["variable_measure"] = .object(["item": .string(measure.item), measure.kind: .string(measure.value)])
+            if let measure = decoded.variableMeasure {
+                object["variable_measure"] = .object(["item": .string(measure.item), measure.kind.rawValue: .string(measure.value)])
             }
             return .object(object)
         case .printerStatus(let condition):

@@ -1,6 +1,5 @@
 import Synchronization
 import TillDevices
-import TillScanner
 import TillTransport
 
 /// A driver's current status, told to the sink when it changes (and only then).
@@ -34,17 +33,6 @@ extension DeviceStatus {
             return
         }
         self.init(error.isTransient || error.kind == .notFound ? .offline : .error, reason: error.message)
-    }
-}
-
-extension Scan {
-    /// A scan as the classifier reads it: symbology, check digit, kind, GS1, embedded price.
-    init(text: String, raw: [UInt8], aim: String?, classifier: ScanClassifier) {
-        let result = classifier.classify(text: text, aim: aim)
-        self.init(
-            text: text, raw: raw, symbology: result.symbology, aim: aim, checkDigitOK: result.checkDigitOK, gs1: result.gs1,
-            gs1Problem: result.gs1Problem, kind: result.kind,
-            variableMeasure: result.variableMeasure.map { Scan.Measure(item: $0.item, kind: $0.kind.rawValue, value: $0.value) })
     }
 }
 

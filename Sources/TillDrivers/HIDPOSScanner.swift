@@ -77,7 +77,7 @@ public final class HIDPOSScanner: TillDevice {
                 guard let piece = opened.layout.read(report) else { continue }  // another report
                 switch assembler.feed(piece) {
                 case .scan(let frame)?:
-                    await events.offer(.scan(Scan(text: frame.text, raw: frame.data, aim: frame.aim, classifier: classifier)), device: info.name)
+                    await events.offer(.scan(Scan(frame, classifier: classifier)), device: info.name)
                 case .tooLong(let discarded)?:
                     onProblem("a scan of \(discarded) bytes, more than \(assembler.maxLength), was discarded")
                 case nil:

@@ -61,7 +61,7 @@ public final class SerialScanner: TillDevice {
             for output in outputs {
                 switch output {
                 case .scan(let frame):
-                    await events.offer(.scan(Scan(text: frame.text, raw: frame.data, aim: frame.aim, classifier: classifier)), device: info.name)
+                    await events.offer(.scan(Scan(frame, classifier: classifier)), device: info.name)
                 case .problem(.tooLong(let discarded)):
                     onProblem("a scan of more than \(framing.maxLength) bytes was discarded (\(discarded) bytes): wrong baud rate, or a terminator the scanner does not send (check terminator and baud)")
                 case .problem(.missingAffix):

@@ -44,8 +44,8 @@ struct HIDPOSScannerTests {
         let long = "0104006381333931" + "10" + String(repeating: "L", count: 20) + "\u{1D}" + "21" + String(repeating: "S", count: 20) + "\u{1D}" + "91" + String(repeating: "X", count: 60)
         for report in HIDPOSRecordings.countedReports(long, aim: "]d2") { device.send(report) }
         try await sink.waitFor("two scans") { $0.scans.count == 2 }
-        #expect(sink.scans[0].text == "4006381333931" && sink.scans[0].aim == "]E0" && sink.scans[0].symbology == .ean13 && sink.scans[0].kind == .product)
-        #expect(sink.scans[1].text == long && sink.scans[1].symbology == .datamatrix && sink.scans[1].gs1?["21"] == String(repeating: "S", count: 20))
+        #expect(sink.scans[0].text == "4006381333931" && sink.scans[0].aim == "]E0" && sink.scans[0].decoded.symbology == .ean13 && sink.scans[0].decoded.kind == .product)
+        #expect(sink.scans[1].text == long && sink.scans[1].decoded.symbology == .datamatrix && sink.scans[1].decoded.gs1?["21"] == String(repeating: "S", count: 20))
     }
 
     @Test("unplugged mid-scan: the half scan is dropped and said, the state goes offline, and it is read again when back")

@@ -53,9 +53,9 @@ struct SerialScannerTests {
         let first = lines.withLock { $0[0] }
         first.send(Array("4006381333931\r2900123456789\r".utf8))
         try await sink.waitFor("two scans") { $0.scans.count == 2 }
-        #expect(sink.scans.map(\.symbology) == [.ean13, .ean13])
-        #expect(sink.scans.map(\.kind) == [.product, .loyalty])
-        #expect(sink.scans[0].checkDigitOK == true)
+        #expect(sink.scans.map(\.decoded.symbology) == [.ean13, .ean13])
+        #expect(sink.scans.map(\.decoded.kind) == [.product, .loyalty])
+        #expect(sink.scans[0].decoded.checkDigitOK == true)
         // Garbage at the wrong baud rate: said, and the next scan still comes through.
         first.send(Array(repeating: 0xFF, count: 5000) + Array("\r12345\r".utf8))
         try await sink.waitFor("the scan after the noise") { $0.scans.count == 3 }

@@ -173,7 +173,7 @@ public struct ScanClassifier: Sendable {
             break
         }
 
-        let kind = kind(text: text, symbology: symbology, checkOK: checkOK, gtin: gtin, gs1: gs1, gs1Problem: gs1Problem)
+        let kind = kind(text: text, checkOK: checkOK, gtin: gtin, gs1: gs1, gs1Problem: gs1Problem)
         var measure: VariableMeasure? = nil
         if symbology == .ean13, checkOK == true, kind == .product {
             measure = variableMeasures.lazy.compactMap { $0.decode(text) }.first
@@ -184,12 +184,13 @@ public struct ScanClassifier: Sendable {
     /// The shop's own rules first (a receipt or loyalty number may look like an in-store EAN),
     /// then GS1's coupon rules, then a product when the code is a sound GTIN. A misread code
     /// (wrong check digit, GS1 that does not parse) is never a product.
-    private func kind(text: String, symbology: Symbology, checkOK: Bool?, gtin: String?, gs1: [String: String]?, gs1Problem: GS1.ParseError?) -> ScanKind {
+    private func kind(text: String, checkOK: Bool?, gtin: String?, gs1: [String: String]?, gs1Problem: GS1.ParseError?) -> ScanKind {
         if receiptPatterns.contains(where: { $0.matches(text) }) { return .receipt }
         if loyaltyPrefixes.contains(where: { text.hasPrefix($0) }) || loyaltyPatterns.contains(where: { $0.matches(text) }) { return .loyalty }
         guard checkOK != false, gs1Problem == nil else { return .unknown }
         if let gs1, gs1.keys.contains(where: Self.couponAIs.contains) { return .coupon }
-        if let gtin, symbology.isRetailGTIN || symbology == .itf || gs1 != nil {
+        // `gtin` is set only for a retail code, an ITF-14 or a GS1 message's AI 01.
+        if let gtin {
             // Coupon prefixes are read in the GTIN-13 form (a UPC-A 5xxxxxxxxxxx is 05...).
             let thirteen = gtin.count == 12 ? "0" + gtin : gtin.count == 14 ? String(gtin.dropFirst()) : gtin
             if gtin.count != 8, couponPrefixes.contains(where: { thirteen.hasPrefix($0) }) { return .coupon }

@@ -104,15 +104,11 @@ public struct HIDPOSLayout: Sendable, Hashable {
     /// A read that holds several reports (a replay coalesced them) cut into reports by their
     /// lengths; a real hidraw read is one report and comes back as it is.
     public func split(_ read: [UInt8]) -> [[UInt8]] {
-        guard usesReportIDs else {
-            let length = inputLengths[0] ?? read.count
-            guard length > 0, read.count > length else { return [read] }
-            return stride(from: 0, to: read.count, by: length).map { Array(read[$0..<min($0 + length, read.count)]) }
-        }
         var reports: [[UInt8]] = []
         var rest = read[...]
-        while let id = rest.first {
-            guard let length = inputLengths[id], length > 0, rest.count > length else {
+        while let first = rest.first {
+            // Without report IDs every input report is report 0.
+            guard let length = inputLengths[usesReportIDs ? first : 0], length > 0, rest.count > length else {
                 reports.append(Array(rest))
                 break
             }

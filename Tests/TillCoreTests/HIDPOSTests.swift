@@ -38,6 +38,7 @@ struct HIDPOSTests {
         var report: [UInt8] = [5] + Array("]E4".utf8) + Array("96385074".utf8)
         report += [UInt8](repeating: 0, count: 32 - report.count) + [0x00]
         #expect(layout.read(report) == HIDPOSLayout.Piece(data: Array("96385".utf8), aim: "]E4", continued: false))
+        #expect(layout.split(report + report) == [report, report], "two reports in one read, told apart by length")
     }
 
     @Test("a scanner in keyboard mode, or a broken descriptor, is refused with what to do")

@@ -27,6 +27,16 @@ let package = Package(
 
         // Pure value types: the wire protocol, events, receipts. Foundation only, no Glibc.
         .target(name: "TillCore"),
+        // Pure ESC/POS: receipt -> bytes, code pages, barcodes, raster, status bytes -> status,
+        // bytes -> text (the virtual printer). No I/O.
+        .target(name: "TillESCPOS", dependencies: ["TillCore"]),
+        // libpng (receipt logos) and libqrencode (QR codes as pictures for printers without
+        // GS ( k): what the encoder needs beyond byte work.
+        .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .target(name: "TillImaging", dependencies: ["TillESCPOS", "TillCore", "CLibPNG", "CQREncode"]),
+        // libusb: USB printers without the usblp kernel driver in the way.
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         // Pure scanner logic: symbology guessing, check digits, classification.
         .target(name: "TillScanner", dependencies: ["TillCore"]),
         // libevdev (keyboard-wedge scanners) and libxkbcommon (their keyboard layouts, no X).
@@ -47,18 +57,19 @@ let package = Package(
             ]
         ),
         // Transports: the byte stream drivers speak, over serial lines, usblp and TCP.
-        .target(name: "TillTransport", dependencies: ["TillSystem", "CEvdev"]),
+        .target(name: "TillTransport", dependencies: ["TillSystem", "CEvdev", "CLibUSB"]),
         // Key codes to text under a keyboard layout, through libxkbcommon.
         .target(name: "TillKeymap", dependencies: ["CXKBCommon"]),
         // Scripted transports for driver tests (injected EIO, ENODEV, EAGAIN, partial writes).
         .target(name: "TillTransportTesting", dependencies: ["TillTransport", "TillSystem"]),
         // The device API: roles, typed device events, the sink drivers emit to, the driver
         // registry. What a driver sees of tilld; it never sees the journal or the bus.
-        .target(name: "TillDevices", dependencies: ["TillCore", "TillScanner"]),
+        .target(name: "TillDevices", dependencies: ["TillCore", "TillScanner", "TillESCPOS"]),
         // Drivers (protocol logic over a transport) and the demo devices, each on the code path
         // of a real device.
         .target(
-            name: "TillDrivers", dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore", "TillKeymap"],
+            name: "TillDrivers",
+            dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore", "TillKeymap", "TillESCPOS", "TillImaging"],
             // Data read at run time from the source tree or /usr/share/tilld/quirks (docs/devices.md), not compiled in.
             exclude: ["Quirks"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
@@ -145,6 +156,7 @@ let package = Package(
         ),
         // Fixtures are read at run time through #filePath, not bundled.
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
@@ -155,6 +167,7 @@ let package = Package(
             name: "TillDaemonTests",
             dependencies: [
                 "TillDaemon", "TillCore", "TillNIO", "TillLinux", "TillSystem", "TillDevices", "TillDrivers", "TillTransport", "TillTransportTesting", "TillScanner",
+                "TillESCPOS",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

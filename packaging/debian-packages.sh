@@ -4,8 +4,9 @@
 # To build: headers and pkg-config files of the C libraries the Swift targets link.
 #   libsystemd-dev: sd_notify, sd_listen_fds; libsqlite3-dev: GRDB's SQLite;
 #   libphonenumber-dev: phone numbers for till-crm; libevdev-dev and libxkbcommon-dev (with
-#   xkb-data, the layouts): keyboard-wedge scanners.
-BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev libevdev-dev libxkbcommon-dev xkb-data pkg-config"
+#   xkb-data, the layouts): keyboard-wedge scanners; libusb-1.0-0-dev: USB printers;
+#   libpng-dev and libqrencode-dev: receipt logos, and QR codes as pictures.
+BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev libevdev-dev libxkbcommon-dev xkb-data libusb-1.0-0-dev libpng-dev libqrencode-dev pkg-config"
 
 # To run the tests, on top of the build's:
 #   systemd: systemd-analyze, systemd-socket-activate; util-linux: setpriv (a client as another
@@ -18,4 +19,4 @@ PACKAGE_PACKAGES="dpkg-dev fakeroot"
 
 # What the installed programs need at run time (the package's Depends). The Swift runtime is
 # linked into the programs (--static-swift-stdlib), so no Swift package is needed on a till.
-RUN_DEPENDS="libc6, libstdc++6, libsystemd0, libsqlite3-0, libphonenumber8, libevdev2, libxkbcommon0, xkb-data, systemd"
+RUN_DEPENDS="libc6, libstdc++6, libsystemd0, libsqlite3-0, libphonenumber8, libevdev2, libxkbcommon0, xkb-data, libusb-1.0-0, libpng16-16, libqrencode4, systemd"

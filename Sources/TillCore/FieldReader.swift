@@ -14,6 +14,14 @@ public struct FieldReader: Sendable {
 
     public func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+    /// Refuses a key the reader does not know, naming it: a typo (`"allign"`) is an error, not
+    /// a silently ignored field.
+    public func allowOnly(_ keys: Set<String>) throws {
+        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw WireError.badRequest(field: name(unknown), "is not a known field here; expected one of \(keys.sorted().joined(separator: ", "))")
+        }
+    }
+
     public func has(_ key: String) -> Bool {
         if let value = object[key], !value.isNull { return true }
         return false

@@ -129,6 +129,18 @@ public final class Journal: Sendable {
                 UPDATE meta SET value = MAX(value, COALESCE((SELECT MAX(seq) FROM event), 0)) WHERE key = 'last_seq';
                 """)
         }
+        migrator.registerMigration("v3: jobs spooled as the printer's bytes") { db in
+            // A receipt is encoded once, when it is submitted, and spooled as the bytes the
+            // printer gets (encoded = 1). Jobs from before (encoded = 0) hold the document's
+            // JSON and are encoded when they print. `interrupted`: the job was cut off part-way
+            // and is printed again whole under a REPRINT banner. `drawer_fallback`: the receipt
+            // asked for the drawer and the printer has no drawer port of its own.
+            try db.execute(sql: """
+                ALTER TABLE print_job ADD COLUMN encoded INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE print_job ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE print_job ADD COLUMN drawer_fallback INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 
@@ -230,17 +242,37 @@ public final class Journal: Sendable {
         public var payload: Data
         public var state: String
         public var error: String?
+        /// The payload is the printer's bytes (else a receipt's JSON from an older tilld).
+        public var encoded: Bool
+        /// Cut off part-way before: printed again whole, under a REPRINT banner.
+        public var interrupted: Bool
+        /// Open the configured drawer after printing (the printer has no drawer port).
+        public var drawerFallback: Bool
     }
 
-    /// Durably spools a job; returns its id.
-    public func spool(device: String, kind: String, payload: Data) async throws -> Int64 {
+    /// Durably spools a job (the printer's bytes); returns its id.
+    public func spool(device: String, kind: String, payload: Data, drawerFallback: Bool = false) async throws -> Int64 {
         try await pool.write { db in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             try db.execute(
-                sql: "INSERT INTO print_job(device, kind, payload, state, created_ms, updated_ms) VALUES (?, ?, ?, 'queued', ?, ?)",
-                arguments: [device, kind, payload, now, now]
+                sql: """
+                    INSERT INTO print_job(device, kind, payload, state, created_ms, updated_ms, encoded, drawer_fallback)
+                    VALUES (?, ?, ?, 'queued', ?, ?, 1, ?)
+                    """,
+                arguments: [device, kind, payload, now, now, drawerFallback]
             )
             return db.lastInsertedRowID
+        }
+    }
+
+    /// A job cut off part-way goes back to the queue, to be printed again whole (REPRINT).
+    public func requeueInterrupted(job id: Int64, error: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE print_job SET state = 'queued', interrupted = 1, error = ?, updated_ms = ? WHERE id = ? AND state = 'printing'",
+                arguments: [error, Int64(Date().timeIntervalSince1970 * 1000), id]
+            )
+            return db.changesCount == 1
         }
     }
 
@@ -274,15 +306,17 @@ public final class Journal: Sendable {
         }
     }
 
-    /// Jobs that were printing when the daemon died. They are failed, never reprinted:
-    /// part of the receipt may be on paper, and a second copy is the worse mistake.
-    public func failInterruptedJobs() async throws -> [Int64] {
+    /// Jobs that were printing when the daemon died: part of each may be on paper, and no one
+    /// can tell how much. They go back to the queue marked interrupted, and print again whole
+    /// under a REPRINT banner: never half a receipt twice, never a silent second copy. A job
+    /// marked done is never touched.
+    public func requeueJobsInterruptedByRestart() async throws -> [Int64] {
         try await pool.write { db in
-            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM print_job WHERE state = 'printing'")
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM print_job WHERE state = 'printing' ORDER BY id")
             try db.execute(
-                sql: "UPDATE print_job SET state = 'failed', error = ?, updated_ms = ? WHERE state = 'printing'",
+                sql: "UPDATE print_job SET state = 'queued', interrupted = 1, error = ?, updated_ms = ? WHERE state = 'printing'",
                 arguments: [
-                    "interrupted by a daemon restart while printing; not reprinted automatically to avoid a duplicate receipt",
+                    "interrupted by a restart of tilld while printing; printed again in full under a REPRINT banner",
                     Int64(Date().timeIntervalSince1970 * 1000),
                 ]
             )
@@ -295,6 +329,8 @@ public final class Journal: Sendable {
     }
 
     private static func job(_ row: Row) -> SpooledJob {
-        SpooledJob(id: row["id"], device: row["device"], kind: row["kind"], payload: row["payload"], state: row["state"], error: row["error"])
+        SpooledJob(
+            id: row["id"], device: row["device"], kind: row["kind"], payload: row["payload"], state: row["state"], error: row["error"],
+            encoded: row["encoded"], interrupted: row["interrupted"], drawerFallback: row["drawer_fallback"])
     }
 }

@@ -4,10 +4,13 @@ public import ServiceLifecycle
 import Synchronization
 public import TillCore
 public import TillDevices
+import TillESCPOS
 
-/// The print spool: a job is accepted only once it is in the journal database, printed
-/// once per printer in order, kept queued while the printer is not ready (paper out, cover
-/// open), and never printed twice: a job interrupted by a crash is failed, not repeated.
+/// The print spool: a job is accepted only once it is in the journal database (as the bytes
+/// the printer gets), printed once per printer in order, kept queued while the printer is not
+/// ready (paper out, cover open, unplugged), and never printed twice: a job marked done is
+/// never sent again, and a job cut off part-way (an unplug, a crash) is printed again whole
+/// under a REPRINT banner, never as a silent second copy or half a receipt twice.
 public final class PrintSpool: Service, Sendable {
     private let journal: Journal
     private let manager: DeviceManager
@@ -34,21 +37,42 @@ public final class PrintSpool: Service, Sendable {
         bells[device]?.ring.yield()
     }
 
-    /// Spools a job durably and returns its id ("J" + number).
-    public func submit(_ payload: PrintPayload, to printer: any TillDevice) async throws -> String {
-        guard printer is any ReceiptPrinter else {
-            throw WireError(.badRequest, "device \"\(printer.info.name)\" is not a printer")
+    /// A spooled job: its id ("J" + number) and what had to give way to the printer (a QR code
+    /// printed as a picture, a character transliterated), said in the `print` reply.
+    public struct Submitted: Sendable {
+        public var job: String
+        public var notes: [String]
+    }
+
+    /// Encodes a receipt for the printer (once, here: a receipt the printer cannot take is a
+    /// `bad_request` naming the line, and nothing is spooled), spools the bytes durably and
+    /// returns the job's id.
+    public func submit(_ payload: PrintPayload, to device: any TillDevice) async throws -> Submitted {
+        guard let printer = device as? any ReceiptPrinter else {
+            throw WireError(.badRequest, "device \"\(device.info.name)\" is not a printer")
         }
-        let (kind, bytes): (String, Data)
+        let kind: String
+        let bytes: [UInt8]
+        var notes: [String] = []
+        var drawerFallback = false
         switch payload {
-        case .receipt(_, let source): (kind, bytes) = ("receipt", Data(JSONText.encode(source).utf8))
-        case .raw(let raw): (kind, bytes) = ("raw", raw)
+        case .receipt(let document, _):
+            let encoded: EncodedReceipt
+            do {
+                encoded = try printer.encoder.encode(document)
+            } catch {
+                throw WireError.badRequest(field: error.field, error.message)
+            }
+            (kind, bytes, notes) = ("receipt", encoded.bytes, encoded.notes)
+            drawerFallback = document.openDrawer && !encoded.opensDrawer
+        case .raw(let raw):
+            (kind, bytes) = ("raw", Array(raw))
         }
-        let id = try await journal.spool(device: printer.info.name, kind: kind, payload: bytes)
+        let id = try await journal.spool(device: printer.info.name, kind: kind, payload: Data(bytes), drawerFallback: drawerFallback)
         let job = "J\(id)"
         await sink.emit(.printerJob(job: job, state: .queued, error: nil), device: printer.info.name)
         wake(printer.info.name)
-        return job
+        return Submitted(job: job, notes: notes)
     }
 
     public func cancel(_ job: String) async throws {
@@ -65,10 +89,10 @@ public final class PrintSpool: Service, Sendable {
     }
 
     public func run() async throws {
-        for id in try await journal.failInterruptedJobs() {
-            logger.warning("print job was interrupted by a restart and is not reprinted", metadata: ["job": "J\(id)"])
+        for id in try await journal.requeueJobsInterruptedByRestart() {
+            logger.warning("print job was interrupted by a restart; it prints again in full under a REPRINT banner", metadata: ["job": "J\(id)"])
             if let job = try await journal.job(id: id) {
-                await sink.emit(.printerJob(job: "J\(id)", state: .failed, error: job.error ?? "interrupted"), device: job.device)
+                await sink.emit(.printerJob(job: "J\(id)", state: .queued, error: job.error ?? "interrupted"), device: job.device)
             }
         }
         try await withThrowingDiscardingTaskGroup { group in
@@ -112,24 +136,21 @@ public final class PrintSpool: Service, Sendable {
         let jobID = "J\(job.id)"
         guard try await journal.transition(job: job.id, from: ["queued"], to: "printing") else { return true }
         await sink.emit(.printerJob(job: jobID, state: .printing, error: nil), device: name)
-        var openDrawer = false
         do {
-            let payload: PrintPayload
-            if job.kind == "receipt" {
-                let source = try JSONText.decode(job.payload)
-                let document = try ReceiptDocument(json: source)
-                openDrawer = document.openDrawer
-                payload = .receipt(document, source: source)
-            } else {
-                payload = .raw(job.payload)
-            }
-            try await printer.print(PrintJob(id: jobID, payload: payload), events: sink)
+            var bytes = try bytes(of: job, for: printer)
+            if job.interrupted { bytes = printer.encoder.reprintBanner(job: jobID) + bytes }
+            try await printer.print(PrintJob(id: jobID, bytes: bytes), events: sink)
         } catch let error as DeviceError where error.kind == .notReady {
             _ = try await journal.transition(job: job.id, from: ["printing"], to: "queued")
             await sink.emit(.printerJob(job: jobID, state: .queued, error: error.message), device: name)
             return false
+        } catch let error as DeviceError where error.kind == .interrupted {
+            _ = try await journal.requeueInterrupted(job: job.id, error: error.message)
+            await sink.emit(.printerJob(job: jobID, state: .queued, error: error.message), device: name)
+            logger.warning("print job cut off part-way; it prints again in full under a REPRINT banner", metadata: ["job": "\(jobID)", "device": "\(name)", "error": "\(error.message)"])
+            return false
         } catch {
-            let message = (error as? DeviceError)?.message ?? "\(error)"
+            let message = (error as? DeviceError)?.message ?? (error as? WireError)?.message ?? "\(error)"
             _ = try await journal.transition(job: job.id, from: ["printing"], to: "failed", error: message)
             await sink.emit(.printerJob(job: jobID, state: .failed, error: message), device: name)
             logger.error("print job failed", metadata: ["job": "\(jobID)", "device": "\(name)", "error": "\(message)"])
@@ -137,7 +158,9 @@ public final class PrintSpool: Service, Sendable {
         }
         _ = try await journal.transition(job: job.id, from: ["printing"], to: "done")
         await sink.emit(.printerJob(job: jobID, state: .done, error: nil), device: name)
-        if openDrawer {
+        if job.drawerFallback {
+            // The receipt asked for the drawer and this printer has no drawer port: the shop's
+            // stand-alone drawer, if it has one.
             do {
                 if let drawer = try manager.resolve(nil, role: .drawer) as? any CashDrawer { try await drawer.open(events: sink) }
             } catch {
@@ -145,6 +168,13 @@ public final class PrintSpool: Service, Sendable {
             }
         }
         return true
+    }
+
+    /// The job's bytes: as spooled, or (a job spooled by an older tilld) its document encoded now.
+    private func bytes(of job: Journal.SpooledJob, for printer: any ReceiptPrinter) throws -> [UInt8] {
+        guard !job.encoded, job.kind == "receipt" else { return Array(job.payload) }
+        let document = try ReceiptDocument(json: try JSONText.decode(job.payload))
+        return try printer.encoder.encode(document).bytes
     }
 
     static func jobNumber(_ job: String) -> Int64? {

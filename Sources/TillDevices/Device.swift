@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 public import TillCore
+public import TillESCPOS
 
 /// What `devices` lists about a device.
 public struct DeviceInfo: Sendable, Hashable {
@@ -46,6 +47,9 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
         case invalidRequest
         /// The device cannot do it now (paper out, cover open, offline); nothing was done.
         case notReady
+        /// It stopped part-way (unplugged mid-job): part of it may have happened, so a retry
+        /// must say it is one (a print job is reprinted whole, under a REPRINT banner).
+        case interrupted
         /// It failed part-way or for an unknown reason.
         case failed
     }
@@ -95,18 +99,24 @@ extension TillDevice {
     }
 }
 
+/// A spooled job as the printer gets it: the bytes the encoder made when the job was
+/// submitted (or the raw bytes sent), never re-encoded.
 public struct PrintJob: Sendable {
     public var id: String
-    public var payload: PrintPayload
+    public var bytes: [UInt8]
 
-    public init(id: String, payload: PrintPayload) {
+    public init(id: String, bytes: [UInt8]) {
         self.id = id
-        self.payload = payload
+        self.bytes = bytes
     }
 }
 
 public protocol ReceiptPrinter: TillDevice {
-    /// Prints a job. Throws `DeviceError(.notReady)` only when nothing reached the paper.
+    /// Turns receipt documents into this printer's bytes (its profile and options).
+    var encoder: ReceiptEncoder { get }
+    /// Sends a job. Throws `DeviceError(.notReady)` when nothing was sent (the job stays
+    /// queued), `.interrupted` when it stopped part-way (the job is printed again, whole, under
+    /// a REPRINT banner), `.failed` when it must not be tried again.
     func print(_ job: PrintJob, events: any EventSink) async throws
 }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import TillCore
+public import TillESCPOS
 public import TillScanner
 
 /// What a scanner read, as `scanner.data` carries it: the scan as it came, and what the
@@ -31,20 +32,8 @@ public struct Scan: Sendable, Hashable {
 }
 
 /// A printer's condition as `printer.status` carries it.
-public struct PrinterCondition: Sendable, Hashable {
-    public enum Paper: String, Sendable, Hashable { case ok, nearEnd = "near_end", out }
-    public var online: Bool
-    public var coverOpen: Bool
-    public var paper: Paper
-    public var error: String?
-
-    public init(online: Bool, coverOpen: Bool, paper: Paper, error: String? = nil) {
-        self.online = online
-        self.coverOpen = coverOpen
-        self.paper = paper
-        self.error = error
-    }
-}
+/// `printer.status`: what the printer says of itself (TillESCPOS reads it from the status bytes).
+public typealias PrinterCondition = PrinterState
 
 /// Every event a device (or the layer around it) publishes, typed; the one place they become
 /// the contract's topics and JSON (CONTRACT.md, "Event topics").

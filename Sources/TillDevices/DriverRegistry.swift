@@ -1,5 +1,6 @@
 public import TillCore
 public import TillScanner
+public import TillESCPOS
 
 /// One option a driver takes in its `[[device]]` entry: its type, and what it is for (shown by
 /// `--check-config` and docs/devices.md).
@@ -147,8 +148,17 @@ public struct DriverEnvironment: Sendable {
     /// Told of problems a driver meets in the data it reads (garbled scans): logged by tilld.
     public var report: @Sendable (_ device: String, _ problem: String) -> Void
 
-    public init(classifier: ScanClassifier = ScanClassifier(), report: @escaping @Sendable (String, String) -> Void = { _, _ in }) {
+    /// Printer profiles by name (the quirks data), and the profile named for a USB id.
+    public var printerProfiles: [String: PrinterProfile]
+    public var usbPrinterProfiles: [String: String]
+
+    public init(
+        classifier: ScanClassifier = ScanClassifier(), printerProfiles: [String: PrinterProfile] = [:], usbPrinterProfiles: [String: String] = [:],
+        report: @escaping @Sendable (String, String) -> Void = { _, _ in }
+    ) {
         self.classifier = classifier
+        self.printerProfiles = printerProfiles
+        self.usbPrinterProfiles = usbPrinterProfiles
         self.report = report
     }
 }

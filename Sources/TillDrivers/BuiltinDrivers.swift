@@ -1,8 +1,11 @@
 public import TillDevices
 import TillCore
+import Foundation
 import TillScanner
 import TillSystem
 import TillTransport
+import TillESCPOS
+import TillImaging
 
 /// Every driver tilld knows, with its options: the table `--check-config` checks entries
 /// against and docs/devices.md lists. A driver whose `make` is nil is not in this build yet
@@ -15,8 +18,11 @@ public enum BuiltinDrivers {
             options: serialOptions + [
                 OptionSpec("profile", .string, "printer profile from the quirks data (e.g. \"TM-T20II\"); found from the USB id when not given"),
                 OptionSpec("drawer_pin", .integer(2...5), "drawer kick connector pin, 2 or 5"),
+                OptionSpec("drawer_pulse_ms", .integer(10...500), "drawer kick pulse length"),
+                OptionSpec("status", .boolean, "ask the printer for its status (DLE EOT); false for printers that garble it"),
                 OptionSpec("display", .boolean, "a customer display is chained through the printer (ESC = 2 pass-through)"),
-            ]),
+            ],
+            make: { entry, environment in try makeEscposPrinter(entry, environment) }),
         DriverDescriptor(
             name: "serial-scanner", role: .scanner, summary: "barcode scanner on a serial line or USB-CDC (/dev/ttyACM*)",
             locators: [.path, .usb], options: serialOptions + framingOptions,
@@ -92,6 +98,61 @@ public enum BuiltinDrivers {
         if case .int(let bits)? = options["stop_bits"] { settings.stopBits = Int(bits) }
         if let flow = options["flow_control"]?.stringValue.flatMap(SerialSettings.FlowControl.init(rawValue:)) { settings.flowControl = flow }
         return settings
+    }
+
+    static func makeEscposPrinter(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
+        let options = entry.options
+        // The profile: named in the entry, else the one the quirks data gives the USB id, else
+        // the printer database's "default" (an 80 mm Epson-compatible printer).
+        var usbMatch: USBPrinterStream.Match?
+        if case .object(let usb)? = options["usb"], let vendor = usb["vendor"].flatMap(OptionSpec.usbID), let product = usb["product"].flatMap(OptionSpec.usbID) {
+            usbMatch = USBPrinterStream.Match(vendor: vendor, product: product, serial: usb["serial"]?.stringValue)
+        }
+        let profileName = options["profile"]?.stringValue
+            ?? usbMatch.flatMap { environment.usbPrinterProfiles[USBID(vendor: $0.vendor, product: $0.product).description] }
+        let profile: PrinterProfile
+        if let profileName {
+            guard let known = environment.printerProfiles[profileName] else {
+                throw DeviceError(device: entry.name, .invalidRequest, "no printer profile \"\(profileName)\" in the quirks data; `tilld --check-config` lists the near ones")
+            }
+            profile = known
+        } else {
+            profile = environment.printerProfiles["default"] ?? .generic80
+        }
+        var encoderOptions = ReceiptEncoder.Options()
+        if case .int(let pin)? = options["drawer_pin"] { encoderOptions.drawerPin = Int(pin) }
+        if case .int(let milliseconds)? = options["drawer_pulse_ms"] { encoderOptions.drawerPulseMilliseconds = Int(milliseconds) }
+        var settings = EscposPrinter.Settings()
+        var profileInForce = profile
+        if case .bool(false)? = options["status"] { profileInForce.realTimeStatus = false }
+
+        let transport: String
+        let identity: String
+        let open: @Sendable () async throws -> any ByteStream
+        if let host = options["host"]?.stringValue {
+            let port = options["port"]?.intValue.map(Int.init) ?? 9100
+            (transport, identity) = ("network", "\(host):\(port)")
+            open = { try await TCPConnection.open(host: host, port: port) }
+        } else if let usbMatch {
+            (transport, identity) = ("usb", usbMatch.description)
+            open = { try USBPrinterStream.open(usbMatch) }
+        } else if let path = options["path"]?.stringValue {
+            identity = path
+            if path.hasPrefix("/dev/usb/lp") {
+                transport = "usblp"
+                open = { try LinePrinterDevice.open(path) }
+            } else {
+                transport = "serial"
+                let serial = serialSettings(options)
+                // A serial printer's buffer is small and the line slow: smaller pieces.
+                settings.chunkBytes = profile.bufferBytes ?? 1024
+                open = { try SerialPort.open(path, settings: serial) }
+            }
+        } else {
+            throw DeviceError(device: entry.name, .invalidRequest, "escpos needs path, usb or host")
+        }
+        let info = DeviceInfo(name: entry.name, role: .printer, driver: entry.driver, transport: transport, model: "\(profile.vendor) \(profile.model)".trimmingCharacters(in: .whitespaces), identity: identity)
+        return EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, open: open)
     }
 
     static func makeEvdevScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {

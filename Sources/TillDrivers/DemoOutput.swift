@@ -33,8 +33,9 @@ public struct DemoOutput: Sendable {
 public enum DemoDevices {
     public static func make(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
         let output = try DemoOutput(stateDirectory: stateDirectory)
+        let drawer = SimDrawer()
         return [
-            try DemoSerialScanner(classifier: classifier), SimPrinter(output: output), SimDrawer(), SimDisplay(output: output),
+            try DemoSerialScanner(classifier: classifier), SimPrinter(output: output, drawerKicked: { drawer.kicked() }), drawer, SimDisplay(output: output),
         ]
     }
 }

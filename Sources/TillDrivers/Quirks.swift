@@ -2,6 +2,7 @@ import Foundation
 public import TillCore
 public import TillDevices
 public import TillScanner
+public import TillESCPOS
 
 /// A USB vendor:product pair ("04b8:0e15").
 public struct USBID: Sendable, Hashable, CustomStringConvertible {
@@ -46,33 +47,8 @@ public struct Quirks: Sendable {
         public var file: String
     }
 
-    public struct PrinterProfile: Sendable, Hashable {
-        public struct Font: Sendable, Hashable {
-            public var name: String
-            public var columns: Int
-        }
-
-        public var name: String
-        public var vendor: String
-        public var model: String
-        public var paperMillimetres: Double?
-        public var dots: Int?
-        public var dpi: Int?
-        public var fonts: [Font]
-        /// ESC t number → code page name ("CP858").
-        public var codePages: [Int: String]
-        public var fullCut: Bool
-        public var partialCut: Bool
-        public var qr: Bool
-        public var raster: Bool
-        public var barcodes: Bool
-        public var drawerPulse: Bool
-        /// Drawer kick connector pins the printer has (2, 5).
-        public var drawerPins: [Int]
-        /// The printer's receive buffer, when known: how much may be sent before waiting.
-        public var bufferBytes: Int?
-        public var file: String
-    }
+    /// A printer profile (TillESCPOS): what the encoder and the driver need of a model.
+    public typealias PrinterProfile = TillESCPOS.PrinterProfile
 
     /// A problem with one quirks file; that file (or entry) is skipped, the others are used.
     public struct Problem: Sendable, Hashable, CustomStringConvertible {
@@ -230,13 +206,27 @@ public struct Quirks: Sendable {
             }
         }
         func flag(_ key: String) -> Bool { fields[key] == .bool(true) }
+        // The printer database says whether `GS v 0` works ("raster"); without it, the 24-dot
+        // column command `ESC *` that nearly every ESC/POS printer has. "image": a local
+        // override (raster, bit-image, none).
+        var image: PrinterProfile.ImageCommand = flag("raster") ? .raster : .bitImage
+        if let override = fields["image"]?.stringValue {
+            guard let chosen = PrinterProfile.ImageCommand(rawValue: override) else {
+                return .failure(EntryProblem("image must be raster, bit-image or none"))
+            }
+            image = chosen
+        }
         return .success(PrinterProfile(
             name: name, vendor: fields["vendor"]?.stringValue ?? "", model: fields["model"]?.stringValue ?? name,
             paperMillimetres: Self.number(fields["paper_mm"]), dots: fields["dots"]?.intValue.map(Int.init), dpi: fields["dpi"]?.intValue.map(Int.init),
-            fonts: fonts, codePages: pages,
+            fonts: fonts.isEmpty ? [.init(name: "Font A", columns: 42)] : fonts, codePages: pages.isEmpty ? [0: "CP437"] : pages,
             fullCut: fields["cut"]?["full"] == .bool(true), partialCut: fields["cut"]?["partial"] == .bool(true),
-            qr: flag("qr"), raster: flag("raster"), barcodes: flag("barcodes"), drawerPulse: flag("drawer_pulse"),
-            drawerPins: (fields["drawer_pins"]?.arrayValue ?? []).compactMap { $0.intValue.map(Int.init) },
-            bufferBytes: fields["buffer_bytes"]?.intValue.map(Int.init), file: file))
+            qr: flag("qr"), imageCommand: image, barcodes: flag("barcodes"), drawerPulse: flag("drawer_pulse"),
+            drawerPins: (fields["drawer_pins"]?.arrayValue ?? [.int(2), .int(5)]).compactMap { $0.intValue.map(Int.init) },
+            drawerPulses: fields["drawer_pulses"]?.intValue.map(Int.init) ?? 1,
+            // Star printers in Star mode do not answer DLE EOT (HARDWARE.md 6).
+            realTimeStatus: fields["status"].map { $0 == .bool(true) } ?? !flag("star_commands"),
+            bufferBytes: fields["buffer_bytes"]?.intValue.map(Int.init),
+            rasterBandRows: fields["raster_band_rows"]?.intValue.map(Int.init) ?? 255, file: file))
     }
 }

@@ -3,7 +3,8 @@ import Synchronization
 public import TillCore
 public import TillDevices
 
-/// `sim-drawer`: a cash drawer that opens on `drawer.open` and closes by itself after
+/// `sim-drawer`: a cash drawer (wired to sim-printer's drawer port: a receipt's kick opens it)
+/// that opens on `drawer.open` and closes by itself after
 /// `close_after` seconds (as if the cashier pushed it shut), or on
 /// `simulate {"state":"closed"}`. With auto-close off it reports `drawer.left_open`.
 public final class SimDrawer: CashDrawer, SimulatedDevice {
@@ -19,10 +20,18 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
     private let drawer = Mutex(Drawer())
     private let openings: AsyncStream<Int>
     private let opened: AsyncStream<Int>.Continuation
+    private let kicks: AsyncStream<Void>
+    private let kick: AsyncStream<Void>.Continuation
 
     public init(name: String = "sim-drawer") {
         info = DeviceInfo(name: name, role: .drawer, driver: "sim", transport: "sim", model: "Simulated cash drawer", identity: "demo:\(name)")
         (openings, opened) = AsyncStream.makeStream(of: Int.self)
+        (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The printer it hangs on sent a kick (ESC p) to its drawer port.
+    func kicked() {
+        kick.yield()
     }
 
     public func open(events: any EventSink) async throws {
@@ -55,6 +64,15 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
     }
 
     public func run(events: any EventSink) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in self.kicks { try await self.open(events: events) }
+            }
+            group.addTask { try await self.closeInTime(events: events) }
+        }
+    }
+
+    private func closeInTime(events: any EventSink) async throws {
         for await episode in openings {
             let (closeAfter, leftOpenAfter) = drawer.withLock { ($0.closeAfter, $0.leftOpenAfter) }
             if let closeAfter {

@@ -33,6 +33,9 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
     public var message: String
     /// The system call's error underneath, when there is one.
     public var cause: SystemError?
+    /// For a write that failed part-way: how many of its bytes the device took, so the caller
+    /// can go on from there (a printer out of paper takes the rest once paper is loaded).
+    public var bytesWritten: Int?
 
     public init(_ kind: Kind, endpoint: String, _ message: String, cause: SystemError? = nil) {
         self.kind = kind

@@ -56,10 +56,14 @@ public final class DescriptorStream<IO: RawIO>: ByteStream {
                 } catch let error as SystemError where error.isWouldBlock {
                     let left = deadline - ContinuousClock.now
                     guard left > .zero, try io.poll(for: .writable, timeout: left).contains(.writable) else {
-                        throw TransportError(.timedOut, endpoint: io.endpoint, "\(io.endpoint) took \(offset) of \(bytes.count) bytes, then nothing for \(timeout): offline, out of paper, or a flow_control setting the device does not use")
+                        var error = TransportError(.timedOut, endpoint: io.endpoint, "\(io.endpoint) took \(offset) of \(bytes.count) bytes, then nothing for \(timeout): offline, out of paper, or a flow_control setting the device does not use")
+                        error.bytesWritten = offset
+                        throw error
                     }
                 } catch let error as SystemError {
-                    throw TransportError.from(error, endpoint: io.endpoint, opening: false)
+                    var failure = TransportError.from(error, endpoint: io.endpoint, opening: false)
+                    failure.bytesWritten = offset
+                    throw failure
                 }
             }
         }

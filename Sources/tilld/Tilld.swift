@@ -110,7 +110,11 @@ struct Tilld: AsyncParsableCommand {
         }
         let sink = BusEventSink(bus: bus)
         let classifier = daemonConfig.scanClassifier
-        let environment = DriverEnvironment(classifier: classifier) { device, problem in
+        var usbProfiles: [String: String] = [:]
+        for device in quirks.devices where device.role == .printer {
+            if let usb = device.usb, let profile = device.profile { usbProfiles[usb.description] = profile }
+        }
+        let environment = DriverEnvironment(classifier: classifier, printerProfiles: quirks.profiles, usbPrinterProfiles: usbProfiles) { device, problem in
             logger.notice("device input problem", metadata: ["device": "\(device)", "problem": "\(problem)"])
         }
         var devices = DeviceManager.configuredDevices(daemonConfig.devices, environment: environment)

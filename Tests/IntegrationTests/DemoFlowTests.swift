@@ -97,7 +97,7 @@ struct DemoFlowTests {
             #expect(jobEvents.contains { $0.topic == "drawer.opened" })
             let printed = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-printer.txt", encoding: .utf8)
             #expect(printed.contains("--- job \(job!) at "))
-            #expect(printed.contains("Flat white x2                         7.00"))
+            #expect(printed.contains("Flat white x2" + String(repeating: " ", count: 48 - 13 - 4) + "7.00"), "\(printed)")
 
             try await till.request("display", ["lines": ["Flat white", "7.00 EUR"]])
             let shown = try await till.collect { $0.count >= 1 }[0]
@@ -189,17 +189,17 @@ struct DemoFlowTests {
     func noDemo() async throws {
         let config = """
             [[device]]
-            name = "front-printer"
-            role = "printer"
-            driver = "escpos"
-            path = "/dev/usb/lp0"
+            name = "pole"
+            role = "display"
+            driver = "epson-display"
+            path = "/dev/ttyUSB7"
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false)
         try await daemon.connect { till in
             let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
             #expect(devices.count == 1)
             #expect(devices.first?["state"] == "error")
-            #expect(devices.first?["reason"]?.stringValue?.contains("escpos") == true)
+            #expect(devices.first?["reason"]?.stringValue?.contains("epson-display") == true)
             do {
                 try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "1"]])
                 Issue.record("simulate accepted without --demo")
@@ -237,30 +237,36 @@ struct PrintCrashTests {
         #expect(paper(daemon).contains("survives the crash"))
     }
 
-    @Test("tilld killed part-way through a job: after the restart the job is failed, never printed again")
+    @Test("tilld killed part-way through a job: after the restart it prints again in full under a REPRINT banner, once")
     func crashMidJob() async throws {
         let daemon = try await DaemonUnderTest()
         let job = try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["printer.job"]])
             try await till.request("simulate", ["device": "sim-printer", "data": ["print_seconds": 30]])
-            let job = try await till.request("print", ["receipt": ["lines": [["text": "half a receipt"]]]])["job"]!
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "first line"], ["text": "second line"]]]])["job"]!
             _ = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "printing" } }
             return job.stringValue!
         }
-        try await poll("the job's first line on paper") { self.paper(daemon).contains("--- job \(job) ") }
+        try await poll("the job's first line on paper") { self.paper(daemon).contains("first line") }
         daemon.crash()
+        #expect(!paper(daemon).contains("second line"))
         try await daemon.start()
         try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["printer.job"], "since": 0])
-            let events = try await till.collect { $0.contains { $0.data["job"] == .string(job) && $0.data["state"] == "failed" } }
-            let failed = events.last { $0.data["job"] == .string(job) }
-            #expect(failed?.data["error"]?.stringValue?.contains("not reprinted") == true, "\(String(describing: failed))")
-            // Other jobs still print after it.
+            let events = try await till.collect { $0.contains { $0.data["job"] == .string(job) && $0.data["state"] == "done" } }
+            let states = events.filter { $0.data["job"] == .string(job) }.map { $0.data["state"]?.stringValue ?? "" }
+            #expect(states == ["queued", "printing", "queued", "printing", "done"], "\(states)")
+            let requeued = events.filter { $0.data["job"] == .string(job) }[2]
+            #expect(requeued.data["error"]?.stringValue?.contains("REPRINT") == true, "\(requeued.data)")
+            // Later jobs print after it, in order.
             let next = try await till.request("print", ["receipt": ["lines": [["text": "next"]]]])["job"]!
             _ = try await till.collect { $0.contains { $0.data["job"] == next && $0.data["state"] == "done" } }
         }
-        #expect(paper(daemon).components(separatedBy: "--- job \(job) ").count == 2, "the interrupted job's header once, never a second copy")
-        #expect(!paper(daemon).contains("half a receipt"), "the rest of the interrupted job never printed")
+        let text = paper(daemon)
+        #expect(text.components(separatedBy: "R E P R I N T").count == 2, "one REPRINT banner: \(text)")
+        #expect(text.components(separatedBy: "job \(job) was interrupted").count == 2)
+        #expect(text.components(separatedBy: "second line").count == 2, "the rest of the job on paper once, in the reprint")
+        #expect(text.components(separatedBy: "first line").count == 3, "the first line: once cut off, once in the reprint")
     }
 
     @Test("a job that is printing cannot be cancelled: busy")

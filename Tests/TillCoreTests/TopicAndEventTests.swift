@@ -53,30 +53,6 @@ struct TopicAndEventTests {
         #expect(seq == 77)
     }
 
-    @Test("receipt renders to readable text")
-    func receiptText() throws {
-        let json = try JSONText.decode(#"""
-            {"lines":[{"text":"M&M Coffee","align":"center","size":"double","bold":true},
-            {"columns":[{"text":"Flat white x2"},{"text":"7.00","align":"right"}]},{"rule":"-"},
-            {"barcode":{"type":"code128","data":"R-1001"}},{"feed":1},{"cut":"partial"}],"open_drawer":true}
-            """#)
-        let document = try ReceiptDocument(json: json)
-        #expect(document.openDrawer)
-        let lines = ReceiptTextRenderer(width: 32).render(document)
-        #expect(lines[0].contains("M & M   C o f f e e"))
-        #expect(lines[1] == "Flat white x2" + String(repeating: " ", count: 15) + "7.00")
-        #expect(lines[2] == String(repeating: "-", count: 32))
-        #expect(lines[3].contains("code128 R-1001"))
-        #expect(lines[4] == "")
-        #expect(lines.last == "[drawer kick]")
-    }
-
-    @Test("long text wraps at the paper width")
-    func wrapping() throws {
-        let document = ReceiptDocument(lines: [.text("one two three four five six", align: .left, size: .normal, bold: false, underline: false)])
-        #expect(ReceiptTextRenderer(width: 10).render(document).map { $0.trimmingCharacters(in: .whitespaces) } == ["one two", "three four", "five six"])
-    }
-
     @Test("GTIN check digits and scan classification")
     func scans() {
         #expect(GTIN.isValid("4006381333931"))

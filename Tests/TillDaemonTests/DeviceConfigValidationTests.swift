@@ -94,8 +94,11 @@ struct DeviceConfigValidationTests {
         #expect(scanner.info.transport == "serial")
         let printer = registry.makeDevice(
             DeviceConfig(name: "p", role: .printer, driver: "escpos", options: ["host": "10.0.0.9"]), environment: DriverEnvironment())
-        #expect(printer.status.state == .error)
-        #expect(printer.status.reason?.contains("not available in this build") == true)
+        #expect(printer is EscposPrinter && printer.info.transport == "network" && printer.info.identity == "10.0.0.9:9100")
+        let display = registry.makeDevice(
+            DeviceConfig(name: "d", role: .display, driver: "epson-display", options: ["path": "/dev/ttyUSB7"]), environment: DriverEnvironment())
+        #expect(display.status.state == .error)
+        #expect(display.status.reason?.contains("not available in this build") == true)
     }
 
     @Test("one edit away, and no more")

@@ -49,14 +49,24 @@ struct JournalTests {
         #expect(try await journal.oldestSeq() == 91)
     }
 
-    @Test("a job interrupted while printing is failed, never reprinted")
+    @Test("a job interrupted while printing goes back to the queue marked interrupted (REPRINT); a done job is never touched")
     func interruptedJob() async throws {
         let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
         let first = try await journal.spool(device: "p", kind: "raw", payload: Data([0x41]))
         let second = try await journal.spool(device: "p", kind: "raw", payload: Data([0x42]))
+        let done = try await journal.spool(device: "p", kind: "raw", payload: Data([0x43]))
+        #expect(try await journal.transition(job: done, from: ["queued"], to: "printing"))
+        #expect(try await journal.transition(job: done, from: ["printing"], to: "done"))
         #expect(try await journal.transition(job: first, from: ["queued"], to: "printing"))
-        #expect(try await journal.failInterruptedJobs() == [first])
-        #expect(try await journal.job(id: first)?.state == "failed")
+        #expect(try await journal.requeueJobsInterruptedByRestart() == [first])
+        let requeued = try #require(try await journal.job(id: first))
+        #expect(requeued.state == "queued" && requeued.interrupted && requeued.encoded)
+        #expect(try await journal.job(id: done)?.state == "done")
+        #expect(try await journal.nextQueuedJob(device: "p")?.id == first, "in order: the interrupted job first")
+        #expect(try await journal.transition(job: first, from: ["queued"], to: "printing"))
+        #expect(try await journal.requeueInterrupted(job: first, error: "unplugged"))
+        #expect(try await !journal.requeueInterrupted(job: first, error: "twice"), "only a printing job is requeued")
+        #expect(try await journal.transition(job: first, from: ["queued"], to: "cancelled"))
         #expect(try await journal.nextQueuedJob(device: "p")?.id == second)
         // A lost race (cancel vs print) is refused, not applied twice.
         #expect(try await journal.transition(job: second, from: ["queued"], to: "cancelled"))

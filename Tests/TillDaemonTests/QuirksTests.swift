@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TillDevices
 import TillDrivers
+import TillESCPOS
 import TillScanner
 
 @Suite("Quirks: device differences as data", .timeLimit(.minutes(1)))

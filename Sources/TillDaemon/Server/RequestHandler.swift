@@ -138,7 +138,7 @@ struct RequestHandler: Sendable {
             preconditionFailure("handled before")
         case .print(let name, let payload):
             let printer = try context.devices.resolve(name, role: .printer)
-            let job: String
+            let job: PrintSpool.Submitted
             do {
                 job = try await context.spool.submit(payload, to: printer)
             } catch let error as WireError {
@@ -148,7 +148,8 @@ struct RequestHandler: Sendable {
                 // broke after the check above) is a journal fault.
                 throw JournalFault.classify(error, journalPath: context.journal.path).wireError
             }
-            return ["job": .string(job)]
+            if job.notes.isEmpty { return ["job": .string(job.job)] }
+            return ["job": .string(job.job), "notes": .array(job.notes.map(JSONValue.string))]
         case .printCancel(let job):
             try await context.spool.cancel(job)
             return [:]

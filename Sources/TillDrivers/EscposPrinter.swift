@@ -1,0 +1,257 @@
+import Synchronization
+public import TillCore
+public import TillDevices
+public import TillESCPOS
+public import TillTransport
+
+/// `escpos`: a receipt printer over any byte stream (libusb, /dev/usb/lp*, serial, TCP 9100).
+///
+/// One task (`run`) owns the link: it opens the transport (again, with back-off, after an
+/// unplug), turns on Automatic Status Back, asks `DLE EOT` 1 to 4 now and then, and reads what
+/// the printer says into `printer.status` (on change only). `print` writes a job's bytes in
+/// pieces no larger than the printer's buffer, with no status query ever sent in between (so
+/// none lands inside picture data); a printer that stops taking data (paper out, cover open)
+/// is waited for, not given up on, since it prints the rest once it is ready. A printer that
+/// never answers status is "status unknown" and still prints (HARDWARE.md 6 and 13).
+public final class EscposPrinter: ReceiptPrinter {
+    public struct Settings: Sendable {
+        /// How often status is asked while idle (Automatic Status Back covers the changes on
+        /// printers that have it; this catches the rest, and a printer that went quiet).
+        public var statusInterval: Duration = .seconds(5)
+        /// How long one status round may take before it counts as unanswered.
+        public var statusTimeout: Duration = .milliseconds(800)
+        /// Unanswered rounds before the status is called unknown.
+        public var unansweredRounds = 2
+        /// Bytes per write; the profile's buffer size when it has one.
+        public var chunkBytes = 4096
+        /// How long a write may stall before the printer's state says it stopped taking data.
+        public var stallTimeout: Duration = .seconds(3)
+        /// Whether the link carries bytes back (a usblp device opened write-only does not).
+        public var bidirectional = true
+
+        public init() {}
+    }
+
+    public let info: DeviceInfo
+    public let encoder: ReceiptEncoder
+    private let settings: Settings
+    private let open: @Sendable () async throws -> any ByteStream
+
+    private struct Link {
+        var stream: (any ByteStream)?
+        var reason = "not opened yet"
+        var reader = StatusReader()
+        var answered = false
+        var unanswered = 0
+        var printing = false
+        var stalled = false
+        /// What `printer.status` last said (all clear until the printer says otherwise, so a
+        /// printer that is fine at start adds no event).
+        var reported = PrinterState()
+    }
+    private let link = Mutex(Link())
+    private let statusCell = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
+    private let prepared = Mutex<(any ByteStream)?>(nil)
+
+    public init(info: DeviceInfo, encoder: ReceiptEncoder, settings: Settings = Settings(), open: @escaping @Sendable () async throws -> any ByteStream) {
+        self.info = info
+        self.encoder = encoder
+        var settings = settings
+        if let buffer = encoder.profile.bufferBytes { settings.chunkBytes = max(64, buffer) }
+        self.settings = settings
+        self.open = open
+    }
+
+    public var status: DeviceStatus { statusCell.current }
+
+    /// What the printer last said, for `status` and tests.
+    public var condition: PrinterState { link.withLock { $0.reader.state } }
+
+    public func prepare() async {
+        do {
+            let stream = try await open()
+            prepared.withLock { $0 = stream }
+            link.withLock { $0.stream = stream }
+            statusCell.setQuietly(derivedStatus())
+        } catch {
+            link.withLock { $0.reason = "\(DeviceStatus(failure: error).reason ?? "\(error)")" }
+            statusCell.setQuietly(DeviceStatus(failure: error))
+        }
+    }
+
+    public func run(events: any EventSink) async throws {
+        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        while !Task.isCancelled {
+            let stream: any ByteStream
+            do {
+                if let ready = prepared.withLock({ p -> (any ByteStream)? in defer { p = nil }; return p }) {
+                    stream = ready
+                } else {
+                    stream = try await open()
+                }
+            } catch {
+                link.withLock { $0.reason = DeviceStatus(failure: error).reason ?? "\(error)" }
+                await statusCell.set(DeviceStatus(failure: error), device: info.name, events)
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            backoff.reset()
+            link.withLock { link in
+                link.stream = stream
+                link.reader = StatusReader()
+                link.reported = PrinterState()
+                link.answered = false
+                link.unanswered = 0
+            }
+            await statusCell.set(derivedStatus(), device: info.name, events)
+            do {
+                try await watchStatus(on: stream, events: events)
+            } catch let error as TransportError {
+                lost(stream, reason: error.message)
+                await stream.close()
+                await statusCell.set(derivedStatus(), device: info.name, events)
+            } catch {
+                lost(stream, reason: "stopped")
+                await stream.close()
+                throw error
+            }
+        }
+    }
+
+    public func print(_ job: PrintJob, events: any EventSink) async throws {
+        let (stream, problem) = link.withLock { link -> ((any ByteStream)?, String?) in
+            guard let stream = link.stream else { return (nil, "offline: \(link.reason)") }
+            if link.answered, let problem = link.reader.state.problem { return (nil, problem) }
+            link.printing = true
+            return (stream, nil)
+        }
+        guard let stream else {
+            throw DeviceError(device: info.name, .notReady, "\(problem ?? "not ready"); the job stays queued and prints when the printer is ready")
+        }
+        defer { link.withLock { $0.printing = false } }
+        var sent = 0
+        do {
+            while sent < job.bytes.count {
+                try Task.checkCancellation()
+                let end = min(job.bytes.count, sent + settings.chunkBytes)
+                do {
+                    try await stream.write(Array(job.bytes[sent..<end]), timeout: settings.stallTimeout)
+                    sent = end
+                    if link.withLock({ $0.stalled }) { await setStalled(false, events: events) }
+                } catch let error as TransportError where error.kind == .timedOut {
+                    // The printer holds the rest (paper out, cover open): wait for it, keep what it took.
+                    sent += error.bytesWritten ?? 0
+                    await setStalled(true, events: events)
+                }
+            }
+            try await stream.drain(timeout: .seconds(30))
+        } catch let error as TransportError {
+            lost(stream, reason: error.message)
+            await stream.close()
+            await statusCell.set(derivedStatus(), device: info.name, events)
+            sent += error.bytesWritten ?? 0
+            if sent == 0 {
+                throw DeviceError(device: info.name, .notReady, "\(error.message); nothing was sent, the job stays queued")
+            }
+            throw DeviceError(device: info.name, .interrupted, "\(error.message); \(sent) of \(job.bytes.count) bytes were sent, so the job is printed again in full, marked REPRINT, when the printer is back")
+        } catch is CancellationError {
+            throw DeviceError(device: info.name, .interrupted, "tilld stopped part-way through the job (\(sent) of \(job.bytes.count) bytes sent); it is printed again in full, marked REPRINT")
+        }
+    }
+
+    // MARK: status
+
+    /// One loop owns the link's reading: it turns on Automatic Status Back, asks `DLE EOT` 1-4
+    /// every `statusInterval` (never while a job is being written), and folds in what comes
+    /// back (replies and ASB blocks) as it arrives. One reader, in order, so a transport that
+    /// replays a scripted dialogue (umockdev) sees the same sequence every time.
+    private func watchStatus(on stream: any ByteStream, events: any EventSink) async throws {
+        guard settings.bidirectional else {
+            try await Task.sleep(for: .seconds(86_400 * 365))
+            return
+        }
+        let asks = encoder.profile.realTimeStatus
+        if asks { try await stream.write(ESCPOS.automaticStatusBack(0x0F), timeout: settings.stallTimeout) }
+        let clock = ContinuousClock()
+        var nextAsk = clock.now
+        var askedAt: ContinuousClock.Instant? = nil
+        while !Task.isCancelled {
+            if asks, clock.now >= nextAsk {
+                nextAsk = clock.now + settings.statusInterval
+                if link.withLock({ !$0.printing }) {
+                    link.withLock { link in StatusQuery.allCases.forEach { link.reader.sent($0) } }
+                    try await stream.write(StatusQuery.allCases.flatMap(\.command), timeout: settings.stallTimeout)
+                    askedAt = clock.now
+                }
+            }
+            let wait = askedAt.map { min(nextAsk, $0 + settings.statusTimeout) } ?? (asks ? nextAsk : clock.now + .seconds(3600))
+            let bytes = try await withTaskCancellationHandler {
+                try await stream.read(maxCount: 64, timeout: max(.milliseconds(1), wait - clock.now))
+            } onCancel: {
+                stream.cancelWaits()
+            }
+            var changed = false
+            if !bytes.isEmpty {
+                let report = link.withLock { link -> PrinterState? in
+                    changed = link.reader.receive(bytes) || !link.answered
+                    link.answered = true
+                    link.unanswered = 0
+                    // printer.status carries online, cover, paper and error (not the drawer pin).
+                    var shown = link.reader.state
+                    shown.drawerPinHigh = nil
+                    guard shown != link.reported else { return nil }
+                    link.reported = shown
+                    return link.reader.state
+                }
+                if let report { await events.emit(.printerStatus(report), device: info.name) }
+            }
+            if let asked = askedAt, clock.now >= asked + settings.statusTimeout {
+                askedAt = nil
+                // Replies still missing will not come: forget them, so later bytes are not misread.
+                link.withLock { link in
+                    if !link.reader.pending.isEmpty {
+                        link.reader.forgetPending()
+                        link.unanswered += 1
+                    }
+                }
+                changed = true
+            } else if bytes.isEmpty {
+                continue
+            }
+            if changed || link.withLock({ $0.reader.pending.isEmpty }) {
+                await statusCell.set(derivedStatus(), device: info.name, events)
+            }
+        }
+    }
+
+    private func setStalled(_ stalled: Bool, events: any EventSink) async {
+        link.withLock { $0.stalled = stalled }
+        await statusCell.set(derivedStatus(), device: info.name, events)
+    }
+
+    private func lost(_ stream: any ByteStream, reason: String) {
+        link.withLock { link in
+            guard link.stream === stream else { return }
+            link.stream = nil
+            link.reason = reason
+        }
+    }
+
+    /// The device state from the link and what the printer said.
+    private func derivedStatus() -> DeviceStatus {
+        link.withLock { link in
+            guard link.stream != nil else { return DeviceStatus(.offline, reason: link.reason) }
+            if link.answered, let problem = link.reader.state.problem { return DeviceStatus(.error, reason: problem) }
+            if link.stalled {
+                return DeviceStatus(.error, reason: "the printer stopped taking data part-way through a job: load paper or close the cover; it goes on by itself")
+            }
+            if !settings.bidirectional {
+                return DeviceStatus(.online, reason: "status unknown: the link carries nothing back, so paper out is not seen")
+            }
+            if link.unanswered >= settings.unansweredRounds {
+                return DeviceStatus(.online, reason: "status unknown: the printer does not answer DLE EOT (a Star printer in Star mode?); it still prints")
+            }
+            return .online
+        }
+    }
+}

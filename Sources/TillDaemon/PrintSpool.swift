@@ -95,6 +95,9 @@ public final class PrintSpool: Service, Sendable {
                 await sink.emit(.printerJob(job: "J\(id)", state: .queued, error: job.error ?? "interrupted"), device: job.device)
             }
         }
+        // Printers are opened (prepared) before they are announced: only then does a worker's
+        // first look find them ready, and jobs left queued by the last run print at once.
+        await manager.announced()
         try await withThrowingDiscardingTaskGroup { group in
             // Stay up until shutdown even when no device has long-running work.
             group.addTask { try? await gracefulShutdown() }

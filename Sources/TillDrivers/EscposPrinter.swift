@@ -100,6 +100,7 @@ public final class EscposPrinter: ReceiptPrinter {
                 link.stream = stream
                 link.reader = StatusReader()
                 link.reported = PrinterState()
+                link.stalled = false
                 link.answered = false
                 link.unanswered = 0
             }
@@ -128,7 +129,12 @@ public final class EscposPrinter: ReceiptPrinter {
         guard let stream else {
             throw DeviceError(device: info.name, .notReady, "\(problem ?? "not ready"); the job stays queued and prints when the printer is ready")
         }
-        defer { link.withLock { $0.printing = false } }
+        defer {
+            link.withLock { link in
+                link.printing = false
+                link.stalled = false  // a stall belongs to the job: the next starts clean
+            }
+        }
         var sent = 0
         do {
             while sent < job.bytes.count {

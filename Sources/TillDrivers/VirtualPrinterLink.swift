@@ -15,6 +15,8 @@ final class VirtualPrinterLink: ByteStream {
         /// How long the printer takes over a job: the first line reaches the paper at once, the
         /// rest this long after (as a real printer is part-way through when the power goes).
         var printSeconds = 0
+        /// Unplugged: the link fails as a USB printer pulled out does, and does not open.
+        var plugged = true
         var canPrint: Bool { online && !coverOpen && paper != .out }
     }
 
@@ -53,19 +55,21 @@ final class VirtualPrinterLink: ByteStream {
     func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (bytes, closed) = state.withLock { state -> ([UInt8], Bool) in
+            let (bytes, closed, condition) = state.withLock { state -> ([UInt8], Bool, Condition) in
                 let count = min(maxCount, state.replies.count)
                 defer { state.replies.removeFirst(count) }
-                return (Array(state.replies.prefix(count)), state.closed)
+                return (Array(state.replies.prefix(count)), state.closed, state.condition)
             }
             if closed { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
+            if !condition.plugged { throw unplugged(written: 0) }
             if !bytes.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return bytes }
             await waitForWake(until: deadline)
         }
     }
 
     func write(_ bytes: [UInt8], timeout: Duration) async throws {
-        let (canPrint, seconds) = state.withLock { ($0.condition.canPrint, $0.condition.printSeconds) }
+        let (canPrint, seconds, plugged) = state.withLock { ($0.condition.canPrint, $0.condition.printSeconds, $0.condition.plugged) }
+        guard plugged else { throw unplugged(written: 0) }
         guard canPrint else {
             // Like a printer out of paper: it takes nothing until it is ready again.
             await waitForWake(until: ContinuousClock.now + timeout)
@@ -78,7 +82,13 @@ final class VirtualPrinterLink: ByteStream {
         }
         if seconds > 0, let firstLine = bytes.firstIndex(of: ESCPOS.lf) {
             try take(Array(bytes[...firstLine]))
-            try await Task.sleep(for: .seconds(seconds))
+            // The rest takes this long, unless the printer is pulled out meanwhile.
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                try Task.checkCancellation()
+                if !state.withLock({ $0.condition.plugged }) { throw unplugged(written: firstLine + 1) }
+                await waitForWake(until: deadline)
+            }
             try take(Array(bytes[(firstLine + 1)...]))
         } else {
             try take(bytes)
@@ -86,6 +96,12 @@ final class VirtualPrinterLink: ByteStream {
     }
 
     func drain(timeout: Duration) async throws {}
+
+    private func unplugged(written: Int) -> TransportError {
+        var error = TransportError(.unplugged, endpoint: endpoint, "\(endpoint) went away (ENODEV): unplugged or switched off; tilld picks it up again when it is back")
+        error.bytesWritten = written
+        return error
+    }
 
     func cancelWaits() { wakeReaders() }
 

@@ -26,6 +26,8 @@ public final class ScriptedIO: RawIO {
         var writeFailure: Int32? = nil
         /// Writes answer EAGAIN and poll says "not writable" until `resumeWrites`.
         var stalled = false
+        /// Stall once this many bytes have been written in all.
+        var stallAt: Int? = nil
         var outputQueued: Int? = nil
         var closed = false
         var interrupted = false
@@ -71,8 +73,15 @@ public final class ScriptedIO: RawIO {
     /// The device takes nothing (its buffer stays full) until `resumeWrites()`.
     public func stallWrites() { state.withLock { $0.stalled = true } }
 
+    /// The device takes `count` more bytes, then nothing until `resumeWrites()` (a printer
+    /// that runs out of paper part-way through a job).
+    public func stallWrites(after count: Int) { state.withLock { $0.stallAt = $0.written.count + count } }
+
     public func resumeWrites() {
-        state.withLock { $0.stalled = false }
+        state.withLock {
+            $0.stalled = false
+            $0.stallAt = nil
+        }
         arrived.signal()
     }
 
@@ -108,12 +117,13 @@ public final class ScriptedIO: RawIO {
         try state.withLock { state in
             state.writeCalls += 1
             if let code = state.writeFailure { throw SystemError(call: "write", subject: endpoint, errno: code) }
+            if let at = state.stallAt, state.written.count >= at { state.stalled = true }
             if state.stalled { throw SystemError.wouldBlock(call: "write", subject: endpoint) }
             if state.wouldBlockWrites > 0 {
                 state.wouldBlockWrites -= 1
                 throw SystemError.wouldBlock(call: "write", subject: endpoint)
             }
-            let count = min(bytes.count, state.maxPerWrite ?? bytes.count)
+            let count = min(bytes.count, state.maxPerWrite ?? bytes.count, state.stallAt.map { $0 - state.written.count } ?? .max)
             state.written += bytes.prefix(count)
             return count
         }

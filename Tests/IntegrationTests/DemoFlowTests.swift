@@ -269,6 +269,28 @@ struct PrintCrashTests {
         #expect(text.components(separatedBy: "first line").count == 3, "the first line: once cut off, once in the reprint")
     }
 
+    @Test("the printer unplugged part-way through a job: the job waits, and prints again whole under a REPRINT banner when it is back")
+    func unplugMidJob() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job", "device.state"]])
+            try await till.request("simulate", ["device": "sim-printer", "data": ["print_seconds": 30]])
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "first line"], ["text": "second line"]]]])["job"]!
+            try await poll("the job's first line on paper") { self.paper(daemon).contains("first line") }
+            try await till.request("simulate", ["device": "sim-printer", "data": ["plugged": false]])
+            let cut = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "queued" && $0.data["error"]?.stringValue != nil } }
+            let requeued = try #require(cut.last { $0.data["job"] == job })
+            #expect(requeued.data["error"]?.stringValue?.contains("REPRINT") == true, "\(requeued.data)")
+            try await till.request("simulate", ["device": "sim-printer", "data": ["plugged": true, "print_seconds": 0]])
+            let rest = try await till.collect { $0.contains { $0.data["job"] == job && $0.data["state"] == "done" } }
+            #expect(rest.contains { $0.topic == "device.state" && $0.data["state"] == "online" })
+        }
+        let text = paper(daemon)
+        #expect(text.components(separatedBy: "R E P R I N T").count == 2, "one REPRINT banner: \(text)")
+        #expect(text.components(separatedBy: "second line").count == 2, "the whole job once after the replug")
+        #expect(text.components(separatedBy: "first line").count == 3)
+    }
+
     @Test("a job that is printing cannot be cancelled: busy")
     func cancelWhilePrinting() async throws {
         let daemon = try await DaemonUnderTest()

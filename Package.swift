@@ -132,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "tillctl",
             dependencies: [
-                "TillCore", "TillClient",
+                "TillCore", "TillClient", "TillESCPOS", "TillImaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TillCore", "TillClient", "TillTransportTesting", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TillCore", "TillClient", "TillESCPOS", "TillTransportTesting", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Fixtures"]
         ),
     ]

@@ -53,3 +53,26 @@ public struct Imaging: ReceiptImaging {
         return message.isEmpty ? "libpng could not read it" : "libpng: \(message)"
     }
 }
+
+extension Imaging {
+    /// An 8-bit grey PNG of `image` (libpng's simplified write API): the test page's logo.
+    public static func encodePNG(_ image: GrayImage) throws -> Data {
+        var png = png_image()
+        png.version = UInt32(PNG_IMAGE_VERSION)
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = UInt32(PNG_FORMAT_GRAY)
+        var size = 0
+        var pixels = image.pixels
+        // First call: how large it will be.
+        guard pixels.withUnsafeMutableBytes({ png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, Int32(image.width), nil) }) != 0 else {
+            throw Failure(description: "libpng could not size the picture")
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        let written = out.withUnsafeMutableBytes { buffer in
+            pixels.withUnsafeMutableBytes { png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, $0.baseAddress, Int32(image.width), nil) }
+        }
+        guard written != 0 else { throw Failure(description: "libpng could not write the picture") }
+        return Data(out.prefix(size))
+    }
+}

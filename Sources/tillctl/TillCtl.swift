@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import TillClient
+import TillESCPOS
+import TillImaging
 import TillCore
 
 @main
@@ -295,45 +297,133 @@ struct Simulate: AsyncParsableCommand {
 }
 
 struct Print: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a receipt document (FILE.json), raw bytes (--raw FILE), or a test page (test).")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a receipt document (FILE.json), raw bytes (--raw FILE), or a test page (test).",
+        discussion: """
+            --preview shows what the printer would print, in the terminal, without a printer or a daemon: \
+            a receipt is encoded as tilld encodes it and read back by the virtual printer; --raw bytes \
+            (what another program sends a printer) are read back the same way.
+            """)
     @OptionGroup var connection: Connection
     @Argument(help: "A receipt JSON file, or 'test'.") var file: String?
     @Option(help: "Send this file's bytes as they are.") var raw: String?
-    @Option var device: String?
+    @Option(help: "The printer (default: the first one).") var device: String?
+    @Flag(help: "Show the receipt here instead of printing it.") var preview = false
+    @Option(help: "With --preview: characters per line (32 for 58 mm paper, 42 or 48 for 80 mm).") var columns: Int = 48
 
     func run() async throws {
         var params: [String: JSONValue] = [:]
         if let device { params["device"] = .string(device) }
         if let raw {
-            guard let bytes = FileManager.default.contents(atPath: raw) else { fail("cannot read \(raw)") }
+            guard let bytes = FileManager.default.contents(atPath: raw) else { fail("cannot read \(raw): check the path and that you may read it") }
+            if preview { return show(Array(bytes), notes: []) }
             params["raw"] = .string(bytes.base64EncodedString())
         } else if file == "test" {
-            params["receipt"] = Self.testPage()
+            var model = "the preview"
+            if !preview {
+                let listed = try await connection.run { [device] in
+                    try await $0.request("devices")["devices"]?.arrayValue?.first { entry in
+                        entry["role"] == "printer" && (device == nil || entry["name"]?.stringValue == device)
+                    }
+                }
+                model = listed.map { "\($0["name"]?.stringValue ?? "?") (\($0["model"]?.stringValue ?? $0["driver"]?.stringValue ?? "?"))" } ?? "?"
+            }
+            params["receipt"] = Self.testPage(printer: model)
         } else if let file {
-            guard let bytes = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
+            guard let bytes = FileManager.default.contents(atPath: file) else { fail("cannot read \(file): check the path and that you may read it") }
             params["receipt"] = parseJSONArgument(String(decoding: bytes, as: UTF8.self), what: file)
         } else {
-            fail("give a receipt file, --raw FILE, or test")
+            fail("give a receipt file, --raw FILE, or test (tillctl print --help shows the receipt format's docs)")
+        }
+        if preview, let receipt = params["receipt"] {
+            return try preview(receipt)
         }
         let result = try await connection.run { [params] in try await $0.request("print", params) }
         if connection.json { return connection.emit(result) }
         print("queued as job \(result["job"]?.stringValue ?? "?") (tillctl watch 'printer.*' shows its progress)")
+        for note in result["notes"]?.arrayValue ?? [] { print("  note: \(note.stringValue ?? "")") }
     }
 
-    static func testPage() -> JSONValue {
+    private var profile: PrinterProfile {
+        var profile = PrinterProfile.generic80
+        profile.fonts = [.init(name: "Font A", columns: max(16, min(columns, 64)))]
+        profile.dots = profile.columns * 12
+        return profile
+    }
+
+    private func preview(_ receipt: JSONValue) throws {
+        let document: ReceiptDocument
+        do {
+            document = try ReceiptDocument(json: receipt)
+        } catch let error as WireError {
+            fail(error.message)
+        }
+        do {
+            let encoded = try ReceiptEncoder(profile: profile, imaging: Imaging()).encode(document)
+            show(encoded.bytes, notes: encoded.notes)
+        } catch {
+            fail("\(error.field) \(error.message)")
+        }
+    }
+
+    private func show(_ bytes: [UInt8], notes: [String]) {
+        let lines = VirtualPrinter.render(bytes, profile: profile)
+        if connection.json {
+            return connection.emit(["lines": .array(lines.map(JSONValue.string)), "bytes": .int(Int64(bytes.count)), "notes": .array(notes.map(JSONValue.string))])
+        }
+        let edge = "+" + String(repeating: "-", count: profile.columns) + "+"
+        print(edge)
+        for line in lines { print("|" + line.padding(toLength: max(line.count, profile.columns), withPad: " ", startingAt: 0) + "|") }
+        print(edge)
+        print("\(bytes.count) bytes")
+        for note in notes { print("note: \(note)") }
+    }
+
+    /// What a technician checks on a new printer: the profile, styles, the code pages of the
+    /// languages tilld's users print in, a barcode, a QR code, a picture, the cutter.
+    static func testPage(printer: String) -> JSONValue {
         let now = Timestamp.format(Date())
-        return ["lines": [
+        var receipt: [JSONValue] = [
             ["text": "tilld test page", "align": "center", "size": "double", "bold": true],
-            ["text": .string(now), "align": "center"],
+            ["text": .string("\(printer), \(now)"), "align": "center"],
             ["rule": "-"],
-            ["columns": [["text": "Left"], ["text": "Right", "align": "right"]]],
+            ["text": "Styles:"],
+            ["text": "bold", "bold": true], ["text": "underline", "underline": true], ["text": "inverse", "inverse": true],
+            ["text": "tall", "size": "tall"], ["text": "wide", "size": "wide"],
+            ["columns": [["text": "A long item name that wraps beside its price"], ["text": "1234.50", "align": "right"]]],
+            ["rule": "-"],
+            ["text": "Code pages:"],
             ["text": "ASCII: ABCxyz 0123456789 !@#$%&*()"],
-            ["text": "Accents: àéîõü ÀÉÎÕÜ ç ñ ß €"],
-            ["barcode": ["type": "code128", "data": "TILLD-TEST"]],
-            ["qr": ["data": "https://example.com/tilld", "size": 4]],
-            ["feed": 2],
-            ["cut": "partial"],
-        ]]
+            ["text": "Euro: 12,50 €"],
+            ["text": "Deutsch: Grüße, Maß, Ärger"],
+            ["text": "Français: crème brûlée, œuvre, façade"],
+            ["text": "Polski: zażółć gęślą jaźń"],
+            ["text": "Čeština: příliš žluťoučký kůň"],
+            ["text": "Ελληνικά: Καλημέρα"],
+            ["text": "Русский: Съешь ещё этих булок"],
+            ["rule": "-"],
+            ["barcode": ["type": "code128", "data": "TILLD-TEST-0123"]],
+            ["barcode": ["type": "ean13", "data": "4006381333931"]],
+            ["qr": ["data": "https://example.com/tilld", "size": 5]],
+        ]
+        if let logo = try? Imaging.encodePNG(Self.logo()) {
+            receipt.append(["image": ["png": .string(logo.base64EncodedString())]])
+        }
+        receipt += [["feed": 2], ["cut": "partial"]]
+        return ["lines": .array(receipt)]
+    }
+
+    /// A grey ramp in a frame: dithering and the printable width at a glance.
+    static func logo() -> GrayImage {
+        let width = 384, height = 64
+        var image = GrayImage(width: width, height: height)
+        for y in 0..<height {
+            for x in 0..<width {
+                let frame = x < 3 || x >= width - 3 || y < 3 || y >= height - 3
+                image.pixels[y * width + x] = frame ? 0 : UInt8(x * 255 / width)
+            }
+        }
+        return image
     }
 }
 

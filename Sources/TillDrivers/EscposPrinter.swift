@@ -191,6 +191,12 @@ public final class EscposPrinter: ReceiptPrinter {
                 }
             }
             let wait = askedAt.map { min(nextAsk, $0 + settings.statusTimeout) } ?? (asks ? nextAsk : clock.now + .seconds(3600))
+            if !stream.readsWhileWriting, askedAt == nil || link.withLock({ $0.reader.pending.isEmpty }) {
+                // One transfer at a time (USB): read only while answers are due; else just wait.
+                askedAt = nil
+                try await Task.sleep(until: wait)
+                continue
+            }
             let bytes = try await withTaskCancellationHandler {
                 try await stream.read(maxCount: 64, timeout: max(.milliseconds(1), wait - clock.now))
             } onCancel: {

@@ -20,6 +20,13 @@ public protocol ByteStream: AnyObject, Sendable {
     func cancelWaits()
     /// Closes it; reads and writes after this throw `.closed`. Idempotent.
     func close() async
+    /// Whether a read may wait while writes go on (a descriptor, a socket). A USB link moves one
+    /// transfer at a time, so a driver reads it only when it expects an answer.
+    var readsWhileWriting: Bool { get }
+}
+
+extension ByteStream {
+    public var readsWhileWriting: Bool { true }
 }
 
 /// Why a transport failed, said so a technician can act on it: `message` ends with what to do.

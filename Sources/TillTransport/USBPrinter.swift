@@ -6,8 +6,10 @@ import Synchronization
 /// A USB printer through libusb: the printer-class (7) or vendor interface with a bulk OUT
 /// endpoint (and a bulk IN one for status, when it has one). The kernel's usblp driver, when
 /// bound, is detached while tilld holds the interface and re-attached when it lets go. Every
-/// libusb call that waits runs on the stream's own queues with a timeout, never on a task's
-/// thread; a read waits in short slices so `cancelWaits` is seen at once.
+/// libusb call that waits runs on the stream's own queue with a timeout, never on a task's
+/// thread; a read waits in short slices so `cancelWaits` is seen at once. Transfers go one at a
+/// time (reads and writes share the queue): the driver reads only right after it asks for status
+/// (`readsWhileWriting` is false), so a job never waits behind a read.
 public final class USBPrinterStream: ByteStream {
     public struct Match: Sendable, Hashable, CustomStringConvertible {
         public var vendor: UInt16
@@ -33,8 +35,10 @@ public final class USBPrinterStream: ByteStream {
     private let interface: Int32
     private let outEndpoint: UInt8
     private let inEndpoint: UInt8?
-    private let reading = DispatchQueue(label: "tilld.usb.read")
-    private let writing = DispatchQueue(label: "tilld.usb.write")
+    /// Whether usblp was bound and we detached it (attached again on close).
+    public let kernelDriverDetached: Bool
+    private let transfers = DispatchQueue(label: "tilld.usb.transfers")
+    public var readsWhileWriting: Bool { false }
     private let state = Mutex<(closed: Bool, interrupt: Int)>((false, 0))
 
     public var hasBackChannel: Bool { inEndpoint != nil }
@@ -119,13 +123,25 @@ public final class USBPrinterStream: ByteStream {
         var handle: OpaquePointer?
         let opened = libusb_open(device, &handle)
         guard opened == 0, let handle else { throw Self.error(opened, endpoint, doing: "open") }
-        // usblp holds printer interfaces: detached while we hold it, re-attached on release.
-        _ = libusb_set_auto_detach_kernel_driver(handle, 1)
+        // usblp holds printer interfaces: detached while we hold it, attached again when we let
+        // go (close), so /dev/usb/lp0 comes back for other programs. Asked and done explicitly
+        // (not libusb's auto-detach, whose combined ioctl some kernels and test doubles lack).
+        var detached = false
+        if libusb_kernel_driver_active(handle, chosen.interface) == 1 {
+            let result = libusb_detach_kernel_driver(handle, chosen.interface)
+            guard result == 0 else {
+                libusb_close(handle)
+                throw Self.error(result, endpoint, doing: "detach the usblp driver from")
+            }
+            detached = true
+        }
         let claimed = libusb_claim_interface(handle, chosen.interface)
         guard claimed == 0 else {
+            if detached { libusb_attach_kernel_driver(handle, chosen.interface) }
             libusb_close(handle)
             throw Self.error(claimed, endpoint, doing: "claim the printer interface of")
         }
+        kernelDriverDetached = detached
         self.context = context
         self.handle = handle
         interface = chosen.interface
@@ -147,7 +163,7 @@ public final class USBPrinterStream: ByteStream {
             return []
         }
         let generation = state.withLock { $0.interrupt }
-        return try await run(on: reading) { [endpoint] in
+        return try await run(on: transfers) { [endpoint] in
             let handle = self.handle
             let deadline = ContinuousClock.now + timeout
             var buffer = [UInt8](repeating: 0, count: max(1, maxCount))
@@ -166,7 +182,7 @@ public final class USBPrinterStream: ByteStream {
     }
 
     public func write(_ bytes: [UInt8], timeout: Duration) async throws {
-        try await run(on: writing) { [outEndpoint, endpoint] in
+        try await run(on: transfers) { [outEndpoint, endpoint] in
             let handle = self.handle
             try self.checkOpen()
             let deadline = ContinuousClock.now + timeout
@@ -208,9 +224,9 @@ public final class USBPrinterStream: ByteStream {
         }
         guard first else { return }
         cancelWaits()
-        _ = try? await run(on: reading) {}
-        _ = try? await run(on: writing) {}
-        libusb_release_interface(handle, interface)  // usblp is attached again
+        _ = try? await run(on: transfers) {}
+        libusb_release_interface(handle, interface)
+        if kernelDriverDetached { libusb_attach_kernel_driver(handle, interface) }
         libusb_close(handle)
         libusb_exit(context)
     }

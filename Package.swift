@@ -148,6 +148,8 @@ let package = Package(
         ),
         // Scan decoding throughput (docs/benchmarks.md); not a test: run it in release.
         .executableTarget(name: "till-scan-bench", dependencies: ["TillScanner"], path: "Benchmarks/ScanBench"),
+        // Receipt encoding and rasterising (docs/benchmarks.md, Benchmarks/escpos_bench.py); run it in release.
+        .executableTarget(name: "till-escpos-bench", dependencies: ["TillESCPOS", "TillImaging", "TillCore"], path: "Benchmarks/ESCPOSBench"),
         // till-crm figures (docs/benchmarks.md); not a test: run it in release.
         .executableTarget(
             name: "till-crm-bench",

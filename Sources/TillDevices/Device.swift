@@ -124,6 +124,31 @@ public protocol CashDrawer: TillDevice {
     func open(events: any EventSink) async throws
 }
 
+/// A device with a cash drawer port (a receipt printer's DK connector): the `printer-drawer`
+/// driver opens the drawer through it and learns its state from it.
+public protocol DrawerPort: TillDevice {
+    /// Fires the kick (`ESC p`): never in the middle of a job's bytes.
+    func kickDrawer(pin: Int, pulseMilliseconds: Int, pulses: Int) async throws
+    /// The level of pin 3 (the drawer's switch) each time it changes; nil while unknown.
+    func drawerPinChanges() -> AsyncStream<Bool>
+    /// The drawer is shut again: stop asking for its state often.
+    func drawerSettled()
+}
+
+/// The devices built from the config, by name: how a device that hangs on another (a drawer
+/// on a printer's port) finds it once every entry is built, whatever their order.
+public final class DeviceDirectory: Sendable {
+    private let devices = Mutex<[String: any TillDevice]>([:])
+
+    public init() {}
+
+    public func register(_ list: [any TillDevice]) {
+        devices.withLock { devices in for device in list { devices[device.info.name] = device } }
+    }
+
+    public func device(named name: String) -> (any TillDevice)? { devices.withLock { $0[name] } }
+}
+
 public protocol CustomerDisplay: TillDevice {
     func show(_ content: DisplayContent, events: any EventSink) async throws
 }

@@ -151,6 +151,8 @@ public struct DriverEnvironment: Sendable {
     /// Printer profiles by name (the quirks data), and the profile named for a USB id.
     public var printerProfiles: [String: PrinterProfile]
     public var usbPrinterProfiles: [String: String]
+    /// Every configured device by name, filled in once all are built (`via`).
+    public var directory = DeviceDirectory()
 
     public init(
         classifier: ScanClassifier = ScanClassifier(), printerProfiles: [String: PrinterProfile] = [:], usbPrinterProfiles: [String: String] = [:],

@@ -53,7 +53,10 @@ public enum BuiltinDrivers {
             options: [
                 OptionSpec("pin", .integer(2...5), "connector pin, 2 or 5"),
                 OptionSpec("pulse_ms", .integer(10...500), "kick pulse length"),
-            ]),
+                OptionSpec("pulses", .integer(1...5), "kicks per open (some drawers need two)"),
+                OptionSpec("open_when", .choice(["high", "low"]), "the pin-3 level that means open (the drawer's wiring)"),
+            ],
+            make: { entry, environment in try makePrinterDrawer(entry, environment) }),
         DriverDescriptor(
             name: "serial-drawer", role: .drawer, summary: "stand-alone cash drawer opened by a byte sequence or a line pulse",
             locators: [.path, .usb],
@@ -153,6 +156,19 @@ public enum BuiltinDrivers {
         }
         let info = DeviceInfo(name: entry.name, role: .printer, driver: entry.driver, transport: transport, model: "\(profile.vendor) \(profile.model)".trimmingCharacters(in: .whitespaces), identity: identity)
         return EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, open: open)
+    }
+
+    static func makePrinterDrawer(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
+        guard let via = entry.options["via"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "printer-drawer needs via = \"<the printer's name>\"")
+        }
+        var settings = PrinterDrawer.Settings()
+        if case .int(let pin)? = entry.options["pin"] { settings.pin = Int(pin) }
+        if case .int(let milliseconds)? = entry.options["pulse_ms"] { settings.pulseMilliseconds = Int(milliseconds) }
+        if case .int(let pulses)? = entry.options["pulses"] { settings.pulses = Int(pulses) }
+        if entry.options["open_when"]?.stringValue == "low" { settings.openWhenHigh = false }
+        let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "via \(via)", identity: "\(via) drawer port")
+        return PrinterDrawer(info: info, via: via, settings: settings, directory: environment.directory)
     }
 
     static func makeEvdevScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {

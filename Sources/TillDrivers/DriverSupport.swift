@@ -94,3 +94,48 @@ final class ReopeningReader<Source: Sendable>: Sendable {
         }
     }
 }
+
+/// A sleep another task can cut short: `wait(until:)` returns at the deadline, on `signal()`,
+/// or when the task is cancelled. A signal with no one waiting is kept for the next wait (a
+/// spurious wake-up is harmless to a loop that re-plans each time round).
+final class Wakeup: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait(until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let now = self.state.withLock { state -> Bool in
+                        if state.pending {
+                            state.pending = false
+                            return true
+                        }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                self.signal()
+            }
+            await group.next()
+            group.cancelAll()
+            await group.waitForAll()
+        }
+        state.withLock { $0.pending = false }
+    }
+}

@@ -13,7 +13,7 @@ public import TillTransport
 /// none lands inside picture data); a printer that stops taking data (paper out, cover open)
 /// is waited for, not given up on, since it prints the rest once it is ready. A printer that
 /// never answers status is "status unknown" and still prints (HARDWARE.md 6 and 13).
-public final class EscposPrinter: ReceiptPrinter {
+public final class EscposPrinter: ReceiptPrinter, DrawerPort {
     public struct Settings: Sendable {
         /// How often status is asked while idle (Automatic Status Back covers the changes on
         /// printers that have it; this catches the rest, and a printer that went quiet).
@@ -28,6 +28,10 @@ public final class EscposPrinter: ReceiptPrinter {
         public var stallTimeout: Duration = .seconds(3)
         /// Whether the link carries bytes back (a usblp device opened write-only does not).
         public var bidirectional = true
+        /// How often status is asked after a drawer kick, until the drawer is shut again.
+        public var drawerInterval: Duration = .milliseconds(250)
+        /// How long after a kick the drawer is watched closely at most.
+        public var drawerWatch: Duration = .seconds(120)
 
         public init() {}
     }
@@ -48,7 +52,13 @@ public final class EscposPrinter: ReceiptPrinter {
         /// What `printer.status` last said (all clear until the printer says otherwise, so a
         /// printer that is fine at start adds no event).
         var reported = PrinterState()
+        /// Watch the drawer closely (status every `drawerInterval`) until then.
+        var drawerWatchUntil: ContinuousClock.Instant?
     }
+    private let drawerObservers = Mutex<[UInt64: AsyncStream<Bool>.Continuation]>([:])
+    /// Cuts the status loop's idle wait short (a kick: the drawer is to be watched now).
+    private let wakeup = Wakeup()
+    private let nextObserver = Mutex<UInt64>(0)
     private let link = Mutex(Link())
     private let statusCell = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
     private let prepared = Mutex<(any ByteStream)?>(nil)
@@ -120,12 +130,7 @@ public final class EscposPrinter: ReceiptPrinter {
     }
 
     public func print(_ job: PrintJob, events: any EventSink) async throws {
-        let (stream, problem) = link.withLock { link -> ((any ByteStream)?, String?) in
-            guard let stream = link.stream else { return (nil, "offline: \(link.reason)") }
-            if link.answered, let problem = link.reader.state.problem { return (nil, problem) }
-            link.printing = true
-            return (stream, nil)
-        }
+        let (stream, problem) = try await claim(ready: true)
         guard let stream else {
             throw DeviceError(device: info.name, .notReady, "\(problem ?? "not ready"); the job stays queued and prints when the printer is ready")
         }
@@ -165,6 +170,67 @@ public final class EscposPrinter: ReceiptPrinter {
         }
     }
 
+    /// Takes the link for a job or a kick (they never interleave: a kick inside picture data
+    /// would be printed as dots). A kick is short; a job waits for it, and a kick waits for a
+    /// job up to 10 s. `ready`: refuse when the printer said it cannot print.
+    private func claim(ready: Bool, waitUpTo limit: Duration = .seconds(10)) async throws -> ((any ByteStream)?, String?) {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let outcome = link.withLock { link -> ((any ByteStream)?, String?)? in
+                guard let stream = link.stream else { return (nil, "offline: \(link.reason)") }
+                if ready, link.answered, let problem = link.reader.state.problem { return (nil, problem) }
+                if link.printing { return nil }
+                link.printing = true
+                return (stream, nil)
+            }
+            if let outcome { return outcome }
+            guard ContinuousClock.now < deadline else { return (nil, "busy printing a job; try again when it is done") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    // MARK: drawer port
+
+    public func kickDrawer(pin: Int, pulseMilliseconds: Int, pulses: Int) async throws {
+        let (stream, problem) = try await claim(ready: false)
+        guard let stream else {
+            throw DeviceError(device: info.name, .notReady, "the drawer cannot be opened: the printer it hangs on is \(problem ?? "not ready")")
+        }
+        defer { link.withLock { $0.printing = false } }
+        var kick = (0..<max(1, pulses)).flatMap { _ in ESCPOS.drawerKick(pin: pin, onMilliseconds: pulseMilliseconds) }
+        // Now the drawer can move: its state is asked for often until it is shut again.
+        link.withLock { $0.drawerWatchUntil = ContinuousClock.now + settings.drawerWatch }
+        if stream.readsWhileWriting, encoder.profile.realTimeStatus, settings.bidirectional {
+            // Ask for the drawer's pin at once: the answer wakes the status loop, which then
+            // watches the drawer closely.
+            link.withLock { $0.reader.sent(.printer) }
+            kick += StatusQuery.printer.command
+        }
+        do {
+            try await stream.write(kick, timeout: settings.stallTimeout)
+        } catch let error as TransportError {
+            throw DeviceError(device: info.name, .notReady, "the drawer kick did not reach the printer: \(error.message)")
+        }
+        // The status loop re-plans with the shorter interval (a USB link's loop is asleep, not reading).
+        wakeup.signal()
+    }
+
+    public func drawerPinChanges() -> AsyncStream<Bool> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(8))
+        let id = nextObserver.withLock { next -> UInt64 in
+            defer { next += 1 }
+            return next
+        }
+        drawerObservers.withLock { $0[id] = continuation }
+        if let level = condition.drawerPinHigh { continuation.yield(level) }
+        continuation.onTermination = { [weak self] _ in _ = self?.drawerObservers.withLock { $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    public func drawerSettled() {
+        link.withLock { $0.drawerWatchUntil = nil }
+    }
+
     // MARK: status
 
     /// One loop owns the link's reading: it turns on Automatic Status Back, asks `DLE EOT` 1-4
@@ -182,8 +248,16 @@ public final class EscposPrinter: ReceiptPrinter {
         var nextAsk = clock.now
         var askedAt: ContinuousClock.Instant? = nil
         while !Task.isCancelled {
+            let watching = link.withLock { link -> Bool in
+                guard let until = link.drawerWatchUntil else { return false }
+                if clock.now < until { return true }
+                link.drawerWatchUntil = nil
+                return false
+            }
+            let interval = watching ? settings.drawerInterval : settings.statusInterval
+            if asks, nextAsk > clock.now + interval { nextAsk = clock.now + interval }
             if asks, clock.now >= nextAsk {
-                nextAsk = clock.now + settings.statusInterval
+                nextAsk = clock.now + interval
                 if link.withLock({ !$0.printing }) {
                     link.withLock { link in StatusQuery.allCases.forEach { link.reader.sent($0) } }
                     try await stream.write(StatusQuery.allCases.flatMap(\.command), timeout: settings.stallTimeout)
@@ -194,7 +268,8 @@ public final class EscposPrinter: ReceiptPrinter {
             if !stream.readsWhileWriting, askedAt == nil || link.withLock({ $0.reader.pending.isEmpty }) {
                 // One transfer at a time (USB): read only while answers are due; else just wait.
                 askedAt = nil
-                try await Task.sleep(until: wait)
+                await wakeup.wait(until: wait)
+                try Task.checkCancellation()
                 continue
             }
             let bytes = try await withTaskCancellationHandler {
@@ -204,6 +279,7 @@ public final class EscposPrinter: ReceiptPrinter {
             }
             var changed = false
             if !bytes.isEmpty {
+                let pinBefore = link.withLock { $0.reader.state.drawerPinHigh }
                 let report = link.withLock { link -> PrinterState? in
                     changed = link.reader.receive(bytes) || !link.answered
                     link.answered = true
@@ -216,6 +292,9 @@ public final class EscposPrinter: ReceiptPrinter {
                     return link.reader.state
                 }
                 if let report { await events.emit(.printerStatus(report), device: info.name) }
+                if let pin = condition.drawerPinHigh, pin != pinBefore {
+                    for observer in drawerObservers.withLock({ Array($0.values) }) { observer.yield(pin) }
+                }
             }
             if let asked = askedAt, clock.now >= asked + settings.statusTimeout {
                 askedAt = nil

@@ -17,6 +17,8 @@ final class VirtualPrinterLink: ByteStream {
         var printSeconds = 0
         /// Unplugged: the link fails as a USB printer pulled out does, and does not open.
         var plugged = true
+        /// Pin 3 of the drawer port (the drawer's switch).
+        var drawerPinHigh = false
         var canPrint: Bool { online && !coverOpen && paper != .out }
     }
 
@@ -141,7 +143,9 @@ final class VirtualPrinterLink: ByteStream {
     static func reply(_ n: UInt8, _ c: Condition) -> UInt8 {
         var byte: UInt8 = 0x12
         switch n {
-        case 1: if !c.online || !c.canPrint { byte |= 0x08 }
+        case 1:
+            if !c.online || !c.canPrint { byte |= 0x08 }
+            if c.drawerPinHigh { byte |= 0x04 }
         case 2: if c.coverOpen { byte |= 0x04 }; if c.paper == .out { byte |= 0x20 }
         case 4: if c.paper == .out { byte |= 0x60 } else if c.paper == .nearEnd { byte |= 0x0C }
         default: break
@@ -150,7 +154,7 @@ final class VirtualPrinterLink: ByteStream {
     }
 
     static func automaticStatusBlock(_ c: Condition) -> [UInt8] {
-        [0x10 | (c.online ? 0 : 0x08) | (c.coverOpen ? 0x20 : 0), 0, c.paper == .out ? 0x0C : c.paper == .nearEnd ? 0x03 : 0, 0]
+        [0x10 | (c.online ? 0 : 0x08) | (c.coverOpen ? 0x20 : 0) | (c.drawerPinHigh ? 0x04 : 0), 0, c.paper == .out ? 0x0C : c.paper == .nearEnd ? 0x03 : 0, 0]
     }
 
     private func waitForWake(until deadline: ContinuousClock.Instant) async {

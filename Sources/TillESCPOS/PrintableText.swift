@@ -41,6 +41,18 @@ public struct PrintableText: Sendable {
     }
 
     public mutating func cells(_ text: String) -> [PrintCell] {
+        // Most receipt text is ASCII: every page holds it as it is, and it needs no
+        // normalisation (the slow part below).
+        var ascii: [PrintCell] = []
+        ascii.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            guard byte < 0x80 else { return mapped(text) }
+            ascii.append(PrintCell(byte < 0x20 || byte == 0x7F ? 0x20 : byte))
+        }
+        return ascii
+    }
+
+    private mutating func mapped(_ text: String) -> [PrintCell] {
         let scalars = Array(text.precomposedStringWithCanonicalMapping.unicodeScalars)
         var out: [PrintCell] = []
         out.reserveCapacity(scalars.count)

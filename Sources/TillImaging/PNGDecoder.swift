@@ -26,8 +26,16 @@ public struct Imaging: ReceiptImaging {
         guard width > 0, height > 0, width <= ReceiptDocument.maxImageSide, height <= ReceiptDocument.maxImageSide else {
             throw Failure(description: "\(width)x\(height) pixels is over the limit of \(ReceiptDocument.maxImageSide) on a side")
         }
-        // Grey plus alpha; composited on white here (a logo with a transparent background is
-        // the usual case, and black on transparent must not print as a black box).
+        // Without transparency: grey straight from libpng. With it: grey plus alpha,
+        // composited on white here (a logo with a transparent background is the usual case,
+        // and black on transparent must not print as a black box).
+        if image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) == 0 {
+            image.format = UInt32(PNG_FORMAT_GRAY)
+            var gray = [UInt8](repeating: 255, count: width * height)
+            let finished = gray.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(width), nil) }
+            guard finished != 0 else { throw Failure(description: Self.message(image)) }
+            return GrayImage(width: width, height: height, pixels: gray)
+        }
         image.format = UInt32(PNG_FORMAT_GA)
         var pixels = [UInt8](repeating: 0, count: width * height * 2)
         let finished = data.withUnsafeBytes { _ in

@@ -1,11 +1,27 @@
 import CQREncode
+import Synchronization
 public import TillCore
 public import TillESCPOS
 
 extension Imaging {
+    /// The symbol's size depends only on the data's length and the error level (byte mode),
+    /// so it is worked out once per length: receipts print codes of the same few lengths.
     public func qrModules(_ text: String, errorLevel: ReceiptDocument.QRErrorLevel) throws -> Int {
-        try withCode(text, errorLevel) { code in Int(code.width) + 8 }
+        let key = QRSizeKey(length: text.utf8.count, level: errorLevel)
+        if let known = Self.qrSizes.withLock({ $0[key] }) { return known }
+        let modules = try withCode(text, errorLevel) { code in Int(code.width) + 8 }
+        Self.qrSizes.withLock { sizes in
+            if sizes.count > 4096 { sizes.removeAll() }
+            sizes[key] = modules
+        }
+        return modules
     }
+
+    private struct QRSizeKey: Hashable {
+        var length: Int
+        var level: ReceiptDocument.QRErrorLevel
+    }
+    private static let qrSizes = Mutex<[QRSizeKey: Int]>([:])
 
     public func qrImage(_ text: String, errorLevel: ReceiptDocument.QRErrorLevel, moduleDots: Int) throws -> GrayImage {
         try withCode(text, errorLevel) { code in

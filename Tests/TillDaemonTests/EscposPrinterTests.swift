@@ -38,6 +38,8 @@ final class FakeEscposPrinter: Sendable {
     deinit { task.withLock { $0?.cancel() } }
 
     func set(_ update: (inout VirtualPrinterLink.Condition) -> Void) { state.withLock { update(&$0.condition) } }
+    /// Drawer kicks (ESC p) the printer was sent.
+    var kicks: Int { printed.count(of: [0x1B, 0x70]) }
     func answers(_ on: Bool) { state.withLock { $0.answers = on } }
     /// What was printed so far (everything written is looked at first).
     var printed: [UInt8] {
@@ -65,6 +67,13 @@ final class FakeEscposPrinter: Sendable {
             return replies
         }
         if !replies.isEmpty { io.send(replies) }
+    }
+}
+
+extension Array where Element == UInt8 {
+    func count(of needle: [UInt8]) -> Int {
+        guard count >= needle.count else { return 0 }
+        return (0...(count - needle.count)).filter { self[$0..<$0 + needle.count].elementsEqual(needle) }.count
     }
 }
 
@@ -167,7 +176,8 @@ struct EscposPrinterTests {
         try await sink.waitFor("a status round") { _ in first.queries >= 4 }
         first.io.stallWrites(after: 1500)
         let printing = Task { try await printer.print(Self.job(3000), events: sink) }
-        try await sink.waitFor("part of the job") { _ in first.printed.count == 1500 }
+        try await sink.waitFor("part of the job, then the printer stalls") { _ in printer.status.reason?.contains("stopped taking data") == true }
+        #expect(first.printed.count > 1000)
         plugged.withLock { $0 = false }
         first.io.failWrites(ENODEV)
         first.io.failReads(ENODEV)
@@ -208,5 +218,51 @@ struct EscposPrinterTests {
         #expect(fake.printed == Self.job().bytes)
         let statuses = sink.events.withLock { $0.filter { if case .printerStatus = $0.1 { true } else { false } } }
         #expect(statuses.isEmpty, "no printer.status invented for a printer that says nothing")
+    }
+
+    @Test("printer-drawer: the kick goes through the printer's port, never inside a job; opened and closed come from pin 3, with the entry's polarity")
+    func drawer() async throws {
+        let fake = FakeEscposPrinter()
+        let printer = Self.printer { fake }
+        let directory = DeviceDirectory()
+        var settings = PrinterDrawer.Settings()
+        settings.pin = 5
+        settings.pulses = 2
+        let drawer = PrinterDrawer(
+            info: DeviceInfo(name: "till-drawer", role: .drawer, driver: "printer-drawer", transport: "via front-printer"),
+            via: "front-printer", settings: settings, directory: directory)
+        #expect(drawer.status.state == .error && drawer.status.reason?.contains("no device named") == true)
+        directory.register([printer, drawer])
+        let sink = RecordingSink()
+        await printer.prepare()
+        let running = Task { try await printer.run(events: sink) }
+        let watching = Task { try await drawer.run(events: sink) }
+        defer {
+            running.cancel()
+            watching.cancel()
+        }
+        try await sink.waitFor("a status round") { _ in fake.queries >= 4 }
+        #expect(drawer.status == .online)
+        // A kick asked for while a job is being written waits for the job's end.
+        fake.io.stallWrites(after: 700)
+        let printing = Task { try await printer.print(Self.job(2000), events: sink) }
+        try await sink.waitFor("the job part-way, stalled") { _ in printer.status.reason?.contains("stopped taking data") == true }
+        let kicking = Task { try await drawer.open(events: sink) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(fake.kicks == 0, "not inside the job's bytes")
+        fake.io.resumeWrites()
+        try await printing.value
+        try await kicking.value
+        #expect(fake.kicks == 2 && fake.printed.count(of: [0x1B, 0x70, 1, 50, 200]) == 2, "pin 5, two pulses")
+        #expect(Array(fake.printed.prefix(Self.job(2000).bytes.count)) == Self.job(2000).bytes, "the job whole first")
+        fake.set { $0.drawerPinHigh = true }
+        try await sink.waitFor("opened") { sink in sink.events.withLock { $0.contains { if case .drawerOpened = $0.1 { true } else { false } } } }
+        try await Task.sleep(for: .milliseconds(300))
+        fake.set { $0.drawerPinHigh = false }
+        try await sink.waitFor("closed") { sink in sink.events.withLock { $0.contains { if case .drawerClosed = $0.1 { true } else { false } } } }
+        let closed = sink.events.withLock { $0.compactMap { if case .drawerClosed(let seconds) = $0.1 { seconds } else { nil } } }
+        #expect((closed.first ?? 0) >= 0.2, "how long it was open: \(closed)")
+        let drawerEvents = sink.events.withLock { $0.filter { $0.0 == "till-drawer" }.count }
+        #expect(drawerEvents == 2, "opened once, closed once: on change only")
     }
 }

@@ -28,7 +28,9 @@ public final class DeviceManager: Service, Sendable {
     /// Devices from `[[device]]` entries. Drivers arrive in their own modules; until one is
     /// registered here the entry is listed in error with the reason, never dropped.
     public static func configuredDevices(_ configs: [DeviceConfig], registry: DriverRegistry = BuiltinDrivers.registry, environment: DriverEnvironment) -> [any TillDevice] {
-        configs.map { registry.makeDevice($0, environment: environment) }
+        let devices = configs.map { registry.makeDevice($0, environment: environment) }
+        environment.directory.register(devices)
+        return devices
     }
 
     public func device(named name: String) -> (any TillDevice)? {

@@ -1,0 +1,81 @@
+import Foundation
+import Synchronization
+public import TillCore
+public import TillDevices
+
+/// `printer-drawer`: a cash drawer on a receipt printer's drawer port (`via` names the
+/// printer). Opened by the printer's kick (`ESC p`, the connector pin and pulse from the
+/// entry); open or shut from pin 3 of the port as the printer reports it, with the polarity
+/// the drawer's wiring has (`open_when = "high"` or `"low"`). `drawer.opened` and
+/// `drawer.closed` (with how long it was open) are emitted on change only.
+public final class PrinterDrawer: CashDrawer {
+    public struct Settings: Sendable {
+        public var pin = 2
+        public var pulseMilliseconds = 100
+        public var pulses = 1
+        /// The pin-3 level that means "open".
+        public var openWhenHigh = true
+
+        public init() {}
+    }
+
+    public let info: DeviceInfo
+    private let via: String
+    private let settings: Settings
+    private let directory: DeviceDirectory
+    private let openedAt = Mutex<Date?>(nil)
+
+    public init(info: DeviceInfo, via: String, settings: Settings, directory: DeviceDirectory) {
+        self.info = info
+        self.via = via
+        self.settings = settings
+        self.directory = directory
+    }
+
+    private var port: (any DrawerPort)? { directory.device(named: via) as? any DrawerPort }
+
+    public var status: DeviceStatus {
+        guard let port else {
+            if let other = directory.device(named: via) {
+                return DeviceStatus(.error, reason: "\"\(via)\" (\(other.info.driver)) has no drawer port: via must name an escpos printer")
+            }
+            return DeviceStatus(.error, reason: "no device named \"\(via)\": via must name the printer the drawer is plugged into")
+        }
+        let printer = port.status
+        guard printer.state != .offline else {
+            return DeviceStatus(.offline, reason: "its printer \"\(via)\" is offline: \(printer.reason ?? "")")
+        }
+        return .online
+    }
+
+    public func open(events: any EventSink) async throws {
+        guard let port else { throw DeviceError(device: info.name, .notReady, status.reason ?? "no printer") }
+        try await port.kickDrawer(pin: settings.pin, pulseMilliseconds: settings.pulseMilliseconds, pulses: settings.pulses)
+    }
+
+    public func run(events: any EventSink) async throws {
+        guard let port else {
+            // Nothing to watch: the state says why; stay until shutdown.
+            try await Task.sleep(for: .seconds(86_400 * 365))
+            return
+        }
+        var wasOpen: Bool? = nil
+        for await high in port.drawerPinChanges() {
+            let open = high == settings.openWhenHigh
+            defer { wasOpen = open }
+            guard open != wasOpen else { continue }
+            if open {
+                openedAt.withLock { $0 = Date() }
+                // The first reading after start is not an opening someone did: said only if open.
+                await events.emit(.drawerOpened, device: info.name)
+            } else {
+                let seconds = openedAt.withLock { at -> Double? in
+                    defer { at = nil }
+                    return at.map { Date().timeIntervalSince($0) }
+                }
+                port.drawerSettled()
+                if wasOpen != nil { await events.emit(.drawerClosed(openSeconds: seconds), device: info.name) }
+            }
+        }
+    }
+}

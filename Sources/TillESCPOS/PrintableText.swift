@@ -4,15 +4,18 @@ import Foundation
 /// ASCII, which every page holds). Layout counts these, so a column is exactly one cell.
 public struct PrintCell: Sendable, Hashable {
     public var byte: UInt8
-    public var page: Int?
+    /// The `ESC t` number, -1 for ASCII (four bytes a cell: receipts are laid out in these).
+    private var pageNumber: Int16
 
     public init(_ byte: UInt8, page: Int? = nil) {
         self.byte = byte
-        self.page = page
+        pageNumber = page.map(Int16.init) ?? -1
     }
 
+    public var page: Int? { pageNumber < 0 ? nil : Int(pageNumber) }
+
     public static let space = PrintCell(0x20)
-    public var isSpace: Bool { byte == 0x20 && page == nil }
+    public var isSpace: Bool { byte == 0x20 && pageNumber < 0 }
 }
 
 /// Turns UTF-8 text into cells of a printer's code pages: each character in a page the

@@ -7,6 +7,8 @@ struct Writer {
     let profile: PrinterProfile
     var printable: PrintableText
     private(set) var bytes: [UInt8] = ESCPOS.initialize
+    /// The row being laid out (kept to reuse its storage).
+    private var line: [PrintCell] = []
 
     // What the printer has now (after ESC @: all off, page 0, left).
     private var page = 0
@@ -56,17 +58,25 @@ struct Writer {
         let width = max(1, profile.columns / size.width)
         let cells = columns.map { printable.cells($0.text) }
         let widths = Self.columnWidths(columns, cells: cells, total: width)
+        // The usual row fits as it is: laid out straight into the line, nothing wrapped.
+        if zip(cells, widths).allSatisfy({ $0.count <= $1 }) {
+            line.removeAll(keepingCapacity: true)
+            for index in columns.indices {
+                if index > 0 { line.append(.space) }
+                Self.pad(cells[index], to: widths[index], columns[index].align, into: &line)
+            }
+            emitLine()
+            return
+        }
         let wrapped = zip(cells, widths).map { Self.wrap($0, width: $1) }
         let rows = wrapped.map(\.count).max() ?? 1
         for row in 0..<rows {
-            var line: [PrintCell] = []
+            line.removeAll(keepingCapacity: true)
             for (index, column) in columns.enumerated() {
                 if index > 0 { line.append(.space) }
-                let text = row < wrapped[index].count ? wrapped[index][row] : []
-                line += Self.pad(text, to: widths[index], column.align)
+                Self.pad(row < wrapped[index].count ? wrapped[index][row] : [], to: widths[index], column.align, into: &line)
             }
-            while line.last?.isSpace == true { line.removeLast() }
-            emit(line)
+            emitLine()
         }
     }
 
@@ -123,10 +133,12 @@ struct Writer {
         return lines
     }
 
-    static func pad(_ cells: [PrintCell], to width: Int, _ align: ReceiptDocument.Alignment) -> [PrintCell] {
+    static func pad(_ cells: [PrintCell], to width: Int, _ align: ReceiptDocument.Alignment, into line: inout [PrintCell]) {
         let room = max(0, width - cells.count)
         let before = align == .right ? room : align == .center ? room / 2 : 0
-        return Array(repeating: .space, count: before) + cells + Array(repeating: .space, count: room - before)
+        for _ in 0..<before { line.append(.space) }
+        line.append(contentsOf: cells)
+        for _ in 0..<(room - before) { line.append(.space) }
     }
 
     static func alignByte(_ align: ReceiptDocument.Alignment) -> UInt8 {
@@ -135,6 +147,23 @@ struct Writer {
         case .center: 1
         case .right: 2
         }
+    }
+
+    /// `line` without its trailing spaces (they would only cost bytes), then a line feed.
+    private mutating func emitLine() {
+        var end = line.count
+        while end > 0, line[end - 1].isSpace { end -= 1 }
+        bytes.reserveCapacity(bytes.count + end + 8)
+        for index in 0..<end { put(line[index]) }
+        bytes.append(ESCPOS.lf)
+    }
+
+    private mutating func put(_ cell: PrintCell) {
+        if let wanted = cell.page, wanted != page {
+            bytes += ESCPOS.codePage(wanted)
+            page = wanted
+        }
+        bytes.append(cell.byte)
     }
 
     private mutating func emit(_ cells: [PrintCell]) {

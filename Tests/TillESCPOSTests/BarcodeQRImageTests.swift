@@ -163,3 +163,41 @@ struct BarcodeQRImageTests {
         }
     }
 }
+
+@Suite("dithering is exact")
+struct DitheringTests {
+    /// Textbook Floyd-Steinberg over a whole error image, with the same integer steps (errors
+    /// shifted right by 4, rounding down): the fast version must give the same dots.
+    static func reference(_ image: GrayImage) -> [[Bool]] {
+        var error = [[Int32]](repeating: [Int32](repeating: 0, count: image.width + 2), count: image.height + 1)
+        var dots = [[Bool]](repeating: [Bool](repeating: false, count: image.width), count: image.height)
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                let value = Int32(image.pixels[y * image.width + x]) + error[y][x + 1]
+                let black = value < 128
+                dots[y][x] = black
+                let e = black ? value : value - 255
+                error[y][x + 2] += (e * 7) >> 4
+                error[y + 1][x] += (e * 3) >> 4
+                error[y + 1][x + 1] += (e * 5) >> 4
+                error[y + 1][x + 2] += e >> 4
+            }
+        }
+        return dots
+    }
+
+    @Test("the fast Floyd-Steinberg gives the textbook's dots", arguments: [(1, 1), (7, 3), (8, 8), (13, 5), (64, 9), (577, 4)])
+    func exact(width: Int, height: Int) {
+        var random = SeededRandom(state: UInt64(width * 1000 + height))
+        let image = GrayImage(width: width, height: height, pixels: (0..<width * height).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let bitmap = Bitmap(image, dithering: .floydSteinberg)
+        let expected = Self.reference(image)
+        for y in 0..<height {
+            #expect((0..<width).map { bitmap.isSet(x: $0, y: y) } == expected[y], "row \(y) of \(width)x\(height)")
+        }
+        // Padding bits past the width stay clear.
+        if width % 8 != 0 {
+            for y in 0..<height { #expect(bitmap.rows[y * bitmap.bytesPerRow + bitmap.bytesPerRow - 1] & (0xFF >> UInt8(width % 8)) == 0) }
+        }
+    }
+}

@@ -56,7 +56,8 @@ public struct ReceiptEncoder: Sendable {
         var writer = Writer(profile: profile)
         var notes: [String] = []
         for (index, line) in document.lines.enumerated() {
-            let field = "\(path).lines[\(index)]"
+            // Only the lines that can fail or need a note name themselves (the path is a string to build).
+            var field: String { "\(path).lines[\(index)]" }
             switch line {
             case .text(let text, let style):
                 writer.text(text, style: style)

@@ -84,16 +84,16 @@ struct Writer {
         let gaps = columns.count - 1
         var widths = columns.map { $0.width ?? 0 }
         // Amount columns: as wide as their text (at least their set width).
-        var rigid = Set<Int>()
+        var rigid = [Bool](repeating: false, count: columns.count)
         for (index, column) in columns.enumerated() where column.align == .right && (columns.count == 1 || index > 0) {
             widths[index] = max(widths[index], cells[index].count)
-            rigid.insert(index)
+            rigid[index] = true
         }
-        let flexible = columns.indices.filter { !rigid.contains($0) && columns[$0].width == nil }
+        let flexible = columns.indices.filter { !rigid[$0] && columns[$0].width == nil }
         var left = total - gaps - widths.reduce(0, +)
         if left < flexible.count {
             // Set widths do not fit: shrink the widest non-amount columns first.
-            var shrinkable = columns.indices.filter { !rigid.contains($0) }.sorted { widths[$0] > widths[$1] }
+            var shrinkable = columns.indices.filter { !rigid[$0] }.sorted { widths[$0] > widths[$1] }
             while left < flexible.count, let widest = shrinkable.first, widths[widest] > 1 {
                 widths[widest] -= 1
                 left += 1

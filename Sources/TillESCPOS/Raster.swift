@@ -78,11 +78,10 @@ public struct Bitmap: Sendable, Hashable {
         var rows = [UInt8](repeating: 0, count: stride * image.height)
         switch dithering {
         case .threshold:
-            for y in 0..<image.height {
-                for x in 0..<image.width where image.pixels[y * image.width + x] < 128 {
-                    rows[y * stride + x >> 3] |= 0x80 >> UInt8(x & 7)
-                }
-            }
+            Self.threshold(image, into: &rows, stride: stride)
+        case .floydSteinberg where Self.isBlackAndWhite(image):
+            // Pure black and white (most logos): no error to spread, the dots are the pixels.
+            Self.threshold(image, into: &rows, stride: stride)
         case .floydSteinberg:
             Self.floydSteinberg(image, into: &rows, stride: stride)
         case .atkinson:
@@ -163,6 +162,18 @@ public struct Bitmap: Sendable, Hashable {
                 }
             }
         }
+    }
+
+    private static func threshold(_ image: GrayImage, into rows: inout [UInt8], stride: Int) {
+        for y in 0..<image.height {
+            for x in 0..<image.width where image.pixels[y * image.width + x] < 128 {
+                rows[y * stride + x >> 3] |= 0x80 >> UInt8(x & 7)
+            }
+        }
+    }
+
+    private static func isBlackAndWhite(_ image: GrayImage) -> Bool {
+        image.pixels.allSatisfy { $0 == 0 || $0 == 255 }
     }
 
     /// Whether the dot at (x, y) is printed.

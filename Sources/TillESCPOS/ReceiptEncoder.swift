@@ -46,14 +46,18 @@ public struct ReceiptEncoder: Sendable {
     public let options: Options
     public let imaging: (any ReceiptImaging)?
 
+    /// The profile's pages, looked up once (each receipt starts from a copy).
+    private let pages: PrintableText
+
     public init(profile: PrinterProfile, options: Options = Options(), imaging: (any ReceiptImaging)? = nil) {
         self.profile = profile
         self.options = options
         self.imaging = imaging
+        pages = PrintableText(codePages: profile.codePages)
     }
 
     public func encode(_ document: ReceiptDocument, path: String = "receipt") throws(ReceiptEncodingError) -> EncodedReceipt {
-        var writer = Writer(profile: profile)
+        var writer = Writer(profile: profile, printable: pages)
         var notes: [String] = []
         for (index, line) in document.lines.enumerated() {
             // Only the lines that can fail or need a note name themselves (the path is a string to build).
@@ -106,7 +110,7 @@ public struct ReceiptEncoder: Sendable {
     /// A "REPRINT" banner to put before a job printed again after it was cut off part-way
     /// (an unplug mid-receipt): the customer and the cashier see it is not a second sale.
     public func reprintBanner(job: String) -> [UInt8] {
-        var writer = Writer(profile: profile)
+        var writer = Writer(profile: profile, printable: pages)
         writer.text("*** REPRINT ***", style: .init(align: .center, size: .double, bold: true))
         writer.text("job \(job) was interrupted and is printed again in full", style: .init(align: .center))
         writer.rule("=")

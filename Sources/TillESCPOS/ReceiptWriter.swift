@@ -18,9 +18,9 @@ struct Writer {
     private var inverse = false
     private var size = (width: 1, height: 1)
 
-    init(profile: PrinterProfile) {
+    init(profile: PrinterProfile, printable: PrintableText) {
         self.profile = profile
-        printable = PrintableText(codePages: profile.codePages)
+        self.printable = printable
         bytes.reserveCapacity(2048)
     }
 

@@ -108,6 +108,32 @@ struct DemoFlowTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed on a clean stop")
     }
 
+    @Test("a receipt the printer cannot take is refused naming the field, and nothing is spooled")
+    func badReceipt() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job"]])
+            let cases: [(JSONValue, String)] = [
+                (["lines": [["text": "x", "allign": "center"]]], "receipt.lines[0].allign"),
+                (["lines": [["text": "ok"], ["barcode": ["type": "ean13", "data": "4006381333932"]]]], "receipt.lines[1].barcode.data"),
+                (["lines": [["image": ["png": "aGVsbG8="]]]], "receipt.lines[0].image.png"),
+                (["lines": [["qr": ["data": .string(String(repeating: "x", count: 3000)), "error": "H"]]]], "receipt.lines[0].qr.data"),
+            ]
+            for (receipt, field) in cases {
+                do {
+                    try await till.request("print", ["receipt": receipt])
+                    Issue.record("accepted \(receipt)")
+                } catch let error as WireError {
+                    #expect(error.code == .badRequest && error.message.hasPrefix(field), "\(error.message)")
+                }
+            }
+            #expect(try await till.request("status")["print_queue"] == 0)
+            // The next good receipt is J1: nothing was spooled before it.
+            let job = try await till.request("print", ["receipt": ["lines": [["text": "fine"]]]])["job"]
+            #expect(job == "J1")
+        }
+    }
+
     @Test("paper out keeps the job queued; it prints once paper is back, exactly once")
     func paperOut() async throws {
         let daemon = try await DaemonUnderTest()

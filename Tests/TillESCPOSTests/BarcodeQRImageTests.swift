@@ -200,4 +200,13 @@ struct DitheringTests {
             for y in 0..<height { #expect(bitmap.rows[y * bitmap.bytesPerRow + bitmap.bytesPerRow - 1] & (0xFF >> UInt8(width % 8)) == 0) }
         }
     }
+
+    @Test("a black-and-white picture takes the short way, with the same dots")
+    func blackAndWhite() {
+        var random = SeededRandom(state: 42)
+        let image = GrayImage(width: 100, height: 30, pixels: (0..<3000).map { _ in Bool.random(using: &random) ? 0 : 255 })
+        let bitmap = Bitmap(image, dithering: .floydSteinberg)
+        let expected = Self.reference(image)
+        for y in 0..<30 { #expect((0..<100).map { bitmap.isSet(x: $0, y: y) } == expected[y]) }
+    }
 }

@@ -96,36 +96,43 @@ public struct Bitmap: Sendable, Hashable {
     /// dots are collected eight to a byte, and there is no branch on the pixel's value.
     private static func floydSteinberg(_ image: GrayImage, into rows: inout [UInt8], stride: Int) {
         let w = image.width
-        var below = [Int32](repeating: 0, count: w + 2)
-        var incoming = [Int32](repeating: 0, count: w + 2)
-        image.pixels.withUnsafeBufferPointer { pixels in
-            rows.withUnsafeMutableBufferPointer { out in
+        var below = [Int32](repeating: 0, count: w + 9)
+        var incoming = [Int32](repeating: 0, count: w + 9)
+        image.pixels.withUnsafeBufferPointer { pixelBuffer in
+            rows.withUnsafeMutableBufferPointer { outBuffer in
                 for y in 0..<image.height {
                     swap(&below, &incoming)
-                    below.withUnsafeMutableBufferPointer { next in
-                        incoming.withUnsafeBufferPointer { errors in
-                            let row = y * w, outRow = y * stride
+                    below.withUnsafeMutableBufferPointer { nextBuffer in
+                        incoming.withUnsafeBufferPointer { errorBuffer in
+                            // Column x of the incoming errors is at x + 1; column x - 1 of the row
+                            // below is stored at x, once complete.
+                            let pixels = pixelBuffer.baseAddress! + y * w
+                            let errors = errorBuffer.baseAddress! + 1
+                            let next = nextBuffer.baseAddress!
+                            let out = outBuffer.baseAddress! + y * stride
                             var carry: Int32 = 0  // to (x + 1, y)
                             var column: Int32 = 0  // (x - 1, y + 1) so far: from x - 2 and x - 1
                             var following: Int32 = 0  // (x, y + 1) so far: from x - 1
-                            var dots: UInt8 = 0
-                            for x in 0..<w {
-                                // Column x of `errors` is at x + 1 (one column of margin on the left).
-                                let value = Int32(pixels[row + x]) + errors[x + 1] + carry
-                                let black: Int32 = value < 128 ? 1 : 0
-                                dots = dots << 1 | UInt8(truncatingIfNeeded: black)
-                                if x & 7 == 7 {
-                                    out[outRow + x >> 3] = dots
-                                    dots = 0
+                            var x = 0
+                            // Eight pixels to a byte of dots, the last byte padded with white.
+                            while x < w {
+                                var dots: UInt8 = 0
+                                let count = min(8, w - x)
+                                for bit in 0..<count {
+                                    let i = x + bit
+                                    let value = Int32(pixels[i]) &+ errors[i] &+ carry
+                                    let black: Int32 = value < 128 ? 1 : 0
+                                    dots |= UInt8(truncatingIfNeeded: black) << UInt8(7 - bit)
+                                    let e = value &- 255 &* (1 &- black)
+                                    carry = (e &* 7) >> 4
+                                    next[i] = column &+ (e &* 3) >> 4
+                                    column = following &+ (e &* 5) >> 4
+                                    following = e >> 4
                                 }
-                                let e = value - 255 &* (1 - black)
-                                carry = (e &* 7) >> 4
-                                next[x] = column + (e &* 3) >> 4  // column x - 1 is complete
-                                column = following + (e &* 5) >> 4
-                                following = e >> 4
+                                out[x >> 3] = dots
+                                x += 8
                             }
                             next[w] = column
-                            if w & 7 != 0 { out[outRow + (w - 1) >> 3] = dots << UInt8(8 - w & 7) }
                         }
                     }
                 }

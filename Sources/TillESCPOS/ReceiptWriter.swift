@@ -153,8 +153,12 @@ struct Writer {
     private mutating func emitLine() {
         var end = line.count
         while end > 0, line[end - 1].isSpace { end -= 1 }
-        bytes.reserveCapacity(bytes.count + end + 8)
-        for index in 0..<end { put(line[index]) }
+        if line[0..<end].allSatisfy({ $0.page == nil || $0.page == page }) {
+            // One page for the whole line (the usual case): the bytes in one copy.
+            bytes.append(contentsOf: line[0..<end].lazy.map(\.byte))
+        } else {
+            for index in 0..<end { put(line[index]) }
+        }
         bytes.append(ESCPOS.lf)
     }
 

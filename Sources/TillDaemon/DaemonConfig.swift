@@ -77,11 +77,24 @@ public struct DaemonConfig: Sendable, Hashable {
             }
             return DaemonConfig()
         }
-        let text: String
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "is a directory; give the config file's path, e.g. \(path.hasSuffix("/") ? path : path + "/")tilld.toml")])
+        }
+        // Read through a file handle: Foundation's String(contentsOfFile:) refuses character
+        // devices (`--config /dev/null`) with a misleading "permission" error.
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "cannot open it: check that tilld's user may read it (`ls -l \(path)`)")])
+        }
+        defer { try? handle.close() }
+        let data: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            data = try handle.readToEnd() ?? Data()
         } catch {
-            throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "cannot read: \(error.localizedDescription)")])
+            throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "cannot read it: \(error.localizedDescription)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigErrors(file: path, problems: [ConfigProblem(line: nil, "is not UTF-8 text; save it as UTF-8")])
         }
         let (config, problems) = parse(text, knownProfiles: knownProfiles)
         if !problems.isEmpty { throw ConfigErrors(file: path, problems: problems) }

@@ -5,6 +5,17 @@ import Testing
 
 @Suite("Config file", .timeLimit(.minutes(1)))
 struct DaemonConfigTests {
+    @Test("--config /dev/null is an empty config; a directory says so")
+    func specialPaths() throws {
+        #expect(try DaemonConfig.load(path: "/dev/null", required: true).devices.isEmpty)
+        do {
+            _ = try DaemonConfig.load(path: "/tmp", required: true)
+            Issue.record("a directory was read as a config")
+        } catch {
+            #expect("\(error)".contains("is a directory"), "\(error)")
+        }
+    }
+
     @Test("the contract's example config parses")
     func contractExample() throws {
         let text = """

@@ -30,6 +30,8 @@ let package = Package(
         // Pure ESC/POS: receipt -> bytes, code pages, barcodes, raster, status bytes -> status,
         // bytes -> text (the virtual printer). No I/O.
         .target(name: "TillESCPOS", dependencies: ["TillCore"]),
+        // Pure pole-display command sets (Epson DM-D, CD5220) and layout.
+        .target(name: "TillDisplay", dependencies: ["TillESCPOS"]),
         // libpng (receipt logos) and libqrencode (QR codes as pictures for printers without
         // GS ( k): what the encoder needs beyond byte work.
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -69,7 +71,7 @@ let package = Package(
         // of a real device.
         .target(
             name: "TillDrivers",
-            dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore", "TillKeymap", "TillESCPOS", "TillImaging"],
+            dependencies: ["TillDevices", "TillTransport", "TillSystem", "TillScanner", "TillCore", "TillKeymap", "TillESCPOS", "TillImaging", "TillDisplay"],
             // Data read at run time from the source tree or /usr/share/tilld/quirks (docs/devices.md), not compiled in.
             exclude: ["Quirks"]),
         // SQLite through GRDB, as tilld's journal and till-crm's store both need it: durability in force.
@@ -158,7 +160,7 @@ let package = Package(
         ),
         // Fixtures are read at run time through #filePath, not bundled.
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging"]),
+        .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging", "TillDisplay"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(

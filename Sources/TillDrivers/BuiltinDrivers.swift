@@ -5,6 +5,7 @@ import TillScanner
 import TillSystem
 import TillTransport
 import TillESCPOS
+import TillDisplay
 import TillImaging
 
 /// Every driver tilld knows, with its options: the table `--check-config` checks entries
@@ -44,10 +45,12 @@ public enum BuiltinDrivers {
             make: { entry, environment in try makeHIDPOSScanner(entry, environment) }),
         DriverDescriptor(
             name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .via],
-            options: serialOptions + displayOptions),
+            options: serialOptions + displayOptions,
+            make: { entry, environment in try makePoleDisplay(entry, .epson) }),
         DriverDescriptor(
             name: "cd5220-display", role: .display, summary: "pole display, CD5220 command set", locators: [.path, .usb, .via],
-            options: serialOptions + displayOptions),
+            options: serialOptions + displayOptions,
+            make: { entry, environment in try makePoleDisplay(entry, .cd5220) }),
         DriverDescriptor(
             name: "printer-drawer", role: .drawer, summary: "cash drawer on a receipt printer's drawer port", locators: [.via],
             options: [
@@ -156,6 +159,27 @@ public enum BuiltinDrivers {
         }
         let info = DeviceInfo(name: entry.name, role: .printer, driver: entry.driver, transport: transport, model: "\(profile.vendor) \(profile.model)".trimmingCharacters(in: .whitespaces), identity: identity)
         return EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, open: open)
+    }
+
+    static func makePoleDisplay(_ entry: DeviceConfig, _ commandSet: DisplayCommandSet) throws -> any TillDevice {
+        guard let path = entry.options["path"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "\(entry.driver) finds its display by path (/dev/ttyUSB0) in this build (usb arrives with hotplug, via with the display issue)")
+        }
+        var profile = DisplayProfile()
+        if case .int(let rows)? = entry.options["rows"] { profile.rows = Int(rows) }
+        if case .int(let columns)? = entry.options["columns"] { profile.columns = Int(columns) }
+        if let page = entry.options["code_page"]?.stringValue {
+            guard CodePage(named: page) != nil else {
+                throw DeviceError(device: entry.name, .invalidRequest, "code_page \"\(page)\" is not a table tilld has (cp437, cp850, cp858, cp852, cp866, cp1252, ...)")
+            }
+            profile = DisplayProfile(rows: profile.rows, columns: profile.columns, codePage: page)
+        }
+        if case .int(let level)? = entry.options["brightness"] { profile.brightness = Int(level) }
+        let settings = serialSettings(entry.options)
+        let info = DeviceInfo(name: entry.name, role: .display, driver: entry.driver, transport: "serial", model: "\(profile.rows)x\(profile.columns) pole display", identity: path)
+        return PoleDisplay(info: info, encoder: DisplayEncoder(commandSet, profile: profile)) {
+            try SerialPort.open(path, settings: settings)
+        }
     }
 
     static func makePrinterDrawer(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {

@@ -215,9 +215,9 @@ struct DemoFlowTests {
     func noDemo() async throws {
         let config = """
             [[device]]
-            name = "pole"
-            role = "display"
-            driver = "epson-display"
+            name = "cash"
+            role = "drawer"
+            driver = "serial-drawer"
             path = "/dev/ttyUSB7"
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false)
@@ -225,7 +225,7 @@ struct DemoFlowTests {
             let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
             #expect(devices.count == 1)
             #expect(devices.first?["state"] == "error")
-            #expect(devices.first?["reason"]?.stringValue?.contains("epson-display") == true)
+            #expect(devices.first?["reason"]?.stringValue?.contains("serial-drawer") == true)
             do {
                 try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "1"]])
                 Issue.record("simulate accepted without --demo")
@@ -234,7 +234,13 @@ struct DemoFlowTests {
             }
             do {
                 try await till.request("drawer.open")
-                Issue.record("opened a drawer that does not exist")
+                Issue.record("opened a drawer whose driver is not in this build")
+            } catch let error as WireError {
+                #expect(error.code == .deviceError && error.message.contains("serial-drawer"), "\(error.message)")
+            }
+            do {
+                try await till.request("display", ["lines": ["x"]])
+                Issue.record("showed text on a display that does not exist")
             } catch let error as WireError {
                 #expect(error.code == .notFound)
             }

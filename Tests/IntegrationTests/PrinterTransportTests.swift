@@ -83,6 +83,33 @@ struct PrinterTransportTests {
         try await printAndRead(fake, locator: "path = \"\(fake.address)\"\nbaud = 38400")
     }
 
+    @Test("a pole display through a pty: set up once, each update rewrites both rows, display.updated says what shows")
+    func poleDisplay() async throws {
+        let fake = try await FakePrinterProcess("pty")
+        let config = """
+            [[device]]
+            name = "pole"
+            role = "display"
+            driver = "cd5220-display"
+            path = "\(fake.address)"
+            code_page = "cp858"
+            brightness = 4
+            """
+        let daemon = try await DaemonUnderTest(config: config, demo: false)
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["display.*"]])
+            try await till.request("display", ["lines": ["Flat white x2", "7,00 € and more than fits"]])
+            let shown = try await till.collect { $0.count >= 1 }[0]
+            #expect(shown.data["lines"] == ["Flat white x2", "7,00 € and more than"])
+        }
+        func padded(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 0x20, count: 20 - bytes.count) }
+        let expected: [UInt8] = [0x1B, 0x40, 0x1B, 0x2A, 4, 0x1B, 0x74, 19]
+            + [0x1B, 0x51, 0x41] + padded(Array("Flat white x2".utf8)) + [0x0D]
+            + [0x1B, 0x51, 0x42] + Array("7,00 ".utf8) + [0xD5] + Array(" and more than".utf8) + [0x0D]
+        try await poll("the update on the line") { fake.received.count >= expected.count }
+        #expect(fake.received == expected)
+    }
+
     @Test("paper out on a TCP printer: the job waits, the state says why, and it prints once when paper is back")
     func paperOutThenBack() async throws {
         let fake = try await FakePrinterProcess("tcp")

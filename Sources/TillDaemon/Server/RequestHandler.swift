@@ -154,15 +154,17 @@ struct RequestHandler: Sendable {
             try await context.spool.cancel(job)
             return [:]
         case .drawerOpen(let name):
-            guard let drawer = try context.devices.resolve(name, role: .drawer) as? any CashDrawer else {
-                throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot open a drawer")
+            let device = try context.devices.resolve(name, role: .drawer)
+            guard let drawer = device as? any CashDrawer else {
+                throw WireError(.deviceError, "device \"\(device.info.name)\" cannot open a drawer: \(device.status.reason ?? "its driver has no drawer")", details: ["device": .string(device.info.name)])
             }
             try ready(drawer)
             try await drawer.open(events: context.sink)
             return [:]
         case .display(let name, let content):
-            guard let display = try context.devices.resolve(name, role: .display) as? any CustomerDisplay else {
-                throw WireError(.deviceError, "device \"\(name ?? "?")\" cannot show text")
+            let device = try context.devices.resolve(name, role: .display)
+            guard let display = device as? any CustomerDisplay else {
+                throw WireError(.deviceError, "device \"\(device.info.name)\" cannot show text: \(device.status.reason ?? "its driver has no display")", details: ["device": .string(device.info.name)])
             }
             try ready(display)
             try await display.show(content, events: context.sink)

@@ -153,6 +153,14 @@ public protocol CustomerDisplay: TillDevice {
     func show(_ content: DisplayContent, events: any EventSink) async throws
 }
 
+/// A device that follows the sales the POS publishes (a sale-driven customer display). tilld
+/// hands it each `sale.*` event once the event is journaled, in order.
+public protocol SaleFollower: TillDevice {
+    /// Whether this device follows sales (its entry's `sale_driven`).
+    var followsSales: Bool { get }
+    func follow(topic: String, data: JSONValue, events: any EventSink) async
+}
+
 /// Demo devices take input from the `simulate` op.
 public protocol SimulatedDevice: TillDevice {
     func simulate(_ data: JSONValue, events: any EventSink) async throws

@@ -91,7 +91,7 @@ public enum BuiltinDrivers {
         OptionSpec("columns", .integer(8...40), "characters per row"),
         OptionSpec("code_page", .string, "the display's character table (e.g. \"cp437\", \"cp858\")"),
         OptionSpec("brightness", .integer(1...4), "1 (dim) to 4"),
-        OptionSpec("idle_text", .string, "shown after idle_after_seconds without an update"),
+        OptionSpec("idle_text", .string, "shown after idle_after_seconds without an update (\\n between rows, {time} for the clock)"),
         OptionSpec("idle_after_seconds", .integer(1...86400), "when the idle text comes back"),
         OptionSpec("sale_driven", .boolean, "show sale lines, totals and change from sale.* events"),
     ]
@@ -177,7 +177,12 @@ public enum BuiltinDrivers {
         if case .int(let level)? = entry.options["brightness"] { profile.brightness = Int(level) }
         let settings = serialSettings(entry.options)
         let info = DeviceInfo(name: entry.name, role: .display, driver: entry.driver, transport: "serial", model: "\(profile.rows)x\(profile.columns) pole display", identity: path)
-        return PoleDisplay(info: info, encoder: DisplayEncoder(commandSet, profile: profile)) {
+        var behaviour = PoleDisplay.Behaviour()
+        behaviour.idleText = entry.options["idle_text"]?.stringValue
+        if case .int(let seconds)? = entry.options["idle_after_seconds"] { behaviour.idleAfter = .seconds(seconds) }
+        if behaviour.idleText != nil, behaviour.idleAfter == nil { behaviour.idleAfter = .seconds(30) }
+        if case .bool(let on)? = entry.options["sale_driven"] { behaviour.saleDriven = on }
+        return PoleDisplay(info: info, encoder: DisplayEncoder(commandSet, profile: profile), behaviour: behaviour) {
             try SerialPort.open(path, settings: settings)
         }
     }

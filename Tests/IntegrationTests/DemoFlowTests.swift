@@ -108,6 +108,26 @@ struct DemoFlowTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed on a clean stop")
     }
 
+    @Test("the demo display follows the sale the POS publishes: item and total, tender, change")
+    func saleDrivenDisplay() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["display.updated"]])
+            try await till.request("publish", ["topic": "sale.started", "data": ["sale": "S1", "till": "T1"]])
+            try await till.request("publish", ["topic": "sale.line", "data": ["sale": "S1", "name": "Flat white", "qty": 2, "unit_price": "3.50", "amount": "7.00"]])
+            try await till.request("publish", ["topic": "sale.tender", "data": ["sale": "S1", "method": "cash", "amount": "10.00"]])
+            try await till.request("publish", ["topic": "sale.completed", "data": ["sale": "S1", "total": "7.00", "currency": "EUR"]])
+            let shown = try await till.collect { $0.count >= 3 }.map { $0.data["lines"] }
+            #expect(shown == [
+                ["2x Flat white   7.00", "TOTAL           7.00"],
+                ["TOTAL           7.00", "CASH           10.00"],
+                ["CHANGE          3.00", "Thank you!"],
+            ])
+        }
+        let glass = try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-display.txt", encoding: .utf8)
+        #expect(glass == "CHANGE          3.00\nThank you!\n")
+    }
+
     @Test("a receipt the printer cannot take is refused naming the field, and nothing is spooled")
     func badReceipt() async throws {
         let daemon = try await DaemonUnderTest()

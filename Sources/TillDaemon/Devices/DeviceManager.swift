@@ -1,7 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import Synchronization
-import TillCore
+public import TillCore
 public import TillDevices
 public import TillDrivers
 public import TillScanner
@@ -14,10 +14,25 @@ public final class DeviceManager: Service, Sendable {
     private let sink: any EventSink
     private let announcement = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
+    /// Sale-driven devices, each with its queue of sale events (in order, bounded: a display
+    /// that falls behind skips to the newest rather than holding memory).
+    private let followers: [(device: any SaleFollower, stream: AsyncStream<(String, JSONValue)>, queue: AsyncStream<(String, JSONValue)>.Continuation)]
+
     public init(devices: [any TillDevice], sink: any EventSink, logger: Logger) {
         self.devices = devices
         self.sink = sink
         self.logger = logger
+        followers = devices.compactMap { device in
+            guard let follower = device as? any SaleFollower, follower.followsSales else { return nil }
+            let (stream, queue) = AsyncStream.makeStream(of: (String, JSONValue).self, bufferingPolicy: .bufferingNewest(64))
+            return (follower, stream, queue)
+        }
+    }
+
+    /// A POS event was journaled: sale-driven devices see `sale.*` ones. Never waits.
+    public func published(topic: String, data: JSONValue) {
+        guard topic.hasPrefix("sale."), !followers.isEmpty else { return }
+        for follower in followers { follower.queue.yield((topic, data)) }
     }
 
     /// The demo set: `sim-scanner`, `sim-printer`, `sim-drawer`, `sim-display`.
@@ -86,6 +101,13 @@ public final class DeviceManager: Service, Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             // Stay up until shutdown even when no device has long-running work.
             group.addTask { try? await gracefulShutdown() }
+            for follower in followers {
+                group.addTask { [sink] in
+                    await cancelWhenGracefulShutdown {
+                        for await (topic, data) in follower.stream { await follower.device.follow(topic: topic, data: data, events: sink) }
+                    }
+                }
+            }
             for device in devices {
                 group.addTask { [logger, sink] in
                     do {

@@ -48,9 +48,12 @@ struct RequestHandler: Sendable {
         guard case .publish(let topic, let data) = request.operation else { return false }
         let reply = session.outbox.deferReply()
         let id = request.id
+        let devices = context.devices
         context.bus.submit(topic: topic, data: data) { result in
             switch result {
-            case .success(let event): reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
+            case .success(let event):
+                reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
+                devices.published(topic: topic, data: data)
             case .failure(let error as WireError): reply.fulfil(ServerMessage.error(id: id, error))
             case .failure(is EventBus.Draining): reply.fulfil(ServerMessage.error(id: id, WireError(.busy, "tilld is shutting down; retry once it is back")))
             case .failure(let error): reply.fulfil(ServerMessage.error(id: id, WireError(.deviceError, "\(error)")))

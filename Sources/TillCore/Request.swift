@@ -40,7 +40,8 @@ public enum SocketOperation: Sendable, Hashable {
     case publish(topic: String, data: JSONValue)
     case print(device: String?, payload: PrintPayload)
     case printCancel(job: String)
-    case drawerOpen(device: String?)
+    /// `sale`: the sale it is for, when the client says (kept in the drawer's audit trail).
+    case drawerOpen(device: String?, sale: String?)
     case display(device: String?, content: DisplayContent)
     case simulate(device: String, data: JSONValue)
 
@@ -151,7 +152,7 @@ public enum RequestDecoder {
         case "print.cancel":
             return .printCancel(job: try fields.string("job"))
         case "drawer.open":
-            return .drawerOpen(device: try fields.optionalString("device", nonEmpty: true))
+            return .drawerOpen(device: try fields.optionalString("device", nonEmpty: true), sale: try fields.optionalString("sale", nonEmpty: true))
         case "display":
             let device = try fields.optionalString("device", nonEmpty: true)
             if try fields.optionalBool("clear") == true { return .display(device: device, content: .clear) }

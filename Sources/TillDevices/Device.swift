@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 public import TillCore
 public import TillESCPOS
@@ -122,6 +122,15 @@ public protocol ReceiptPrinter: TillDevice {
 
 public protocol CashDrawer: TillDevice {
     func open(events: any EventSink) async throws
+    /// Whether the drawer is open now: nil where it cannot be told (no state line).
+    var isOpen: Bool? { get }
+    /// Since when, when it is open and that is known.
+    var openSince: Date? { get }
+}
+
+extension CashDrawer {
+    public var isOpen: Bool? { nil }
+    public var openSince: Date? { nil }
 }
 
 /// A device with a cash drawer port (a receipt printer's DK connector): the `printer-drawer`

@@ -45,6 +45,9 @@ public enum DeviceEvent: Sendable, Hashable {
     case printerStatus(PrinterCondition)
     case printerJob(job: String, state: JobState, error: String?)
     case drawerOpened
+    /// Who asked for the drawer to open (the audit trail of `drawer.open`): the peer's uid,
+    /// user name and pid as the kernel gave them, and the sale when the client said.
+    case drawerKicked(uid: UInt32, user: String?, pid: Int32, sale: String?)
     case drawerClosed(openSeconds: Double?)
     case drawerLeftOpen(openSeconds: Double)
     case displayUpdated(lines: [String])
@@ -60,6 +63,7 @@ public enum DeviceEvent: Sendable, Hashable {
         case .printerStatus: "printer.status"
         case .printerJob: "printer.job"
         case .drawerOpened: "drawer.opened"
+        case .drawerKicked: "drawer.kicked"
         case .drawerClosed: "drawer.closed"
         case .drawerLeftOpen: "drawer.left_open"
         case .displayUpdated: "display.updated"
@@ -99,6 +103,8 @@ public enum DeviceEvent: Sendable, Hashable {
             return ["job": .string(job), "state": .string(state.rawValue), "error": error.map(JSONValue.string) ?? .null]
         case .drawerOpened:
             return [:]
+        case .drawerKicked(let uid, let user, let pid, let sale):
+            return ["uid": .int(Int64(uid)), "user": user.map(JSONValue.string) ?? .null, "pid": .int(Int64(pid)), "sale": sale.map(JSONValue.string) ?? .null]
         case .drawerClosed(let seconds):
             return seconds.map { ["open_seconds": .double(Self.tenths($0))] } ?? [:]
         case .drawerLeftOpen(let seconds):

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 public import TillCore
 public import TillDevices
@@ -24,6 +24,11 @@ public final class PrinterDrawer: CashDrawer {
     private let settings: Settings
     private let directory: DeviceDirectory
     private let openedAt = Mutex<Date?>(nil)
+    /// Open or shut as pin 3 last said (nil until it said).
+    private let known = Mutex<Bool?>(nil)
+
+    public var isOpen: Bool? { known.withLock { $0 } }
+    public var openSince: Date? { openedAt.withLock { $0 } }
 
     public init(info: DeviceInfo, via: String, settings: Settings, directory: DeviceDirectory) {
         self.info = info
@@ -62,6 +67,7 @@ public final class PrinterDrawer: CashDrawer {
         var wasOpen: Bool? = nil
         for await high in port.drawerPinChanges() {
             let open = high == settings.openWhenHigh
+            known.withLock { $0 = open }
             defer { wasOpen = open }
             guard open != wasOpen else { continue }
             if open {

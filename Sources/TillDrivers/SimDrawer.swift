@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 public import TillCore
 public import TillDevices
@@ -33,6 +33,9 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
     func kicked() {
         kick.yield()
     }
+
+    public var isOpen: Bool? { drawer.withLock { $0.openedAt != nil } }
+    public var openSince: Date? { drawer.withLock { $0.openedAt } }
 
     public func open(events: any EventSink) async throws {
         let episode = drawer.withLock { d -> Int? in

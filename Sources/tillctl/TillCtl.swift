@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import TillClient
 import TillESCPOS
 import TillImaging
@@ -428,19 +429,86 @@ struct Print: AsyncParsableCommand {
 }
 
 struct Drawer: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cash drawer.", subcommands: [Open.self])
+    static let configuration = CommandConfiguration(abstract: "Cash drawer: open it, or see who opened it.", subcommands: [Open.self, Log.self])
 
     struct Open: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Open the cash drawer.")
         @OptionGroup var connection: Connection
         @Option var device: String?
+        @Option(help: "The sale it is opened for (kept in the drawer log).") var sale: String?
 
         func run() async throws {
             var params: [String: JSONValue] = [:]
             if let device { params["device"] = .string(device) }
+            if let sale { params["sale"] = .string(sale) }
             let result = try await connection.run { [params] in try await $0.request("drawer.open", params) }
             if connection.json { return connection.emit(result) }
             print("drawer opened")
+        }
+    }
+
+    /// Events read so far, and when the last one came.
+    final class Collected: Sendable {
+        let state = Mutex<(events: [Event], last: ContinuousClock.Instant)>(([], .now))
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Who opened the drawer, when, and for how long (from the journal).",
+            discussion: "Each drawer.open is journaled with the requesting user, uid and pid (from the kernel) and the sale when the POS gave one; the drawer's own opened/closed events say for how long.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Only this drawer.") var device: String?
+
+        func run() async throws {
+            let events = try await connection.run { conn -> [Event] in
+                let latest = try await conn.request("subscribe", ["topics": ["drawer.*"], "since": 0])["seq"]?.intValue ?? 0
+                // The replay has no end marker: read until an event at the latest seq, or until
+                // the journal has been quiet for half a second (the replay of a local journal
+                // never pauses that long).
+                let collected = Collected()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await line in conn.events {
+                            guard case .event(let event) = line else { continue }
+                            collected.state.withLock {
+                                $0.events.append(event)
+                                $0.last = .now
+                            }
+                            if event.seq >= latest { return }
+                        }
+                    }
+                    group.addTask {
+                        while collected.state.withLock({ ContinuousClock.now - $0.last }) < .milliseconds(500) {
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+                return collected.state.withLock { $0.events }
+            }
+            let shown = events.filter { device == nil || $0.device == device }
+            if connection.json {
+                for event in shown { connection.emit(JSONValue.object(["seq": .int(event.seq), "time": .string(Timestamp.format(event.time)), "topic": .string(event.topic), "device": event.device.map(JSONValue.string) ?? .null, "data": event.data])) }
+                return
+            }
+            var rows: [[String]] = [["TIME", "DRAWER", "WHAT", "BY", "SALE", "OPEN FOR"]]
+            for event in shown {
+                let what = event.topic.replacingOccurrences(of: "drawer.", with: "")
+                var by = "", sale = "", open = ""
+                if event.topic == "drawer.kicked" {
+                    by = "\(event.data["user"]?.stringValue ?? "uid \(event.data["uid"]?.intValue ?? -1)") (pid \(event.data["pid"]?.intValue ?? 0))"
+                    sale = event.data["sale"]?.stringValue ?? ""
+                }
+                switch event.data["open_seconds"] {
+                case .double(let seconds)?: open = String(format: "%.1f s", seconds)
+                case .int(let seconds)?: open = "\(seconds) s"
+                default: break
+                }
+                rows.append([Timestamp.format(event.time), event.device ?? "", what, by, sale, open])
+            }
+            printTable(rows)
+            if shown.isEmpty { print("no drawer events in the journal\(device.map { " for \($0)" } ?? "")") }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import TillClient
 import TillCore
@@ -106,6 +107,33 @@ struct DemoFlowTests {
         }
         #expect(daemon.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed on a clean stop")
+    }
+
+    @Test("the drawer audit: who opened it for which sale, a second kick into an open drawer refused, the log after a restart")
+    func drawerAudit() async throws {
+        let daemon = try await DaemonUnderTest()
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["drawer.*"]])
+            try await till.request("simulate", ["device": "sim-drawer", "data": ["close_after": 1]])
+            try await till.request("drawer.open", ["sale": "S42"])
+            do {
+                try await till.request("drawer.open")
+                Issue.record("a second kick into an open drawer was sent")
+            } catch let error as WireError {
+                #expect(error.code == .busy && error.message.contains("already open"), "\(error.message)")
+            }
+            let events = try await till.collect { $0.contains { $0.topic == "drawer.closed" } }
+            let kicked = try #require(events.first { $0.topic == "drawer.kicked" })
+            #expect(kicked.data["sale"] == "S42" && kicked.data["uid"] == .int(Int64(getuid())) && kicked.data["pid"]?.intValue ?? 0 > 0, "\(kicked.data)")
+            #expect(events.filter { $0.topic == "drawer.kicked" }.count == 1, "the refused kick is not in the trail")
+        }
+        #expect(daemon.stop() == 0)
+        try await daemon.start()
+        let (code, output, error) = try runProcess(Binaries.tillctl, ["drawer", "log", "--socket", daemon.socket])
+        #expect(code == 0, "\(error)")
+        let rows = output.split(separator: "\n").map(String.init)
+        #expect(rows.contains { $0.contains("kicked") && $0.contains("S42") && $0.contains("(pid ") }, "\(output)")
+        #expect(rows.contains { $0.contains("closed") && $0.contains(" s") }, "\(output)")
     }
 
     @Test("the demo display follows the sale the POS publishes: item and total, tender, change")

@@ -156,13 +156,22 @@ struct RequestHandler: Sendable {
         case .printCancel(let job):
             try await context.spool.cancel(job)
             return [:]
-        case .drawerOpen(let name):
+        case .drawerOpen(let name, let sale):
             let device = try context.devices.resolve(name, role: .drawer)
             guard let drawer = device as? any CashDrawer else {
                 throw WireError(.deviceError, "device \"\(device.info.name)\" cannot open a drawer: \(device.status.reason ?? "its driver has no drawer")", details: ["device": .string(device.info.name)])
             }
             try ready(drawer)
+            // A second kick into an open drawer only wears the solenoid; someone should shut it.
+            if drawer.isOpen == true {
+                let since = drawer.openSince.map { " for \(Int(Date().timeIntervalSince($0))) s" } ?? ""
+                throw WireError(.busy, "drawer \"\(device.info.name)\" is already open\(since): close it, then open it again", details: ["device": .string(device.info.name)])
+            }
             try await drawer.open(events: context.sink)
+            // The audit trail: who asked, from the kernel's credentials, and for which sale.
+            let peer = session.peer
+            await context.sink.emit(
+                .drawerKicked(uid: peer.credentials.uid, user: peer.userName, pid: peer.credentials.pid, sale: sale), device: device.info.name)
             return [:]
         case .display(let name, let content):
             let device = try context.devices.resolve(name, role: .display)

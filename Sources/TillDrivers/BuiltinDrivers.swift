@@ -58,6 +58,8 @@ public enum BuiltinDrivers {
                 OptionSpec("pulse_ms", .integer(10...500), "kick pulse length"),
                 OptionSpec("pulses", .integer(1...5), "kicks per open (some drawers need two)"),
                 OptionSpec("open_when", .choice(["high", "low"]), "the pin-3 level that means open (the drawer's wiring)"),
+                OptionSpec("left_open_after_seconds", .integer(5...86400), "drawer.left_open when it stays open this long (default 60)"),
+                OptionSpec("left_open_every_seconds", .integer(5...86400), "and again at this interval while it stays open (default 60)"),
             ],
             make: { entry, environment in try makePrinterDrawer(entry, environment) }),
         DriverDescriptor(
@@ -196,6 +198,8 @@ public enum BuiltinDrivers {
         if case .int(let milliseconds)? = entry.options["pulse_ms"] { settings.pulseMilliseconds = Int(milliseconds) }
         if case .int(let pulses)? = entry.options["pulses"] { settings.pulses = Int(pulses) }
         if entry.options["open_when"]?.stringValue == "low" { settings.openWhenHigh = false }
+        if case .int(let seconds)? = entry.options["left_open_after_seconds"] { settings.leftOpenAfter = .seconds(seconds) }
+        if case .int(let seconds)? = entry.options["left_open_every_seconds"] { settings.leftOpenEvery = .seconds(seconds) }
         let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "via \(via)", identity: "\(via) drawer port")
         return PrinterDrawer(info: info, via: via, settings: settings, directory: environment.directory)
     }

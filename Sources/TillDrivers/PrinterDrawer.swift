@@ -15,6 +15,9 @@ public final class PrinterDrawer: CashDrawer {
         public var pulses = 1
         /// The pin-3 level that means "open".
         public var openWhenHigh = true
+        /// `drawer.left_open` this long after it opened, and again at this interval while open.
+        public var leftOpenAfter: Duration = .seconds(60)
+        public var leftOpenEvery: Duration = .seconds(60)
 
         public init() {}
     }
@@ -58,12 +61,42 @@ public final class PrinterDrawer: CashDrawer {
         try await port.kickDrawer(pin: settings.pin, pulseMilliseconds: settings.pulseMilliseconds, pulses: settings.pulses)
     }
 
+    /// When the next `drawer.left_open` is due (nil while shut).
+    private let leftOpenAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let wakeup = Wakeup()
+
     public func run(events: any EventSink) async throws {
         guard let port else {
             // Nothing to watch: the state says why; stay until shutdown.
             try await Task.sleep(for: .seconds(86_400 * 365))
             return
         }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.follow(port, events: events) }
+            group.addTask { try await self.remindWhileOpen(events: events) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// `drawer.left_open` while the drawer stays open: a timer only while it is open.
+    private func remindWhileOpen(events: any EventSink) async throws {
+        while !Task.isCancelled {
+            let due = leftOpenAt.withLock { $0 }
+            await wakeup.wait(until: due ?? .now + .seconds(86_400 * 365))
+            try Task.checkCancellation()
+            let fire = leftOpenAt.withLock { at -> Bool in
+                guard let due = at, due <= .now else { return false }
+                at = due + settings.leftOpenEvery
+                return true
+            }
+            if fire, let since = openedAt.withLock({ $0 }) {
+                await events.emit(.drawerLeftOpen(openSeconds: Date().timeIntervalSince(since)), device: info.name)
+            }
+        }
+    }
+
+    private func follow(_ port: any DrawerPort, events: any EventSink) async {
         var wasOpen: Bool? = nil
         for await high in port.drawerPinChanges() {
             let open = high == settings.openWhenHigh
@@ -72,6 +105,8 @@ public final class PrinterDrawer: CashDrawer {
             guard open != wasOpen else { continue }
             if open {
                 openedAt.withLock { $0 = Date() }
+                leftOpenAt.withLock { $0 = .now + settings.leftOpenAfter }
+                wakeup.signal()
                 // The first reading after start is not an opening someone did: said only if open.
                 await events.emit(.drawerOpened, device: info.name)
             } else {
@@ -79,6 +114,8 @@ public final class PrinterDrawer: CashDrawer {
                     defer { at = nil }
                     return at.map { Date().timeIntervalSince($0) }
                 }
+                leftOpenAt.withLock { $0 = nil }
+                wakeup.signal()
                 port.drawerSettled()
                 if wasOpen != nil { await events.emit(.drawerClosed(openSeconds: seconds), device: info.name) }
             }

@@ -265,4 +265,37 @@ struct EscposPrinterTests {
         let drawerEvents = sink.events.withLock { $0.filter { $0.0 == "till-drawer" }.count }
         #expect(drawerEvents == 2, "opened once, closed once: on change only")
     }
+
+    @Test("printer-drawer: drawer.left_open after the set time and again at the interval, only while open")
+    func leftOpen() async throws {
+        let fake = FakeEscposPrinter()
+        let printer = Self.printer { fake }
+        let directory = DeviceDirectory()
+        var settings = PrinterDrawer.Settings()
+        settings.leftOpenAfter = .milliseconds(300)
+        settings.leftOpenEvery = .milliseconds(300)
+        let drawer = PrinterDrawer(
+            info: DeviceInfo(name: "till-drawer", role: .drawer, driver: "printer-drawer", transport: "via front-printer"),
+            via: "front-printer", settings: settings, directory: directory)
+        directory.register([printer, drawer])
+        let sink = RecordingSink()
+        await printer.prepare()
+        let running = Task { try await printer.run(events: sink) }
+        let watching = Task { try await drawer.run(events: sink) }
+        defer {
+            running.cancel()
+            watching.cancel()
+        }
+        @Sendable func reminders() -> [Double] { sink.events.withLock { $0.compactMap { if case .drawerLeftOpen(let s) = $0.1 { s } else { nil } } } }
+        fake.set { $0.drawerPinHigh = true }
+        try await sink.waitFor("two reminders") { _ in reminders().count >= 2 }
+        #expect(drawer.isOpen == true)
+        #expect(reminders()[0] >= 0.25 && reminders()[1] > reminders()[0])
+        fake.set { $0.drawerPinHigh = false }
+        try await sink.waitFor("closed") { sink in sink.events.withLock { $0.contains { if case .drawerClosed = $0.1 { true } else { false } } } }
+        let count = reminders().count
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(reminders().count == count, "no reminder once it is shut")
+        #expect(drawer.isOpen == false)
+    }
 }

@@ -160,7 +160,7 @@ let package = Package(
         ),
         // Fixtures are read at run time through #filePath, not bundled.
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging", "TillDisplay"], exclude: ["Fixtures"]),
+        .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging", "TillDisplay", "TillTransportTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(

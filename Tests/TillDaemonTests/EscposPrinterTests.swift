@@ -95,6 +95,13 @@ struct EscposPrinterTests {
         }
     }
 
+    /// Opens the printer and runs it; cancel the task to stop it.
+    static func start(_ printer: EscposPrinter) async -> (RecordingSink, Task<Void, any Error>) {
+        let sink = RecordingSink()
+        await printer.prepare()
+        return (sink, Task { try await printer.run(events: sink) })
+    }
+
     static func job(_ count: Int = 1000) -> PrintJob {
         PrintJob(id: "J1", bytes: ESCPOS.initialize + (0..<count).map { UInt8(0x41 + $0 % 26) } + [0x0A])
     }
@@ -103,9 +110,7 @@ struct EscposPrinterTests {
     func prints() async throws {
         let fake = FakeEscposPrinter()
         let printer = Self.printer { fake }
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         defer { running.cancel() }
         try await sink.waitFor("a status round") { _ in fake.queries >= 4 }
         let job = Self.job(5000)
@@ -118,9 +123,7 @@ struct EscposPrinterTests {
     func paperOut() async throws {
         let fake = FakeEscposPrinter()
         let printer = Self.printer { fake }
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         defer { running.cancel() }
         fake.set { $0.paper = .out }
         try await sink.waitFor("paper out") { _ in printer.status.state == .error }
@@ -141,9 +144,7 @@ struct EscposPrinterTests {
     func stall() async throws {
         let fake = FakeEscposPrinter()
         let printer = Self.printer { fake }
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         defer { running.cancel() }
         try await sink.waitFor("a status round") { _ in fake.queries >= 4 }
         fake.io.takeAtMost(100)
@@ -168,9 +169,7 @@ struct EscposPrinterTests {
             fakes.withLock { $0.append(fake) }
             return fake
         }
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         defer { running.cancel() }
         let first = fakes.withLock { $0[0] }
         try await sink.waitFor("a status round") { _ in first.queries >= 4 }
@@ -208,9 +207,7 @@ struct EscposPrinterTests {
         let fake = FakeEscposPrinter()
         fake.answers(false)
         let printer = Self.printer { fake }
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         defer { running.cancel() }
         try await sink.waitFor("status unknown") { _ in printer.status.reason?.contains("status unknown") == true }
         #expect(printer.status.state == .online)
@@ -233,9 +230,7 @@ struct EscposPrinterTests {
             via: "front-printer", settings: settings, directory: directory)
         #expect(drawer.status.state == .error && drawer.status.reason?.contains("no device named") == true)
         directory.register([printer, drawer])
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         let watching = Task { try await drawer.run(events: sink) }
         defer {
             running.cancel()
@@ -278,9 +273,7 @@ struct EscposPrinterTests {
             info: DeviceInfo(name: "till-drawer", role: .drawer, driver: "printer-drawer", transport: "via front-printer"),
             via: "front-printer", settings: settings, directory: directory)
         directory.register([printer, drawer])
-        let sink = RecordingSink()
-        await printer.prepare()
-        let running = Task { try await printer.run(events: sink) }
+        let (sink, running) = await Self.start(printer)
         let watching = Task { try await drawer.run(events: sink) }
         defer {
             running.cancel()

@@ -3,6 +3,7 @@ import Testing
 import TillCore
 @testable import TillESCPOS
 import TillImaging
+import TillTransportTesting
 
 @Suite("barcodes, QR codes and pictures")
 struct BarcodeQRImageTests {
@@ -188,7 +189,7 @@ struct DitheringTests {
 
     @Test("the fast Floyd-Steinberg gives the textbook's dots", arguments: [(1, 1), (7, 3), (8, 8), (13, 5), (64, 9), (577, 4)])
     func exact(width: Int, height: Int) {
-        var random = SeededRandom(state: UInt64(width * 1000 + height))
+        var random = SplitMix64(seed: UInt64(width * 1000 + height))
         let image = GrayImage(width: width, height: height, pixels: (0..<width * height).map { _ in UInt8.random(in: 0...255, using: &random) })
         let bitmap = Bitmap(image, dithering: .floydSteinberg)
         let expected = Self.reference(image)
@@ -203,7 +204,7 @@ struct DitheringTests {
 
     @Test("a black-and-white picture takes the short way, with the same dots")
     func blackAndWhite() {
-        var random = SeededRandom(state: 42)
+        var random = SplitMix64(seed: 42)
         let image = GrayImage(width: 100, height: 30, pixels: (0..<3000).map { _ in Bool.random(using: &random) ? 0 : 255 })
         let bitmap = Bitmap(image, dithering: .floydSteinberg)
         let expected = Self.reference(image)

@@ -1,19 +1,8 @@
 import Foundation
 import Testing
 import TillCore
+import TillTransportTesting
 @testable import TillESCPOS
-
-/// SplitMix64: a seeded generator, so a failing case can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("encoder → virtual printer round trips")
 struct RoundTripTests {
@@ -23,7 +12,7 @@ struct RoundTripTests {
     /// barcodes and QR codes come back with their data, and no character is lost or doubled.
     @Test("random receipts read back the same", arguments: 0..<200)
     func randomReceipt(seed: Int) throws {
-        var random = SeededRandom(state: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed))
         var lines: [ReceiptDocument.Line] = []
         var expected: [(words: [String], style: ReceiptDocument.TextStyle?)] = []
         let columns = [32, 42, 48].randomElement(using: &random)!

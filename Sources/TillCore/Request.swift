@@ -22,7 +22,7 @@ public struct Request: Sendable, Hashable {
 }
 
 public enum PrintPayload: Sendable, Hashable {
-    case receipt(ReceiptDocument, source: JSONValue)
+    case receipt(ReceiptDocument)
     case raw(Data)
 }
 
@@ -137,7 +137,7 @@ public enum RequestDecoder {
             let device = try fields.optionalString("device", nonEmpty: true)
             if let receipt = fields.object["receipt"], !receipt.isNull {
                 if fields.has("raw") { throw WireError.badRequest(field: "raw", "give either receipt or raw, not both") }
-                return .print(device: device, payload: .receipt(try ReceiptDocument(json: receipt), source: receipt))
+                return .print(device: device, payload: .receipt(try ReceiptDocument(json: receipt)))
             }
             if let raw = try fields.optionalString("raw") {
                 guard let bytes = Data(base64Encoded: raw) else {

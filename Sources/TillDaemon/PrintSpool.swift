@@ -56,7 +56,7 @@ public final class PrintSpool: Service, Sendable {
         var notes: [String] = []
         var drawerFallback = false
         switch payload {
-        case .receipt(let document, _):
+        case .receipt(let document):
             let encoded: EncodedReceipt
             do {
                 encoded = try printer.encoder.encode(document)

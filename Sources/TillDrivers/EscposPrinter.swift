@@ -61,7 +61,6 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort {
     private let nextObserver = Mutex<UInt64>(0)
     private let link = Mutex(Link())
     private let statusCell = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
-    private let prepared = Mutex<(any ByteStream)?>(nil)
 
     public init(info: DeviceInfo, encoder: ReceiptEncoder, settings: Settings = Settings(), open: @escaping @Sendable () async throws -> any ByteStream) {
         self.info = info
@@ -80,7 +79,6 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort {
     public func prepare() async {
         do {
             let stream = try await open()
-            prepared.withLock { $0 = stream }
             link.withLock { $0.stream = stream }
             statusCell.setQuietly(derivedStatus())
         } catch {
@@ -94,7 +92,8 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort {
         while !Task.isCancelled {
             let stream: any ByteStream
             do {
-                if let ready = prepared.withLock({ p -> (any ByteStream)? in defer { p = nil }; return p }) {
+                // The stream `prepare` opened (or none: opened now).
+                if let ready = link.withLock({ $0.stream }) {
                     stream = ready
                 } else {
                     stream = try await open()

@@ -171,13 +171,7 @@ struct Writer {
     }
 
     private mutating func emit(_ cells: [PrintCell]) {
-        for cell in cells {
-            if let wanted = cell.page, wanted != page {
-                bytes += ESCPOS.codePage(wanted)
-                page = wanted
-            }
-            bytes.append(cell.byte)
-        }
+        for cell in cells { put(cell) }
         bytes.append(ESCPOS.lf)
     }
 

@@ -38,10 +38,8 @@ public struct Imaging: ReceiptImaging {
         }
         image.format = UInt32(PNG_FORMAT_GA)
         var pixels = [UInt8](repeating: 0, count: width * height * 2)
-        let finished = data.withUnsafeBytes { _ in
-            pixels.withUnsafeMutableBytes { buffer in
-                png_image_finish_read(&image, nil, buffer.baseAddress, Int32(width * 2), nil)
-            }
+        let finished = pixels.withUnsafeMutableBytes { buffer in
+            png_image_finish_read(&image, nil, buffer.baseAddress, Int32(width * 2), nil)
         }
         guard finished != 0 else { throw Failure(description: Self.message(image)) }
         var gray = [UInt8](repeating: 255, count: width * height)

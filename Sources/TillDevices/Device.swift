@@ -52,6 +52,9 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
         case interrupted
         /// It failed part-way or for an unknown reason.
         case failed
+        /// Doing it now would do harm or nothing (a kick into a drawer already open); nothing
+        /// was done, and the message says what must happen first.
+        case busy
     }
 
     public var device: String
@@ -67,7 +70,12 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(device): \(message)" }
 
     public var wireError: WireError {
-        WireError(kind == .invalidRequest ? .badRequest : .deviceError, description, details: ["device": .string(device)])
+        let code: ErrorCode = switch kind {
+        case .invalidRequest: .badRequest
+        case .busy: .busy
+        case .notReady, .interrupted, .failed: .deviceError
+        }
+        return WireError(code, description, details: ["device": .string(device)])
     }
 }
 
@@ -142,6 +150,16 @@ public protocol DrawerPort: TillDevice {
     func drawerPinChanges() -> AsyncStream<Bool>
     /// The drawer is shut again: stop asking for its state often.
     func drawerSettled()
+}
+
+/// A printer with a customer display chained behind it (`ESC = 2` pass-through): the display
+/// driver sends its bytes through the printer, between jobs, never inside one.
+public protocol DisplayPort: TillDevice {
+    /// Whether this printer's entry says a display hangs on it (`display = true`).
+    var chainsDisplay: Bool { get }
+    /// Sends `bytes` to the display: `ESC = 2`, the bytes, `ESC = 1`. Throws a
+    /// `TransportError` when the printer cannot take them (offline).
+    func passToDisplay(_ bytes: [UInt8]) async throws
 }
 
 /// The devices built from the config, by name: how a device that hangs on another (a drawer

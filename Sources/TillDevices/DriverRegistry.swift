@@ -15,6 +15,8 @@ public struct OptionSpec: Sendable {
         /// A USB identity, as the contract writes it: `{ vendor = "04b8", product = "0e15",
         /// serial = "X123" }` (hex strings; numbers like 0x04b8 are taken too).
         case usbIdentity
+        /// Bytes written as hex digits in quotes, two to a byte: `"1b700019fa"` (spaces allowed).
+        case hexBytes
     }
 
     public var key: String
@@ -72,8 +74,25 @@ public struct OptionSpec: Sendable {
                 if Self.usbID(field) == nil { return "usb \(key) must be a 16-bit id in hex, like \"04b8\", not \(Self.describe(field))" }
             }
             if let serial = fields["serial"], serial.stringValue == nil { return "usb serial must be a string in quotes" }
+        case .hexBytes:
+            guard let text = value.stringValue else { return "\(key) must be hex digits in quotes, like \"1b700019fa\", not \(Self.describe(value))" }
+            if Self.hexBytes(text) == nil {
+                return "\(key) = \"\(text)\" is not bytes in hex: two digits 0-9 a-f to a byte, like \"1b700019fa\" (ESC p 0 25 250)"
+            }
         }
         return nil
+    }
+
+    /// "1b 70 00 19 fa" → [0x1B, 0x70, 0, 0x19, 0xFA]; nil unless it is whole bytes of hex digits.
+    public static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.filter { !$0.isWhitespace })
+        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(digits[i...i + 1]), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
     }
 
     /// A USB vendor or product id from "04b8", "0x04b8" or 0x04b8.
@@ -125,9 +144,13 @@ public struct DriverDescriptor: Sendable {
     /// Builds the device; nil while the driver is not in this build (the entry is then listed
     /// in error, with the reason, never dropped).
     public var make: (@Sendable (DeviceConfig, DriverEnvironment) throws -> any TillDevice)?
+    /// Rules between options the schema cannot say (one of two keys required, one excludes
+    /// another): checked with the rest by `--check-config`.
+    public var check: (@Sendable (DeviceConfig) -> [DeviceConfigIssue])?
 
     public init(
         name: String, role: DeviceRole, summary: String, locators: [DeviceLocator], options: [OptionSpec],
+        check: (@Sendable (DeviceConfig) -> [DeviceConfigIssue])? = nil,
         make: (@Sendable (DeviceConfig, DriverEnvironment) throws -> any TillDevice)? = nil
     ) {
         self.name = name
@@ -135,6 +158,7 @@ public struct DriverDescriptor: Sendable {
         self.summary = summary
         self.locators = locators
         self.options = options
+        self.check = check
         self.make = make
     }
 
@@ -224,6 +248,7 @@ public struct DriverRegistry: Sendable {
         }
         // A misspelt `path` is already said; "needs path" on top would be the same mistake twice.
         issues += locatorIssues(entry, driver).filter { !(misspeltLocator && $0.key == nil) }
+        if let check = driver.check { issues += check(entry) }
         return issues
     }
 

@@ -46,11 +46,11 @@ public enum BuiltinDrivers {
         DriverDescriptor(
             name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .via],
             options: serialOptions + displayOptions,
-            make: { entry, environment in try makePoleDisplay(entry, .epson) }),
+            make: { entry, environment in try makePoleDisplay(entry, .epson, environment) }),
         DriverDescriptor(
             name: "cd5220-display", role: .display, summary: "pole display, CD5220 command set", locators: [.path, .usb, .via],
             options: serialOptions + displayOptions,
-            make: { entry, environment in try makePoleDisplay(entry, .cd5220) }),
+            make: { entry, environment in try makePoleDisplay(entry, .cd5220, environment) }),
         DriverDescriptor(
             name: "printer-drawer", role: .drawer, summary: "cash drawer on a receipt printer's drawer port", locators: [.via],
             options: [
@@ -58,18 +58,22 @@ public enum BuiltinDrivers {
                 OptionSpec("pulse_ms", .integer(10...500), "kick pulse length"),
                 OptionSpec("pulses", .integer(1...5), "kicks per open (some drawers need two)"),
                 OptionSpec("open_when", .choice(["high", "low"]), "the pin-3 level that means open (the drawer's wiring)"),
-                OptionSpec("left_open_after_seconds", .integer(5...86400), "drawer.left_open when it stays open this long (default 60)"),
-                OptionSpec("left_open_every_seconds", .integer(5...86400), "and again at this interval while it stays open (default 60)"),
-            ],
+            ] + leftOpenOptions,
             make: { entry, environment in try makePrinterDrawer(entry, environment) }),
         DriverDescriptor(
             name: "serial-drawer", role: .drawer, summary: "stand-alone cash drawer opened by a byte sequence or a line pulse",
             locators: [.path, .usb],
             options: serialOptions + [
-                OptionSpec("open_sequence", .string, "bytes that open it, as hex (\"1b700019fa\")"),
+                OptionSpec("open_sequence", .hexBytes, "bytes that open it, as hex (\"1b700019fa\")"),
                 OptionSpec("pulse_line", .choice(["rts", "dtr"]), "open by pulsing this line instead"),
-                OptionSpec("pulse_ms", .integer(10...2000), "pulse length"),
-            ]),
+                OptionSpec("pulse_ms", .integer(10...2000), "pulse length (default 100)"),
+                OptionSpec("pulses", .integer(1...5), "kicks per open (some drawers need two)"),
+                OptionSpec("state_line", .choice(["cts", "dsr", "dcd", "none"]), "the input wired to the drawer's switch (default none: state unknown)"),
+                OptionSpec("open_when", .choice(["high", "low"]), "the state line's level that means open (the drawer's wiring)"),
+                OptionSpec("poll_seconds", .integer(0...3600), "how often the switch is read when no kick is being watched, for a drawer opened by its key (default 5; 0: only after a kick)"),
+            ] + leftOpenOptions,
+            check: serialDrawerIssues,
+            make: { entry, _ in try makeSerialDrawer(entry) }),
     ])
 
     static let serialOptions: [OptionSpec] = [
@@ -87,6 +91,42 @@ public enum BuiltinDrivers {
         OptionSpec("aim", .boolean, "the scanner sends the AIM symbology identifier (]E0, ]C1, ...) first"),
         OptionSpec("inter_byte_ms", .integer(1...5000), "quiet time inside a scan (with terminator none: what ends it)"),
     ]
+
+    static let leftOpenOptions: [OptionSpec] = [
+        OptionSpec("left_open_after_seconds", .integer(5...86400), "drawer.left_open when it stays open this long (default 60)"),
+        OptionSpec("left_open_every_seconds", .integer(5...86400), "and again at this interval while it stays open (default 60)"),
+    ]
+
+    static func drawerTiming(_ options: [String: JSONValue]) -> DrawerWatch.Timing {
+        var timing = DrawerWatch.Timing()
+        if case .int(let seconds)? = options["left_open_after_seconds"] { timing.leftOpenAfter = .seconds(seconds) }
+        if case .int(let seconds)? = options["left_open_every_seconds"] { timing.leftOpenEvery = .seconds(seconds) }
+        return timing
+    }
+
+    /// One way to open it, exactly; a switch's polarity only with a switch.
+    @Sendable static func serialDrawerIssues(_ entry: DeviceConfig) -> [DeviceConfigIssue] {
+        let options = entry.options
+        var issues: [DeviceConfigIssue] = []
+        switch (options["open_sequence"] != nil, options["pulse_line"] != nil) {
+        case (false, false):
+            issues.append(DeviceConfigIssue(key: nil, "serial-drawer \"\(entry.name)\" needs open_sequence (the bytes its interface fires on, in hex) or pulse_line (\"dtr\" or \"rts\", the line wired to the solenoid)"))
+        case (true, true):
+            issues.append(DeviceConfigIssue(key: "pulse_line", "give open_sequence or pulse_line, not both: the drawer opens one way"))
+        default:
+            break
+        }
+        if options["pulse_ms"] != nil, options["pulse_line"] == nil {
+            issues.append(DeviceConfigIssue(key: "pulse_ms", "pulse_ms goes with pulse_line; a drawer opened by open_sequence takes its timing from the bytes"))
+        }
+        let stateLine = options["state_line"]?.stringValue ?? "none"
+        if stateLine == "none" {
+            for key in ["open_when", "poll_seconds"] where options[key] != nil {
+                issues.append(DeviceConfigIssue(key: key, "\(key) needs state_line (\"cts\", \"dsr\" or \"dcd\": the input the drawer's switch is wired to)"))
+            }
+        }
+        return issues
+    }
 
     static let displayOptions: [OptionSpec] = [
         OptionSpec("rows", .integer(1...4), "text rows (2 for a 2x20 pole display)"),
@@ -133,6 +173,7 @@ public enum BuiltinDrivers {
         var settings = EscposPrinter.Settings()
         var profileInForce = profile
         if case .bool(false)? = options["status"] { profileInForce.realTimeStatus = false }
+        if case .bool(true)? = options["display"] { settings.chainedDisplay = true }
 
         let transport: String
         let identity: String
@@ -163,9 +204,11 @@ public enum BuiltinDrivers {
         return EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, open: open)
     }
 
-    static func makePoleDisplay(_ entry: DeviceConfig, _ commandSet: DisplayCommandSet) throws -> any TillDevice {
-        guard let path = entry.options["path"]?.stringValue else {
-            throw DeviceError(device: entry.name, .invalidRequest, "\(entry.driver) finds its display by path (/dev/ttyUSB0) in this build (usb arrives with hotplug, via with the display issue)")
+    static func makePoleDisplay(_ entry: DeviceConfig, _ commandSet: DisplayCommandSet, _ environment: DriverEnvironment) throws -> any TillDevice {
+        let path = entry.options["path"]?.stringValue
+        let via = entry.options["via"]?.stringValue
+        guard path != nil || via != nil else {
+            throw DeviceError(device: entry.name, .invalidRequest, "\(entry.driver) finds its display by path (/dev/ttyUSB0) or via (the escpos printer it is chained through) in this build (usb arrives with hotplug)")
         }
         var profile = DisplayProfile()
         if case .int(let rows)? = entry.options["rows"] { profile.rows = Int(rows) }
@@ -178,15 +221,20 @@ public enum BuiltinDrivers {
         }
         if case .int(let level)? = entry.options["brightness"] { profile.brightness = Int(level) }
         let settings = serialSettings(entry.options)
-        let info = DeviceInfo(name: entry.name, role: .display, driver: entry.driver, transport: "serial", model: "\(profile.rows)x\(profile.columns) pole display", identity: path)
+        let info = DeviceInfo(
+            name: entry.name, role: .display, driver: entry.driver, transport: via.map { "via \($0)" } ?? "serial", model: "\(profile.rows)x\(profile.columns) pole display",
+            identity: path ?? via.map { "\($0) display port" })
         var behaviour = PoleDisplay.Behaviour()
         behaviour.idleText = entry.options["idle_text"]?.stringValue
         if case .int(let seconds)? = entry.options["idle_after_seconds"] { behaviour.idleAfter = .seconds(seconds) }
         if behaviour.idleText != nil, behaviour.idleAfter == nil { behaviour.idleAfter = .seconds(30) }
         if case .bool(let on)? = entry.options["sale_driven"] { behaviour.saleDriven = on }
-        return PoleDisplay(info: info, encoder: DisplayEncoder(commandSet, profile: profile), behaviour: behaviour) {
-            try SerialPort.open(path, settings: settings)
+        let encoder = DisplayEncoder(commandSet, profile: profile)
+        if let via {
+            let directory = environment.directory
+            return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour) { try ChainedDisplayLink.open(via: via, directory: directory) }
         }
+        return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour) { try SerialPort.open(path!, settings: settings) }
     }
 
     static func makePrinterDrawer(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
@@ -198,10 +246,39 @@ public enum BuiltinDrivers {
         if case .int(let milliseconds)? = entry.options["pulse_ms"] { settings.pulseMilliseconds = Int(milliseconds) }
         if case .int(let pulses)? = entry.options["pulses"] { settings.pulses = Int(pulses) }
         if entry.options["open_when"]?.stringValue == "low" { settings.openWhenHigh = false }
-        if case .int(let seconds)? = entry.options["left_open_after_seconds"] { settings.leftOpenAfter = .seconds(seconds) }
-        if case .int(let seconds)? = entry.options["left_open_every_seconds"] { settings.leftOpenEvery = .seconds(seconds) }
+        settings.timing = drawerTiming(entry.options)
         let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "via \(via)", identity: "\(via) drawer port")
         return PrinterDrawer(info: info, via: via, settings: settings, directory: environment.directory)
+    }
+
+    static func makeSerialDrawer(_ entry: DeviceConfig) throws -> any TillDevice {
+        let options = entry.options
+        guard let path = options["path"]?.stringValue else {
+            throw DeviceError(device: entry.name, .invalidRequest, "serial-drawer finds its port by path (/dev/ttyUSB0, better /dev/serial/by-id/...) in this build (usb arrives with hotplug)")
+        }
+        let opening: SerialDrawer.Opening
+        if let text = options["open_sequence"]?.stringValue, let bytes = OptionSpec.hexBytes(text) {
+            opening = .sequence(bytes)
+        } else if let line = options["pulse_line"]?.stringValue {
+            opening = .pulse(line == "rts" ? .rts : .dtr)
+        } else {
+            throw DeviceError(device: entry.name, .invalidRequest, "serial-drawer needs open_sequence or pulse_line")
+        }
+        var settings = SerialDrawer.Settings(opening: opening)
+        if case .int(let milliseconds)? = options["pulse_ms"] { settings.pulse = .milliseconds(milliseconds) }
+        if case .int(let pulses)? = options["pulses"] { settings.pulses = Int(pulses) }
+        switch options["state_line"]?.stringValue {
+        case "cts"?: settings.stateLine = .cts
+        case "dsr"?: settings.stateLine = .dsr
+        case "dcd"?: settings.stateLine = .dcd
+        default: settings.stateLine = nil
+        }
+        if options["open_when"]?.stringValue == "low" { settings.openWhenHigh = false }
+        if case .int(let seconds)? = options["poll_seconds"] { settings.pollInterval = seconds == 0 ? nil : .seconds(seconds) }
+        settings.timing = drawerTiming(options)
+        let serial = serialSettings(options)
+        let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "serial", model: "serial cash drawer", identity: path)
+        return SerialDrawer(info: info, settings: settings) { try SerialPort.open(path, settings: serial) }
     }
 
     static func makeEvdevScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {

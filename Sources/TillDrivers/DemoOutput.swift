@@ -33,9 +33,7 @@ public struct DemoOutput: Sendable {
 public enum DemoDevices {
     public static func make(stateDirectory: String, classifier: ScanClassifier) throws -> [any TillDevice] {
         let output = try DemoOutput(stateDirectory: stateDirectory)
-        let drawer = SimDrawer()
-        return [
-            try DemoSerialScanner(classifier: classifier), SimPrinter(output: output, drawerKicked: { drawer.kicked() }), drawer, SimDisplay(output: output),
-        ]
+        let printer = SimPrinter(output: output)
+        return [try DemoSerialScanner(classifier: classifier), printer, SimDrawer(printer: printer), SimDisplay.make(output: output)]
     }
 }

@@ -13,7 +13,7 @@ public import TillTransport
 /// none lands inside picture data); a printer that stops taking data (paper out, cover open)
 /// is waited for, not given up on, since it prints the rest once it is ready. A printer that
 /// never answers status is "status unknown" and still prints (HARDWARE.md 6 and 13).
-public final class EscposPrinter: ReceiptPrinter, DrawerPort {
+public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     public struct Settings: Sendable {
         /// How often status is asked while idle (Automatic Status Back covers the changes on
         /// printers that have it; this catches the rest, and a printer that went quiet).
@@ -32,6 +32,8 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort {
         public var drawerInterval: Duration = .milliseconds(250)
         /// How long after a kick the drawer is watched closely at most.
         public var drawerWatch: Duration = .seconds(120)
+        /// A customer display hangs on the printer (`display = true`): `ESC = 2` pass-through.
+        public var chainedDisplay = false
 
         public init() {}
     }
@@ -212,6 +214,19 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort {
         }
         // The status loop re-plans with the shorter interval (a USB link's loop is asleep, not reading).
         wakeup.signal()
+    }
+
+    // MARK: display port
+
+    public var chainsDisplay: Bool { settings.chainedDisplay }
+
+    public func passToDisplay(_ bytes: [UInt8]) async throws {
+        let (stream, problem) = try await claim(ready: false)
+        guard let stream else {
+            throw TransportError(.unplugged, endpoint: "printer \(info.name)", "the display hangs on printer \"\(info.name)\", which is \(problem ?? "not ready"); it is shown again when the printer is back")
+        }
+        defer { link.withLock { $0.printing = false } }
+        try await stream.write(ESCPOS.selectPeripheral(.display) + bytes + ESCPOS.selectPeripheral(.printer), timeout: settings.stallTimeout)
     }
 
     public func drawerPinChanges() -> AsyncStream<Bool> {

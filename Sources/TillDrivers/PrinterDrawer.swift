@@ -15,9 +15,16 @@ public final class PrinterDrawer: CashDrawer {
         public var pulses = 1
         /// The pin-3 level that means "open".
         public var openWhenHigh = true
-        /// `drawer.left_open` this long after it opened, and again at this interval while open.
-        public var leftOpenAfter: Duration = .seconds(60)
-        public var leftOpenEvery: Duration = .seconds(60)
+        /// `drawer.left_open` times, and how long a second kick is refused after one.
+        public var timing = DrawerWatch.Timing()
+        public var leftOpenAfter: Duration {
+            get { timing.leftOpenAfter }
+            set { timing.leftOpenAfter = newValue }
+        }
+        public var leftOpenEvery: Duration {
+            get { timing.leftOpenEvery }
+            set { timing.leftOpenEvery = newValue }
+        }
 
         public init() {}
     }
@@ -26,18 +33,18 @@ public final class PrinterDrawer: CashDrawer {
     private let via: String
     private let settings: Settings
     private let directory: DeviceDirectory
-    private let openedAt = Mutex<Date?>(nil)
-    /// Open or shut as pin 3 last said (nil until it said).
-    private let known = Mutex<Bool?>(nil)
+    /// Opened and closed on change, reminders while open, double kicks refused.
+    public let watch: DrawerWatch
 
-    public var isOpen: Bool? { known.withLock { $0 } }
-    public var openSince: Date? { openedAt.withLock { $0 } }
+    public var isOpen: Bool? { watch.isOpen }
+    public var openSince: Date? { watch.openSince }
 
     public init(info: DeviceInfo, via: String, settings: Settings, directory: DeviceDirectory) {
         self.info = info
         self.via = via
         self.settings = settings
         self.directory = directory
+        watch = DrawerWatch(device: info.name, timing: settings.timing)
     }
 
     private var port: (any DrawerPort)? { directory.device(named: via) as? any DrawerPort }
@@ -58,12 +65,14 @@ public final class PrinterDrawer: CashDrawer {
 
     public func open(events: any EventSink) async throws {
         guard let port else { throw DeviceError(device: info.name, .notReady, status.reason ?? "no printer") }
-        try await port.kickDrawer(pin: settings.pin, pulseMilliseconds: settings.pulseMilliseconds, pulses: settings.pulses)
+        try watch.beginKick()
+        do {
+            try await port.kickDrawer(pin: settings.pin, pulseMilliseconds: settings.pulseMilliseconds, pulses: settings.pulses)
+        } catch {
+            watch.kickFailed()
+            throw error
+        }
     }
-
-    /// When the next `drawer.left_open` is due (nil while shut).
-    private let leftOpenAt = Mutex<ContinuousClock.Instant?>(nil)
-    private let wakeup = Wakeup()
 
     public func run(events: any EventSink) async throws {
         guard let port else {
@@ -73,52 +82,18 @@ public final class PrinterDrawer: CashDrawer {
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.follow(port, events: events) }
-            group.addTask { try await self.remindWhileOpen(events: events) }
+            group.addTask { try await self.watch.run(events: events) }
             try await group.next()
             group.cancelAll()
         }
     }
 
-    /// `drawer.left_open` while the drawer stays open: a timer only while it is open.
-    private func remindWhileOpen(events: any EventSink) async throws {
-        while !Task.isCancelled {
-            let due = leftOpenAt.withLock { $0 }
-            await wakeup.wait(until: due ?? .now + .seconds(86_400 * 365))
-            try Task.checkCancellation()
-            let fire = leftOpenAt.withLock { at -> Bool in
-                guard let due = at, due <= .now else { return false }
-                at = due + settings.leftOpenEvery
-                return true
-            }
-            if fire, let since = openedAt.withLock({ $0 }) {
-                await events.emit(.drawerLeftOpen(openSeconds: Date().timeIntervalSince(since)), device: info.name)
-            }
-        }
-    }
-
     private func follow(_ port: any DrawerPort, events: any EventSink) async {
-        var wasOpen: Bool? = nil
         for await high in port.drawerPinChanges() {
             let open = high == settings.openWhenHigh
-            known.withLock { $0 = open }
-            defer { wasOpen = open }
-            guard open != wasOpen else { continue }
-            if open {
-                openedAt.withLock { $0 = Date() }
-                leftOpenAt.withLock { $0 = .now + settings.leftOpenAfter }
-                wakeup.signal()
-                // The first reading after start is not an opening someone did: said only if open.
-                await events.emit(.drawerOpened, device: info.name)
-            } else {
-                let seconds = openedAt.withLock { at -> Double? in
-                    defer { at = nil }
-                    return at.map { Date().timeIntervalSince($0) }
-                }
-                leftOpenAt.withLock { $0 = nil }
-                wakeup.signal()
-                port.drawerSettled()
-                if wasOpen != nil { await events.emit(.drawerClosed(openSeconds: seconds), device: info.name) }
-            }
+            await watch.observe(open: open, events: events)
+            // Shut again: the printer need not be asked for the drawer often any more.
+            if !open { port.drawerSettled() }
         }
     }
 }

@@ -1,50 +1,71 @@
 import Synchronization
-public import TillCore
 import TillDisplay
 public import TillDevices
+import TillTransport
 
-/// `sim-display`: a 2×20 customer display whose current lines are in STATE_DIR/demo/sim-display.txt.
-/// It follows the sales the POS publishes (on by default in the demo), as `sale_driven` does.
-public final class SimDisplay: CustomerDisplay, SaleFollower {
-    public var followsSales: Bool { true }
-    private let sale = Mutex(SaleDisplay(columns: 20))
-    public let info: DeviceInfo
-    public var status: DeviceStatus { .online }
-    public let rows = 2
-    public let columns = 20
-    private let output: DemoOutput
-
-    public init(name: String = "sim-display", output: DemoOutput) {
-        info = DeviceInfo(name: name, role: .display, driver: "sim", transport: "sim", model: "Simulated 2x20 display", identity: "demo:\(name)")
-        self.output = output
-    }
-
-    public func follow(topic: String, data: JSONValue, events: any EventSink) async {
-        let update = sale.withLock { $0.apply(topic: topic, data: data) }
-        switch update {
-        case .show(let lines), .finish(let lines):
-            try? await show(lines.isEmpty ? .clear : .lines(lines), events: events)
-        case .none:
-            break
-        }
-    }
-
-    public func show(_ content: DisplayContent, events: any EventSink) async throws {
-        let lines: [String]
-        switch content {
-        case .clear: lines = []
-        case .lines(let given):
-            guard given.count <= rows else {
-                throw DeviceError(device: info.name, .invalidRequest, "shows \(rows) lines of \(columns) characters; got \(given.count) lines")
+/// `sim-display`: the `epson-display` driver (2×20) over a virtual display, so the demo runs the
+/// real display code (rows rewritten, marquee, idle, sale-driven): what the glass shows is in
+/// STATE_DIR/demo/sim-display.txt after every write. It follows the sales the POS publishes.
+public enum SimDisplay {
+    public static func make(name: String = "sim-display", output: DemoOutput) -> any TillDevice {
+        let profile = DisplayProfile(rows: 2, columns: 20)
+        let info = DeviceInfo(name: name, role: .display, driver: "sim", transport: "sim", model: "Simulated 2x20 display (epson-display)", identity: "demo:\(name)")
+        var behaviour = PoleDisplay.Behaviour()
+        behaviour.saleDriven = true
+        return PoleDisplay(info: info, encoder: DisplayEncoder(.epson, profile: profile), behaviour: behaviour) {
+            VirtualDisplayLink(endpoint: "virtual display \(name)", display: VirtualDisplay(.epson, profile: profile)) { lines in
+                try output.replace("sim-display.txt", lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
             }
-            // Longer text is cut, as the glass would: the event says what is actually shown.
-            lines = given.map { String($0.prefix(columns)) }
         }
+    }
+}
+
+/// A display in software at the end of a byte stream: what it is sent goes through the
+/// virtual display, and the glass, as text, to `show` (the demo's file) after each write.
+final class VirtualDisplayLink: ByteStream {
+    let endpoint: String
+    private let display: Mutex<VirtualDisplay>
+    private let show: @Sendable ([String]) throws -> Void
+    private let closed = Mutex(false)
+    private let wakeup = Wakeup()
+
+    init(endpoint: String, display: VirtualDisplay, show: @escaping @Sendable ([String]) throws -> Void) {
+        self.endpoint = endpoint
+        self.display = Mutex(display)
+        self.show = show
+    }
+
+    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
+        try checkOpen()
+        await wakeup.wait(until: .now + timeout)
+        return []
+    }
+
+    func write(_ bytes: [UInt8], timeout: Duration) async throws {
+        try checkOpen()
+        let rows = display.withLock { display in
+            display.feed(bytes)
+            return display.lines
+        }
+        // Trailing blanks trimmed, blank rows at the bottom dropped: the file reads as the glass.
+        var shown = rows.map { String($0.reversed().drop { $0 == " " }.reversed()) }
+        while shown.last?.isEmpty == true { shown.removeLast() }
         do {
-            try output.replace("sim-display.txt", lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n"))
+            try show(shown)
         } catch {
-            throw DeviceError(device: info.name, .failed, "cannot write the demo display file: \(error)")
+            throw TransportError(.io, endpoint: endpoint, "cannot write the demo display's file: \(error)")
         }
-        await events.emit(.displayUpdated(lines: lines), device: info.name)
+    }
+
+    func drain(timeout: Duration) async throws {}
+    func cancelWaits() { wakeup.signal() }
+
+    func close() async {
+        closed.withLock { $0 = true }
+        wakeup.signal()
+    }
+
+    private func checkOpen() throws {
+        if closed.withLock({ $0 }) { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
     }
 }

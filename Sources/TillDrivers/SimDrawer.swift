@@ -1,108 +1,65 @@
 public import Foundation
-import Synchronization
 public import TillCore
 public import TillDevices
 
-/// `sim-drawer`: a cash drawer (wired to sim-printer's drawer port: a receipt's kick opens it)
-/// that opens on `drawer.open` and closes by itself after
-/// `close_after` seconds (as if the cashier pushed it shut), or on
-/// `simulate {"state":"closed"}`. With auto-close off it reports `drawer.left_open`.
+/// `sim-drawer`: the `printer-drawer` driver on sim-printer's drawer port, so the demo runs the
+/// real drawer code: `drawer.open` (or a receipt's open_drawer) kicks through the printer
+/// driver, the simulated drawer in the port springs open, and the driver learns it from pin 3
+/// in the printer's status, as it would from a real one. The drawer shuts itself `close_after`
+/// seconds later (3 by default; null: it stays open, and `drawer.left_open` follows).
+/// `simulate {"state":"open"}` opens it as its key would, `{"state":"closed"}` pushes it shut,
+/// `{"left_open_after": N}` sets the reminder time.
 public final class SimDrawer: CashDrawer, SimulatedDevice {
-    public let info: DeviceInfo
-    public var status: DeviceStatus { .online }
+    private let driver: PrinterDrawer
+    private let mechanism: SimDrawerMechanism
 
-    private struct Drawer {
-        var openedAt: Date? = nil
-        var episode = 0
-        var closeAfter: Double? = 3
-        var leftOpenAfter: Double = 30
-    }
-    private let drawer = Mutex(Drawer())
-    private let openings: AsyncStream<Int>
-    private let opened: AsyncStream<Int>.Continuation
-    private let kicks: AsyncStream<Void>
-    private let kick: AsyncStream<Void>.Continuation
-
-    public init(name: String = "sim-drawer") {
-        info = DeviceInfo(name: name, role: .drawer, driver: "sim", transport: "sim", model: "Simulated cash drawer", identity: "demo:\(name)")
-        (openings, opened) = AsyncStream.makeStream(of: Int.self)
-        (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    init(name: String = "sim-drawer", printer: SimPrinter) {
+        let directory = DeviceDirectory()
+        directory.register([printer.port])
+        var settings = PrinterDrawer.Settings()
+        settings.leftOpenAfter = .seconds(30)
+        settings.leftOpenEvery = .seconds(30)
+        let info = DeviceInfo(
+            name: name, role: .drawer, driver: "sim", transport: "via \(printer.info.name)", model: "Simulated cash drawer (printer-drawer on \(printer.info.name)'s port)",
+            identity: "demo:\(name)")
+        driver = PrinterDrawer(info: info, via: printer.info.name, settings: settings, directory: directory)
+        mechanism = printer.drawer
     }
 
-    /// The printer it hangs on sent a kick (ESC p) to its drawer port.
-    func kicked() {
-        kick.yield()
-    }
+    public var info: DeviceInfo { driver.info }
+    public var status: DeviceStatus { driver.status }
+    public var isOpen: Bool? { driver.isOpen }
+    public var openSince: Date? { driver.openSince }
 
-    public var isOpen: Bool? { drawer.withLock { $0.openedAt != nil } }
-    public var openSince: Date? { drawer.withLock { $0.openedAt } }
-
-    public func open(events: any EventSink) async throws {
-        let episode = drawer.withLock { d -> Int? in
-            guard d.openedAt == nil else { return nil }
-            d.openedAt = Date()
-            d.episode += 1
-            return d.episode
-        }
-        guard let episode else { return }  // already open: a real drawer just gets another pulse
-        await events.emit(.drawerOpened, device: info.name)
-        opened.yield(episode)
-    }
+    public func open(events: any EventSink) async throws { try await driver.open(events: events) }
+    public func run(events: any EventSink) async throws { try await driver.run(events: events) }
 
     public func simulate(_ data: JSONValue, events: any EventSink) async throws {
         let fields = try FieldReader(data, path: "data")
+        try fields.allowOnly(["state", "close_after", "left_open_after"])
         if fields.has("close_after") {
             let seconds = try fields.optionalInt("close_after", range: 0...86400)
-            drawer.withLock { $0.closeAfter = seconds.map(Double.init) }
+            mechanism.closeAfter = seconds.map(Double.init)
         }
         if let seconds = try fields.optionalInt("left_open_after", range: 1...86400) {
-            drawer.withLock { $0.leftOpenAfter = Double(seconds) }
+            driver.watch.setTiming { timing in
+                timing.leftOpenAfter = .seconds(seconds)
+                timing.leftOpenEvery = .seconds(seconds)
+            }
         }
+        let wanted: Bool?
         switch try fields.optionalString("state") {
-        case "open"?: try await open(events: events)
-        case "closed"?: await close(episode: nil, events: events)
-        case nil: break
+        case "open"?: wanted = true
+        case "closed"?: wanted = false
+        case nil: wanted = nil
         case let other?: throw WireError.badRequest(field: "data.state", "\"\(other)\" is not open or closed")
         }
-    }
-
-    public func run(events: any EventSink) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                for await _ in self.kicks { try await self.open(events: events) }
-            }
-            group.addTask { try await self.closeInTime(events: events) }
-        }
-    }
-
-    private func closeInTime(events: any EventSink) async throws {
-        for await episode in openings {
-            let (closeAfter, leftOpenAfter) = drawer.withLock { ($0.closeAfter, $0.leftOpenAfter) }
-            if let closeAfter {
-                try await Task.sleep(for: .seconds(closeAfter))
-                await close(episode: episode, events: events)
-            } else {
-                try await Task.sleep(for: .seconds(leftOpenAfter))
-                let openFor = drawer.withLock { d -> Double? in
-                    guard d.episode == episode, let at = d.openedAt else { return nil }
-                    return Date().timeIntervalSince(at)
-                }
-                if let openFor {
-                    await events.emit(.drawerLeftOpen(openSeconds: openFor), device: info.name)
-                }
-            }
-        }
-    }
-
-    /// Closes the drawer if it is open (and, when `episode` is given, still the same opening).
-    private func close(episode: Int?, events: any EventSink) async {
-        let openFor = drawer.withLock { d -> Double? in
-            guard let at = d.openedAt, episode == nil || episode == d.episode else { return nil }
-            d.openedAt = nil
-            return Date().timeIntervalSince(at)
-        }
-        if let openFor {
-            await events.emit(.drawerClosed(openSeconds: openFor), device: info.name)
+        guard let wanted else { return }
+        mechanism.setSwitch(open: wanted)
+        // The driver learns it from the printer's status; wait until it has, so the caller's
+        // next request sees the new state.
+        for _ in 0..<200 where driver.isOpen != wanted {
+            try await Task.sleep(for: .milliseconds(5))
         }
     }
 }

@@ -18,15 +18,15 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
     public var encoder: ReceiptEncoder { driver.encoder }
     public var status: DeviceStatus { driver.status }
     private let driver: EscposPrinter
-    /// The link now in use (a new one after each replug) and the simulated condition.
-    private final class Links: Sendable {
-        let state = Mutex<(current: VirtualPrinterLink?, condition: VirtualPrinterLink.Condition)>((nil, .init()))
-    }
-    private let links = Links()
+    private let links = SimPrinterLinks()
     private let output: DemoOutput
+    /// The drawer plugged into its port: a kick (ESC p, from `drawer.open` or a receipt's
+    /// open_drawer) opens it, and it reports its switch on pin 3 as a real one does.
+    let drawer: SimDrawerMechanism
+    /// The real driver, as the drawer port `sim-drawer` (a `printer-drawer`) hangs on.
+    var port: any DrawerPort { driver }
 
-    /// `drawerKicked`: the printer's drawer port fired (a receipt's open_drawer).
-    public init(name: String = "sim-printer", output: DemoOutput, profile: PrinterProfile = .generic80, drawerKicked: @escaping @Sendable () -> Void = {}) {
+    public init(name: String = "sim-printer", output: DemoOutput, profile: PrinterProfile = .generic80) {
         let info = DeviceInfo(name: name, role: .printer, driver: "sim", transport: "sim", model: "Simulated 80 mm printer (\(profile.name))", identity: "demo:\(name)")
         let endpoint = "virtual printer \(name)"
         let links = self.links
@@ -34,6 +34,9 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
         settings.statusInterval = .seconds(30)  // the link pushes its changes (ASB); no need to ask often
         settings.stallTimeout = .milliseconds(500)
         self.output = output
+        let drawer = SimDrawerMechanism(links: links)
+        self.drawer = drawer
+        let drawerKicked: @Sendable () -> Void = { drawer.kicked() }
         driver = EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profile, imaging: Imaging()), settings: settings) {
             // Plugged in again: a new link, as a replugged USB printer is a new device node.
             let condition = links.state.withLock { $0.condition }
@@ -84,11 +87,7 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
             if let seconds { condition.printSeconds = Int(seconds) }
             if let plugged { condition.plugged = plugged }
         }
-        let (link, wanted) = links.state.withLock { links -> (VirtualPrinterLink?, VirtualPrinterLink.Condition) in
-            update(&links.condition)
-            return (links.current, links.condition)
-        }
-        link?.set(update)
+        let wanted = links.update(update)
         guard wanted.plugged else { return }
         // The driver learns it from the printer's status bytes (ASB); wait until it has, so the
         // caller's next request sees the new state.
@@ -97,5 +96,60 @@ public final class SimPrinter: ReceiptPrinter, SimulatedDevice {
             if seen.coverOpen == wanted.coverOpen && seen.paper == wanted.paper && seen.online == wanted.online { break }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+}
+
+/// The link now in use (a new one after each replug) and the simulated condition, which
+/// outlives links (paper stays out across a replug; the drawer stays open).
+final class SimPrinterLinks: Sendable {
+    let state = Mutex<(current: VirtualPrinterLink?, condition: VirtualPrinterLink.Condition)>((nil, .init()))
+
+    /// Changes the condition, and tells the link in use (an ASB block goes out): returns it.
+    @discardableResult
+    func update(_ change: @escaping (inout VirtualPrinterLink.Condition) -> Void) -> VirtualPrinterLink.Condition {
+        let (link, condition) = state.withLock { state -> (VirtualPrinterLink?, VirtualPrinterLink.Condition) in
+            change(&state.condition)
+            return (state.current, state.condition)
+        }
+        link?.set(change)
+        return condition
+    }
+}
+
+/// The simulated cash drawer in sim-printer's drawer port: its switch is pin 3. A kick opens
+/// it; it shuts itself `closeAfter` seconds later, as if the cashier pushed it shut (nil: it
+/// stays open until told, which is how `drawer.left_open` is shown).
+final class SimDrawerMechanism: Sendable {
+    private let links: SimPrinterLinks
+    private let state = Mutex<(closeAfter: Double?, episode: Int)>((3, 0))
+
+    init(links: SimPrinterLinks) {
+        self.links = links
+    }
+
+    var closeAfter: Double? {
+        get { state.withLock { $0.closeAfter } }
+        set { state.withLock { $0.closeAfter = newValue } }
+    }
+
+    /// The solenoid fired: the drawer springs open (if it was shut) and shuts itself in time.
+    func kicked() {
+        let (episode, closeAfter) = state.withLock { state -> (Int, Double?) in
+            state.episode += 1
+            return (state.episode, state.closeAfter)
+        }
+        setSwitch(open: true)
+        guard let closeAfter else { return }
+        Task {
+            try await Task.sleep(for: .seconds(closeAfter))
+            // Not if it was opened again meanwhile: that opening has its own time.
+            if state.withLock({ $0.episode == episode }) { setSwitch(open: false) }
+        }
+    }
+
+    /// The drawer opened by its key, or pushed shut.
+    func setSwitch(open: Bool) {
+        if !open { state.withLock { $0.episode += 1 } }
+        links.update { $0.drawerPinHigh = open }
     }
 }

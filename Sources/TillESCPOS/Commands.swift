@@ -32,6 +32,10 @@ public enum ESCPOS {
         let off = UInt8(min(Int(on) * 4, 255))
         return [esc, 0x70, pin == 5 ? 1 : 0, on, off]
     }
+    /// Which peripheral the bytes that follow are for (`ESC = n`): a customer display chained
+    /// through the printer gets what comes after `.display`, until `.printer`.
+    public enum Peripheral: UInt8, Sendable { case printer = 1, display = 2, both = 3 }
+    public static func selectPeripheral(_ peripheral: Peripheral) -> [UInt8] { [esc, 0x3D, peripheral.rawValue] }
     /// `DLE EOT n`: real-time status, one byte back (n 1 printer, 2 offline cause, 3 error cause, 4 paper).
     public static func statusQuery(_ n: UInt8) -> [UInt8] { [dle, 0x04, n] }
     /// `GS a n`: Automatic Status Back on changes (0 turns it off).

@@ -28,6 +28,10 @@ public struct VirtualPrinter: Sendable {
 
     public let profile: PrinterProfile
     public private(set) var lines: [Line] = []
+    /// What went to a customer display chained through the printer (`ESC = 2` selects the
+    /// display, `ESC = 1` or `3` the printer again): passed on, never printed.
+    public private(set) var displayBytes: [UInt8] = []
+    private var displaySelected = false
 
     // The printer's state.
     private var page: CodePage?
@@ -72,6 +76,16 @@ public struct VirtualPrinter: Sendable {
         func byte(_ offset: Int) -> Int { i + offset < bytes.count ? Int(bytes[i + offset]) : 0 }
         while i < bytes.count {
             let b = bytes[i]
+            if displaySelected {
+                if b == ESCPOS.esc, byte(1) == 0x3D, i + 2 < bytes.count {
+                    displaySelected = byte(2) & 1 == 0
+                    i += 3
+                } else {
+                    displayBytes.append(b)
+                    i += 1
+                }
+                continue
+            }
             switch b {
             case ESCPOS.lf:
                 endLine()
@@ -142,7 +156,11 @@ public struct VirtualPrinter: Sendable {
             appendRasterRows(width: columns, rows: perColumn * 8)
             afterBitImage = true
             return 5 + columns * perColumn
-        case 0x21, 0x33, 0x3D, 0x52, 0x4D, 0x4A, 0x7B, 0x56, 0x47, 0x20:
+        case 0x3D:
+            // Select the peripheral: 1 printer, 2 the chained display, 3 both.
+            if arg(2) & 1 == 0 { displaySelected = true }
+            return 3
+        case 0x21, 0x33, 0x52, 0x4D, 0x4A, 0x7B, 0x56, 0x47, 0x20:
             if arg(1) == 0x21 {
                 bold = arg(2) & 0x08 != 0
                 underline = arg(2) & 0x80 != 0

@@ -14,6 +14,8 @@ public struct FileDescriptor: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension SystemError {
+    /// The call is not one this kind of descriptor answers (ENOTTY): a fake or a non-terminal.
+    public static func notSupported(_ call: String, _ subject: String) -> SystemError { SystemError(call: call, subject: subject, errno: ENOTTY) }
     /// The call was interrupted by a signal (retried by `retryingInterrupts`, never seen above it).
     public var isInterrupted: Bool { errno == EINTR }
     /// Non-blocking descriptor with nothing to read or no room to write.

@@ -195,3 +195,54 @@ extension FileDescriptor {
         return Int(count)
     }
 }
+
+/// The modem control and status lines of a serial port (RS-232's other wires). A stand-alone
+/// cash drawer is opened by pulsing an output (DTR or RTS) and says whether it is open on an
+/// input (CTS, DSR or DCD) wired to its switch.
+public struct ModemLines: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    // Outputs (set by the computer).
+    public static let dtr = ModemLines(rawValue: TILL_TIOCM_DTR)
+    public static let rts = ModemLines(rawValue: TILL_TIOCM_RTS)
+    // Inputs (set by the device).
+    public static let cts = ModemLines(rawValue: TILL_TIOCM_CTS)
+    public static let dsr = ModemLines(rawValue: TILL_TIOCM_DSR)
+    public static let dcd = ModemLines(rawValue: TILL_TIOCM_CAR)
+    public static let ri = ModemLines(rawValue: TILL_TIOCM_RNG)
+    /// The UART's loopback mode (outputs wired to inputs inside the chip: DTR→DSR, RTS→CTS).
+    public static let loop = ModemLines(rawValue: TILL_TIOCM_LOOP)
+
+    public var description: String {
+        let names: [(ModemLines, String)] = [(.dtr, "DTR"), (.rts, "RTS"), (.cts, "CTS"), (.dsr, "DSR"), (.dcd, "DCD"), (.ri, "RI"), (.loop, "LOOP")]
+        let set = names.filter { contains($0.0) }.map(\.1)
+        return set.isEmpty ? "none" : set.joined(separator: "|")
+    }
+}
+
+extension FileDescriptor {
+    /// The modem lines' levels now (TIOCMGET). A pseudo-terminal and some adapters have none:
+    /// ENOTTY or EINVAL.
+    public func modemLines() throws -> ModemLines {
+        var bits: Int32 = 0
+        try ioctl(TILL_TIOCMGET, name: "TIOCMGET", value: &bits)
+        return ModemLines(rawValue: bits)
+    }
+
+    /// Raises (TIOCMBIS) or drops (TIOCMBIC) the given outputs, leaving the others as they are.
+    public func setModemLines(_ lines: ModemLines, on: Bool) throws {
+        var bits = lines.rawValue
+        if on {
+            try ioctl(TILL_TIOCMBIS, name: "TIOCMBIS", value: &bits)
+        } else {
+            try ioctl(TILL_TIOCMBIC, name: "TIOCMBIC", value: &bits)
+        }
+    }
+
+    /// Sets every line at once (TIOCMSET): how a test puts a UART in loopback and back.
+    public func replaceModemLines(_ lines: ModemLines) throws {
+        var bits = lines.rawValue
+        try ioctl(TILL_TIOCMSET, name: "TIOCMSET", value: &bits)
+    }
+}

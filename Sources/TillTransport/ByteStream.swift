@@ -29,6 +29,21 @@ extension ByteStream {
     public var readsWhileWriting: Bool { true }
 }
 
+/// A serial port's modem lines, beside its bytes: what a stand-alone cash drawer is driven by
+/// (an output pulsed to fire the solenoid, an input wired to the drawer's switch).
+public protocol ModemControl: AnyObject, Sendable {
+    /// The lines' levels now. Throws a `TransportError`: `.invalidSettings` where the port has
+    /// no modem lines (a pseudo-terminal), `.unplugged` when the device went away.
+    func modemLines() async throws -> ModemLines
+    /// Raises (`on`) or drops the given outputs (DTR, RTS), leaving the others as they are.
+    func setModemLines(_ lines: ModemLines, on: Bool) async throws
+}
+
+/// A serial line with its modem lines: `SerialPort.open` gives one.
+public typealias SerialLine = ByteStream & ModemControl
+
+extension DescriptorStream: ModemControl {}
+
 /// Why a transport failed, said so a technician can act on it: `message` ends with what to do.
 public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {

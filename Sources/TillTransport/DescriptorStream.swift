@@ -1,6 +1,6 @@
 import Dispatch
 import Synchronization
-import TillSystem
+public import TillSystem
 
 /// A `ByteStream` over a non-blocking descriptor (a serial line, `/dev/usb/lp0`, a TCP socket).
 ///
@@ -90,6 +90,38 @@ public final class DescriptorStream<IO: RawIO>: ByteStream {
 
     public func cancelWaits() {
         io.interruptWaits()
+    }
+
+    // MARK: modem lines (ModemControl)
+
+    public func modemLines() async throws -> ModemLines {
+        // On the writing queue: never at the same time as the descriptor is closed.
+        try await run(on: writing) { [io] in
+            try self.checkOpen()
+            do {
+                return try io.modemLines()
+            } catch let error as SystemError {
+                throw Self.modemError(error, endpoint: io.endpoint)
+            }
+        }
+    }
+
+    public func setModemLines(_ lines: ModemLines, on: Bool) async throws {
+        try await run(on: writing) { [io] in
+            try self.checkOpen()
+            do {
+                try io.setModemLines(lines, on: on)
+            } catch let error as SystemError {
+                throw Self.modemError(error, endpoint: io.endpoint)
+            }
+        }
+    }
+
+    static func modemError(_ error: SystemError, endpoint: String) -> TransportError {
+        if error.name == "ENOTTY" || error.name == "EINVAL" {
+            return TransportError(.invalidSettings, endpoint: endpoint, "\(endpoint) has no modem lines (\(error.call): \(error.name)): a pseudo-terminal, or an adapter that does not wire them; use a port with DTR/RTS and CTS/DSR/DCD, or open the drawer by open_sequence with state_line = \"none\"", cause: error)
+        }
+        return TransportError.from(error, endpoint: endpoint, opening: false)
     }
 
     public func close() async {

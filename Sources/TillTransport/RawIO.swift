@@ -18,7 +18,18 @@ public protocol RawIO: Sendable {
     func interruptWaits()
     /// Bytes written and not yet sent on the line (TIOCOUTQ), or nil when that cannot be known.
     func outputQueued() throws -> Int?
+    /// The modem lines (TIOCMGET); throws `SystemError` ENOTTY where there are none.
+    func modemLines() throws -> ModemLines
+    /// Raises or drops modem outputs (TIOCMBIS / TIOCMBIC).
+    func setModemLines(_ lines: ModemLines, on: Bool) throws
     func close() throws
+}
+
+extension RawIO {
+    public func modemLines() throws -> ModemLines { throw SystemError.notSupported("ioctl(TIOCMGET)", endpoint) }
+    public func setModemLines(_ lines: ModemLines, on: Bool) throws {
+        throw SystemError.notSupported(on ? "ioctl(TIOCMBIS)" : "ioctl(TIOCMBIC)", endpoint)
+    }
 }
 
 /// A `FileDescriptor` as `RawIO`.
@@ -48,6 +59,8 @@ public struct DescriptorIO: RawIO {
 
     public func interruptWaits() { wake.signalEventFD() }
     public func outputQueued() throws -> Int? { isTerminal ? try descriptor.outputQueued() : nil }
+    public func modemLines() throws -> ModemLines { try descriptor.modemLines() }
+    public func setModemLines(_ lines: ModemLines, on: Bool) throws { try descriptor.setModemLines(lines, on: on) }
     public func close() throws {
         try? wake.close()
         try descriptor.close()

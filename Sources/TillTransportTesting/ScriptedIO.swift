@@ -31,6 +31,11 @@ public final class ScriptedIO: RawIO {
         var outputQueued: Int? = nil
         var closed = false
         var interrupted = false
+        /// The modem lines (nil: the "port" has none, as a pseudo-terminal: ENOTTY).
+        var modemLines: ModemLines? = nil
+        var modemFailure: Int32? = nil
+        var modemReads = 0
+        var lineChanges: [(lines: ModemLines, on: Bool, at: ContinuousClock.Instant)] = []
     }
 
     private let state = Mutex(State())
@@ -90,6 +95,24 @@ public final class ScriptedIO: RawIO {
 
     /// What TIOCOUTQ answers (nil: not a terminal).
     public func setOutputQueued(_ count: Int?) { state.withLock { $0.outputQueued = count } }
+
+    /// Gives the port modem lines at these levels (its inputs are what the device sets: CTS,
+    /// DSR, DCD, RI); nil takes them away (TIOCMGET answers ENOTTY, as on a pty).
+    public func setModemInputs(_ lines: ModemLines?) {
+        state.withLock { state in
+            guard let lines else { state.modemLines = nil; return }
+            let outputs = (state.modemLines ?? []).intersection([.dtr, .rts])
+            state.modemLines = outputs.union(lines.subtracting([.dtr, .rts]))
+        }
+    }
+
+    /// The modem-line calls fail with `errno` from now on (EIO: unplugged; nil: they work again).
+    public func failModemCalls(_ errno: Int32?) { state.withLock { $0.modemFailure = errno } }
+
+    /// Every raise or drop of an output, in order, with when it happened.
+    public var lineChanges: [(lines: ModemLines, on: Bool, at: ContinuousClock.Instant)] { state.withLock { $0.lineChanges } }
+    /// How often the lines were read (TIOCMGET).
+    public var modemReads: Int { state.withLock { $0.modemReads } }
 
     public var written: [UInt8] { state.withLock { $0.written } }
     public var writeCalls: Int { state.withLock { $0.writeCalls } }
@@ -153,6 +176,25 @@ public final class ScriptedIO: RawIO {
     }
 
     public func outputQueued() throws -> Int? { state.withLock { $0.outputQueued } }
+
+    public func modemLines() throws -> ModemLines {
+        try state.withLock { state in
+            state.modemReads += 1
+            if let code = state.modemFailure { throw SystemError(call: "ioctl(TIOCMGET)", subject: endpoint, errno: code) }
+            guard let lines = state.modemLines else { throw SystemError.notSupported("ioctl(TIOCMGET)", endpoint) }
+            return lines
+        }
+    }
+
+    public func setModemLines(_ lines: ModemLines, on: Bool) throws {
+        try state.withLock { state in
+            let call = on ? "ioctl(TIOCMBIS)" : "ioctl(TIOCMBIC)"
+            if let code = state.modemFailure { throw SystemError(call: call, subject: endpoint, errno: code) }
+            guard let current = state.modemLines else { throw SystemError.notSupported(call, endpoint) }
+            state.modemLines = on ? current.union(lines) : current.subtracting(lines)
+            state.lineChanges.append((lines, on, .now))
+        }
+    }
 
     public func interruptWaits() {
         state.withLock { $0.interrupted = true }

@@ -259,7 +259,7 @@ struct DemoFlowTests {
         #expect(order.allSatisfy { $0 != nil } && order.map { $0! } == order.map { $0! }.sorted(), "paper order follows job order")
     }
 
-    @Test("simulate outside demo mode is refused; configured devices without a driver are listed in error")
+    @Test("simulate outside demo mode is refused; a configured device that is not there is listed offline with the reason, and a kick says why")
     func noDemo() async throws {
         let config = """
             [[device]]
@@ -267,13 +267,14 @@ struct DemoFlowTests {
             role = "drawer"
             driver = "serial-drawer"
             path = "/dev/ttyUSB7"
+            pulse_line = "dtr"
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false)
         try await daemon.connect { till in
             let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
             #expect(devices.count == 1)
-            #expect(devices.first?["state"] == "error")
-            #expect(devices.first?["reason"]?.stringValue?.contains("serial-drawer") == true)
+            #expect(devices.first?["state"] == "offline")
+            #expect(devices.first?["reason"]?.stringValue?.contains("no device at /dev/ttyUSB7") == true, "\(devices)")
             do {
                 try await till.request("simulate", ["device": "sim-scanner", "data": ["text": "1"]])
                 Issue.record("simulate accepted without --demo")
@@ -282,9 +283,9 @@ struct DemoFlowTests {
             }
             do {
                 try await till.request("drawer.open")
-                Issue.record("opened a drawer whose driver is not in this build")
+                Issue.record("opened a drawer that is not there")
             } catch let error as WireError {
-                #expect(error.code == .deviceError && error.message.contains("serial-drawer"), "\(error.message)")
+                #expect(error.code == .deviceError && error.message.contains("cash") && error.message.contains("/dev/ttyUSB7"), "\(error.message)")
             }
             do {
                 try await till.request("display", ["lines": ["x"]])

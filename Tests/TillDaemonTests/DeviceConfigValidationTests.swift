@@ -32,6 +32,10 @@ struct DeviceConfigValidationTests {
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner""#, line: 1, says: ["needs path, usb to say where it is"]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "ttyACM0""#, line: 5, says: ["path must be absolute"]),
         Case(body: #"role = "drawer"\#ndriver = "printer-drawer"\#npath = "/dev/ttyS0""#, line: 5, says: [#"does not take path"#, "via"]),
+        Case(body: #"role = "drawer"\#ndriver = "serial-drawer"\#npath = "/dev/ttyUSB0""#, line: 1, says: ["needs open_sequence", "pulse_line"]),
+        Case(body: #"role = "drawer"\#ndriver = "serial-drawer"\#npath = "/dev/ttyUSB0"\#nopen_sequence = "1b7""#, line: 6, says: [#"open_sequence = "1b7" is not bytes in hex"#]),
+        Case(body: #"role = "drawer"\#ndriver = "serial-drawer"\#npath = "/dev/ttyUSB0"\#nopen_sequence = "1b70"\#npulse_line = "dtr""#, line: 7, says: ["not both"]),
+        Case(body: #"role = "drawer"\#ndriver = "serial-drawer"\#npath = "/dev/ttyUSB0"\#npulse_line = "dtr"\#nopen_when = "low""#, line: 7, says: ["open_when needs state_line"]),
     ]
 
     @Test("each mistake is reported on its line, naming its key", arguments: cases)
@@ -99,9 +103,16 @@ struct DeviceConfigValidationTests {
             DeviceConfig(name: "d", role: .display, driver: "epson-display", options: ["path": "/dev/ttyUSB7"]), environment: DriverEnvironment())
         #expect(display is PoleDisplay)
         let drawer = registry.makeDevice(
-            DeviceConfig(name: "k", role: .drawer, driver: "serial-drawer", options: ["path": "/dev/ttyUSB8"]), environment: DriverEnvironment())
-        #expect(drawer.status.state == .error)
-        #expect(drawer.status.reason?.contains("not available in this build") == true)
+            DeviceConfig(name: "k", role: .drawer, driver: "serial-drawer", options: ["path": "/dev/ttyUSB8", "pulse_line": "rts"]), environment: DriverEnvironment())
+        #expect(drawer is SerialDrawer && drawer.info.transport == "serial")
+        let chained = registry.makeDevice(
+            DeviceConfig(name: "c", role: .display, driver: "cd5220-display", options: ["via": "front-printer"]), environment: DriverEnvironment())
+        #expect(chained is PoleDisplay && chained.info.transport == "via front-printer")
+        // A registry entry with no factory: its entries are listed in error, never dropped.
+        let partial = DriverRegistry([DriverDescriptor(name: "future-drawer", role: .drawer, summary: "", locators: [.path], options: [])])
+        let future = partial.makeDevice(DeviceConfig(name: "f", role: .drawer, driver: "future-drawer", options: ["path": "/dev/ttyUSB9"]), environment: DriverEnvironment())
+        #expect(future.status.state == .error)
+        #expect(future.status.reason?.contains("not available in this build") == true)
     }
 
     @Test("one edit away, and no more")

@@ -25,6 +25,18 @@ static const unsigned long TILL_TIOCEXCL = TIOCEXCL;
 static const unsigned long TILL_TIOCNXCL = TIOCNXCL;
 static const unsigned long TILL_TIOCGEXCL = TIOCGEXCL;
 static const unsigned long TILL_TIOCMGET = TIOCMGET;
+static const unsigned long TILL_TIOCMBIS = TIOCMBIS;
+static const unsigned long TILL_TIOCMBIC = TIOCMBIC;
+static const unsigned long TILL_TIOCMSET = TIOCMSET;
+// Modem line bits (TIOCMGET and friends).
+static const int TILL_TIOCM_DTR = TIOCM_DTR;
+static const int TILL_TIOCM_RTS = TIOCM_RTS;
+static const int TILL_TIOCM_CTS = TIOCM_CTS;
+static const int TILL_TIOCM_DSR = TIOCM_DSR;
+static const int TILL_TIOCM_CAR = TIOCM_CAR;
+static const int TILL_TIOCM_RNG = TIOCM_RNG;
+// TIOCM_LOOP (the UART's loopback: outputs wired to inputs) is not in glibc's headers.
+static const int TILL_TIOCM_LOOP = 0x8000;
 static const unsigned long TILL_TIOCOUTQ = TIOCOUTQ;
 static const unsigned long TILL_TIOCSPTLCK = TIOCSPTLCK;
 static const unsigned long TILL_TIOCGPTN = TIOCGPTN;

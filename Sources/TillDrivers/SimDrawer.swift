@@ -32,7 +32,14 @@ public final class SimDrawer: CashDrawer, SimulatedDevice {
     public var openSince: Date? { driver.openSince }
 
     public func open(events: any EventSink) async throws { try await driver.open(events: events) }
-    public func run(events: any EventSink) async throws { try await driver.run(events: events) }
+    public func run(events: any EventSink) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.driver.run(events: events) }
+            group.addTask { try await self.mechanism.run() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
 
     public func simulate(_ data: JSONValue, events: any EventSink) async throws {
         let fields = try FieldReader(data, path: "data")

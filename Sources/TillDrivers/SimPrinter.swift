@@ -122,9 +122,13 @@ final class SimPrinterLinks: Sendable {
 final class SimDrawerMechanism: Sendable {
     private let links: SimPrinterLinks
     private let state = Mutex<(closeAfter: Double?, episode: Int)>((3, 0))
+    /// Each opening by a kick, for `run` to shut in time.
+    private let openings: AsyncStream<(episode: Int, closeAfter: Double)>
+    private let opened: AsyncStream<(episode: Int, closeAfter: Double)>.Continuation
 
     init(links: SimPrinterLinks) {
         self.links = links
+        (openings, opened) = AsyncStream.makeStream(of: (episode: Int, closeAfter: Double).self, bufferingPolicy: .bufferingNewest(16))
     }
 
     var closeAfter: Double? {
@@ -139,11 +143,15 @@ final class SimDrawerMechanism: Sendable {
             return (state.episode, state.closeAfter)
         }
         setSwitch(open: true)
-        guard let closeAfter else { return }
-        Task {
-            try await Task.sleep(for: .seconds(closeAfter))
-            // Not if it was opened again meanwhile: that opening has its own time.
-            if state.withLock({ $0.episode == episode }) { setSwitch(open: false) }
+        if let closeAfter { opened.yield((episode, closeAfter)) }
+    }
+
+    /// Shuts each opening `closeAfter` later, unless it was opened again or shut meanwhile
+    /// (that has its own time). Run by sim-drawer's `run`.
+    func run() async throws {
+        for await opening in openings {
+            try await Task.sleep(for: .seconds(opening.closeAfter))
+            if state.withLock({ $0.episode == opening.episode }) { setSwitch(open: false) }
         }
     }
 

@@ -114,15 +114,23 @@ struct DemoFlowTests {
         let daemon = try await DaemonUnderTest()
         try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["drawer.*"]])
-            try await till.request("simulate", ["device": "sim-drawer", "data": ["close_after": 1]])
+            try await till.request("simulate", ["device": "sim-drawer", "data": ["close_after": 3]])
             try await till.request("drawer.open", ["sale": "S42"])
+            // At once: the kick has gone out and the drawer has not said it is open yet.
+            do {
+                try await till.request("drawer.open")
+                Issue.record("a second kick right after the first was sent")
+            } catch let error as WireError {
+                #expect(error.code == .busy && (error.message.contains("already open") || error.message.contains("has not said it opened")), "\(error.message)")
+            }
+            var events = try await till.collect { $0.contains { $0.topic == "drawer.opened" } }
             do {
                 try await till.request("drawer.open")
                 Issue.record("a second kick into an open drawer was sent")
             } catch let error as WireError {
                 #expect(error.code == .busy && error.message.contains("already open"), "\(error.message)")
             }
-            let events = try await till.collect { $0.contains { $0.topic == "drawer.closed" } }
+            events += try await till.collect { $0.contains { $0.topic == "drawer.closed" } }
             let kicked = try #require(events.first { $0.topic == "drawer.kicked" })
             #expect(kicked.data["sale"] == "S42" && kicked.data["uid"] == .int(Int64(getuid())) && kicked.data["pid"]?.intValue ?? 0 > 0, "\(kicked.data)")
             #expect(events.filter { $0.topic == "drawer.kicked" }.count == 1, "the refused kick is not in the trail")

@@ -162,7 +162,11 @@ struct DurabilityTests {
             try await till.request("subscribe", ["since": .int(before - 1)])
             let events = try await till.collect { $0.last?.seq == after }
             #expect(events.map(\.seq) == Array(before...after), "no gap, no reuse across the fault")
-            #expect(events.map(\.topic) == ["sale.voided", "drawer.opened", "drawer.kicked", "daemon.degraded", "drawer.closed", "sale.voided"])
+            // The kick's audit entry and the drawer's own report of opening race (the printer
+            // answers in microseconds); either order is right.
+            #expect(events.map(\.topic).enumerated().map { $0.offset == 1 || $0.offset == 2 ? "drawer.kicked|opened" : $0.element }
+                == ["sale.voided", "drawer.kicked|opened", "drawer.kicked|opened", "daemon.degraded", "drawer.closed", "sale.voided"], "\(events.map(\.topic))")
+            #expect(Set(events[1...2].map(\.topic)) == ["drawer.opened", "drawer.kicked"])
             #expect(events.first?.data["sale"] == "S0" && events.last?.data["sale"] == "S1")
             let notice = events[3].data
             #expect(notice["held"] == 1)

@@ -88,6 +88,7 @@ struct ProtocolPromisesTests {
             role = "drawer"
             driver = "serial-drawer"
             path = "/dev/null"
+            pulse_line = "dtr"
             """, demo: false)
         _ = try await daemon.connect { till in
             await #expect { _ = try await till.request("drawer.open", ["device": "till-drawer"]) } throws: { error in

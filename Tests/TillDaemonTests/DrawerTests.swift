@@ -174,9 +174,9 @@ struct SerialDrawerTests {
         try await drawer.open(events: sink)
         try await Task.sleep(for: .milliseconds(400))
         let reads = io.modemReads
-        try await Task.sleep(for: .milliseconds(700))
+        try await Task.sleep(for: .milliseconds(1000))
         let slow = io.modemReads - reads
-        #expect((1...4).contains(slow), "every 300 ms once the watch is over: \(slow) reads in 700 ms")
+        #expect((1...5).contains(slow), "every 300 ms once the watch is over, not every 20: \(slow) reads in 1 s")
         #expect(sink.openings == 0)
     }
 
@@ -258,7 +258,7 @@ struct SerialDrawerKernelTests {
             try? probe.close()
         }
         var settings = SerialDrawer.Settings(opening: .pulse(.dtr))
-        settings.pulse = .milliseconds(150)
+        settings.pulse = .milliseconds(300)
         settings.stateLine = .cts
         settings.openWhenHigh = false  // RTS is raised at open: CTS high is shut; the test drops RTS to "open" it
         settings.watchInterval = .milliseconds(20)
@@ -275,20 +275,29 @@ struct SerialDrawerKernelTests {
         let running = Task { try await drawer.run(events: sink) }
         defer { running.cancel() }
         try await sink.waitFor("the first reading") { _ in drawer.isOpen == false }
-        let sampling = Task.detached { () -> (high: Int, samples: Int) in
-            var high = 0, samples = 0
-            let end = ContinuousClock.now + .milliseconds(600)
-            while ContinuousClock.now < end {
-                if (try? probe.modemLines())?.contains(.dsr) == true { high += 1 }
-                samples += 1
-                ThreadSleep.sleep(.milliseconds(5))
+        // DSR (= DTR through the loop) sampled on a thread of its own while the kick goes out.
+        let samples = Mutex<(values: [Bool], stop: Bool)>(([], false))
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while !samples.withLock({ $0.stop }) {
+                let high = (try? probe.modemLines())?.contains(.dsr) == true
+                samples.withLock { $0.values.append(high) }
+                ThreadSleep.sleep(.milliseconds(2))
             }
-            return (high, samples)
+            done.signal()
         }
         try await Task.sleep(for: .milliseconds(50))
         try await drawer.open(events: sink)
-        let seen = await sampling.value
-        #expect(seen.high >= 10 && seen.high < seen.samples / 2, "DSR (= DTR) high for about 150 ms of 600: \(seen)")
+        try await Task.sleep(for: .milliseconds(50))
+        samples.withLock { $0.stop = true }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                done.wait()
+                continuation.resume()
+            }
+        }
+        let seen = samples.withLock { $0.values }
+        #expect(seen.contains(true) && seen.last == false, "DSR high during the pulse, low after it: \(seen.count) samples, \(seen.filter { $0 }.count) high")
         #expect(try probe.modemLines().contains(.dsr) == false, "DTR dropped after the pulse")
         try probe.setModemLines(.rts, on: false)
         try await sink.waitFor("opened") { $0.openings == 1 }

@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "TillImaging", dependencies: ["TillESCPOS", "TillCore", "CLibPNG", "CQREncode"]),
         // libusb: USB printers without the usblp kernel driver in the way.
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+        // libudev: what is plugged in, and a monitor for what comes and goes (hotplug).
+        .systemLibrary(name: "CLibUDev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         // Pure scanner logic: symbology guessing, check digits, classification.
         .target(name: "TillScanner", dependencies: ["TillCore"]),
         // libevdev (keyboard-wedge scanners) and libxkbcommon (their keyboard layouts, no X).
@@ -59,7 +61,7 @@ let package = Package(
             ]
         ),
         // Transports: the byte stream drivers speak, over serial lines, usblp and TCP.
-        .target(name: "TillTransport", dependencies: ["TillSystem", "CEvdev", "CLibUSB"]),
+        .target(name: "TillTransport", dependencies: ["TillSystem", "CEvdev", "CLibUSB", "CLibUDev"]),
         // Key codes to text under a keyboard layout, through libxkbcommon.
         .target(name: "TillKeymap", dependencies: ["CXKBCommon"]),
         // Scripted transports for driver tests (injected EIO, ENODEV, EAGAIN, partial writes).
@@ -122,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "tilld",
             dependencies: [
-                "TillDaemon", "TillLinux", "TillSystem", "TillCore", "TillScanner", "TillSQLite", "TillDevices", "TillDrivers",
+                "TillDaemon", "TillLinux", "TillSystem", "TillCore", "TillScanner", "TillSQLite", "TillDevices", "TillDrivers", "TillTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -59,6 +59,9 @@ public struct DaemonConfig: Sendable, Hashable {
     /// `[[scanner.variable_measure]]`: in-store EAN-13s with a price or weight inside.
     public var variableMeasures: [VariableMeasureScheme] = []
     public var devices: [DeviceConfig] = []
+    /// `[devices] zero_config`: known models (by USB id in the quirks data) plugged in with no
+    /// `[[device]]` entry are driven under a generated stable name.
+    public var zeroConfig = true
 
     public init() {}
 
@@ -130,7 +133,13 @@ public struct DaemonConfig: Sendable, Hashable {
     }
 
     private mutating func read(_ root: TOMLTable, _ r: inout ConfigReader, registry: DriverRegistry) {
-        r.unknownKeys(in: root, section: "", known: ["socket", "access", "journal", "scanner", "device"])
+        r.unknownKeys(in: root, section: "", known: ["socket", "access", "journal", "scanner", "device", "devices"])
+        if let section = r.table(root, "devices", section: "") {
+            r.unknownKeys(in: section, section: "devices", known: ["zero_config"])
+            if let value = section["zero_config"] {
+                if let flag = value.bool { zeroConfig = flag } else { r.problem(section: "devices", key: "zero_config", "zero_config must be true or false") }
+            }
+        }
         if let socket = r.table(root, "socket", section: "") {
             r.unknownKeys(in: socket, section: "socket", known: ["group", "max_line_bytes", "queue_bytes", "max_clients", "lag_grace_seconds"])
             if let group = r.string(socket, "group", section: "socket") { socketGroup = group.isEmpty ? nil : group }

@@ -43,11 +43,14 @@ public struct DaemonContext: Sendable {
     public var config: ConfigStore
     public var demo: Bool
     public var logger: Logger
+    /// What is plugged in and what tilld made of it (nil without udev).
+    public var hotplug: Hotplug?
 
     public init(
         version: String, startedAt: Date, bus: EventBus, journal: Journal, devices: DeviceManager, spool: PrintSpool,
-        sink: any EventSink, config: ConfigStore, demo: Bool, logger: Logger
+        sink: any EventSink, config: ConfigStore, demo: Bool, logger: Logger, hotplug: Hotplug? = nil
     ) {
+        self.hotplug = hotplug
         self.version = version
         self.startedAt = startedAt
         self.bus = bus

@@ -132,6 +132,10 @@ public enum DeviceLocator: String, Sendable, CaseIterable {
     case host
     /// Another device it is attached to (a drawer on a printer's port, a display chained through a printer).
     case via
+    /// The physical port it is plugged into, as udev names it (ID_PATH:
+    /// "pci-0000:00:14.0-usb-0:1.2"): for a device with no serial number, two of which are told
+    /// apart by where they are plugged in. (With `host`, `port` is the TCP port instead.)
+    case port
 }
 
 /// What the registry knows of a driver: its role, options and where its device may be.
@@ -177,6 +181,9 @@ public struct DriverEnvironment: Sendable {
     public var usbPrinterProfiles: [String: String]
     /// Every configured device by name, filled in once all are built (`via`).
     public var directory = DeviceDirectory()
+    /// What is plugged in now (udev, in the daemon): how a `usb` or `port` entry finds its node,
+    /// and how a driver waiting to reopen its device hears that something was plugged in.
+    public var presence: (any DevicePresence)? = nil
 
     public init(
         classifier: ScanClassifier = ScanClassifier(), printerProfiles: [String: PrinterProfile] = [:], usbPrinterProfiles: [String: String] = [:],
@@ -186,6 +193,28 @@ public struct DriverEnvironment: Sendable {
         self.printerProfiles = printerProfiles
         self.usbPrinterProfiles = usbPrinterProfiles
         self.report = report
+    }
+}
+
+/// What is plugged in, as drivers see it.
+public protocol DevicePresence: Sendable {
+    /// The node udev shows now for the device `entry` names (by `usb`, `port` or `path`); nil
+    /// when it is not plugged in.
+    func node(for entry: DeviceConfig) -> String?
+    /// Returns after `duration`, or as soon as a device is plugged in (a driver's back-off
+    /// between attempts to open its device: a replugged device is opened at once).
+    func waitForArrival(upTo duration: Duration) async
+}
+
+extension Optional where Wrapped == any DevicePresence {
+    /// The back-off wait: cut short by an arrival when there is hotplug, a plain sleep without.
+    public func retryWait(_ duration: Duration) async throws {
+        if let presence = self {
+            await presence.waitForArrival(upTo: duration)
+            try Task.checkCancellation()
+        } else {
+            try await Task.sleep(for: duration)
+        }
     }
 }
 
@@ -235,13 +264,18 @@ public struct DriverRegistry: Sendable {
                 if let problem = spec.problem(entry.options[key]!) { issues.append(DeviceConfigIssue(key: key, problem)) }
                 continue
             }
+            // A number is the TCP port (with host); a string, the physical port udev names.
+            if key == "port", driver.locators.contains(.host), entry.options[key]?.stringValue == nil { continue }
+            if key == "port", driver.locators.contains(.port) {
+                if entry.options[key]?.stringValue == nil { issues.append(DeviceConfigIssue(key: key, "port is the physical port udev names, in quotes (`udevadm info -q property -n /dev/ttyACM0 | grep ID_PATH=` shows it)")) }
+                continue
+            }
             if let locator = DeviceLocator(rawValue: key) {
                 if !driver.locators.contains(locator) {
                     issues.append(DeviceConfigIssue(key: key, "driver \"\(driver.name)\" does not take \(key); it finds its device by \(driver.locators.map(\.rawValue).joined(separator: " or "))"))
                 }
                 continue
             }
-            if key == "port", driver.locators.contains(.host) { continue }
             let near = (known.union(["name", "role", "driver"])).sorted().first { EditDistance.isOneEditAway(key, $0) }
             if let near, DeviceLocator(rawValue: near) != nil { misspeltLocator = true }
             issues.append(DeviceConfigIssue(key: key, "unknown key \"\(key)\" for driver \"\(driver.name)\"" + (near.map { "; did you mean \"\($0)\"?" } ?? "; it takes \(known.sorted().joined(separator: ", "))")))
@@ -254,11 +288,12 @@ public struct DriverRegistry: Sendable {
 
     private func locatorIssues(_ entry: DeviceConfig, _ driver: DriverDescriptor) -> [DeviceConfigIssue] {
         var issues: [DeviceConfigIssue] = []
-        let given = DeviceLocator.allCases.filter { entry.options[$0.rawValue] != nil }
+        // A number in port is the TCP port of host, not a place of its own.
+        let given = DeviceLocator.allCases.filter { entry.options[$0.rawValue] != nil && !($0 == .port && entry.options["port"]?.stringValue == nil) }
         if given.count > 1 {
             // Said on the line of the one written last: the one added to an entry that had its place.
             let last = given.max { (entry.optionLines[$0.rawValue] ?? 0) < (entry.optionLines[$1.rawValue] ?? 0) }!
-            issues.append(DeviceConfigIssue(key: last.rawValue, "give one of path, usb, host or via: this entry has \(given.map(\.rawValue).joined(separator: " and "))"))
+            issues.append(DeviceConfigIssue(key: last.rawValue, "give one of path, usb, port, host or via: this entry has \(given.map(\.rawValue).joined(separator: " and "))"))
         }
         if given.isEmpty {
             issues.append(DeviceConfigIssue(key: nil, "device \"\(entry.name)\" needs \(driver.locators.map(\.rawValue).joined(separator: ", ")) to say where it is"))
@@ -275,8 +310,8 @@ public struct DriverRegistry: Sendable {
             if let port = entry.options["port"] {
                 if let problem = OptionSpec("port", .integer(1...65535), "").problem(port) { issues.append(DeviceConfigIssue(key: "port", problem)) }
             }
-        } else if entry.options["port"] != nil, driver.locators.contains(.host) {
-            issues.append(DeviceConfigIssue(key: "port", "port goes with host (a network printer); this entry has no host"))
+        } else if entry.options["port"] != nil, entry.options["port"]?.stringValue == nil, driver.locators.contains(.host) {
+            issues.append(DeviceConfigIssue(key: "port", "a port number goes with host (a network printer); this entry has no host (for the USB port a printer is plugged into, port is a string: port = \"pci-0000:00:14.0-usb-0:1.2\")"))
         }
         if let usb = entry.options["usb"], let problem = OptionSpec("usb", .usbIdentity, "").problem(usb) {
             issues.append(DeviceConfigIssue(key: "usb", problem))

@@ -15,7 +15,7 @@ public enum BuiltinDrivers {
     public static let registry = DriverRegistry([
         DriverDescriptor(
             name: "escpos", role: .printer, summary: "ESC/POS receipt printer (Epson, Star in ESC/POS mode, Bixolon, Citizen, generic)",
-            locators: [.path, .usb, .host],
+            locators: [.path, .usb, .port, .host],
             options: serialOptions + [
                 OptionSpec("profile", .string, "printer profile from the quirks data (e.g. \"TM-T20II\"); found from the USB id when not given"),
                 OptionSpec("drawer_pin", .integer(2...5), "drawer kick connector pin, 2 or 5"),
@@ -26,11 +26,11 @@ public enum BuiltinDrivers {
             make: { entry, environment in try makeEscposPrinter(entry, environment) }),
         DriverDescriptor(
             name: "serial-scanner", role: .scanner, summary: "barcode scanner on a serial line or USB-CDC (/dev/ttyACM*)",
-            locators: [.path, .usb], options: serialOptions + framingOptions,
+            locators: [.path, .usb, .port], options: serialOptions + framingOptions,
             make: { entry, environment in try makeSerialScanner(entry, environment) }),
         DriverDescriptor(
             name: "evdev-scanner", role: .scanner, summary: "keyboard-wedge scanner, grabbed exclusively through evdev",
-            locators: [.path, .usb],
+            locators: [.path, .usb, .port],
             options: [
                 OptionSpec("layout", .string, "keyboard layout the scanner types in (xkb: \"us\", \"de\", \"fr\", ...)"),
                 OptionSpec("variant", .string, "xkb layout variant"),
@@ -40,15 +40,15 @@ public enum BuiltinDrivers {
             make: { entry, environment in try makeEvdevScanner(entry, environment) }),
         DriverDescriptor(
             name: "hidpos-scanner", role: .scanner, summary: "USB HID POS scanner (usage page 0x8C) through hidraw",
-            locators: [.path, .usb],
+            locators: [.path, .usb, .port],
             options: [OptionSpec("report_gap_ms", .integer(10...5000), "how long the next report of a long scan may take before the scan is dropped")],
             make: { entry, environment in try makeHIDPOSScanner(entry, environment) }),
         DriverDescriptor(
-            name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .via],
+            name: "epson-display", role: .display, summary: "pole display, Epson DM-D command set", locators: [.path, .usb, .port, .via],
             options: serialOptions + displayOptions,
             make: { entry, environment in try makePoleDisplay(entry, .epson, environment) }),
         DriverDescriptor(
-            name: "cd5220-display", role: .display, summary: "pole display, CD5220 command set", locators: [.path, .usb, .via],
+            name: "cd5220-display", role: .display, summary: "pole display, CD5220 command set", locators: [.path, .usb, .port, .via],
             options: serialOptions + displayOptions,
             make: { entry, environment in try makePoleDisplay(entry, .cd5220, environment) }),
         DriverDescriptor(
@@ -62,7 +62,7 @@ public enum BuiltinDrivers {
             make: { entry, environment in try makePrinterDrawer(entry, environment) }),
         DriverDescriptor(
             name: "serial-drawer", role: .drawer, summary: "stand-alone cash drawer opened by a byte sequence or a line pulse",
-            locators: [.path, .usb],
+            locators: [.path, .usb, .port],
             options: serialOptions + [
                 OptionSpec("open_sequence", .hexBytes, "bytes that open it, as hex (\"1b700019fa\")"),
                 OptionSpec("pulse_line", .choice(["rts", "dtr"]), "open by pulsing this line instead"),
@@ -73,7 +73,7 @@ public enum BuiltinDrivers {
                 OptionSpec("poll_seconds", .integer(0...3600), "how often the switch is read when no kick is being watched, for a drawer opened by its key (default 5; 0: only after a kick)"),
             ] + leftOpenOptions,
             check: serialDrawerIssues,
-            make: { entry, _ in try makeSerialDrawer(entry) }),
+            make: { entry, environment in try makeSerialDrawer(entry, environment) }),
     ])
 
     static let serialOptions: [OptionSpec] = [
@@ -138,6 +138,30 @@ public enum BuiltinDrivers {
         OptionSpec("sale_driven", .boolean, "show sale lines, totals and change from sale.* events"),
     ]
 
+    /// Where a driver's device node is: the entry's `path`, or, for a `usb` or `port` entry, the
+    /// node udev shows for it at each open (a replugged device may come back under another
+    /// name: /dev/ttyACM0 as /dev/ttyACM1).
+    static func locate(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> (identity: String, node: @Sendable () throws -> String) {
+        if let path = entry.options["path"]?.stringValue { return (path, { path }) }
+        let identity: String
+        if case .object(let usb)? = entry.options["usb"], let vendor = usb["vendor"].flatMap(OptionSpec.usbID), let product = usb["product"].flatMap(OptionSpec.usbID) {
+            identity = "usb \(USBID(vendor: vendor, product: product))" + (usb["serial"]?.stringValue.map { " serial \($0)" } ?? "")
+        } else if let port = entry.options["port"]?.stringValue {
+            identity = "the device at port \(port)"
+        } else {
+            throw DeviceError(device: entry.name, .invalidRequest, "\(entry.driver) needs path, usb or port to say where its device is")
+        }
+        guard let presence = environment.presence else {
+            throw DeviceError(device: entry.name, .invalidRequest, "finding \(identity) needs udev, which this tilld has not got; give path instead")
+        }
+        return (identity, {
+            guard let node = presence.node(for: entry) else {
+                throw TransportError(.notFound, endpoint: identity, "no \(identity) is plugged in: plug it in and tilld opens it as soon as udev sees it (`tillctl devices` lists what is plugged in)")
+            }
+            return node
+        })
+    }
+
     static func serialSettings(_ options: [String: JSONValue]) -> SerialSettings {
         var settings = SerialSettings()
         if case .int(let baud)? = options["baud"] { settings.baud = Int(baud) }
@@ -185,6 +209,18 @@ public enum BuiltinDrivers {
         } else if let usbMatch {
             (transport, identity) = ("usb", usbMatch.description)
             open = { try USBPrinterStream.open(usbMatch) }
+        } else if let port = options["port"]?.stringValue {
+            // The printer plugged into that port, whatever it is: udev says which USB device is there.
+            guard let presence = environment.presence as? PresentDevices else {
+                throw DeviceError(device: entry.name, .invalidRequest, "finding a printer by port needs udev, which this tilld has not got; give usb or path instead")
+            }
+            (transport, identity) = ("usb", "the USB printer at port \(port)")
+            open = {
+                guard let record = presence.record(for: entry), let usb = record.usb else {
+                    throw TransportError(.notFound, endpoint: identity, "no USB printer is plugged in at port \(port): plug it in and tilld opens it as soon as udev sees it (`tillctl devices` lists what is plugged in)")
+                }
+                return try USBPrinterStream.open(USBPrinterStream.Match(vendor: usb.vendor, product: usb.product, port: record.sysname))
+            }
         } else if let path = options["path"]?.stringValue {
             identity = path
             if path.hasPrefix("/dev/usb/lp") {
@@ -201,15 +237,13 @@ public enum BuiltinDrivers {
             throw DeviceError(device: entry.name, .invalidRequest, "escpos needs path, usb or host")
         }
         let info = DeviceInfo(name: entry.name, role: .printer, driver: entry.driver, transport: transport, model: "\(profile.vendor) \(profile.model)".trimmingCharacters(in: .whitespaces), identity: identity)
-        return EscposPrinter(info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, open: open)
+        return EscposPrinter(
+            info: info, encoder: ReceiptEncoder(profile: profileInForce, options: encoderOptions, imaging: Imaging()), settings: settings, presence: environment.presence, open: open)
     }
 
     static func makePoleDisplay(_ entry: DeviceConfig, _ commandSet: DisplayCommandSet, _ environment: DriverEnvironment) throws -> any TillDevice {
-        let path = entry.options["path"]?.stringValue
         let via = entry.options["via"]?.stringValue
-        guard path != nil || via != nil else {
-            throw DeviceError(device: entry.name, .invalidRequest, "\(entry.driver) finds its display by path (/dev/ttyUSB0) or via (the escpos printer it is chained through) in this build (usb arrives with hotplug)")
-        }
+        let located = via == nil ? try locate(entry, environment) : nil
         var profile = DisplayProfile()
         if case .int(let rows)? = entry.options["rows"] { profile.rows = Int(rows) }
         if case .int(let columns)? = entry.options["columns"] { profile.columns = Int(columns) }
@@ -223,7 +257,7 @@ public enum BuiltinDrivers {
         let settings = serialSettings(entry.options)
         let info = DeviceInfo(
             name: entry.name, role: .display, driver: entry.driver, transport: via.map { "via \($0)" } ?? "serial", model: "\(profile.rows)x\(profile.columns) pole display",
-            identity: path ?? via.map { "\($0) display port" })
+            identity: located?.identity ?? via.map { "\($0) display port" })
         var behaviour = PoleDisplay.Behaviour()
         behaviour.idleText = entry.options["idle_text"]?.stringValue
         if case .int(let seconds)? = entry.options["idle_after_seconds"] { behaviour.idleAfter = .seconds(seconds) }
@@ -232,9 +266,10 @@ public enum BuiltinDrivers {
         let encoder = DisplayEncoder(commandSet, profile: profile)
         if let via {
             let directory = environment.directory
-            return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour) { try ChainedDisplayLink.open(via: via, directory: directory) }
+            return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour, presence: environment.presence) { try ChainedDisplayLink.open(via: via, directory: directory) }
         }
-        return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour) { try SerialPort.open(path!, settings: settings) }
+        let node = located!.node
+        return PoleDisplay(info: info, encoder: encoder, behaviour: behaviour, presence: environment.presence) { try SerialPort.open(try node(), settings: settings) }
     }
 
     static func makePrinterDrawer(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
@@ -251,11 +286,9 @@ public enum BuiltinDrivers {
         return PrinterDrawer(info: info, via: via, settings: settings, directory: environment.directory)
     }
 
-    static func makeSerialDrawer(_ entry: DeviceConfig) throws -> any TillDevice {
+    static func makeSerialDrawer(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
         let options = entry.options
-        guard let path = options["path"]?.stringValue else {
-            throw DeviceError(device: entry.name, .invalidRequest, "serial-drawer finds its port by path (/dev/ttyUSB0, better /dev/serial/by-id/...) in this build (usb arrives with hotplug)")
-        }
+        let (identity, node) = try locate(entry, environment)
         let opening: SerialDrawer.Opening
         if let text = options["open_sequence"]?.stringValue, let bytes = OptionSpec.hexBytes(text) {
             opening = .sequence(bytes)
@@ -277,43 +310,37 @@ public enum BuiltinDrivers {
         if case .int(let seconds)? = options["poll_seconds"] { settings.pollInterval = seconds == 0 ? nil : .seconds(seconds) }
         settings.timing = drawerTiming(options)
         let serial = serialSettings(options)
-        let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "serial", model: "serial cash drawer", identity: path)
-        return SerialDrawer(info: info, settings: settings) { try SerialPort.open(path, settings: serial) }
+        let info = DeviceInfo(name: entry.name, role: .drawer, driver: entry.driver, transport: "serial", model: "serial cash drawer", identity: identity)
+        return SerialDrawer(info: info, settings: settings, presence: environment.presence) { try SerialPort.open(try node(), settings: serial) }
     }
 
     static func makeEvdevScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
-        guard let path = entry.options["path"]?.stringValue else {
-            throw DeviceError(device: entry.name, .invalidRequest, "evdev-scanner finds its device by path in this build (usb arrives with hotplug)")
-        }
+        let (identity, node) = try locate(entry, environment)
         let terminator = entry.options["terminator"]?.stringValue.flatMap(EvdevScanner.Terminator.init(rawValue:)) ?? .enter
         var interKey = Duration.milliseconds(100)
         if case .int(let milliseconds)? = entry.options["inter_key_ms"] { interKey = .milliseconds(milliseconds) }
-        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "evdev", identity: path)
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "evdev", identity: identity)
         return EvdevScanner(
             info: info, layout: entry.options["layout"]?.stringValue ?? "us", variant: entry.options["variant"]?.stringValue,
-            terminator: terminator, interKey: interKey, classifier: environment.classifier
+            terminator: terminator, interKey: interKey, classifier: environment.classifier, presence: environment.presence
         ) {
-            try EvdevDevice(path: path)
+            try EvdevDevice(path: try node())
         }
     }
 
     static func makeHIDPOSScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
-        guard let path = entry.options["path"]?.stringValue else {
-            throw DeviceError(device: entry.name, .invalidRequest, "hidpos-scanner finds its device by path (/dev/hidraw*) in this build (usb arrives with hotplug)")
-        }
+        let (identity, node) = try locate(entry, environment)
         var gap = Duration.milliseconds(500)
         if case .int(let milliseconds)? = entry.options["report_gap_ms"] { gap = .milliseconds(milliseconds) }
-        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "hidraw", identity: path)
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "hidraw", identity: identity)
         let name = entry.name
-        return HIDPOSScanner(info: info, classifier: environment.classifier, reportGap: gap, onProblem: { environment.report(name, $0) }) {
-            try HidrawDevice(path: path)
+        return HIDPOSScanner(info: info, classifier: environment.classifier, reportGap: gap, onProblem: { environment.report(name, $0) }, presence: environment.presence) {
+            try HidrawDevice(path: try node())
         }
     }
 
     static func makeSerialScanner(_ entry: DeviceConfig, _ environment: DriverEnvironment) throws -> any TillDevice {
-        guard let path = entry.options["path"]?.stringValue else {
-            throw DeviceError(device: entry.name, .invalidRequest, "serial-scanner finds its device by path in this build (usb arrives with hotplug)")
-        }
+        let (identity, node) = try locate(entry, environment)
         let settings = serialSettings(entry.options)
         var framing = ScanFraming()
         if let terminator = entry.options["terminator"]?.stringValue.flatMap(ScanFraming.Terminator.init(rawValue:)) { framing.terminator = terminator }
@@ -321,13 +348,13 @@ public enum BuiltinDrivers {
         if let suffix = entry.options["suffix"]?.stringValue { framing.suffix = Array(suffix.utf8) }
         if case .bool(let aim)? = entry.options["aim"] { framing.aim = aim }
         if case .int(let milliseconds)? = entry.options["inter_byte_ms"] { framing.interByteTimeout = .milliseconds(milliseconds) }
-        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "serial", identity: path)
+        let info = DeviceInfo(name: entry.name, role: .scanner, driver: entry.driver, transport: "serial", identity: identity)
         let name = entry.name
         return SerialScanner(
             info: info, framing: framing, classifier: environment.classifier,
-            onProblem: { problem in environment.report(name, problem) }
+            onProblem: { problem in environment.report(name, problem) }, presence: environment.presence
         ) {
-            try SerialPort.open(path, settings: settings)
+            try SerialPort.open(try node(), settings: settings)
         }
     }
 }

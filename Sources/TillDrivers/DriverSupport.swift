@@ -46,10 +46,12 @@ final class ReopeningReader<Source: Sendable>: Sendable {
     private let prepared = Mutex<Source?>(nil)
     private let open: @Sendable () async throws -> Source
     private let close: @Sendable (Source) async -> Void
+    private let presence: (any DevicePresence)?
 
-    init(open: @escaping @Sendable () async throws -> Source, close: @escaping @Sendable (Source) async -> Void) {
+    init(open: @escaping @Sendable () async throws -> Source, close: @escaping @Sendable (Source) async -> Void, presence: (any DevicePresence)? = nil) {
         self.open = open
         self.close = close
+        self.presence = presence
     }
 
     func prepare() async {
@@ -76,7 +78,7 @@ final class ReopeningReader<Source: Sendable>: Sendable {
                 }
             } catch {
                 await state.set(DeviceStatus(failure: error), device: device, events)
-                try await Task.sleep(for: backoff.next())
+                try await presence.retryWait(backoff.next())
                 continue
             }
             backoff.reset()

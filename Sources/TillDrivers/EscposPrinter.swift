@@ -64,7 +64,13 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     private let link = Mutex(Link())
     private let statusCell = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
 
-    public init(info: DeviceInfo, encoder: ReceiptEncoder, settings: Settings = Settings(), open: @escaping @Sendable () async throws -> any ByteStream) {
+    private let presence: (any DevicePresence)?
+
+    public init(
+        info: DeviceInfo, encoder: ReceiptEncoder, settings: Settings = Settings(), presence: (any DevicePresence)? = nil,
+        open: @escaping @Sendable () async throws -> any ByteStream
+    ) {
+        self.presence = presence
         self.info = info
         self.encoder = encoder
         var settings = settings
@@ -103,7 +109,7 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             } catch {
                 link.withLock { $0.reason = DeviceStatus(failure: error).reason ?? "\(error)" }
                 await statusCell.set(DeviceStatus(failure: error), device: info.name, events)
-                try await Task.sleep(for: backoff.next())
+                try await presence.retryWait(backoff.next())
                 continue
             }
             backoff.reset()

@@ -25,7 +25,7 @@ public final class EvdevScanner: TillDevice {
 
     public init(
         info: DeviceInfo, layout: String = "us", variant: String? = nil, terminator: Terminator = .enter,
-        interKey: Duration = .milliseconds(100), classifier: ScanClassifier,
+        interKey: Duration = .milliseconds(100), classifier: ScanClassifier, presence: (any DevicePresence)? = nil,
         open: @escaping @Sendable () async throws -> any InputEventSource
     ) {
         self.info = info
@@ -43,7 +43,7 @@ public final class EvdevScanner: TillDevice {
                 throw error
             }
             return source
-        }, close: { await $0.close() })
+        }, close: { await $0.close() }, presence: presence)
     }
 
     public func prepare() async {

@@ -26,7 +26,7 @@ public final class HIDPOSScanner: TillDevice {
     ///   - reportGap: how long the rest of a multi-report scan may take before it is given up.
     public init(
         info: DeviceInfo, classifier: ScanClassifier, reportGap: Duration = .milliseconds(500),
-        onProblem: @escaping @Sendable (String) -> Void = { _ in },
+        onProblem: @escaping @Sendable (String) -> Void = { _ in }, presence: (any DevicePresence)? = nil,
         open: @escaping @Sendable () async throws -> any HIDReportSource
     ) {
         self.info = info
@@ -41,7 +41,7 @@ public final class HIDPOSScanner: TillDevice {
                 await source.close()
                 throw error
             }
-        }, close: { await $0.source.close() })
+        }, close: { await $0.source.close() }, presence: presence)
     }
 
     public func prepare() async {

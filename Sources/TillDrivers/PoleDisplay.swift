@@ -50,7 +50,13 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
     private let wakeup = Wakeup()
     private let sale: Mutex<SaleDisplay>
 
-    public init(info: DeviceInfo, encoder: DisplayEncoder, behaviour: Behaviour = Behaviour(), open: @escaping @Sendable () async throws -> any ByteStream) {
+    private let presence: (any DevicePresence)?
+
+    public init(
+        info: DeviceInfo, encoder: DisplayEncoder, behaviour: Behaviour = Behaviour(), presence: (any DevicePresence)? = nil,
+        open: @escaping @Sendable () async throws -> any ByteStream
+    ) {
+        self.presence = presence
         self.info = info
         self.encoder = encoder
         self.behaviour = behaviour
@@ -95,7 +101,7 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
                     await redraw(events: events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await Task.sleep(for: backoff.next())
+                    try await presence.retryWait(backoff.next())
                 }
                 continue
             }

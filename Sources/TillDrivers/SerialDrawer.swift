@@ -67,7 +67,10 @@ public final class SerialDrawer: CashDrawer {
     private let state = StatusCell(DeviceStatus(.offline, reason: "not opened yet"))
     private let wakeup = Wakeup()
 
-    public init(info: DeviceInfo, settings: Settings, open: @escaping @Sendable () async throws -> any SerialLine) {
+    private let presence: (any DevicePresence)?
+
+    public init(info: DeviceInfo, settings: Settings, presence: (any DevicePresence)? = nil, open: @escaping @Sendable () async throws -> any SerialLine) {
+        self.presence = presence
         self.info = info
         self.settings = settings
         self.open = open
@@ -135,7 +138,7 @@ public final class SerialDrawer: CashDrawer {
                     await state.set(.online, device: info.name, events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await Task.sleep(for: backoff.next())
+                    try await presence.retryWait(backoff.next())
                 }
                 continue
             }

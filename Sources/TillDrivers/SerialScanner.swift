@@ -24,14 +24,14 @@ public final class SerialScanner: TillDevice {
     ///   - onProblem: told of garbled input (too long, prefix missing); the scan stream goes on.
     public init(
         info: DeviceInfo, framing: ScanFraming, classifier: ScanClassifier,
-        onProblem: @escaping @Sendable (String) -> Void = { _ in },
+        onProblem: @escaping @Sendable (String) -> Void = { _ in }, presence: (any DevicePresence)? = nil,
         open: @escaping @Sendable () async throws -> any ByteStream
     ) {
         self.info = info
         self.framing = framing
         self.classifier = classifier
         self.onProblem = onProblem
-        reader = ReopeningReader(open: open) { await $0.close() }
+        reader = ReopeningReader(open: open, close: { await $0.close() }, presence: presence)
     }
 
     public func prepare() async {

@@ -15,15 +15,19 @@ public final class USBPrinterStream: ByteStream {
         public var vendor: UInt16
         public var product: UInt16
         public var serial: String?
+        /// The kernel's name for where it is plugged in ("1-1.2": bus 1, port 1, then port 2), as
+        /// /sys/bus/usb/devices lists it: tells apart two printers with no serial number.
+        public var port: String?
 
-        public init(vendor: UInt16, product: UInt16, serial: String? = nil) {
+        public init(vendor: UInt16, product: UInt16, serial: String? = nil, port: String? = nil) {
             self.vendor = vendor
             self.product = product
             self.serial = serial
+            self.port = port
         }
 
         public var description: String {
-            String(format: "USB %04x:%04x", vendor, product) + (serial.map { " serial \($0)" } ?? "")
+            String(format: "USB %04x:%04x", vendor, product) + (serial.map { " serial \($0)" } ?? "") + (port.map { " at \($0)" } ?? "")
         }
     }
 
@@ -72,6 +76,7 @@ public final class USBPrinterStream: ByteStream {
                   descriptor.idVendor == match.vendor, descriptor.idProduct == match.product else { continue }
             sameModel += 1
             if let serial = match.serial, serialNumber(of: device) != serial { continue }
+            if let port = match.port, kernelName(of: device) != port { continue }
             return try USBPrinterStream(device: device, context: context, endpoint: endpoint)
         }
         if sameModel > 0, let serial = match.serial {
@@ -82,12 +87,17 @@ public final class USBPrinterStream: ByteStream {
 
     /// The serial number from sysfs (udev's view; no control transfer to a busy device).
     private static func serialNumber(of device: OpaquePointer) -> String? {
+        guard let name = kernelName(of: device) else { return nil }
+        return (try? String(contentsOfFile: "/sys/bus/usb/devices/\(name)/serial", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// "1-1.2": the bus, then the port at each hub on the way.
+    private static func kernelName(of device: OpaquePointer) -> String? {
         var ports = [UInt8](repeating: 0, count: 8)
         let depth = libusb_get_port_numbers(device, &ports, Int32(ports.count))
         guard depth > 0 else { return nil }
-        let name = "\(libusb_get_bus_number(device))-" + ports[0..<Int(depth)].map(String.init).joined(separator: ".")
-        return (try? String(contentsOfFile: "/sys/bus/usb/devices/\(name)/serial", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return "\(libusb_get_bus_number(device))-" + ports[0..<Int(depth)].map(String.init).joined(separator: ".")
     }
 
     private init(device: OpaquePointer, context: OpaquePointer, endpoint: String) throws {

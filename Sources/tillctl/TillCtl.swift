@@ -185,6 +185,11 @@ struct Devices: AsyncParsableCommand {
         let devices = result["devices"]?.arrayValue ?? []
         if connection.json {
             devices.forEach(connection.emit)
+            for device in result["seen"]?.arrayValue ?? [] {
+                var line = device.objectValue ?? [:]
+                line["seen"] = true
+                connection.emit(.object(line))
+            }
             return
         }
         let columns = ["name", "role", "driver", "transport", "state", "reason"]
@@ -194,6 +199,19 @@ struct Devices: AsyncParsableCommand {
         }
         printTable(rows)
         if devices.isEmpty { print("no devices: add [[device]] entries to the config, or start tilld with --demo") }
+        // Everything plugged in (USB, serial, input, hidraw), and why each was or was not claimed.
+        let seen = result["seen"]?.arrayValue ?? []
+        guard !seen.isEmpty else { return }
+        print("")
+        print("plugged in:")
+        var plugged = [["NODE", "KIND", "IDENTITY", "MODEL", "CLAIMED BY", "WHY"]]
+        for device in seen {
+            plugged.append([
+                device["node"]?.stringValue ?? "-", device["kind"]?.stringValue ?? "", device["identity"]?.stringValue ?? "",
+                device["model"]?.stringValue ?? "-", device["claimed_by"]?.stringValue ?? "-", device["why"]?.stringValue ?? "",
+            ])
+        }
+        printTable(plugged)
     }
 }
 

@@ -12,6 +12,7 @@ import TillScanner
 import TillSQLite
 import TillDevices
 import TillDrivers
+import TillTransport
 import UnixSignals
 
 @main
@@ -114,20 +115,29 @@ struct Tilld: AsyncParsableCommand {
         for device in quirks.devices where device.role == .printer {
             if let usb = device.usb, let profile = device.profile { usbProfiles[usb.description] = profile }
         }
-        let environment = DriverEnvironment(classifier: classifier, printerProfiles: quirks.profiles, usbPrinterProfiles: usbProfiles) { device, problem in
+        var environment = DriverEnvironment(classifier: classifier, printerProfiles: quirks.profiles, usbPrinterProfiles: usbProfiles) { device, problem in
             logger.notice("device input problem", metadata: ["device": "\(device)", "problem": "\(problem)"])
         }
+        // What is plugged in, before the devices are opened: an entry found by usb or port opens
+        // at once. The monitor keeps it current (Hotplug, below).
+        let presence = PresentDevices()
+        presence.replace(with: UDevMonitor.present())
+        environment.presence = presence
         var devices = DeviceManager.configuredDevices(daemonConfig.devices, environment: environment)
         if demo {
             devices += try DeviceManager.demoDevices(stateDirectory: stateDirectory, classifier: classifier)
         }
         let manager = DeviceManager(devices: devices, sink: sink, logger: logger)
+        let hotplug = Hotplug(
+            monitor: UDevMonitor(), presence: presence,
+            settings: Hotplug.Settings(entries: daemonConfig.devices, quirks: quirks, zeroConfig: daemonConfig.zeroConfig && !demo, namesPath: stateDirectory + "/device-names.json"),
+            manager: manager, environment: environment, logger: logger)
         let spool = PrintSpool(journal: journal, manager: manager, sink: sink, logger: logger)
 
         let startedAt = Date()
         let context = DaemonContext(
             version: Self.version, startedAt: startedAt, bus: bus, journal: journal, devices: manager, spool: spool,
-            sink: sink, config: store, demo: demo, logger: logger
+            sink: sink, config: store, demo: demo, logger: logger, hotplug: hotplug
         )
         let socketPath = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
         if FileSystem.isDirectory(socketPath) {
@@ -158,7 +168,7 @@ struct Tilld: AsyncParsableCommand {
         }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: bus), .init(service: manager), .init(service: spool), .init(service: server),
+            .init(service: bus), .init(service: manager), .init(service: hotplug), .init(service: spool), .init(service: server),
             .init(service: ReloadService(store: store, logger: logger)),
         ]
         if let watchdog = WatchdogService() { services.append(.init(service: watchdog)) }

@@ -24,7 +24,7 @@ struct DeviceConfigValidationTests {
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nbauds = 9600"#, line: 6, says: [#"unknown key "bauds""#, #"did you mean "baud"?"#]),
         Case(body: #"role = "printer"\#ndriver = "escpos"\#nhost = "192.168.1.50"\#nport = "9100""#, line: 6, says: ["port must be a number", "write port = 9100"]),
         Case(body: #"role = "printer"\#ndriver = "escpos"\#nusb = "04b8:0e15""#, line: 5, says: ["usb must be a table", #"usb = { vendor = "04b8", product = "0e15" }"#]),
-        Case(body: #"role = "printer"\#ndriver = "escpos"\#nhost = "10.0.0.9"\#npath = "/dev/usb/lp0""#, line: 6, says: ["give one of path, usb, host or via", "path and host"]),
+        Case(body: #"role = "printer"\#ndriver = "escpos"\#nhost = "10.0.0.9"\#npath = "/dev/usb/lp0""#, line: 6, says: ["give one of path, usb, port, host or via", "path and host"]),
         Case(body: #"role = "drawer"\#ndriver = "escpos"\#nvia = "front-printer""#, line: 4, says: [#"drives a printer, not a drawer"#, #"driver = "printer-drawer""#]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scaner"\#npath = "/dev/ttyACM0""#, line: 4, says: [#"unknown driver "serial-scaner""#, #"did you mean "serial-scanner"?"#]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nbaud = 9601"#, line: 6, says: ["baud = 9601 is not one of", "9600"]),

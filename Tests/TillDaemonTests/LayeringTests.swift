@@ -31,7 +31,7 @@ struct LayeringTests {
     func cOnlyInTheSeam() throws {
         let owners: [String: String] = [
             "Glibc": "TillSystem", "CTillSystem": "TillSystem", "CSystemd": "TillLinux", "CPhoneNumber": "TillPhoneNumber",
-            "CEvdev": "TillTransport", "CXKBCommon": "TillKeymap", "CLibUSB": "TillTransport",
+            "CEvdev": "TillTransport", "CXKBCommon": "TillKeymap", "CLibUSB": "TillTransport", "CLibUDev": "TillTransport",
             "CLibPNG": "TillImaging", "CQREncode": "TillImaging",
         ]
         for (module, imported) in try Self.imports() {

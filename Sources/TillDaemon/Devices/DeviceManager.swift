@@ -9,7 +9,13 @@ public import TillScanner
 /// Owns the devices: builds them from the config (plus the demo set), runs each one's
 /// long-running work, and routes ops to them by name or role.
 public final class DeviceManager: Service, Sendable {
-    public let devices: [any TillDevice]
+    /// The configured and demo devices, then those taken on with zero config as they are
+    /// plugged in (`adopt`), in that order.
+    public var devices: [any TillDevice] { list.withLock { $0 } }
+    private let list: Mutex<[any TillDevice]>
+    /// Devices adopted after start, for `run` to prepare, announce and run.
+    private let adopted: AsyncStream<any TillDevice>
+    private let adopt: AsyncStream<any TillDevice>.Continuation
     private let logger: Logger
     private let sink: any EventSink
     private let announcement = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
@@ -19,7 +25,8 @@ public final class DeviceManager: Service, Sendable {
     private let followers: [(device: any SaleFollower, stream: AsyncStream<(String, JSONValue)>, queue: AsyncStream<(String, JSONValue)>.Continuation)]
 
     public init(devices: [any TillDevice], sink: any EventSink, logger: Logger) {
-        self.devices = devices
+        list = Mutex(devices)
+        (adopted, adopt) = AsyncStream.makeStream(of: (any TillDevice).self)
         self.sink = sink
         self.logger = logger
         followers = devices.compactMap { device in
@@ -84,7 +91,21 @@ public final class DeviceManager: Service, Sendable {
         }
     }
 
+    /// Takes on a device found after start (zero config): it is opened, announced with
+    /// `device.added` and run like the configured ones. A name already in use is refused.
+    @discardableResult
+    public func adopt(_ device: any TillDevice) -> Bool {
+        let added = list.withLock { list -> Bool in
+            guard !list.contains(where: { $0.info.name == device.info.name }) else { return false }
+            list.append(device)
+            return true
+        }
+        if added { adopt.yield(device) }
+        return added
+    }
+
     public func run() async throws {
+        let devices = self.devices
         for device in devices { await device.prepare() }
         for device in devices {
             await sink.emit(.added(listing: device.listing), device: device.info.name)
@@ -108,16 +129,28 @@ public final class DeviceManager: Service, Sendable {
                     }
                 }
             }
-            for device in devices {
-                group.addTask { [logger, sink] in
-                    do {
-                        try await cancelWhenGracefulShutdown { try await device.run(events: sink) }
-                    } catch is CancellationError {
-                    } catch {
-                        logger.error("device stopped with an error", metadata: ["device": "\(device.info.name)", "error": "\(error)"])
-                    }
+            for device in devices { group.addTask { await self.drive(device) } }
+            // Devices plugged in later and taken on with zero config, until shutdown.
+            group.addTask { [adopt] in
+                try? await gracefulShutdown()
+                adopt.finish()
+            }
+            for await device in adopted {
+                group.addTask { [sink] in
+                    await device.prepare()
+                    await sink.emit(.added(listing: device.listing), device: device.info.name)
+                    await self.drive(device)
                 }
             }
+        }
+    }
+
+    private func drive(_ device: any TillDevice) async {
+        do {
+            try await cancelWhenGracefulShutdown { [sink] in try await device.run(events: sink) }
+        } catch is CancellationError {
+        } catch {
+            logger.error("device stopped with an error", metadata: ["device": "\(device.info.name)", "error": "\(error)"])
         }
     }
 }

@@ -134,7 +134,11 @@ struct RequestHandler: Sendable {
             context.bus.unsubscribe(id: session.id)
             return [:]
         case .devices:
-            return ["devices": .array(context.devices.devices.map(\.listing))]
+            // The devices tilld drives; then (an extension) every device plugged in, with what
+            // tilld made of it and why.
+            var result: [String: JSONValue] = ["devices": .array(context.devices.devices.map(\.listing))]
+            if let hotplug = context.hotplug { result["seen"] = .array(hotplug.sightings().map(\.listing)) }
+            return .object(result)
         case .status:
             return try await status()
         case .publish:

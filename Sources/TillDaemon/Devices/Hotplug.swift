@@ -1,0 +1,160 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+public import TillCore
+public import TillDevices
+public import TillDrivers
+public import TillTransport
+import TillScanner
+
+/// Devices that come and go. Reads udev's monitor (everything present at start, then each add
+/// and remove) into `PresentDevices`, which the drivers look their nodes up in and are woken
+/// by: a configured device that is plugged back in is opened at once (a printer's queued jobs
+/// then print; a scanner is grabbed again). A known model plugged in with no `[[device]]`
+/// entry is taken on with zero config, under a name kept in the state directory so it is the
+/// same after a replug or a reboot. Unknown devices are listed by `devices` and left alone.
+public final class Hotplug: Service, Sendable {
+    public struct Settings: Sendable {
+        public var entries: [DeviceConfig]
+        public var quirks: Quirks
+        public var zeroConfig: Bool
+        /// Where zero-config names are kept (STATE_DIR/device-names.json).
+        public var namesPath: String
+
+        public init(entries: [DeviceConfig], quirks: Quirks, zeroConfig: Bool, namesPath: String) {
+            self.entries = entries
+            self.quirks = quirks
+            self.zeroConfig = zeroConfig
+            self.namesPath = namesPath
+        }
+    }
+
+    public let presence: PresentDevices
+    private let monitor: any DeviceMonitor
+    private let settings: Settings
+    private let manager: DeviceManager
+    private let registry: DriverRegistry
+    private let environment: DriverEnvironment
+    private let logger: Logger
+    private let names: Mutex<Discovery.NameBook>
+
+    public init(
+        monitor: any DeviceMonitor, presence: PresentDevices, settings: Settings, manager: DeviceManager, registry: DriverRegistry = BuiltinDrivers.registry,
+        environment: DriverEnvironment, logger: Logger
+    ) {
+        self.monitor = monitor
+        self.presence = presence
+        self.settings = settings
+        self.manager = manager
+        self.registry = registry
+        self.environment = environment
+        self.logger = logger
+        names = Mutex(Self.loadNames(settings.namesPath, logger: logger))
+    }
+
+    /// What tilld makes of each device plugged in now, and why (`devices`).
+    public func sightings() -> [Discovery.Sighting] {
+        names.withLock { names in
+            Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await event in self.monitor.events() {
+                switch event {
+                case .present(let records):
+                    self.presence.replace(with: records)
+                    self.takeOnKnownModels()
+                case .changed(let record):
+                    let before = Date()
+                    guard self.presence.apply(record) else { continue }
+                    self.log(record)
+                    if record.action != "remove" { self.takeOnKnownModels() }
+                    self.logger.debug("udev event handled", metadata: ["syspath": "\(record.syspath)", "us": "\(Int(Date().timeIntervalSince(before) * 1_000_000))"])
+                }
+            }
+        }
+    }
+
+    private func log(_ record: UDevRecord) {
+        guard let kind = Discovery.nodeKind(of: record) else { return }
+        let identity = Discovery.identity(record)
+        if record.action == "remove" {
+            logger.info("unplugged", metadata: ["device": "\(identity)", "kind": "\(kind.rawValue)", "node": "\(record.devnode ?? "-")"])
+            return
+        }
+        guard let sighting = sightings().first(where: { $0.record.syspath == record.syspath }) else { return }
+        switch sighting.decision {
+        case .configured(let name):
+            logger.notice("plugged in", metadata: ["device": "\(identity)", "node": "\(record.devnode ?? "-")", "claimed_by": "\(name)"])
+        case .zeroConfig(let name, let driver, _):
+            logger.notice("plugged in", metadata: ["device": "\(identity)", "node": "\(record.devnode ?? "-")", "claimed_by": "\(name)", "driver": "\(driver)", "zero_config": "true"])
+        case .ignored(let reason):
+            logger.info("plugged in, left alone", metadata: ["device": "\(identity)", "node": "\(record.devnode ?? "-")", "why": "\(reason)"])
+        }
+    }
+
+    /// Known models with no entry: a device each, the first time they are seen (later, the
+    /// device is the same one, offline while unplugged and online when it is back).
+    private func takeOnKnownModels() {
+        let (sightings, book) = names.withLock { names -> ([Discovery.Sighting], Discovery.NameBook) in
+            let sightings = Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
+            return (sightings, names)
+        }
+        Self.saveNames(book, to: settings.namesPath, logger: logger)
+        let existing = Set(manager.devices.map(\.info.name))
+        for sighting in sightings {
+            guard case .zeroConfig(let name, let driver, let model) = sighting.decision, !existing.contains(name) else { continue }
+            guard let entry = Self.entry(for: sighting, name: name, driver: driver, quirks: settings.quirks) else { continue }
+            let device = registry.makeDevice(entry, environment: environment)
+            if manager.adopt(device) {
+                logger.notice("taken on with zero config", metadata: [
+                    "device": "\(name)", "model": "\(model)", "driver": "\(driver)", "identity": "\(sighting.identity)",
+                    "pin": "add a [[device]] entry named \(name) to keep or change it",
+                ])
+            }
+        }
+    }
+
+    /// The `[[device]]` entry zero config stands in for: the USB identity (serial number when
+    /// there is one, else the port it is plugged into) and the model's profile.
+    static func entry(for sighting: Discovery.Sighting, name: String, driver: String, quirks: Quirks) -> DeviceConfig? {
+        guard let usb = sighting.record.usb, let known = quirks.device(usb: USBID(vendor: usb.vendor, product: usb.product)) else { return nil }
+        var options: [String: JSONValue] = [:]
+        if let serial = usb.serial, !serial.isEmpty {
+            options["usb"] = ["vendor": .string(String(format: "%04x", usb.vendor)), "product": .string(String(format: "%04x", usb.product)), "serial": .string(serial)]
+        } else if let port = sighting.record.portPath {
+            options["port"] = .string(port)
+        } else {
+            options["usb"] = ["vendor": .string(String(format: "%04x", usb.vendor)), "product": .string(String(format: "%04x", usb.product))]
+        }
+        if let profile = known.profile { options["profile"] = .string(profile) }
+        if driver == "serial-scanner", let framing = known.scanFraming {
+            options["terminator"] = .string(framing.terminator.rawValue)
+        }
+        return DeviceConfig(name: name, role: known.role, driver: driver, options: options)
+    }
+
+    static func loadNames(_ path: String, logger: Logger) -> Discovery.NameBook {
+        guard let data = FileManager.default.contents(atPath: path) else { return Discovery.NameBook() }
+        guard case .object(let object)? = try? JSONText.decode(String(decoding: data, as: UTF8.self)), case .object(let names)? = object["names"] else {
+            logger.warning("the zero-config names file is unreadable; names are given anew", metadata: ["path": "\(path)"])
+            return Discovery.NameBook()
+        }
+        return Discovery.NameBook(names: names.compactMapValues(\.stringValue))
+    }
+
+    static func saveNames(_ book: Discovery.NameBook, to path: String, logger: Logger) {
+        let current = loadNames(path, logger: logger)
+        guard current != book else { return }
+        let text = JSONText.encode(JSONValue.object(["names": .object(book.names.mapValues(JSONValue.string))]))
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try? FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path)
+        } catch {
+            logger.warning("cannot keep the zero-config names; a device may get another name after a restart", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+}

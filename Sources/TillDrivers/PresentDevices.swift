@@ -1,0 +1,95 @@
+import Foundation
+import Synchronization
+public import TillDevices
+public import TillTransport
+
+/// What udev shows as plugged in now, kept by the daemon's hotplug service from the monitor's
+/// events and read by drivers: the node of the device an entry names by `usb` or `port`
+/// (which changes on replug: /dev/ttyACM0 may come back as /dev/ttyACM1), and a wake-up for
+/// every driver waiting to reopen its device when anything is plugged in.
+public final class PresentDevices: DevicePresence {
+    private struct State {
+        var records: [String: UDevRecord] = [:]
+        var generation = 0
+        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Every record present, by syspath.
+    public var records: [UDevRecord] { state.withLock { Array($0.records.values) } }
+
+    /// Everything present at start (replaces what was known).
+    public func replace(with records: [UDevRecord]) {
+        state.withLock { state in
+            state.records = Dictionary(records.map { ($0.syspath, $0) }, uniquingKeysWith: { _, last in last })
+        }
+        arrived()
+    }
+
+    /// One udev event. Returns whether it changed what is present (a second add of a device
+    /// already known, as the monitor may deliver during start, changes nothing).
+    @discardableResult
+    public func apply(_ record: UDevRecord) -> Bool {
+        let changed = state.withLock { state -> Bool in
+            switch record.action {
+            case "remove":
+                return state.records.removeValue(forKey: record.syspath) != nil
+            case "add", "change", "bind", "unbind", "move", nil:
+                let old = state.records[record.syspath]
+                var updated = record
+                updated.action = nil
+                state.records[record.syspath] = updated
+                return old != updated
+            default:
+                return false
+            }
+        }
+        if changed, record.action != "remove" { arrived() }
+        return changed
+    }
+
+    public func node(for entry: DeviceConfig) -> String? {
+        let records = state.withLock { Array($0.records.values) }
+        return records.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first?.devnode
+    }
+
+    /// The record an entry names, if plugged in.
+    public func record(for entry: DeviceConfig) -> UDevRecord? {
+        state.withLock { Array($0.records.values) }.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first
+    }
+
+    public func waitForArrival(upTo duration: Duration) async {
+        let id = UUID()
+        let generation = state.withLock { $0.generation }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let now = self.state.withLock { state -> Bool in
+                        if state.generation != generation || Task.isCancelled { return true }
+                        state.waiters[id] = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: duration)
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+            await group.next()
+            group.cancelAll()
+            self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    private func arrived() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation += 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""A umockdev testbed that plugs USB devices in and out while a program (tilld) runs in it.
+
+Run under umockdev's preload, with the program after `--`:
+
+    umockdev-wrapper /usr/bin/python3 hotplug_testbed.py --control CONTROL.sock \
+        [--plug "NAME KIND VID PID SERIAL PORT"]... -- tilld ARGS...
+
+Devices given with --plug are there before the program starts. Then each connection to the
+control socket sends one command line and gets one reply line ("ok ..." or "error ..."):
+
+    plug NAME KIND VID PID SERIAL PORT   KIND: serial (a CDC ACM tty, /dev/ttyACMn),
+                                         keyboard (an input event node that is a keyboard),
+                                         device (a USB device with no node of ours);
+                                         SERIAL "-" for none; PORT the hub port ("1", "1.2")
+    unplug NAME                          remove uevents for the node, the interface, the device
+    send NAME HEX                        bytes from the device on its tty (a scanner's code)
+
+Every plug gives a new node number, as a kernel may on replug. The testbed ends when the
+program does, with its exit status.
+"""
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import gi
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+CONTROLLER = "/devices/pci0000:00/0000:00:14.0/usb1"
+
+
+class Testbed:
+    def __init__(self):
+        self.bed = UMockdev.Testbed.new()
+        self.devices = {}  # name -> (paths child first, node)
+        self.next_tty = 0
+        self.next_event = 10
+        self.lock = threading.Lock()
+
+    def plug(self, name, kind, vid, pid, serial, port):
+        if name in self.devices:
+            return "error %s is plugged in already" % name
+        usb = "%s/1-%s" % (CONTROLLER, port)
+        id_path = "pci-0000:00:14.0-usb-0:%s" % port
+        interface = usb + "/1-%s:1.0" % port
+        serial_attr = "" if serial == "-" else "A: serial=%s\n" % serial
+        usb_block = (
+            "P: %s\nE: DEVTYPE=usb_device\nE: SUBSYSTEM=usb\nE: ID_PATH=%s\nE: DEVNAME=/dev/bus/usb/001/%03d\n"
+            "A: idVendor=%s\nA: idProduct=%s\nA: busnum=1\nA: devnum=%d\n%s"
+            % (usb, id_path, 10 + self.next_tty, vid, pid, 10 + self.next_tty, serial_attr)
+        )
+        if kind == "serial":
+            node = "/dev/ttyACM%d" % self.next_tty
+            tty = interface + "/tty/ttyACM%d" % self.next_tty
+            text = (
+                "P: %s\nN: ttyACM%d\nE: DEVNAME=%s\nE: SUBSYSTEM=tty\nE: ID_PATH=%s:1.0\nA: dev=166:%d\n\n"
+                "P: %s\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: DRIVER=cdc_acm\nE: ID_PATH=%s:1.0\nA: bInterfaceClass=02\n\n%s"
+                % (tty, self.next_tty, node, id_path, self.next_tty, interface, id_path, usb_block)
+            )
+            paths = [tty, interface, usb]
+            self.next_tty += 1
+        elif kind == "keyboard":
+            node = "/dev/input/event%d" % self.next_event
+            event = interface + "/input/input%d/event%d" % (self.next_event, self.next_event)
+            text = (
+                "P: %s\nN: input/event%d\nE: DEVNAME=%s\nE: SUBSYSTEM=input\nE: ID_INPUT=1\nE: ID_INPUT_KEY=1\nE: ID_INPUT_KEYBOARD=1\n"
+                "E: ID_PATH=%s:1.0\nA: dev=13:%d\n\n"
+                "P: %s\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: DRIVER=usbhid\nA: bInterfaceClass=03\n\n%s"
+                % (event, self.next_event, node, id_path, 64 + self.next_event, interface, usb_block)
+            )
+            paths = [event, interface, usb]
+            self.next_event += 1
+        elif kind == "device":
+            node = "-"
+            text = usb_block
+            paths = [usb]
+        else:
+            return "error unknown kind %s" % kind
+        if not self.bed.add_from_string(text):
+            return "error umockdev took no device from the description"
+        for path in reversed(paths):
+            self.bed.uevent("/sys" + path, "add")
+        self.devices[name] = (paths, node)
+        return "ok %s" % node
+
+    def unplug(self, name):
+        if name not in self.devices:
+            return "error %s is not plugged in" % name
+        paths, node = self.devices.pop(name)
+        # The kernel hangs up a tty whose device is gone (a reader gets EIO): close our end of
+        # its pty, which umockdev keeps open on removal.
+        if node.startswith("/dev/tty"):
+            fd = self.bed.get_dev_fd(node)
+            root = self.bed.get_root_dir()
+            pts = os.readlink(root + node)  # the pty umockdev backs the node with
+            if fd >= 0:
+                os.close(fd)
+            # The next pty may get the same number: umockdev's map entry for it must go too.
+            stale = os.path.join(root, "dev", ".ptymap", pts.replace("/", "_"))
+            if os.path.lexists(stale):
+                os.remove(stale)
+        for path in paths:
+            self.bed.uevent("/sys" + path, "remove")
+        # Child first, each with its bus and class links, so the same port can be plugged again.
+        for path in paths:
+            self.bed.remove_device("/sys" + path)
+        return "ok"
+
+    def send(self, name, data):
+        if name not in self.devices:
+            return "error %s is not plugged in" % name
+        _, node = self.devices[name]
+        fd = self.bed.get_dev_fd(node)
+        if fd < 0:
+            return "error %s has no tty" % name
+        os.write(fd, bytes.fromhex(data))
+        return "ok"
+
+    def command(self, line):
+        words = line.split()
+        with self.lock:
+            try:
+                if words[0] == "plug" and len(words) == 7:
+                    return self.plug(*words[1:])
+                if words[0] == "unplug" and len(words) == 2:
+                    return self.unplug(words[1])
+                if words[0] == "send" and len(words) == 3:
+                    return self.send(words[1], words[2])
+            except Exception as error:  # said to the test, which fails with it
+                return "error %s" % error
+        return "error cannot read %r" % line
+
+
+def serve(bed, path):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    while True:
+        connection, _ = server.accept()
+        with connection:
+            line = connection.makefile("r").readline().strip()
+            connection.sendall((bed.command(line) + "\n").encode())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--plug", action="append", default=[])
+    parser.add_argument("program", nargs=argparse.REMAINDER)
+    options = parser.parse_args()
+    program = options.program[1:] if options.program[:1] == ["--"] else options.program
+    bed = Testbed()
+    for device in options.plug:
+        reply = bed.command("plug " + device)
+        if not reply.startswith("ok"):
+            sys.exit("hotplug_testbed: --plug %s: %s" % (device, reply))
+    threading.Thread(target=serve, args=(bed, options.control), daemon=True).start()
+    # The program gets the testbed explicitly: os.environ does not see what the library set.
+    environment = dict(os.environ, UMOCKDEV_DIR=bed.bed.get_root_dir())
+    child = subprocess.Popen(program, env=environment)
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    sys.exit(child.wait())
+
+
+if __name__ == "__main__":
+    main()

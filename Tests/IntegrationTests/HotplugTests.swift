@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import TillClient
+import TillCore
+
+/// Devices plugged in and out while the real daemon runs: a umockdev testbed (its sysfs, its
+/// /dev nodes backed by ptys, its uevents), which tilld's libudev monitor reads as udev's.
+@Suite(
+    "hotplug under a umockdev testbed",
+    .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-wrapper") && FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/girepository-1.0/UMockdev-1.0.typelib")),
+    .timeLimit(.minutes(2)))
+struct HotplugTests {
+    /// Runs tilld inside a testbed; `testbed(...)` sends it commands.
+    final class Bed: Sendable {
+        let control: String
+        let wrapper: [String]
+
+        init(plugged: [String]) {
+            control = NSTemporaryDirectory() + "testbed-" + UUID().uuidString.prefix(8) + ".sock"
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/hotplug_testbed.py").path
+            wrapper = ["/usr/bin/umockdev-wrapper", "/usr/bin/python3", script, "--control", control] + plugged.flatMap { ["--plug", $0] } + ["--"]
+        }
+
+        /// One command to the testbed; its reply after "ok".
+        @discardableResult
+        func send(_ command: String) throws -> String {
+            let client = try RawClient(path: control)
+            defer { client.close() }
+            try client.send(command + "\n")
+            let reply = try client.readLine(timeout: .seconds(10)) ?? "error: no reply"
+            guard reply.hasPrefix("ok") else { throw WireError(.deviceError, "testbed: \(command): \(reply)") }
+            return String(reply.dropFirst(2)).trimmingCharacters(in: .whitespaces)
+        }
+    }
+
+    static func hex(_ text: String) -> String { Array(text.utf8).map { String(format: "%02x", $0) }.joined() }
+
+    @Test("a scanner named by usb: scans at start, offline when unplugged, back at a new node when plugged in again; the unknown device and the keyboard are listed and left alone")
+    func replugScanner() async throws {
+        let bed = Bed(plugged: ["scanner serial 0c2e 0720 SCN-001 1", "gadget device 1234 5678 - 2", "keys keyboard 046d c31c - 3"])
+        let config = """
+            [[device]]
+            name = "front-scanner"
+            role = "scanner"
+            driver = "serial-scanner"
+            usb = { vendor = "0c2e", product = "0720", serial = "SCN-001" }
+            """
+        let daemon = try await DaemonUnderTest(config: config, demo: false, wrapper: bed.wrapper)
+        try await daemon.connect { till in
+            let listing = try await till.request("devices")
+            let scanner = listing["devices"]?.arrayValue?.first { $0["name"] == "front-scanner" }
+            #expect(scanner?["state"] == "online", "\(listing)")
+            #expect(scanner?["identity"] == "usb 0c2e:0720 serial SCN-001")
+            let seen = listing["seen"]?.arrayValue ?? []
+            #expect(seen.contains { $0["node"] == "/dev/ttyACM0" && $0["claimed_by"] == "front-scanner" }, "\(seen)")
+            let gadget = seen.first { $0["identity"]?.stringValue?.hasPrefix("usb 1234:5678") == true }
+            #expect(gadget?["claimed_by"] == .null && gadget?["why"]?.stringValue?.contains("unknown device") == true, "\(seen)")
+            let keyboard = seen.first { $0["kind"] == "input" }
+            #expect(keyboard?["claimed_by"] == .null && keyboard?["why"]?.stringValue?.contains("keyboard") == true, "\(seen)")
+            try await till.request("subscribe", ["topics": ["scanner.data", "device.*"]])
+
+            try bed.send("send scanner \(Self.hex("4006381333931\r"))")
+            let first = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
+            #expect(first.last?.data["text"] == "4006381333931")
+
+            try bed.send("unplug scanner")
+            let gone = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } }
+            #expect(gone.last?.data["reason"]?.stringValue?.isEmpty == false)
+
+            let plugged = ContinuousClock.now
+            let node = try bed.send("plug scanner serial 0c2e 0720 SCN-001 1")
+            #expect(node == "/dev/ttyACM1", "a new node, as a kernel may give")
+            let back = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "online" } }
+            let elapsed = ContinuousClock.now - plugged
+            #expect(elapsed < .seconds(5), "opened at once when plugged in, not at the end of a back-off: \(elapsed)")
+            #expect(back.last?.device == "front-scanner")
+            try bed.send("send scanner \(Self.hex("5901234123457\r"))")
+            let second = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
+            #expect(second.last?.data["text"] == "5901234123457")
+        }
+        #expect(daemon.stop() == 0)
+        #expect(!daemon.log.contains("event10") || !daemon.log.contains("grab"), "the keyboard was never opened")
+    }
+
+    @Test("two identical known scanners with no serial number: taken on with zero config, named by the port they are in, the same names after replug in the other order and after a restart")
+    func zeroConfigNames() async throws {
+        let bed = Bed(plugged: ["left serial 0c2e 0720 - 1", "right serial 0c2e 0720 - 2"])
+        let daemon = try await DaemonUnderTest(config: "", demo: false, wrapper: bed.wrapper)
+        @Sendable func claims(_ till: TillConnection) async throws -> [String: String] {
+            let seen = try await till.request("devices")["seen"]?.arrayValue ?? []
+            var byPort: [String: String] = [:]
+            for device in seen where device["kind"] == "serial" {
+                if let port = device["port"]?.stringValue, let name = device["claimed_by"]?.stringValue { byPort[port] = name }
+            }
+            return byPort
+        }
+        let left = "pci-0000:00:14.0-usb-0:1:1.0", right = "pci-0000:00:14.0-usb-0:2:1.0"
+        let before = try await daemon.connect { till in
+            // Zero-config devices may be announced before this connects: replayed from the journal.
+            try await till.request("subscribe", ["topics": ["device.*", "scanner.data"], "since": 0])
+            let added = try await till.collect { events in events.filter { $0.topic == "device.added" }.count >= 2 }
+            #expect(Set(added.compactMap(\.device)) == ["scanner-1", "scanner-2"], "\(added.map(\.device))")
+            let names = try await claims(till)
+            #expect(Set(names.values) == ["scanner-1", "scanner-2"] && names.count == 2, "\(names)")
+            // Each one reads its own line.
+            try bed.send("send right \(Self.hex("4006381333931\r"))")
+            let scan = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
+            #expect(scan.last?.device == names[right])
+
+            try bed.send("unplug left")
+            try bed.send("unplug right")
+            try bed.send("plug right serial 0c2e 0720 - 2")
+            try bed.send("plug left serial 0c2e 0720 - 1")
+            let deadline = ContinuousClock.now + .seconds(15)
+            while (try await till.request("devices")["devices"]?.arrayValue ?? []).filter({ $0["state"] == "online" }).count < 2 {
+                guard ContinuousClock.now < deadline else { throw TimedOut(what: "both scanners back online") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await claims(till) == names, "the same names after replug in the other order")
+            return names
+        }
+        #expect(daemon.stop() == 0)
+        try await daemon.start()
+        let after = try await daemon.connect { till in try await claims(till) }
+        #expect(after == before, "the same names after a restart (kept in the state directory)")
+        #expect(before[left] != nil && before[right] != nil)
+    }
+}

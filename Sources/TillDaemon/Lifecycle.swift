@@ -32,10 +32,14 @@ public struct WatchdogService: Service {
 public struct ReloadService: Service {
     let store: ConfigStore
     let logger: Logger
+    /// Applies the new file's devices (added, removed, changed entries), subscribers and the
+    /// spool untouched.
+    let devices: (@Sendable (DaemonConfig) async -> Void)?
 
-    public init(store: ConfigStore, logger: Logger) {
+    public init(store: ConfigStore, logger: Logger, devices: (@Sendable (DaemonConfig) async -> Void)? = nil) {
         self.store = store
         self.logger = logger
+        self.devices = devices
     }
 
     public func run() async throws {
@@ -48,6 +52,7 @@ public struct ReloadService: Service {
                     logger.notice("config reloaded", metadata: ["file": "\(store.path)", "devices": "\(config.devices.count)"])
                     let missing = AccessPolicy(rules: config.access).unknownGroups
                     if !missing.isEmpty { logger.warning("groups named in [access] do not exist", metadata: ["groups": "\(missing)"]) }
+                    await devices?(config)
                 } catch {
                     logger.error("config reload failed; the previous config stays in force", metadata: ["problems": "\(error)"])
                 }

@@ -16,25 +16,46 @@ public final class PrintSpool: Service, Sendable {
     private let manager: DeviceManager
     private let sink: BusEventSink
     private let logger: Logger
-    private let bells: [String: (stream: AsyncStream<Void>, ring: AsyncStream<Void>.Continuation)]
+    /// One worker per printer name, each woken by its bell. A printer taken on after start
+    /// (zero config, a reload) gets its worker then; a printer replaced under the same name is
+    /// found by the worker at its next look, so its queue goes on.
+    private typealias Bell = (stream: AsyncStream<Void>, ring: AsyncStream<Void>.Continuation)
+    private let bells = Mutex<[String: Bell]>([:])
+    private let newWorkers: AsyncStream<String>
+    private let startWorker: AsyncStream<String>.Continuation
 
     public init(journal: Journal, manager: DeviceManager, sink: BusEventSink, logger: Logger) {
         self.journal = journal
         self.manager = manager
         self.sink = sink
         self.logger = logger
-        var bells: [String: (AsyncStream<Void>, AsyncStream<Void>.Continuation)] = [:]
-        for device in manager.devices where device is any ReceiptPrinter {
-            bells[device.info.name] = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (newWorkers, startWorker) = AsyncStream.makeStream(of: String.self)
+        bells.withLock { bells in
+            for device in manager.devices where device is any ReceiptPrinter {
+                bells[device.info.name] = Self.bell()
+            }
         }
-        self.bells = bells
-        // A printer that comes back (paper loaded, cover shut) wakes its worker.
-        sink.observeStateChanges { [bells = self.bells] device in bells[device]?.ring.yield() }
+        // A printer that comes back (paper loaded, cover shut, plugged in again) wakes its worker.
+        sink.observeStateChanges { [weak self] device in self?.wake(device) }
+        manager.observeAdoptions { [weak self] device in
+            guard device is any ReceiptPrinter, let self else { return }
+            let new = self.bells.withLock { bells -> Bool in
+                guard bells[device.info.name] == nil else { return false }
+                bells[device.info.name] = Self.bell()
+                return true
+            }
+            if new { self.startWorker.yield(device.info.name) } else { self.wake(device.info.name) }
+        }
+    }
+
+    private static func bell() -> Bell {
+        let (stream, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        return (stream, ring)
     }
 
     /// Wakes a printer's worker (new job, or the printer's state changed).
     public func wake(_ device: String) {
-        bells[device]?.ring.yield()
+        _ = bells.withLock { $0[device] }?.ring.yield()
     }
 
     /// A spooled job: its id ("J" + number) and what had to give way to the printer (a QR code
@@ -99,25 +120,27 @@ public final class PrintSpool: Service, Sendable {
         // first look find them ready, and jobs left queued by the last run print at once.
         await manager.announced()
         try await withThrowingDiscardingTaskGroup { group in
-            // Stay up until shutdown even when no device has long-running work.
-            group.addTask { try? await gracefulShutdown() }
-            for device in manager.devices {
-                guard let printer = device as? any ReceiptPrinter, let bell = bells[device.info.name] else { continue }
-                group.addTask {
-                    await cancelWhenGracefulShutdown {
-                        await self.work(printer, bell: bell.stream)
-                    }
-                }
+            // Stay up until shutdown even when no device has long-running work; then no new workers.
+            group.addTask { [startWorker] in
+                try? await gracefulShutdown()
+                startWorker.finish()
+            }
+            for (name, bell) in bells.withLock({ $0 }) {
+                group.addTask { await cancelWhenGracefulShutdown { await self.work(name, bell: bell.stream) } }
+            }
+            for await name in newWorkers {
+                guard let bell = bells.withLock({ $0[name] }) else { continue }
+                group.addTask { await cancelWhenGracefulShutdown { await self.work(name, bell: bell.stream) } }
             }
         }
     }
 
-    /// One printer's worker: prints queued jobs in order whenever woken.
-    private func work(_ printer: any ReceiptPrinter, bell: AsyncStream<Void>) async {
-        let name = printer.info.name
+    /// One printer's worker: prints queued jobs in order whenever woken, on the device of that
+    /// name as it is now (none while a reload has removed it: the jobs wait).
+    private func work(_ name: String, bell: AsyncStream<Void>) async {
         wake(name)  // jobs left queued by the previous run
         for await _ in bell {
-            while !Task.isCancelled, printer.status.state == .online {
+            while !Task.isCancelled, let printer = manager.device(named: name) as? any ReceiptPrinter, printer.status.state == .online {
                 do {
                     guard let job = try await journal.nextQueuedJob(device: name) else { break }
                     if try await !print(job, on: printer) { break }

@@ -264,8 +264,8 @@ public struct DriverRegistry: Sendable {
                 if let problem = spec.problem(entry.options[key]!) { issues.append(DeviceConfigIssue(key: key, problem)) }
                 continue
             }
-            // A number is the TCP port (with host); a string, the physical port udev names.
-            if key == "port", driver.locators.contains(.host), entry.options[key]?.stringValue == nil { continue }
+            // With host, port is the TCP port (checked with host); without, the physical port udev names.
+            if key == "port", driver.locators.contains(.host), entry.options["host"] != nil || entry.options[key]?.stringValue == nil { continue }
             if key == "port", driver.locators.contains(.port) {
                 if entry.options[key]?.stringValue == nil { issues.append(DeviceConfigIssue(key: key, "port is the physical port udev names, in quotes (`udevadm info -q property -n /dev/ttyACM0 | grep ID_PATH=` shows it)")) }
                 continue
@@ -288,8 +288,9 @@ public struct DriverRegistry: Sendable {
 
     private func locatorIssues(_ entry: DeviceConfig, _ driver: DriverDescriptor) -> [DeviceConfigIssue] {
         var issues: [DeviceConfigIssue] = []
-        // A number in port is the TCP port of host, not a place of its own.
-        let given = DeviceLocator.allCases.filter { entry.options[$0.rawValue] != nil && !($0 == .port && entry.options["port"]?.stringValue == nil) }
+        // The TCP port of host (or a number) is not a place of its own.
+        let portIsPlace = entry.options["port"]?.stringValue != nil && entry.options["host"] == nil
+        let given = DeviceLocator.allCases.filter { entry.options[$0.rawValue] != nil && ($0 != .port || portIsPlace) }
         if given.count > 1 {
             // Said on the line of the one written last: the one added to an entry that had its place.
             let last = given.max { (entry.optionLines[$0.rawValue] ?? 0) < (entry.optionLines[$1.rawValue] ?? 0) }!

@@ -96,6 +96,27 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     }
 
     public func run(events: any EventSink) async throws {
+        // On every way out (shutdown, or the device retired by a reload) the link is closed, so
+        // the printer is free for whoever opens it next (a network printer takes one connection).
+        do {
+            try await keepLinked(events: events)
+        } catch {
+            await closeLink()
+            throw error
+        }
+        await closeLink()
+    }
+
+    private func closeLink() async {
+        if let stream = link.withLock({ link -> (any ByteStream)? in
+            defer { link.stream = nil; link.reason = "closed by tilld" }
+            return link.stream
+        }) {
+            await stream.close()
+        }
+    }
+
+    private func keepLinked(events: any EventSink) async throws {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         while !Task.isCancelled {
             let stream: any ByteStream

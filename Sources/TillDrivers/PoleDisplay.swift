@@ -89,6 +89,21 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
     }
 
     public func run(events: any EventSink) async throws {
+        // On every way out the line is closed (a display retired by a reload frees its port).
+        do {
+            try await keepShowing(events: events)
+        } catch {
+            await closeLine()
+            throw error
+        }
+        await closeLine()
+    }
+
+    private func closeLine() async {
+        if let stream = screen.withLock({ s -> (any ByteStream)? in defer { s.stream = nil }; return s.stream }) { await stream.close() }
+    }
+
+    private func keepShowing(events: any EventSink) async throws {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         if behaviour.idleText != nil { await showIdle(events: events) }
         while !Task.isCancelled {

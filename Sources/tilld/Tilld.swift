@@ -127,7 +127,7 @@ struct Tilld: AsyncParsableCommand {
         if demo {
             devices += try DeviceManager.demoDevices(stateDirectory: stateDirectory, classifier: classifier)
         }
-        let manager = DeviceManager(devices: devices, sink: sink, logger: logger)
+        let manager = DeviceManager(devices: devices, entries: daemonConfig.devices, sink: sink, logger: logger)
         let hotplug = Hotplug(
             monitor: UDevMonitor(), presence: presence,
             settings: Hotplug.Settings(entries: daemonConfig.devices, quirks: quirks, zeroConfig: daemonConfig.zeroConfig && !demo, namesPath: stateDirectory + "/device-names.json"),
@@ -169,7 +169,18 @@ struct Tilld: AsyncParsableCommand {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: bus), .init(service: manager), .init(service: hotplug), .init(service: spool), .init(service: server),
-            .init(service: ReloadService(store: store, logger: logger)),
+            .init(service: ReloadService(store: store, logger: logger) { [environment] config in
+                await hotplug.update(entries: config.devices)
+                let change = await manager.reconfigure(config.devices) { entries in
+                    DeviceManager.configuredDevices(entries, environment: environment)
+                }
+                hotplug.takeOnKnownModels()
+                if !change.isEmpty {
+                    logger.notice("devices reconfigured", metadata: [
+                        "removed": "\(change.removed)", "changed": "\(change.changed)", "added": "\(change.added)",
+                    ])
+                }
+            }),
         ]
         if let watchdog = WatchdogService() { services.append(.init(service: watchdog)) }
         services.append(.init(service: StoppingNotifier()))

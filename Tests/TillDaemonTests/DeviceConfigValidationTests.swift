@@ -29,7 +29,7 @@ struct DeviceConfigValidationTests {
         Case(body: #"role = "scanner"\#ndriver = "serial-scaner"\#npath = "/dev/ttyACM0""#, line: 4, says: [#"unknown driver "serial-scaner""#, #"did you mean "serial-scanner"?"#]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nbaud = 9601"#, line: 6, says: ["baud = 9601 is not one of", "9600"]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "/dev/ttyACM0"\#nparity = "evn""#, line: 6, says: [#"parity = "evn""#, #"did you mean "even"?"#]),
-        Case(body: #"role = "scanner"\#ndriver = "serial-scanner""#, line: 1, says: ["needs path, usb to say where it is"]),
+        Case(body: #"role = "scanner"\#ndriver = "serial-scanner""#, line: 1, says: ["needs path, usb, port to say where it is"]),
         Case(body: #"role = "scanner"\#ndriver = "serial-scanner"\#npath = "ttyACM0""#, line: 5, says: ["path must be absolute"]),
         Case(body: #"role = "drawer"\#ndriver = "printer-drawer"\#npath = "/dev/ttyS0""#, line: 5, says: [#"does not take path"#, "via"]),
         Case(body: #"role = "drawer"\#ndriver = "serial-drawer"\#npath = "/dev/ttyUSB0""#, line: 1, says: ["needs open_sequence", "pulse_line"]),

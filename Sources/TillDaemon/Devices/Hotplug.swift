@@ -32,12 +32,15 @@ public final class Hotplug: Service, Sendable {
 
     public let presence: PresentDevices
     private let monitor: any DeviceMonitor
-    private let settings: Settings
+    private let settingsInForce: Mutex<Settings>
+    private var settings: Settings { settingsInForce.withLock { $0 } }
     private let manager: DeviceManager
     private let registry: DriverRegistry
     private let environment: DriverEnvironment
     private let logger: Logger
     private let names: Mutex<Discovery.NameBook>
+    /// The devices this service took on with zero config, by name.
+    private let zeroConfigured = Mutex<Set<String>>([])
 
     public init(
         monitor: any DeviceMonitor, presence: PresentDevices, settings: Settings, manager: DeviceManager, registry: DriverRegistry = BuiltinDrivers.registry,
@@ -45,12 +48,31 @@ public final class Hotplug: Service, Sendable {
     ) {
         self.monitor = monitor
         self.presence = presence
-        self.settings = settings
+        settingsInForce = Mutex(settings)
         self.manager = manager
         self.registry = registry
         self.environment = environment
         self.logger = logger
         names = Mutex(Self.loadNames(settings.namesPath, logger: logger))
+    }
+
+    /// A reload's entries, before the manager applies them: a zero-config device that an entry
+    /// now names (by its identity, or by taking its name to pin it) gives way to the entry.
+    /// Call `takeOnKnownModels()` after the manager has applied them.
+    public func update(entries: [DeviceConfig]) async {
+        settingsInForce.withLock { $0.entries = entries }
+        let stillZeroConfig = Set(sightings().compactMap { sighting -> String? in
+            if case .zeroConfig(let name, _, _) = sighting.decision { name } else { nil }
+        })
+        let retiring = zeroConfigured.withLock { taken -> [String] in
+            let retiring = taken.filter { name in !stillZeroConfig.contains(name) || entries.contains { $0.name == name } }
+            taken.subtract(retiring)
+            return retiring.sorted()
+        }
+        for name in retiring {
+            await manager.retire(name)
+            logger.notice("a zero-config device gives way to the config", metadata: ["device": "\(name)"])
+        }
     }
 
     /// What tilld makes of each device plugged in now, and why (`devices`).
@@ -98,7 +120,7 @@ public final class Hotplug: Service, Sendable {
 
     /// Known models with no entry: a device each, the first time they are seen (later, the
     /// device is the same one, offline while unplugged and online when it is back).
-    private func takeOnKnownModels() {
+    public func takeOnKnownModels() {
         let (sightings, book) = names.withLock { names -> ([Discovery.Sighting], Discovery.NameBook) in
             let sightings = Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
             return (sightings, names)
@@ -110,6 +132,7 @@ public final class Hotplug: Service, Sendable {
             guard let entry = Self.entry(for: sighting, name: name, driver: driver, quirks: settings.quirks) else { continue }
             let device = registry.makeDevice(entry, environment: environment)
             if manager.adopt(device) {
+                zeroConfigured.withLock { _ = $0.insert(name) }
                 logger.notice("taken on with zero config", metadata: [
                     "device": "\(name)", "model": "\(model)", "driver": "\(driver)", "identity": "\(sighting.identity)",
                     "pin": "add a [[device]] entry named \(name) to keep or change it",

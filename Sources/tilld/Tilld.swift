@@ -42,9 +42,26 @@ struct Tilld: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevel = .info
 
+    @Flag(name: .customLong("udev-rules"), help: "Print udev rules for the devices the quirks data knows (and /dev/till/NAME links for the config's usb entries), then exit.")
+    var udevRules = false
+
     func run() async throws {
         let configPath = config ?? "/etc/tilld/tilld.toml"
         let (quirks, quirkProblems) = Quirks.load()
+        if udevRules {
+            for problem in quirkProblems { printError("\(problem) (skipped)") }
+            var entries: [DeviceConfig] = []
+            if config != nil || FileManager.default.fileExists(atPath: configPath) {
+                do {
+                    entries = try DaemonConfig.load(path: configPath, required: config != nil, knownProfiles: Set(quirks.profiles.keys)).devices
+                } catch {
+                    printError("\(error)")
+                    throw ExitCode(1)
+                }
+            }
+            print(UdevRules.generate(quirks: quirks, entries: entries), terminator: "")
+            return
+        }
         if checkConfig {
             for problem in quirkProblems { printError("\(problem) (skipped)") }
             do {

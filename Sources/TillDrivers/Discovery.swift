@@ -102,12 +102,22 @@ public enum Discovery {
         public var model: String?
         public var decision: Decision
 
+        /// The device's name in tilld, when it drives it.
+        public var claimedBy: String? {
+            switch decision {
+            case .configured(let name), .zeroConfig(let name, _, _): name
+            case .ignored: nil
+            }
+        }
+
         public var listing: JSONValue {
             var object: [String: JSONValue] = [
                 "kind": .string(kind.rawValue), "identity": .string(identity),
                 "node": record.devnode.map(JSONValue.string) ?? .null, "syspath": .string(record.syspath),
                 "model": model.map(JSONValue.string) ?? .null, "kernel_driver": record.driver.map(JSONValue.string) ?? .null,
                 "port": record.portPath.map(JSONValue.string) ?? .null,
+                // udev told ModemManager to leave it alone (tilld's rules set this on serial nodes).
+                "mm_ignore": .bool(record.properties["ID_MM_DEVICE_IGNORE"] == "1"),
             ]
             if let usb = record.usb {
                 object["usb"] = ["vendor": .string(String(format: "%04x", usb.vendor)), "product": .string(String(format: "%04x", usb.product)), "serial": usb.serial.map(JSONValue.string) ?? .null]
@@ -157,6 +167,21 @@ public enum Discovery {
     ) -> [Sighting] {
         let taken = Set(entries.map(\.name))
         var sightings: [Sighting] = []
+        // What a USB device's interfaces say of it: their classes (7 is a printer) and the kernel
+        // drivers bound to them (usblp holding a printer, usbhid a keyboard).
+        var interfaces: [String: (classes: [UInt8], drivers: [String])] = [:]
+        for record in records where record.subsystem == "usb" && record.devtype == "usb_interface" {
+            guard let usb = record.usb?.syspath else { continue }
+            if let kind = record.interfaceClass { interfaces[usb, default: ([], [])].classes.append(kind) }
+            if let driver = record.driver { interfaces[usb, default: ([], [])].drivers.append(driver) }
+        }
+        let records = records.map { record -> UDevRecord in
+            guard record.subsystem == "usb", record.devtype == "usb_device", let found = interfaces[record.syspath] else { return record }
+            var record = record
+            record.interfaceClass = found.classes.contains(7) ? 7 : found.classes.first
+            if !found.drivers.isEmpty { record.driver = found.drivers.sorted().joined(separator: ",") }
+            return record
+        }
         // A USB device whose node (tty, input, hidraw, lp) is listed is said once, by its node,
         // unless it is itself what a driver opens (a printer through libusb).
         let withNodes = Set(records.compactMap { record -> String? in
@@ -173,6 +198,12 @@ public enum Discovery {
                 continue
             }
             guard worthListing(record, kind: kind) else { continue }
+            if kind == .lineprinter, let owner = sightings.first(where: { $0.kind == .usbDevice && $0.record.syspath == record.usb?.syspath }),
+               let name = owner.claimedBy {
+                sightings.append(Sighting(record: record, kind: kind, identity: identity(record), model: known?.model,
+                    decision: .ignored("the usblp node of the printer tilld drives through libusb as \(name)")))
+                continue
+            }
             if kind == .usbDevice, withNodes.contains(record.syspath), known.flatMap({ nodeKind(driver: $0.driver) }) != .usbDevice,
                record.interfaceClass != 7 { continue }
             let decision: Decision

@@ -36,4 +36,12 @@ public enum UserDirectory {
     }
 
     public static var currentUserID: UInt32 { getuid() }
+
+    /// The process's groups: its primary group and its supplementary ones (getgroups).
+    public static var currentGroupIDs: Set<UInt32> {
+        let count = getgroups(0, nil)
+        var groups = [gid_t](repeating: 0, count: Int(max(count, 0)))
+        let got = getgroups(count, &groups)
+        return Set(groups.prefix(Int(max(got, 0)))).union([getegid()])
+    }
 }

@@ -180,6 +180,7 @@ public final class UDevMonitor: DeviceMonitor {
         }
         let interface = string(udev_device_get_devtype(device)) == "usb_interface" ? device : udev_device_get_parent_with_subsystem_devtype(device, "usb", "usb_interface")
         let interfaceClass = interface.flatMap { string(udev_device_get_sysattr_value($0, "bInterfaceClass")) }.flatMap { UInt8($0, radix: 16) }
+        // The bound driver (sysfs's driver link; libudev's DRIVER property is not to be read).
         let driver = string(udev_device_get_driver(device)) ?? interface.flatMap { string(udev_device_get_driver($0)) }
         return UDevRecord(
             action: string(udev_device_get_action(device)), syspath: string(udev_device_get_syspath(device)) ?? "",

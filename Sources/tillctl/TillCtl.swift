@@ -604,7 +604,112 @@ struct Doctor: AsyncParsableCommand {
             }
             let waiting = status["print_queue"]?.intValue ?? 0
             report(waiting < 5, "print queue (\(waiting) waiting)", fix: waiting >= 5 ? "jobs are waiting: check paper and cover, or cancel with print.cancel" : nil)
+            systemChecks(status: status, devices: devices, report: report)
         }
         if problems > 0 { throw ExitCode(1) }
+    }
+
+    /// What is wrong around tilld rather than in it: the socket, the device nodes against the
+    /// daemon's user, kernel drivers, ModemManager, the udev rules, the config file, the unit,
+    /// the journal's size.
+    func systemChecks(status: JSONValue, devices: JSONValue, report: (Bool, String, String?) -> Void) {
+        let files = FileManager.default
+        let path = connection.socketPath
+        if let attributes = try? files.attributesOfItem(atPath: path) {
+            let mode = (attributes[.posixPermissions] as? Int) ?? 0
+            let group = (attributes[.groupOwnerAccountName] as? String) ?? "?"
+            report(mode & 0o007 == 0, String(format: "socket is mode %04o, group %@", mode, group),
+                   mode & 0o007 == 0 ? nil : "anyone may connect: tilld makes it 0660 itself; check what else creates \(path)")
+        }
+        let peer = status["peer"] ?? [:]
+        let may = peer["may"]?.stringValue ?? "nothing"
+        report(true, "you (\(peer["user"]?.stringValue ?? "uid \(peer["uid"]?.intValue ?? -1)")) may \(may)"
+            + (may == "act" ? "" : ": printing, drawers, displays and publishing need act ([access] act_users or act_groups)"), nil)
+
+        // Each device node tilld claimed, against the user tilld runs as.
+        let daemon = status["daemon"] ?? [:]
+        let uid = UInt32(daemon["uid"]?.intValue ?? 0)
+        let gids = Set((daemon["gids"]?.arrayValue ?? []).compactMap { $0.intValue.map(UInt32.init) })
+        let daemonUser = daemon["user"]?.stringValue ?? "uid \(uid)"
+        let seen = devices["seen"]?.arrayValue ?? []
+        let modemManager = Self.processRunning("ModemManager")
+        for device in seen {
+            guard let name = device["claimed_by"]?.stringValue else { continue }
+            let node = device["node"]?.stringValue
+            if let node, let attributes = try? files.attributesOfItem(atPath: node) {
+                let mode = (attributes[.posixPermissions] as? Int) ?? 0
+                let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value ?? 0
+                let group = (attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value ?? 0
+                let shown = DoctorChecks.describe(mode: mode, owner: (attributes[.ownerAccountName] as? String) ?? "\(owner)", group: (attributes[.groupOwnerAccountName] as? String) ?? "\(group)")
+                let ok = DoctorChecks.mayReadWrite(mode: mode, owner: owner, group: group, uid: uid, gids: gids)
+                report(ok, "\(name): \(node) is \(shown); tilld runs as \(daemonUser)",
+                       ok ? nil : "tilld cannot open it: install the udev rules (tilld --udev-rules > /etc/udev/rules.d/60-tilld.rules && udevadm trigger), or add \(daemonUser) to the node's group")
+            }
+            if let drivers = device["kernel_driver"]?.stringValue, drivers.split(separator: ",").contains("usblp"), device["kind"] == "usb" {
+                let state = (devices["devices"]?.arrayValue ?? []).first { $0["name"]?.stringValue == name }?["state"]?.stringValue
+                report(state == "online", "\(name): the usblp kernel driver is bound to the printer's interface" + (state == "online" ? "; tilld detaches it while it holds the printer" : ""),
+                       state == "online" ? nil : "if tilld cannot claim it, unbind usblp (echo -n INTERFACE > /sys/bus/usb/drivers/usblp/unbind) or blacklist it (echo blacklist usblp > /etc/modprobe.d/tilld.conf)")
+            }
+            if modemManager, device["kind"] == "serial", device["mm_ignore"] != true {
+                report(false, "\(name): ModemManager is running and may probe \(node ?? "its serial port")", "install tilld's udev rules (they set ID_MM_DEVICE_IGNORE=1), or systemctl disable --now ModemManager")
+            }
+        }
+
+        // The udev rules, against the ones this tilld makes (only where there is hardware).
+        let hardware = !seen.isEmpty || (devices["devices"]?.arrayValue ?? []).contains { $0["identity"]?.stringValue?.hasPrefix("demo:") != true }
+        if hardware, let tilld = Self.tilldBinary() {
+            let rulesPaths = ["/etc/udev/rules.d/60-tilld.rules", "/lib/udev/rules.d/60-tilld.rules", "/usr/lib/udev/rules.d/60-tilld.rules"]
+            let installed = rulesPaths.first { files.fileExists(atPath: $0) }
+            if let (code, expected) = Self.capture(tilld, ["--udev-rules", "--config", "/dev/null"]), code == 0 {
+                let problem = DoctorChecks.udevRulesProblem(installed: installed.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }, expected: expected, path: installed ?? rulesPaths[0])
+                report(problem == nil, problem?.problem ?? "udev rules \(installed ?? "") are current", problem?.fix)
+            }
+        }
+        if let config = status["config"]?.stringValue, files.fileExists(atPath: config), let tilld = Self.tilldBinary(),
+           let (code, output) = Self.capture(tilld, ["--check-config", "--config", config]) {
+            report(code == 0, code == 0 ? "config \(config) is valid" : "config \(config) has problems:\n     \(output.split(separator: "\n").joined(separator: "\n     "))",
+                   code == 0 ? nil : "fix them, then systemctl reload tilld (SIGHUP); until then the previous config stays in force")
+        }
+        if files.fileExists(atPath: "/run/systemd/system"), let (_, state) = Self.capture("/usr/bin/systemctl", ["is-active", "tilld.service"]) {
+            let active = state.trimmingCharacters(in: .whitespacesAndNewlines)
+            report(active == "active" || status["demo"] == true, "systemd unit tilld.service is \(active)", active == "active" ? nil : "systemctl enable --now tilld.socket tilld.service (docs/install.md)")
+        } else {
+            report(true, "not under systemd: tilld was started by hand", nil)
+        }
+        let journal = status["journal"] ?? [:]
+        if let file = journal["path"]?.stringValue {
+            let size = ((try? files.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
+            let free = ((try? files.attributesOfFileSystem(forPath: file))?[.systemFreeSize] as? NSNumber)?.int64Value
+            let low = free.map { $0 < 64 << 20 } ?? false
+            report(!low, "journal \(file): \(size >> 10) KiB, oldest seq \(journal["oldest"]?.intValue.map(String.init) ?? "-")" + (free.map { ", \($0 >> 20) MiB free on its disk" } ?? ""),
+                   low ? "the disk is nearly full: free space, or lower [journal] retain_days" : nil)
+        }
+    }
+
+    static func processRunning(_ name: String) -> Bool {
+        let proc = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return proc.contains { pid in
+            pid.allSatisfy(\.isNumber) && (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
+    /// tilld beside this tillctl (a build, the package), else on the PATH.
+    static func tilldBinary() -> String? {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("tilld").path
+        let candidates = [here] + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin").split(separator: ":").map { "\($0)/tilld" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func capture(_ executable: String, _ arguments: [String]) -> (Int32, String)? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

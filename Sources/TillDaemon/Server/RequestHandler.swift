@@ -6,6 +6,7 @@ import TillCore
 import TillSQLite
 import TillDevices
 import TillDrivers
+import TillSystem
 
 /// Carries out requests for one session: `admit` and `publishNow` on the connection's event
 /// loop, everything that may wait in `handle`, on the connection's task.
@@ -140,7 +141,7 @@ struct RequestHandler: Sendable {
             if let hotplug = context.hotplug { result["seen"] = .array(hotplug.sightings().map(\.listing)) }
             return .object(result)
         case .status:
-            return try await status()
+            return try await status(session: session)
         case .publish:
             preconditionFailure("handled before")
         case .print(let name, let payload):
@@ -204,7 +205,7 @@ struct RequestHandler: Sendable {
         }
     }
 
-    private func status() async throws -> JSONValue {
+    private func status(session: Session) async throws -> JSONValue {
         // Status must answer when the journal is in trouble: that is when it is asked.
         let oldest = try? await context.journal.oldestSeq()
         let queued = try? await context.journal.queuedJobCount()
@@ -234,6 +235,17 @@ struct RequestHandler: Sendable {
             "print_queue": queued.map { .int(Int64($0)) } ?? .null,
             "demo": .bool(context.demo),
             "devices": .object(devices),
+            // Extensions for tillctl doctor: who tilld runs as (can it open the device nodes?),
+            // what the caller may do, and the config file in force.
+            "daemon": [
+                "uid": .int(Int64(UserDirectory.currentUserID)), "user": UserDirectory.userName(uid: UserDirectory.currentUserID).map(JSONValue.string) ?? .null,
+                "gids": .array(UserDirectory.currentGroupIDs.sorted().map { .int(Int64($0)) }),
+            ],
+            "peer": [
+                "uid": .int(Int64(session.peer.credentials.uid)), "user": session.peer.userName.map(JSONValue.string) ?? .null,
+                "may": context.config.policy.granted(to: session.peer).map { .string($0 == .act ? "act" : "read") } ?? .null,
+            ],
+            "config": .string(context.config.path),
         ]
     }
 }

@@ -11,6 +11,7 @@ control socket sends one command line and gets one reply line ("ok ..." or "erro
 
     plug NAME KIND VID PID SERIAL PORT   KIND: serial (a CDC ACM tty, /dev/ttyACMn),
                                          keyboard (an input event node that is a keyboard),
+                                         printer (usblp bound to its interface, /dev/usb/lpN),
                                          device (a USB device with no node of ours);
                                          SERIAL "-" for none; PORT the hub port ("1", "1.2")
     unplug NAME                          remove uevents for the node, the interface, the device
@@ -60,7 +61,7 @@ class Testbed:
             tty = interface + "/tty/ttyACM%d" % self.next_tty
             text = (
                 "P: %s\nN: ttyACM%d\nE: DEVNAME=%s\nE: SUBSYSTEM=tty\nE: ID_PATH=%s:1.0\nA: dev=166:%d\n\n"
-                "P: %s\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: DRIVER=cdc_acm\nE: ID_PATH=%s:1.0\nA: bInterfaceClass=02\n\n%s"
+                "P: %s\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: DRIVER=cdc_acm\nL: driver=../../../../../../bus/usb/drivers/cdc_acm\nE: ID_PATH=%s:1.0\nA: bInterfaceClass=02\n\n%s"
                 % (tty, self.next_tty, node, id_path, self.next_tty, interface, id_path, usb_block)
             )
             paths = [tty, interface, usb]
@@ -76,6 +77,17 @@ class Testbed:
             )
             paths = [event, interface, usb]
             self.next_event += 1
+        elif kind == "printer":
+            # A USB printer with the usblp kernel driver bound to its printer-class interface.
+            node = "/dev/usb/lp%d" % self.next_tty
+            lp = interface + "/usbmisc/lp%d" % self.next_tty
+            text = (
+                "P: %s\nN: usb/lp%d\nE: DEVNAME=%s\nE: SUBSYSTEM=usbmisc\nA: dev=180:%d\n\n"
+                "P: %s\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: DRIVER=usblp\nL: driver=../../../../../../bus/usb/drivers/usblp\nA: bInterfaceClass=07\n\n%s"
+                % (lp, self.next_tty, node, self.next_tty, interface, usb_block)
+            )
+            paths = [lp, interface, usb]
+            self.next_tty += 1
         elif kind == "device":
             node = "-"
             text = usb_block

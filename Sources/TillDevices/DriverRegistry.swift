@@ -201,16 +201,26 @@ public protocol DevicePresence: Sendable {
     /// The node udev shows now for the device `entry` names (by `usb`, `port` or `path`); nil
     /// when it is not plugged in.
     func node(for entry: DeviceConfig) -> String?
-    /// Returns after `duration`, or as soon as a device is plugged in (a driver's back-off
-    /// between attempts to open its device: a replugged device is opened at once).
-    func waitForArrival(upTo duration: Duration) async
+    /// A mark to take before trying to open a device: `waitForArrival(since:)` then returns at
+    /// once if something was plugged in after it (while the attempt was failing).
+    func arrivalMark() -> Int
+    /// Whether udev's monitor is running, so an arrival will be heard (false in a container
+    /// without udev, or once the monitor ended): without it, drivers keep their back-off timers.
+    var isLive: Bool { get }
+    /// Returns after `duration`, or as soon as a device is plugged in (after `mark`): a driver's
+    /// back-off between attempts to open its device, so a replugged device is opened at once.
+    func waitForArrival(since mark: Int, upTo duration: Duration) async
 }
 
 extension Optional where Wrapped == any DevicePresence {
-    /// The back-off wait: cut short by an arrival when there is hotplug, a plain sleep without.
-    public func retryWait(_ duration: Duration) async throws {
+    /// The mark to take before an attempt to open (0 without hotplug).
+    public func arrivalMark() -> Int { self?.arrivalMark() ?? 0 }
+
+    /// The back-off wait after a failed attempt: cut short by an arrival since `mark` when there
+    /// is hotplug, a plain sleep without.
+    public func retryWait(_ duration: Duration, since mark: Int) async throws {
         if let presence = self {
-            await presence.waitForArrival(upTo: duration)
+            await presence.waitForArrival(since: mark, upTo: duration)
             try Task.checkCancellation()
         } else {
             try await Task.sleep(for: duration)

@@ -29,7 +29,7 @@ final class ChainedDisplayLink: ByteStream {
         }
         let status = port.status
         if status.state == .offline {
-            throw TransportError(.notFound, endpoint: name, "the printer the display hangs on is offline: \(status.reason ?? "")")
+            throw TransportError(.unplugged, endpoint: name, "the printer the display hangs on is offline: \(status.reason ?? "")")
         }
         return ChainedDisplayLink(port: port)
     }

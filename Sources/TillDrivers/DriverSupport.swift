@@ -69,6 +69,8 @@ final class ReopeningReader<Source: Sendable>: Sendable {
     func run(device: String, events: any EventSink, read: (Source) async throws -> Void) async throws {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         while !Task.isCancelled {
+            // Something plugged in while this attempt fails cuts the back-off short.
+            let mark = presence.arrivalMark()
             let source: Source
             do {
                 if let ready = prepared.withLock({ state -> Source? in defer { state = nil }; return state }) {
@@ -78,7 +80,7 @@ final class ReopeningReader<Source: Sendable>: Sendable {
                 }
             } catch {
                 await state.set(DeviceStatus(failure: error), device: device, events)
-                try await presence.retryWait(backoff.next())
+                try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
                 continue
             }
             backoff.reset()
@@ -95,6 +97,17 @@ final class ReopeningReader<Source: Sendable>: Sendable {
             if let stopped { throw stopped }
         }
     }
+}
+
+/// How long a driver waits before trying to open its device again. With hotplug, a device that
+/// is not plugged in is opened again when udev says something was plugged in, so the timer is
+/// only a long safety net (an idle till with an unplugged scanner wakes nothing); other
+/// failures (permission, busy, a network printer) keep the back-off, since their fix comes
+/// with no udev event.
+func retryDelay(after error: any Error, _ backoff: inout Backoff, presence: (any DevicePresence)?) -> Duration {
+    let delay = backoff.next()
+    guard presence?.isLive == true, (error as? TransportError)?.kind == .notFound else { return delay }
+    return max(delay, .seconds(300))
 }
 
 /// A sleep another task can cut short: `wait(until:)` returns at the deadline, on `signal()`,

@@ -119,6 +119,8 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     private func keepLinked(events: any EventSink) async throws {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         while !Task.isCancelled {
+            // Something plugged in while this attempt fails cuts the back-off short.
+            let mark = presence.arrivalMark()
             let stream: any ByteStream
             do {
                 // The stream `prepare` opened (or none: opened now).
@@ -130,7 +132,7 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             } catch {
                 link.withLock { $0.reason = DeviceStatus(failure: error).reason ?? "\(error)" }
                 await statusCell.set(DeviceStatus(failure: error), device: info.name, events)
-                try await presence.retryWait(backoff.next())
+                try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
                 continue
             }
             backoff.reset()

@@ -107,6 +107,8 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         if behaviour.idleText != nil { await showIdle(events: events) }
         while !Task.isCancelled {
+            // Something plugged in while this attempt fails cuts the back-off short.
+            let mark = presence.arrivalMark()
             guard screen.withLock({ $0.stream }) != nil else {
                 do {
                     let stream = try await connect()
@@ -116,7 +118,7 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
                     await redraw(events: events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await presence.retryWait(backoff.next())
+                    try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
                 }
                 continue
             }

@@ -12,10 +12,20 @@ public final class PresentDevices: DevicePresence {
         var records: [String: UDevRecord] = [:]
         var generation = 0
         var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+        var live = false
     }
     private let state = Mutex(State())
 
     public init() {}
+
+    public var isLive: Bool { state.withLock { $0.live } }
+
+    /// The monitor is running (it delivered what is present), or has ended.
+    public func setLive(_ live: Bool) {
+        state.withLock { $0.live = live }
+        // Drivers waiting on arrivals alone go back to their timers.
+        if !live { arrived() }
+    }
 
     /// Every record present, by syspath.
     public var records: [UDevRecord] { state.withLock { Array($0.records.values) } }
@@ -60,9 +70,10 @@ public final class PresentDevices: DevicePresence {
         state.withLock { Array($0.records.values) }.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first
     }
 
-    public func waitForArrival(upTo duration: Duration) async {
+    public func arrivalMark() -> Int { state.withLock { $0.generation } }
+
+    public func waitForArrival(since generation: Int, upTo duration: Duration) async {
         let id = UUID()
-        let generation = state.withLock { $0.generation }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in

@@ -130,6 +130,8 @@ public final class SerialDrawer: CashDrawer {
     private func watchLine(events: any EventSink) async throws {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         while !Task.isCancelled {
+            // Something plugged in while this attempt fails cuts the back-off short.
+            let mark = presence.arrivalMark()
             guard let line = link.withLock({ $0.line }) else {
                 do {
                     let line = try await connect()
@@ -138,7 +140,7 @@ public final class SerialDrawer: CashDrawer {
                     await state.set(.online, device: info.name, events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await presence.retryWait(backoff.next())
+                    try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
                 }
                 continue
             }

@@ -1,3 +1,4 @@
+import CTillSystem
 import Glibc
 
 extension FileDescriptor {
@@ -74,6 +75,13 @@ extension SystemError {
 
     public static func wouldBlock(call: String, subject: String) -> SystemError {
         SystemError(call: call, subject: subject, errno: EAGAIN)
+    }
+}
+
+/// The calling thread's name as `ps -L` and /proc/PID/task/TID/comm show it (15 bytes at most).
+public enum ThreadName {
+    public static func set(_ name: String) {
+        _ = till_set_thread_name(String(name.utf8.prefix(15))!)
     }
 }
 

@@ -101,10 +101,10 @@ public final class UDevMonitor: DeviceMonitor {
         }
         let subsystems = self.subsystems
         let thread = Thread {
+            ThreadName.set("tilld-udev")
             Self.watch(subsystems: subsystems, wake: wake, continuation: continuation)
             try? wake.close()
         }
-        thread.name = "tilld udev monitor"
         continuation.onTermination = { _ in wake.signalEventFD() }
         thread.start()
         return stream
@@ -115,7 +115,11 @@ public final class UDevMonitor: DeviceMonitor {
         defer { continuation.finish() }
         guard let udev = udev_new() else { return }
         defer { udev_unref(udev) }
-        guard let monitor = udev_monitor_new_from_netlink(udev, "udev") else { return }
+        // udev's own messages (with its properties: ID_PATH, links) where udevd runs; the
+        // kernel's raw uevents where it does not (a container, an initramfs), so a device
+        // plugged in is still heard. umockdev's testbed speaks as udev.
+        let udevd = FileManager.default.fileExists(atPath: "/run/udev/control") || ProcessInfo.processInfo.environment["UMOCKDEV_DIR"] != nil
+        guard let monitor = udev_monitor_new_from_netlink(udev, udevd ? "udev" : "kernel") else { return }
         defer { udev_monitor_unref(monitor) }
         for subsystem in subsystems { udev_monitor_filter_add_match_subsystem_devtype(monitor, subsystem, nil) }
         udev_monitor_enable_receiving(monitor)

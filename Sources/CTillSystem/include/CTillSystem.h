@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 static inline int till_ioctl_none(int fd, unsigned long request) {
     return ioctl(fd, request);
@@ -13,6 +14,11 @@ static inline int till_ioctl_none(int fd, unsigned long request) {
 
 static inline int till_ioctl_int_pointer(int fd, unsigned long request, int *value) {
     return ioctl(fd, request, value);
+}
+
+// The calling thread's name (prctl is variadic; pthread_setname_np needs _GNU_SOURCE).
+static inline int till_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 // eventfd(2), non-blocking and close-on-exec (its flags are macros Swift does not import).

@@ -88,6 +88,7 @@ public final class Hotplug: Service, Sendable {
                 switch event {
                 case .present(let records):
                     self.presence.replace(with: records)
+                    self.presence.setLive(true)
                     self.takeOnKnownModels()
                 case .changed(let record):
                     let before = Date()
@@ -96,6 +97,12 @@ public final class Hotplug: Service, Sendable {
                     if record.action != "remove" { self.takeOnKnownModels() }
                     self.logger.debug("udev event handled", metadata: ["syspath": "\(record.syspath)", "us": "\(Int(Date().timeIntervalSince(before) * 1_000_000))"])
                 }
+            }
+            if !Task.isCancelled {
+                self.presence.setLive(false)
+                self.logger.warning("the udev monitor ended: devices plugged in from now on are found by retrying, not at once", metadata: [
+                    "fix": "is udev running (systemd-udevd)? in a container, give it /run/udev and the netlink socket",
+                ])
             }
         }
     }

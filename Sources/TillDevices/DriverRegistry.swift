@@ -207,6 +207,10 @@ public protocol DevicePresence: Sendable {
     /// Whether udev's monitor is running, so an arrival will be heard (false in a container
     /// without udev, or once the monitor ended): without it, drivers keep their back-off timers.
     var isLive: Bool { get }
+    /// The device nodes udev says were removed, as it says so: a driver whose device it is lets
+    /// go of it at once (a USB printer that is not asked for its status would otherwise learn
+    /// of the unplug only from its next job).
+    func departures() -> AsyncStream<String>
     /// Returns after `duration`, or as soon as a device is plugged in (after `mark`): a driver's
     /// back-off between attempts to open its device, so a replugged device is opened at once.
     func waitForArrival(since mark: Int, upTo duration: Duration) async

@@ -99,12 +99,31 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
         // On every way out (shutdown, or the device retired by a reload) the link is closed, so
         // the printer is free for whoever opens it next (a network printer takes one connection).
         do {
-            try await keepLinked(events: events)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.keepLinked(events: events) }
+                if let presence { group.addTask { await self.letGoWhenRemoved(presence, events: events) } }
+                try await group.next()
+                group.cancelAll()
+            }
         } catch {
             await closeLink()
             throw error
         }
         await closeLink()
+    }
+
+    /// udev says the printer's node went away: the link is dropped now, not at the next job
+    /// (a USB printer that is not asked for its status would not notice), so a job sent
+    /// meanwhile waits, queued, for the printer to be back.
+    private func letGoWhenRemoved(_ presence: any DevicePresence, events: any EventSink) async {
+        for await node in presence.departures() {
+            guard let stream = link.withLock({ $0.stream }), stream.devicePath == node else { continue }
+            lost(stream, reason: "\(node) went away (unplugged or switched off); tilld opens it again when it is back")
+            stream.cancelWaits()
+            wakeup.signal()
+            await stream.close()
+            await statusCell.set(derivedStatus(), device: info.name, events)
+        }
     }
 
     private func closeLink() async {
@@ -291,6 +310,10 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
         var nextAsk = clock.now
         var askedAt: ContinuousClock.Instant? = nil
         while !Task.isCancelled {
+            // Let go of (udev said it was removed): the loop ends, and the printer is opened anew.
+            guard link.withLock({ $0.stream === stream }) else {
+                throw TransportError(.unplugged, endpoint: stream.endpoint, "\(stream.endpoint) went away; tilld opens it again when it is back")
+            }
             let watching = link.withLock { link -> Bool in
                 guard let until = link.drawerWatchUntil else { return false }
                 if clock.now < until { return true }

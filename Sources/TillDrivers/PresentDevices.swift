@@ -13,6 +13,7 @@ public final class PresentDevices: DevicePresence {
         var generation = 0
         var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
         var live = false
+        var departureWatchers: [UUID: AsyncStream<String>.Continuation] = [:]
     }
     private let state = Mutex(State())
 
@@ -40,12 +41,24 @@ public final class PresentDevices: DevicePresence {
 
     /// One udev event. Returns whether it changed what is present (a second add of a device
     /// already known, as the monitor may deliver during start, changes nothing).
+    public func departures() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
+        let id = UUID()
+        state.withLock { $0.departureWatchers[id] = continuation }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.departureWatchers.removeValue(forKey: id) } }
+        return stream
+    }
+
     @discardableResult
     public func apply(_ record: UDevRecord) -> Bool {
         let changed = state.withLock { state -> Bool in
             switch record.action {
             case "remove":
-                return state.records.removeValue(forKey: record.syspath) != nil
+                let removed = state.records.removeValue(forKey: record.syspath)
+                if let node = removed?.devnode ?? record.devnode {
+                    for watcher in state.departureWatchers.values { watcher.yield(node) }
+                }
+                return removed != nil
             case "add", "change", "bind", "unbind", "move", nil:
                 let old = state.records[record.syspath]
                 var updated = record

@@ -20,6 +20,9 @@ public protocol ByteStream: AnyObject, Sendable {
     func cancelWaits()
     /// Closes it; reads and writes after this throw `.closed`. Idempotent.
     func close() async
+    /// The device node it is open on (/dev/ttyACM0, /dev/bus/usb/001/004), when it is one: how a
+    /// driver knows that udev's "removed" is about its device.
+    var devicePath: String? { get }
     /// Whether a read may wait while writes go on (a descriptor, a socket). A USB link moves one
     /// transfer at a time, so a driver reads it only when it expects an answer.
     var readsWhileWriting: Bool { get }
@@ -27,6 +30,7 @@ public protocol ByteStream: AnyObject, Sendable {
 
 extension ByteStream {
     public var readsWhileWriting: Bool { true }
+    public var devicePath: String? { nil }
 }
 
 /// A serial port's modem lines, beside its bytes: what a stand-alone cash drawer is driven by

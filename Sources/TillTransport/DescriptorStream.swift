@@ -11,6 +11,7 @@ public import TillSystem
 /// device that stopped answering.
 public final class DescriptorStream<IO: RawIO>: ByteStream {
     public var endpoint: String { io.endpoint }
+    public var devicePath: String? { io.endpoint.hasPrefix("/dev/") ? io.endpoint : nil }
     private let io: IO
     private let reading: DispatchQueue
     private let writing: DispatchQueue

@@ -34,6 +34,8 @@ public final class USBPrinterStream: ByteStream {
     public let endpoint: String
     /// Bus and address, for messages ("bus 1 device 2").
     public let location: String
+    /// The usbfs node libusb opened (/dev/bus/usb/BBB/DDD): what udev names when it goes away.
+    public let devicePath: String?
     private nonisolated(unsafe) let context: OpaquePointer
     private nonisolated(unsafe) let handle: OpaquePointer
     private let interface: Int32
@@ -102,6 +104,7 @@ public final class USBPrinterStream: ByteStream {
 
     private init(device: OpaquePointer, context: OpaquePointer, endpoint: String) throws {
         location = "bus \(libusb_get_bus_number(device)) device \(libusb_get_device_address(device))"
+        devicePath = String(format: "/dev/bus/usb/%03d/%03d", libusb_get_bus_number(device), libusb_get_device_address(device))
         self.endpoint = endpoint
         var config: UnsafeMutablePointer<libusb_config_descriptor>?
         let got = libusb_get_active_config_descriptor(device, &config)

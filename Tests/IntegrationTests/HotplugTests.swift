@@ -125,4 +125,33 @@ struct HotplugTests {
         #expect(after == before, "the same names after a restart (kept in the state directory)")
         #expect(before[left] != nil && before[right] != nil)
     }
+    @Test("a USB printer unplugged while a job waits: the job stays queued and prints once when the printer is plugged in again (libusb under the testbed)")
+    func printerReplugWithJob() async throws {
+        // umockdev needs a dialogue to replay: one read, never asked for (status = false).
+        let bed = Bed(plugged: ["front usbprinter 04b8 0e15 PRN-1 1 82:12"])
+        let config = """
+            [[device]]
+            name = "front-printer"
+            role = "printer"
+            driver = "escpos"
+            usb = { vendor = "04b8", product = "0e15", serial = "PRN-1" }
+            status = false
+            """
+        let daemon = try await DaemonUnderTest(config: config, demo: false, wrapper: bed.wrapper)
+        let job: [UInt8] = [0x1B, 0x40] + Array("hello\n".utf8)
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["printer.job", "device.*"], "since": 0])
+            _ = try await till.collect { $0.contains { $0.topic == "device.added" && $0.data["state"] == "online" } }
+            try bed.send("unplug front")
+            let id = try await till.request("print", ["raw": .string(Data(job).base64EncodedString())])["job"]!
+            let waiting = try await till.collect { $0.contains { $0.data["job"] == id && $0.data["state"] == "queued" && $0.data["error"] != .null } || $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } }
+            #expect(!waiting.contains { $0.data["job"] == id && $0.data["state"] == "done" }, "not printed while unplugged")
+            // Plugged in again (a new device number, as a kernel gives): the one transfer it takes is the job.
+            try bed.send("plug front usbprinter 04b8 0e15 PRN-1 1 01:\(job.map { String(format: "%02X", $0) }.joined())")
+            let events = try await till.collect { $0.contains { $0.data["job"] == id && ($0.data["state"] == "done" || $0.data["state"] == "failed") } }
+            let states = (waiting + events).filter { $0.data["job"] == id }.compactMap { $0.data["state"]?.stringValue }
+            #expect(states.last == "done" && states.filter { $0 == "done" }.count == 1, "\(states)")
+        }
+        #expect(!daemon.log.contains("REPRINT") && !daemon.log.contains("cut off part-way"), "nothing of it had reached the printer before: no reprint")
+    }
 }

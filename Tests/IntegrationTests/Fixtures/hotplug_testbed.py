@@ -12,6 +12,8 @@ control socket sends one command line and gets one reply line ("ok ..." or "erro
     plug NAME KIND VID PID SERIAL PORT   KIND: serial (a CDC ACM tty, /dev/ttyACMn),
                                          keyboard (an input event node that is a keyboard),
                                          printer (usblp bound to its interface, /dev/usb/lpN),
+                                         usbprinter (opened by libusb; an 8th word gives its
+                                         bulk transfers, EP:HEX,EP:HEX...),
                                          device (a USB device with no node of ours);
                                          SERIAL "-" for none; PORT the hub port ("1", "1.2")
     unplug NAME                          remove uevents for the node, the interface, the device
@@ -42,9 +44,10 @@ class Testbed:
         self.devices = {}  # name -> (paths child first, node)
         self.next_tty = 0
         self.next_event = 10
+        self.next_dev = 0
         self.lock = threading.Lock()
 
-    def plug(self, name, kind, vid, pid, serial, port):
+    def plug(self, name, kind, vid, pid, serial, port, transfers=None):
         if name in self.devices:
             return "error %s is plugged in already" % name
         usb = "%s/1-%s" % (CONTROLLER, port)
@@ -88,6 +91,25 @@ class Testbed:
             )
             paths = [lp, interface, usb]
             self.next_tty += 1
+        elif kind == "usbprinter":
+            # A printer libusb opens (its descriptors in sysfs); TRANSFERS is its dialogue, one
+            # bulk transfer each, comma-separated EP:HEX (01:1B40... out, 82:12 in), replayed by
+            # umockdev: a transfer that is not the next one expected fails, so a second copy of
+            # a job cannot go unseen.
+            self.next_dev += 1
+            devnum = 100 + self.next_dev
+            node = "/dev/bus/usb/001/%03d" % devnum
+            v, p_ = int(vid, 16), int(pid, 16)
+            device = bytes([18, 1, 0x00, 0x02, 0, 0, 0, 64, v & 255, v >> 8, p_ & 255, p_ >> 8, 0x00, 0x01, 1, 2, 3, 1])
+            body = bytes([9, 4, 0, 0, 2, 7, 1, 2, 0]) + bytes([7, 5, 0x01, 2, 64, 0, 0]) + bytes([7, 5, 0x82, 2, 64, 0, 0])
+            config = bytes([9, 2, 9 + len(body), 0, 1, 1, 0, 0xC0, 1]) + body
+            text = (
+                "P: %s\nN: bus/usb/001/%03d\nE: DEVNAME=%s\nE: DEVTYPE=usb_device\nE: DRIVER=usb\nE: SUBSYSTEM=usb\n"
+                "E: BUSNUM=001\nE: DEVNUM=%03d\nE: ID_PATH=%s\nA: busnum=1\nA: devnum=%d\nA: idVendor=%s\nA: idProduct=%s\n%s"
+                "A: bConfigurationValue=1\nA: bNumConfigurations=1\nA: speed=480\nH: descriptors=%s\n"
+                % (usb, devnum, node, devnum, id_path, devnum, vid, pid, serial_attr, (device + config).hex().upper())
+            )
+            paths = [usb]
         elif kind == "device":
             node = "-"
             text = usb_block
@@ -96,6 +118,19 @@ class Testbed:
             return "error unknown kind %s" % kind
         if not self.bed.add_from_string(text):
             return "error umockdev took no device from the description"
+        if kind == "usbprinter":
+            script = os.path.join(self.bed.get_root_dir(), "%s-%d.ioctl" % (name, self.next_dev))
+            lines = ["@DEV %s (usbdevfs)" % node]
+            for transfer in (transfers or "").split(","):
+                if not transfer:
+                    continue
+                ep, data = transfer.split(":")
+                ep, data = int(ep, 16), bytes.fromhex(data)
+                length = len(data) if ep < 0x80 else 64
+                lines.append("USBDEVFS_REAPURBNDELAY 0 3 %d 0 0 %d %d 0 %s" % (ep, length, len(data), data.hex().upper()))
+            with open(script, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            self.bed.load_ioctl(node, script)
         for path in reversed(paths):
             self.bed.uevent("/sys" + path, "add")
         self.devices[name] = (paths, node)
@@ -138,7 +173,7 @@ class Testbed:
         words = line.split()
         with self.lock:
             try:
-                if words[0] == "plug" and len(words) == 7:
+                if words[0] == "plug" and len(words) in (7, 8):
                     return self.plug(*words[1:])
                 if words[0] == "unplug" and len(words) == 2:
                     return self.unplug(words[1])

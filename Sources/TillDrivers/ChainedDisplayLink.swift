@@ -8,12 +8,12 @@ import TillTransport
 final class ChainedDisplayLink: ByteStream {
     let endpoint: String
     private let port: any DisplayPort
-    private let closed = Mutex(false)
-    private let wakeup = Wakeup()
+    private let oneWay: OneWayLink
 
     init(port: any DisplayPort) {
         self.port = port
         endpoint = "the display port of printer \(port.info.name)"
+        oneWay = OneWayLink(endpoint: endpoint)
     }
 
     /// The link, once the printer named by `via` is known to carry a display and is there.
@@ -34,27 +34,45 @@ final class ChainedDisplayLink: ByteStream {
         return ChainedDisplayLink(port: port)
     }
 
-    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
+    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] { try await oneWay.read(timeout: timeout) }
+
+    func write(_ bytes: [UInt8], timeout: Duration) async throws {
+        try oneWay.checkOpen()
+        try await port.passToDisplay(bytes)
+    }
+
+    func drain(timeout: Duration) async throws {}
+    func cancelWaits() { oneWay.cancelWaits() }
+    func close() async { oneWay.close() }
+}
+
+/// What a link that carries nothing back shares (a display chained through a printer, the demo's
+/// virtual display): a read waits out its time (or a cancellation, or the close) and returns
+/// nothing; after `close()` every call throws `.closed`.
+final class OneWayLink: Sendable {
+    private let endpoint: String
+    private let closed = Mutex(false)
+    private let wakeup = Wakeup()
+
+    init(endpoint: String) {
+        self.endpoint = endpoint
+    }
+
+    func read(timeout: Duration) async throws -> [UInt8] {
         try checkOpen()
         await wakeup.wait(until: .now + timeout)
         try checkOpen()
         return []
     }
 
-    func write(_ bytes: [UInt8], timeout: Duration) async throws {
-        try checkOpen()
-        try await port.passToDisplay(bytes)
-    }
-
-    func drain(timeout: Duration) async throws {}
     func cancelWaits() { wakeup.signal() }
 
-    func close() async {
+    func close() {
         closed.withLock { $0 = true }
         wakeup.signal()
     }
 
-    private func checkOpen() throws {
+    func checkOpen() throws {
         if closed.withLock({ $0 }) { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import TillDevices
 import TillTransport
@@ -108,6 +109,47 @@ func retryDelay(after error: any Error, _ backoff: inout Backoff, presence: (any
     let delay = backoff.next()
     guard presence?.isLive == true, (error as? TransportError)?.kind == .notFound else { return delay }
     return max(delay, .seconds(300))
+}
+
+/// A signal for many waiters, none missed: take a `mark`, look at the state, then
+/// `wait(since: mark, until:)` returns at once if `signal()` came after the mark, else at the
+/// next signal, the deadline, or the task's cancellation. (`Wakeup` below is for one waiter.)
+final class Broadcast: Sendable {
+    private let state = Mutex<(generation: Int, waiters: [UUID: CheckedContinuation<Void, Never>])>((0, [:]))
+
+    var mark: Int { state.withLock { $0.generation } }
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation += 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait(since mark: Int, until deadline: ContinuousClock.Instant) async {
+        let id = UUID()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let now = self.state.withLock { state -> Bool in
+                        if state.generation != mark || Task.isCancelled { return true }
+                        state.waiters[id] = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+            await group.next()
+            group.cancelAll()
+            self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
 }
 
 /// A sleep another task can cut short: `wait(until:)` returns at the deadline, on `signal()`,

@@ -10,12 +10,11 @@ public import TillTransport
 public final class PresentDevices: DevicePresence {
     private struct State {
         var records: [String: UDevRecord] = [:]
-        var generation = 0
-        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
         var live = false
         var departureWatchers: [UUID: AsyncStream<String>.Continuation] = [:]
     }
     private let state = Mutex(State())
+    private let arrivals = Broadcast()
 
     public init() {}
 
@@ -83,37 +82,11 @@ public final class PresentDevices: DevicePresence {
         state.withLock { Array($0.records.values) }.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first
     }
 
-    public func arrivalMark() -> Int { state.withLock { $0.generation } }
+    public func arrivalMark() -> Int { arrivals.mark }
 
-    public func waitForArrival(since generation: Int, upTo duration: Duration) async {
-        let id = UUID()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let now = self.state.withLock { state -> Bool in
-                        if state.generation != generation || Task.isCancelled { return true }
-                        state.waiters[id] = continuation
-                        return false
-                    }
-                    if now { continuation.resume() }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: duration)
-                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-            }
-            await group.next()
-            group.cancelAll()
-            self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
+    public func waitForArrival(since mark: Int, upTo duration: Duration) async {
+        await arrivals.wait(since: mark, until: .now + duration)
     }
 
-    private func arrived() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.generation += 1
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
+    private func arrived() { arrivals.signal() }
 }

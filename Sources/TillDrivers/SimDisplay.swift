@@ -26,23 +26,19 @@ final class VirtualDisplayLink: ByteStream {
     let endpoint: String
     private let display: Mutex<VirtualDisplay>
     private let show: @Sendable ([String]) throws -> Void
-    private let closed = Mutex(false)
-    private let wakeup = Wakeup()
+    private let oneWay: OneWayLink
 
     init(endpoint: String, display: VirtualDisplay, show: @escaping @Sendable ([String]) throws -> Void) {
         self.endpoint = endpoint
         self.display = Mutex(display)
         self.show = show
+        oneWay = OneWayLink(endpoint: endpoint)
     }
 
-    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
-        try checkOpen()
-        await wakeup.wait(until: .now + timeout)
-        return []
-    }
+    func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] { try await oneWay.read(timeout: timeout) }
 
     func write(_ bytes: [UInt8], timeout: Duration) async throws {
-        try checkOpen()
+        try oneWay.checkOpen()
         let rows = display.withLock { display in
             display.feed(bytes)
             return display.lines
@@ -58,14 +54,6 @@ final class VirtualDisplayLink: ByteStream {
     }
 
     func drain(timeout: Duration) async throws {}
-    func cancelWaits() { wakeup.signal() }
-
-    func close() async {
-        closed.withLock { $0 = true }
-        wakeup.signal()
-    }
-
-    private func checkOpen() throws {
-        if closed.withLock({ $0 }) { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
-    }
+    func cancelWaits() { oneWay.cancelWaits() }
+    func close() async { oneWay.close() }
 }

@@ -32,9 +32,10 @@ final class VirtualPrinterLink: ByteStream {
         var replies: [UInt8] = []
         var automaticStatus = false
         var closed = false
-        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     }
     private let state: Mutex<State>
+    /// Readers, writers held by a printer out of paper, and a job part-way: woken by any change.
+    private let wake = Broadcast()
 
     init(endpoint: String, profile: PrinterProfile, drawerKicked: @escaping @Sendable () -> Void = {}, paper: @escaping @Sendable (String) throws -> Void) {
         self.endpoint = endpoint
@@ -57,6 +58,7 @@ final class VirtualPrinterLink: ByteStream {
     func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
         let deadline = ContinuousClock.now + timeout
         while true {
+            let mark = wake.mark
             let (bytes, closed, condition) = state.withLock { state -> ([UInt8], Bool, Condition) in
                 let count = min(maxCount, state.replies.count)
                 defer { state.replies.removeFirst(count) }
@@ -65,16 +67,17 @@ final class VirtualPrinterLink: ByteStream {
             if closed { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
             if !condition.plugged { throw unplugged(written: 0) }
             if !bytes.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return bytes }
-            await waitForWake(until: deadline)
+            await wake.wait(since: mark, until: deadline)
         }
     }
 
     func write(_ bytes: [UInt8], timeout: Duration) async throws {
+        let mark = wake.mark
         let (canPrint, seconds, plugged) = state.withLock { ($0.condition.canPrint, $0.condition.printSeconds, $0.condition.plugged) }
         guard plugged else { throw unplugged(written: 0) }
         guard canPrint else {
             // Like a printer out of paper: it takes nothing until it is ready again.
-            await waitForWake(until: ContinuousClock.now + timeout)
+            await wake.wait(since: mark, until: ContinuousClock.now + timeout)
             if !state.withLock({ $0.condition.canPrint }) {
                 var error = TransportError(.timedOut, endpoint: endpoint, "\(endpoint) took nothing for \(timeout)")
                 error.bytesWritten = 0
@@ -87,9 +90,10 @@ final class VirtualPrinterLink: ByteStream {
             // The rest takes this long, unless the printer is pulled out meanwhile.
             let deadline = ContinuousClock.now + .seconds(seconds)
             while ContinuousClock.now < deadline {
+                let mark = wake.mark
                 try Task.checkCancellation()
                 if !state.withLock({ $0.condition.plugged }) { throw unplugged(written: firstLine + 1) }
-                await waitForWake(until: deadline)
+                await wake.wait(since: mark, until: deadline)
             }
             try take(Array(bytes[(firstLine + 1)...]))
         } else {
@@ -157,36 +161,7 @@ final class VirtualPrinterLink: ByteStream {
         [0x10 | (c.online ? 0 : 0x08) | (c.coverOpen ? 0x20 : 0) | (c.drawerPinHigh ? 0x04 : 0), 0, c.paper == .out ? 0x0C : c.paper == .nearEnd ? 0x03 : 0, 0]
     }
 
-    private func waitForWake(until deadline: ContinuousClock.Instant) async {
-        let id = UUID()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let closed = self.state.withLock { state -> Bool in
-                        if state.closed { return true }
-                        state.waiters[id] = continuation
-                        return false
-                    }
-                    if closed { continuation.resume() }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(until: deadline)
-                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-            }
-            await group.next()
-            group.cancelAll()
-            self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-
-    private func wakeReaders() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
+    private func wakeReaders() { wake.signal() }
 }
 
 /// Picks the real-time commands out of a byte stream (which a printer acts on at once, even

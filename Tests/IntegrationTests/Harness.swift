@@ -175,6 +175,15 @@ func waitForExit(_ process: Process, timeout: Duration = .seconds(60)) async -> 
 }
 
 /// Runs a program to completion (killed after 60 s, so a hung client fails the test instead of hanging it).
+/// Runs blocking work (a child process, a blocking socket) on a thread of its own, not on one of
+/// the cooperative pool's two: a test that blocks a pool thread for seconds starves every other
+/// test running beside it on a loaded machine.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")

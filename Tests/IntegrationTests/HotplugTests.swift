@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TillClient
 import TillCore
@@ -14,6 +15,8 @@ struct HotplugTests {
     final class Bed: Sendable {
         let control: String
         let wrapper: [String]
+        /// Where the testbed's own messages go (tilld's log: the wrapper's stderr), for failures.
+        let log = Mutex<String?>(nil)
 
         init(plugged: [String]) {
             control = NSTemporaryDirectory() + "testbed-" + UUID().uuidString.prefix(8) + ".sock"
@@ -23,12 +26,19 @@ struct HotplugTests {
 
         /// One command to the testbed; its reply after "ok".
         @discardableResult
-        func send(_ command: String) throws -> String {
+        func send(_ command: String) async throws -> String {
+            try await offThePool { try self.sendNow(command) }
+        }
+
+        private func sendNow(_ command: String) throws -> String {
             let client = try RawClient(path: control)
             defer { client.close() }
             try client.send(command + "\n")
             let reply = try client.readLine(timeout: .seconds(10)) ?? "error: no reply"
-            guard reply.hasPrefix("ok") else { throw WireError(.deviceError, "testbed: \(command): \(reply)") }
+            guard reply.hasPrefix("ok") else {
+                let said = log.withLock { $0 }.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(1500)) } ?? ""
+                throw WireError(.deviceError, "testbed: \(command): \(reply)\n\(said)")
+            }
             return String(reply.dropFirst(2)).trimmingCharacters(in: .whitespaces)
         }
     }
@@ -59,22 +69,22 @@ struct HotplugTests {
             #expect(keyboard?["claimed_by"] == .null && keyboard?["why"]?.stringValue?.contains("keyboard") == true, "\(seen)")
             try await till.request("subscribe", ["topics": ["scanner.data", "device.*"]])
 
-            try bed.send("send scanner \(Self.hex("4006381333931\r"))")
+            try await bed.send("send scanner \(Self.hex("4006381333931\r"))")
             let first = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
             #expect(first.last?.data["text"] == "4006381333931")
 
-            try bed.send("unplug scanner")
+            try await bed.send("unplug scanner")
             let gone = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } }
             #expect(gone.last?.data["reason"]?.stringValue?.isEmpty == false)
 
             let plugged = ContinuousClock.now
-            let node = try bed.send("plug scanner serial 0c2e 0720 SCN-001 1")
+            let node = try await bed.send("plug scanner serial 0c2e 0720 SCN-001 1")
             #expect(node == "/dev/ttyACM1", "a new node, as a kernel may give")
             let back = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "online" } }
             let elapsed = ContinuousClock.now - plugged
             #expect(elapsed < .seconds(5), "opened at once when plugged in, not at the end of a back-off: \(elapsed)")
             #expect(back.last?.device == "front-scanner")
-            try bed.send("send scanner \(Self.hex("5901234123457\r"))")
+            try await bed.send("send scanner \(Self.hex("5901234123457\r"))")
             let second = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
             #expect(second.last?.data["text"] == "5901234123457")
         }
@@ -86,6 +96,7 @@ struct HotplugTests {
     func zeroConfigNames() async throws {
         let bed = Bed(plugged: ["left serial 0c2e 0720 - 1", "right serial 0c2e 0720 - 2"])
         let daemon = try await DaemonUnderTest(config: "", demo: false, wrapper: bed.wrapper)
+        bed.log.withLock { $0 = daemon.logPath }
         @Sendable func claims(_ till: TillConnection) async throws -> [String: String] {
             let seen = try await till.request("devices")["seen"]?.arrayValue ?? []
             var byPort: [String: String] = [:]
@@ -103,14 +114,14 @@ struct HotplugTests {
             let names = try await claims(till)
             #expect(Set(names.values) == ["scanner-1", "scanner-2"] && names.count == 2, "\(names)")
             // Each one reads its own line.
-            try bed.send("send right \(Self.hex("4006381333931\r"))")
+            try await bed.send("send right \(Self.hex("4006381333931\r"))")
             let scan = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
             #expect(scan.last?.device == names[right])
 
-            try bed.send("unplug left")
-            try bed.send("unplug right")
-            try bed.send("plug right serial 0c2e 0720 - 2")
-            try bed.send("plug left serial 0c2e 0720 - 1")
+            try await bed.send("unplug left")
+            try await bed.send("unplug right")
+            try await bed.send("plug right serial 0c2e 0720 - 2")
+            try await bed.send("plug left serial 0c2e 0720 - 1")
             let deadline = ContinuousClock.now + .seconds(15)
             while (try await till.request("devices")["devices"]?.arrayValue ?? []).filter({ $0["state"] == "online" }).count < 2 {
                 guard ContinuousClock.now < deadline else { throw TimedOut(what: "both scanners back online") }
@@ -142,7 +153,7 @@ struct HotplugTests {
         try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["printer.job", "device.*"], "since": 0])
             _ = try await till.collect { $0.contains { ($0.topic == "device.added" || $0.topic == "device.state") && $0.data["state"] == "online" } }
-            try bed.send("unplug front")
+            try await bed.send("unplug front")
             // The printer lets go at once when udev says it is gone (it is asked nothing, so it
             // would not notice by itself). (umockdev ends the process on a transfer to a device
             // it removed, so the job is sent only once tilld has said so.)
@@ -154,7 +165,7 @@ struct HotplugTests {
             let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
             #expect(devices.first?["state"] == "offline", "\(devices)")
             // Plugged in again (a new device number, as a kernel gives): the one transfer it takes is the job.
-            try bed.send("plug front usbprinter 04b8 0e15 PRN-1 1 01:\(job.map { String(format: "%02X", $0) }.joined())")
+            try await bed.send("plug front usbprinter 04b8 0e15 PRN-1 1 01:\(job.map { String(format: "%02X", $0) }.joined())")
             let events = try await till.collect { $0.contains { $0.data["job"] == id && ($0.data["state"] == "done" || $0.data["state"] == "failed") } }
             let states = (waiting + events).filter { $0.data["job"] == id }.compactMap { $0.data["state"]?.stringValue }
             #expect(!waiting.contains { $0.data["state"] == "done" }, "not printed while unplugged")

@@ -110,20 +110,21 @@ struct DiscoveryTests {
         let mark = present.arrivalMark()
         let waiting = Task { () -> Duration in
             let start = ContinuousClock.now
-            await present.waitForArrival(since: mark, upTo: .seconds(30))
+            await present.waitForArrival(since: mark, upTo: .seconds(600))
             return ContinuousClock.now - start
         }
         try? await Task.sleep(for: .milliseconds(50))
         #expect(present.apply(record))
-        #expect(await waiting.value < .seconds(10), "woken by the arrival, not at the end of its wait")
+        // Minutes against the ten of the wait: a loaded machine may be slow to run the task.
+        #expect(await waiting.value < .seconds(120), "woken by the arrival, not at the end of its wait")
         // An arrival between the mark and the wait (the attempt was failing meanwhile): no wait at all.
         let before = present.arrivalMark()
         var other = Self.tty(0x0c2e, 0x0720, serial: "S2", port: "2", node: "/dev/ttyACM1")
         other.action = "add"
         present.apply(other)
         let start = ContinuousClock.now
-        await present.waitForArrival(since: before, upTo: .seconds(30))
-        #expect(ContinuousClock.now - start < .seconds(10), "an arrival since the mark is not missed")
+        await present.waitForArrival(since: before, upTo: .seconds(600))
+        #expect(ContinuousClock.now - start < .seconds(120), "an arrival since the mark is not missed")
         #expect(!present.apply(record), "the monitor may say it twice")
         #expect(present.node(for: entry) == "/dev/ttyACM0")
         record.action = "remove"

@@ -120,7 +120,6 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             guard let stream = link.withLock({ $0.stream }), stream.devicePath == node else { continue }
             lost(stream, reason: "\(node) went away (unplugged or switched off); tilld opens it again when it is back")
             stream.cancelWaits()
-            wakeup.signal()
             await stream.close()
             await statusCell.set(derivedStatus(), device: info.name, events)
         }
@@ -387,11 +386,15 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     }
 
     private func lost(_ stream: any ByteStream, reason: String) {
-        link.withLock { link in
-            guard link.stream === stream else { return }
+        let mine = link.withLock { link -> Bool in
+            guard link.stream === stream else { return false }
             link.stream = nil
             link.reason = reason
+            return true
         }
+        // The status loop may be asleep for long (a USB printer not asked for its status): it
+        // must see the link gone now and open the printer again, not in an hour.
+        if mine { wakeup.signal() }
     }
 
     /// The device state from the link and what the printer said.

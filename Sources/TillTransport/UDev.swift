@@ -167,7 +167,11 @@ public final class UDevMonitor: DeviceMonitor {
         var properties: [String: String] = [:]
         var entry = udev_device_get_properties_list_entry(device)
         while let current = entry {
-            if let name = string(udev_list_entry_get_name(current)) { properties[name] = string(udev_list_entry_get_value(current)) ?? "" }
+            // Not SEQNUM or ACTION: they differ between two messages about the same device, which
+            // would make a repeated add look like a change.
+            if let name = string(udev_list_entry_get_name(current)), name != "SEQNUM", name != "ACTION" {
+                properties[name] = string(udev_list_entry_get_value(current)) ?? ""
+            }
             entry = udev_list_entry_get_next(current)
         }
         var usb: UDevRecord.USB? = nil

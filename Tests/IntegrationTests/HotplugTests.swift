@@ -45,6 +45,16 @@ struct HotplugTests {
 
     static func hex(_ text: String) -> String { Array(text.utf8).map { String(format: "%02x", $0) }.joined() }
 
+    /// A wait that, timed out, says what it waited for and what tilld (and the testbed) logged.
+    static func waitFor<T: Sendable>(_ what: String, _ daemon: DaemonUnderTest, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as TimedOut {
+            let devices = (try? await offThePool { try daemon.tillctl(["devices", "--json"]) }).map { $0.1 } ?? "?"
+            throw TimedOut(what: "\(what) (\(error.what)); devices:\n\(devices)\nlog:\n\(daemon.log.suffix(3000))")
+        }
+    }
+
     @Test("a scanner named by usb: scans at start, offline when unplugged, back at a new node when plugged in again; the unknown device and the keyboard are listed and left alone")
     func replugScanner() async throws {
         let bed = Bed(plugged: ["scanner serial 0c2e 0720 SCN-001 1", "gadget device 1234 5678 - 2", "keys keyboard 046d c31c - 3"])
@@ -74,7 +84,7 @@ struct HotplugTests {
             #expect(first.last?.data["text"] == "4006381333931")
 
             try await bed.send("unplug scanner")
-            let gone = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } }
+            let gone = try await Self.waitFor("offline once unplugged", daemon) { try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } } }
             #expect(gone.last?.data["reason"]?.stringValue?.isEmpty == false)
 
             let plugged = ContinuousClock.now
@@ -118,15 +128,22 @@ struct HotplugTests {
             let scan = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
             #expect(scan.last?.device == names[right])
 
+            @Sendable func online() async throws -> Int {
+                (try await till.request("devices")["devices"]?.arrayValue ?? []).filter { $0["state"] == "online" }.count
+            }
+            @Sendable func until(_ what: String, _ condition: @Sendable () async throws -> Bool) async throws {
+                let deadline = ContinuousClock.now + .seconds(15)
+                while try await !condition() {
+                    guard ContinuousClock.now < deadline else { throw TimedOut(what: what) }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
             try await bed.send("unplug left")
             try await bed.send("unplug right")
+            try await until("both scanners offline") { try await online() == 0 }
             try await bed.send("plug right serial 0c2e 0720 - 2")
             try await bed.send("plug left serial 0c2e 0720 - 1")
-            let deadline = ContinuousClock.now + .seconds(15)
-            while (try await till.request("devices")["devices"]?.arrayValue ?? []).filter({ $0["state"] == "online" }).count < 2 {
-                guard ContinuousClock.now < deadline else { throw TimedOut(what: "both scanners back online") }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await until("both scanners back online") { try await online() == 2 }
             #expect(try await claims(till) == names, "the same names after replug in the other order")
             return names
         }
@@ -149,24 +166,25 @@ struct HotplugTests {
             status = false
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false, wrapper: bed.wrapper)
+        bed.log.withLock { $0 = daemon.logPath }
         let job: [UInt8] = [0x1B, 0x40] + Array("hello\n".utf8)
         try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["printer.job", "device.*"], "since": 0])
-            _ = try await till.collect { $0.contains { ($0.topic == "device.added" || $0.topic == "device.state") && $0.data["state"] == "online" } }
+            _ = try await Self.waitFor("the printer online at start", daemon) { try await till.collect { $0.contains { ($0.topic == "device.added" || $0.topic == "device.state") && $0.data["state"] == "online" } } }
             try await bed.send("unplug front")
             // The printer lets go at once when udev says it is gone (it is asked nothing, so it
             // would not notice by itself). (umockdev ends the process on a transfer to a device
             // it removed, so the job is sent only once tilld has said so.)
-            let gone = try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } }
+            let gone = try await Self.waitFor("offline once unplugged", daemon) { try await till.collect { $0.contains { $0.topic == "device.state" && $0.data["state"] == "offline" } } }
             #expect(gone.last?.data["reason"]?.stringValue?.contains("went away") == true, "\(gone.last?.data ?? [:])")
             let id = try await till.request("print", ["raw": .string(Data(job).base64EncodedString())])["job"]!
-            let waiting = try await till.collect { $0.contains { $0.data["job"] == id && $0.data["state"] == "queued" } }
+            let waiting = try await Self.waitFor("the job queued", daemon) { try await till.collect { $0.contains { $0.data["job"] == id && $0.data["state"] == "queued" } } }
             try await Task.sleep(for: .milliseconds(300))
             let devices = try await till.request("devices")["devices"]?.arrayValue ?? []
             #expect(devices.first?["state"] == "offline", "\(devices)")
             // Plugged in again (a new device number, as a kernel gives): the one transfer it takes is the job.
             try await bed.send("plug front usbprinter 04b8 0e15 PRN-1 1 01:\(job.map { String(format: "%02X", $0) }.joined())")
-            let events = try await till.collect { $0.contains { $0.data["job"] == id && ($0.data["state"] == "done" || $0.data["state"] == "failed") } }
+            let events = try await Self.waitFor("the job printed once plugged in", daemon) { try await till.collect { $0.contains { $0.data["job"] == id && ($0.data["state"] == "done" || $0.data["state"] == "failed") } } }
             let states = (waiting + events).filter { $0.data["job"] == id }.compactMap { $0.data["state"]?.stringValue }
             #expect(!waiting.contains { $0.data["state"] == "done" }, "not printed while unplugged")
             #expect(states.last == "done" && states.filter { $0 == "done" }.count == 1, "\(states)")

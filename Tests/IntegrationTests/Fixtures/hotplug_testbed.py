@@ -33,7 +33,7 @@ import threading
 import gi
 
 gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
+from gi.repository import GLib, UMockdev  # noqa: E402
 
 CONTROLLER = "/devices/pci0000:00/0000:00:14.0/usb1"
 
@@ -184,6 +184,22 @@ class Testbed:
         return "error cannot read %r" % line
 
 
+def on_main_loop(work):
+    """Runs `work` on the GLib main loop's thread and returns its result: umockdev's testbed
+    (its ioctl handlers above all) is only safe to change from the thread that runs its loop."""
+    done = threading.Event()
+    result = []
+
+    def run():
+        result.append(work())
+        done.set()
+        return False
+
+    GLib.idle_add(run)
+    done.wait()
+    return result[0]
+
+
 def serve(bed, path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -192,7 +208,8 @@ def serve(bed, path):
         connection, _ = server.accept()
         with connection:
             line = connection.makefile("r").readline().strip()
-            connection.sendall((bed.command(line) + "\n").encode())
+            reply = on_main_loop(lambda: bed.command(line))
+            connection.sendall((reply + "\n").encode())
 
 
 def main():
@@ -212,7 +229,20 @@ def main():
     environment = dict(os.environ, UMOCKDEV_DIR=bed.bed.get_root_dir())
     child = subprocess.Popen(program, env=environment)
     signal.signal(signal.SIGTERM, lambda *_: child.terminate())
-    sys.exit(child.wait())
+    # The main loop serves umockdev (uevents, ioctl replay) until the program ends.
+    loop = GLib.MainLoop()
+    status = []
+
+    def ended():
+        if child.poll() is None:
+            return True
+        status.append(child.returncode)
+        loop.quit()
+        return False
+
+    GLib.timeout_add(50, ended)
+    loop.run()
+    sys.exit(status[0] if status else 1)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 import Synchronization
-public import TillCore
+import TillCore
 public import TillDevices
 public import TillESCPOS
 public import TillTransport

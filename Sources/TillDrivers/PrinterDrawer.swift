@@ -1,6 +1,6 @@
 public import Foundation
 import Synchronization
-public import TillCore
+import TillCore
 public import TillDevices
 
 /// `printer-drawer`: a cash drawer on a receipt printer's drawer port (`via` names the

@@ -1,6 +1,6 @@
 public import Foundation
 import Synchronization
-public import TillCore
+import TillCore
 public import TillDevices
 public import TillSystem
 public import TillTransport

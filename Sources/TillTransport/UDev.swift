@@ -1,7 +1,7 @@
 import CLibUDev
 import Foundation
 import Synchronization
-public import TillSystem
+import TillSystem
 
 /// One device as udev describes it, copied out of libudev (a plain value: no pointer escapes
 /// the thread that read it). What discovery needs: where the node is, what the device is, who

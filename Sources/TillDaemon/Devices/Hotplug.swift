@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
-public import TillCore
+import TillCore
 public import TillDevices
 public import TillDrivers
 public import TillTransport

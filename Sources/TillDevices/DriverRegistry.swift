@@ -197,10 +197,28 @@ public struct DriverEnvironment: Sendable {
 }
 
 /// What is plugged in, as drivers see it.
+/// A device plugged in, as a driver needs it to open it.
+public struct PluggedDevice: Sendable, Hashable {
+    /// Its node (/dev/ttyACM0, /dev/bus/usb/001/004).
+    public var node: String?
+    /// Its USB vendor and product, when it is on USB.
+    public var vendor: UInt16?
+    public var product: UInt16?
+    /// The kernel's name for its USB device ("1-1.2": bus 1, port 1, then port 2).
+    public var usbKernelName: String?
+
+    public init(node: String?, vendor: UInt16? = nil, product: UInt16? = nil, usbKernelName: String? = nil) {
+        self.node = node
+        self.vendor = vendor
+        self.product = product
+        self.usbKernelName = usbKernelName
+    }
+}
+
 public protocol DevicePresence: Sendable {
-    /// The node udev shows now for the device `entry` names (by `usb`, `port` or `path`); nil
-    /// when it is not plugged in.
-    func node(for entry: DeviceConfig) -> String?
+    /// The device `entry` names (by `usb`, `port` or `path`) as udev shows it now; nil when it
+    /// is not plugged in.
+    func device(for entry: DeviceConfig) -> PluggedDevice?
     /// A mark to take before trying to open a device: `waitForArrival(since:)` then returns at
     /// once if something was plugged in after it (while the attempt was failing).
     func arrivalMark() -> Int
@@ -214,22 +232,6 @@ public protocol DevicePresence: Sendable {
     /// Returns after `duration`, or as soon as a device is plugged in (after `mark`): a driver's
     /// back-off between attempts to open its device, so a replugged device is opened at once.
     func waitForArrival(since mark: Int, upTo duration: Duration) async
-}
-
-extension Optional where Wrapped == any DevicePresence {
-    /// The mark to take before an attempt to open (0 without hotplug).
-    public func arrivalMark() -> Int { self?.arrivalMark() ?? 0 }
-
-    /// The back-off wait after a failed attempt: cut short by an arrival since `mark` when there
-    /// is hotplug, a plain sleep without.
-    public func retryWait(_ duration: Duration, since mark: Int) async throws {
-        if let presence = self {
-            await presence.waitForArrival(since: mark, upTo: duration)
-            try Task.checkCancellation()
-        } else {
-            try await Task.sleep(for: duration)
-        }
-    }
 }
 
 /// A problem with one `[[device]]` entry: the key it is about (nil: the entry as a whole).

@@ -155,7 +155,7 @@ public enum BuiltinDrivers {
             throw DeviceError(device: entry.name, .invalidRequest, "finding \(identity) needs udev, which this tilld has not got; give path instead")
         }
         return (identity, {
-            guard let node = presence.node(for: entry) else {
+            guard let node = presence.device(for: entry)?.node else {
                 throw TransportError(.notFound, endpoint: identity, "no \(identity) is plugged in: plug it in and tilld opens it as soon as udev sees it (`tillctl devices` lists what is plugged in)")
             }
             return node
@@ -211,15 +211,15 @@ public enum BuiltinDrivers {
             open = { try USBPrinterStream.open(usbMatch) }
         } else if let port = options["port"]?.stringValue {
             // The printer plugged into that port, whatever it is: udev says which USB device is there.
-            guard let presence = environment.presence as? PresentDevices else {
+            guard let presence = environment.presence else {
                 throw DeviceError(device: entry.name, .invalidRequest, "finding a printer by port needs udev, which this tilld has not got; give usb or path instead")
             }
             (transport, identity) = ("usb", "the USB printer at port \(port)")
             open = {
-                guard let record = presence.record(for: entry), let usb = record.usb else {
+                guard let plugged = presence.device(for: entry), let vendor = plugged.vendor, let product = plugged.product else {
                     throw TransportError(.notFound, endpoint: identity, "no USB printer is plugged in at port \(port): plug it in and tilld opens it as soon as udev sees it (`tillctl devices` lists what is plugged in)")
                 }
-                return try USBPrinterStream.open(USBPrinterStream.Match(vendor: usb.vendor, product: usb.product, port: record.sysname))
+                return try USBPrinterStream.open(USBPrinterStream.Match(vendor: vendor, product: product, port: plugged.usbKernelName))
             }
         } else if let path = options["path"]?.stringValue {
             identity = path

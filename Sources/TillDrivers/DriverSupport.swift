@@ -68,10 +68,9 @@ final class ReopeningReader<Source: Sendable>: Sendable {
     /// Runs `read` on each opened source until the task is cancelled. `read` returns or throws
     /// a `TransportError` when the device went away; any other error ends the driver.
     func run(device: String, events: any EventSink, read: (Source) async throws -> Void) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        var reopening = Reopening(presence: presence)
         while !Task.isCancelled {
-            // Something plugged in while this attempt fails cuts the back-off short.
-            let mark = presence.arrivalMark()
+            reopening.attempting()
             let source: Source
             do {
                 if let ready = prepared.withLock({ state -> Source? in defer { state = nil }; return state }) {
@@ -81,10 +80,10 @@ final class ReopeningReader<Source: Sendable>: Sendable {
                 }
             } catch {
                 await state.set(DeviceStatus(failure: error), device: device, events)
-                try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
+                try await reopening.wait(after: error)
                 continue
             }
-            backoff.reset()
+            reopening.opened()
             await state.set(.online, device: device, events)
             var stopped: (any Error)? = nil
             do {
@@ -100,15 +99,47 @@ final class ReopeningReader<Source: Sendable>: Sendable {
     }
 }
 
-/// How long a driver waits before trying to open its device again. With hotplug, a device that
-/// is not plugged in is opened again when udev says something was plugged in, so the timer is
-/// only a long safety net (an idle till with an unplugged scanner wakes nothing); other
-/// failures (permission, busy, a network printer) keep the back-off, since their fix comes
-/// with no udev event.
-func retryDelay(after error: any Error, _ backoff: inout Backoff, presence: (any DevicePresence)?) -> Duration {
-    let delay = backoff.next()
-    guard presence?.isLive == true, (error as? TransportError)?.kind == .notFound else { return delay }
-    return max(delay, .seconds(300))
+/// Runs a driver's work, then `close` on every way out, a cancellation or an error included: a
+/// driver that is stopped (shutdown, a reload retiring it) gives its port or connection back.
+func closing(_ close: () async -> Void, after work: () async throws -> Void) async throws {
+    do {
+        try await work()
+    } catch {
+        await close()
+        throw error
+    }
+    await close()
+}
+
+/// The wait between a driver's attempts to open its device: a back-off from 0.5 s doubling to
+/// 30 s, cut short when udev says something was plugged in since the attempt began (`attempting`
+/// takes that mark, so an arrival while the attempt fails is not missed). With hotplug, a device
+/// that is not plugged in waits for udev alone, with a 5-minute safety net instead of the
+/// back-off (an idle till with an unplugged scanner wakes nothing); other failures (permission,
+/// busy, a network printer) keep the back-off, since their fix comes with no udev event.
+struct Reopening {
+    private var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+    private let presence: (any DevicePresence)?
+    private var mark = 0
+
+    init(presence: (any DevicePresence)?) {
+        self.presence = presence
+    }
+
+    /// Before each attempt to open.
+    mutating func attempting() { mark = presence?.arrivalMark() ?? 0 }
+
+    /// The device opened: the next failure starts the back-off from the beginning.
+    mutating func opened() { backoff.reset() }
+
+    /// After a failed attempt: waits before the next one.
+    mutating func wait(after error: any Error) async throws {
+        var delay = backoff.next()
+        guard let presence else { return try await Task.sleep(for: delay) }
+        if presence.isLive, (error as? TransportError)?.kind == .notFound { delay = max(delay, .seconds(300)) }
+        await presence.waitForArrival(since: mark, upTo: delay)
+        try Task.checkCancellation()
+    }
 }
 
 /// A signal for many waiters, none missed: take a `mark`, look at the state, then

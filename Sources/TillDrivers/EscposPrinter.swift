@@ -98,18 +98,14 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     public func run(events: any EventSink) async throws {
         // On every way out (shutdown, or the device retired by a reload) the link is closed, so
         // the printer is free for whoever opens it next (a network printer takes one connection).
-        do {
+        try await closing(closeLink) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.keepLinked(events: events) }
                 if let presence { group.addTask { await self.letGoWhenRemoved(presence, events: events) } }
                 try await group.next()
                 group.cancelAll()
             }
-        } catch {
-            await closeLink()
-            throw error
         }
-        await closeLink()
     }
 
     /// udev says the printer's node went away: the link is dropped now, not at the next job
@@ -135,10 +131,9 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
     }
 
     private func keepLinked(events: any EventSink) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        var reopening = Reopening(presence: presence)
         while !Task.isCancelled {
-            // Something plugged in while this attempt fails cuts the back-off short.
-            let mark = presence.arrivalMark()
+            reopening.attempting()
             let stream: any ByteStream
             do {
                 // The stream `prepare` opened (or none: opened now).
@@ -150,10 +145,10 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             } catch {
                 link.withLock { $0.reason = DeviceStatus(failure: error).reason ?? "\(error)" }
                 await statusCell.set(DeviceStatus(failure: error), device: info.name, events)
-                try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
+                try await reopening.wait(after: error)
                 continue
             }
-            backoff.reset()
+            reopening.opened()
             link.withLock { link in
                 link.stream = stream
                 link.reader = StatusReader()

@@ -90,13 +90,7 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
 
     public func run(events: any EventSink) async throws {
         // On every way out the line is closed (a display retired by a reload frees its port).
-        do {
-            try await keepShowing(events: events)
-        } catch {
-            await closeLine()
-            throw error
-        }
-        await closeLine()
+        try await closing(closeLine) { try await keepShowing(events: events) }
     }
 
     private func closeLine() async {
@@ -104,21 +98,20 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
     }
 
     private func keepShowing(events: any EventSink) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        var reopening = Reopening(presence: presence)
         if behaviour.idleText != nil { await showIdle(events: events) }
         while !Task.isCancelled {
-            // Something plugged in while this attempt fails cuts the back-off short.
-            let mark = presence.arrivalMark()
+            reopening.attempting()
             guard screen.withLock({ $0.stream }) != nil else {
                 do {
                     let stream = try await connect()
                     screen.withLock { $0.stream = stream }
-                    backoff.reset()
+                    reopening.opened()
                     await state.set(.online, device: info.name, events)
                     await redraw(events: events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
+                    try await reopening.wait(after: error)
                 }
                 continue
             }

@@ -72,14 +72,15 @@ public final class PresentDevices: DevicePresence {
         return changed
     }
 
-    public func node(for entry: DeviceConfig) -> String? {
-        let records = state.withLock { Array($0.records.values) }
-        return records.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first?.devnode
+    public func device(for entry: DeviceConfig) -> PluggedDevice? {
+        record(for: entry).map { record in
+            PluggedDevice(node: record.devnode, vendor: record.usb?.vendor, product: record.usb?.product, usbKernelName: record.usb.map { URL(fileURLWithPath: $0.syspath).lastPathComponent })
+        }
     }
 
-    /// The record an entry names, if plugged in.
+    /// The record an entry names, if plugged in (the first by syspath, should two match).
     public func record(for entry: DeviceConfig) -> UDevRecord? {
-        state.withLock { Array($0.records.values) }.filter { Discovery.matches(entry, $0) }.sorted { $0.syspath < $1.syspath }.first
+        state.withLock { Array($0.records.values) }.filter { Discovery.matches(entry, $0) }.min { $0.syspath < $1.syspath }
     }
 
     public func arrivalMark() -> Int { arrivals.mark }

@@ -106,18 +106,14 @@ public final class SerialDrawer: CashDrawer {
     }
 
     public func run(events: any EventSink) async throws {
-        do {
+        try await closing(closeLine) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.watchLine(events: events) }
                 group.addTask { try await self.watch.run(events: events) }
                 try await group.next()
                 group.cancelAll()
             }
-        } catch {
-            await closeLine()
-            throw error
         }
-        await closeLine()
     }
 
     /// On every way out: the port is given back.
@@ -128,19 +124,18 @@ public final class SerialDrawer: CashDrawer {
     /// Keeps the line open (again, with back-off, when it went away) and reads the switch when
     /// it can have moved.
     private func watchLine(events: any EventSink) async throws {
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        var reopening = Reopening(presence: presence)
         while !Task.isCancelled {
-            // Something plugged in while this attempt fails cuts the back-off short.
-            let mark = presence.arrivalMark()
+            reopening.attempting()
             guard let line = link.withLock({ $0.line }) else {
                 do {
                     let line = try await connect()
                     link.withLock { $0.line = line }
-                    backoff.reset()
+                    reopening.opened()
                     await state.set(.online, device: info.name, events)
                 } catch {
                     await state.set(DeviceStatus(failure: error), device: info.name, events)
-                    try await presence.retryWait(retryDelay(after: error, &backoff, presence: presence), since: mark)
+                    try await reopening.wait(after: error)
                 }
                 continue
             }

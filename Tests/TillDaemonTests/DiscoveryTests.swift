@@ -106,7 +106,7 @@ struct DiscoveryTests {
         var record = Self.tty(0x0c2e, 0x0720, serial: "S1", port: "1", node: "/dev/ttyACM0")
         record.action = "add"
         let entry = DeviceConfig(name: "s", role: .scanner, driver: "serial-scanner", options: ["usb": ["vendor": "0c2e", "product": "0720", "serial": "S1"]])
-        #expect(present.node(for: entry) == nil)
+        #expect(present.device(for: entry) == nil)
         let mark = present.arrivalMark()
         let waiting = Task { () -> Duration in
             let start = ContinuousClock.now
@@ -126,9 +126,9 @@ struct DiscoveryTests {
         await present.waitForArrival(since: before, upTo: .seconds(600))
         #expect(ContinuousClock.now - start < .seconds(120), "an arrival since the mark is not missed")
         #expect(!present.apply(record), "the monitor may say it twice")
-        #expect(present.node(for: entry) == "/dev/ttyACM0")
+        #expect(present.device(for: entry)?.node == "/dev/ttyACM0")
         record.action = "remove"
         #expect(present.apply(record))
-        #expect(present.node(for: entry) == nil)
+        #expect(present.device(for: entry) == nil)
     }
 }

@@ -251,12 +251,7 @@ final class StopSignal: Sendable {
     }
 
     func stop() async {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.stopped = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
+        releaseWaiter()
         await withCheckedContinuation { continuation in
             let done = state.withLock { state -> Bool in
                 if state.ended { return true }
@@ -267,7 +262,8 @@ final class StopSignal: Sendable {
         }
     }
 
-    /// The device's work ended by itself: `wait()` returns.
+    /// `wait()` returns (now, or at once when it is called): the device is being stopped, or
+    /// its work ended by itself.
     func releaseWaiter() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.stopped = true

@@ -75,10 +75,16 @@ public final class Hotplug: Service, Sendable {
         }
     }
 
-    /// What tilld makes of each device plugged in now, and why (`devices`).
+    /// What tilld makes of each device plugged in now, and why (`devices`). A name given to a
+    /// device seen for the first time is kept in the state directory at once (written under the
+    /// lock, so two callers never write an older book over a newer one).
     public func sightings() -> [Discovery.Sighting] {
-        names.withLock { names in
-            Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
+        let settings = self.settings
+        return names.withLock { names in
+            let before = names
+            let sightings = Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
+            if names != before { Self.saveNames(names, to: settings.namesPath, logger: logger) }
+            return sightings
         }
     }
 
@@ -93,8 +99,9 @@ public final class Hotplug: Service, Sendable {
                 case .changed(let record):
                     let before = Date()
                     guard self.presence.apply(record) else { continue }
-                    self.log(record)
-                    if record.action != "remove" { self.takeOnKnownModels() }
+                    let sightings = record.action == "remove" ? [] : self.sightings()
+                    self.log(record, sightings)
+                    if record.action != "remove" { self.takeOnKnownModels(sightings) }
                     self.logger.debug("udev event handled", metadata: ["syspath": "\(record.syspath)", "us": "\(Int(Date().timeIntervalSince(before) * 1_000_000))"])
                 }
             }
@@ -107,14 +114,14 @@ public final class Hotplug: Service, Sendable {
         }
     }
 
-    private func log(_ record: UDevRecord) {
+    private func log(_ record: UDevRecord, _ sightings: [Discovery.Sighting]) {
         guard let kind = Discovery.nodeKind(of: record) else { return }
         let identity = Discovery.identity(record)
         if record.action == "remove" {
             logger.info("unplugged", metadata: ["device": "\(identity)", "kind": "\(kind.rawValue)", "node": "\(record.devnode ?? "-")"])
             return
         }
-        guard let sighting = sightings().first(where: { $0.record.syspath == record.syspath }) else { return }
+        guard let sighting = sightings.first(where: { $0.record.syspath == record.syspath }) else { return }
         switch sighting.decision {
         case .configured(let name):
             logger.notice("plugged in", metadata: ["device": "\(identity)", "node": "\(record.devnode ?? "-")", "claimed_by": "\(name)"])
@@ -127,12 +134,9 @@ public final class Hotplug: Service, Sendable {
 
     /// Known models with no entry: a device each, the first time they are seen (later, the
     /// device is the same one, offline while unplugged and online when it is back).
-    public func takeOnKnownModels() {
-        let (sightings, book) = names.withLock { names -> ([Discovery.Sighting], Discovery.NameBook) in
-            let sightings = Discovery.decide(presence.records, entries: settings.entries, quirks: settings.quirks, names: &names, zeroConfig: settings.zeroConfig)
-            return (sightings, names)
-        }
-        Self.saveNames(book, to: settings.namesPath, logger: logger)
+    /// `sightings`: what was just decided, when the caller has it.
+    public func takeOnKnownModels(_ sightings: [Discovery.Sighting]? = nil) {
+        let sightings = sightings ?? self.sightings()
         let existing = Set(manager.devices.map(\.info.name))
         for sighting in sightings {
             guard case .zeroConfig(let name, let driver, let model) = sighting.decision, !existing.contains(name) else { continue }
@@ -177,8 +181,6 @@ public final class Hotplug: Service, Sendable {
     }
 
     static func saveNames(_ book: Discovery.NameBook, to path: String, logger: Logger) {
-        let current = loadNames(path, logger: logger)
-        guard current != book else { return }
         let text = JSONText.encode(JSONValue.object(["names": .object(book.names.mapValues(JSONValue.string))]))
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)

@@ -167,7 +167,9 @@ struct IdleEvdevScannerTests {
         let info = DeviceInfo(name: "wedge", role: .scanner, driver: "evdev-scanner", transport: "evdev")
         let scanner = EvdevScanner(info: info, classifier: ScanClassifier()) { device }
         let running = Task { try await scanner.run(events: RecordingSink()) }
-        try await Task.sleep(for: .milliseconds(300))
+        // Grabbed once the driver runs (a loaded machine may take a while to start its task).
+        let started = ContinuousClock.now
+        while !device.isGrabbed, ContinuousClock.now - started < .seconds(20) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(device.isGrabbed)
         let cancelled = ContinuousClock.now
         running.cancel()

@@ -42,3 +42,8 @@ extern "C" int till_phone_region(const char *e164, char *out, size_t out_size) {
     util->GetRegionCodeForNumber(number, &region);
     return copy_out(region == "ZZ" ? "" : region, out, out_size);
 }
+
+extern "C" int till_phone_country_code(const char *region) {
+    // 0 for a region libphonenumber does not know ("XX", "UK"): the caller refuses it.
+    return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(region);
+}

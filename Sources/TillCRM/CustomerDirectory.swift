@@ -1,5 +1,6 @@
 public import Foundation
 public import TillCore
+import TillPhoneNumber
 
 /// What people do with customer memory outside the till: look someone up, read their
 /// timeline, add a note, attach a forgotten receipt, record consent, export or erase.
@@ -20,7 +21,8 @@ public struct CustomerDirectory: Sendable {
     public func resolve(_ reference: String) async throws -> String {
         let normalizer = self.normalizer
         let found = try await store.read { store -> String? in
-            if let customer = try store.customer(reference), customer.status == .active { return customer.id }
+            // Old ids keep resolving to the survivor of a merge.
+            if let customer = try store.customer(reference), customer.status != .erased { return try store.root(of: customer.id) }
             var candidates: [CustomerIdentifier] = []
             if reference.contains("@") { candidates += [try? normalizer.email(reference)].compactMap { $0 } }
             if reference.contains(where: \.isNumber) { candidates += [try? normalizer.phone(reference)].compactMap { $0 } }
@@ -43,39 +45,68 @@ public struct CustomerDirectory: Sendable {
         public var lastSeen: Date
     }
 
-    /// Customers whose name contains `text`, or one of whose identifiers starts with its normalised form.
+    /// Customers found by any part of a name, an email or a phone number, the phone in
+    /// national ("07911", "0151 2345") or international form ("+44 7911", "0044 7911").
     public func find(_ text: String, limit: Int = 20) async throws -> [Match] {
-        var prefixes: Set<String> = [text.lowercased(), String(text.uppercased().filter { !$0.isWhitespace })]
-        if let phone = try? normalizer.phone(text) { prefixes.insert(phone.normalized) }
-        return try await store.read { [prefixes] store in
-            try store.findCustomers(identifierPrefixes: prefixes.sorted(), nameContaining: text, limit: limit).map { customer in
-                Match(
-                    id: customer.id, name: customer.name, identifiers: try store.identifiers(of: customer.id).map(\.description),
-                    lastSeen: Date(milliseconds: customer.lastSeenMs))
+        let query = text.trimmingWhitespace()
+        var prefixes: Set<String> = [String(query.uppercased().filter { !$0.isWhitespace })]
+        var parts: Set<String> = [query.lowercased()]
+        if let phone = try? normalizer.phone(query) { prefixes.insert(phone.normalized) }
+        for part in Self.phoneParts(query, defaultRegion: normalizer.defaultRegion) { parts.insert(part) }
+        let name = query
+        return try await store.read { [prefixes, parts] store in
+            try store.findCustomers(identifierPrefixes: prefixes.sorted(), identifierParts: parts.sorted(), nameContaining: name, limit: limit).compactMap { record in
+                guard let cluster = try Cluster.of(record.id, in: store) else { return nil }
+                return Match(
+                    id: cluster.root.id, name: cluster.displayName, identifiers: try cluster.identifiers(in: store).map(\.description),
+                    lastSeen: Date(milliseconds: cluster.lastSeenMs))
             }
         }
     }
 
-    /// Everything shown for one customer: the record, identifiers, current consent, the timeline (newest first).
+    /// The digits of a partial phone number as they appear inside an E.164 number: "07911"
+    /// in a British shop is "+447911", "0044 7911" is "+447911", a bare "7911" is itself.
+    static func phoneParts(_ text: String, defaultRegion: String) -> [String] {
+        let allowed = Set("0123456789+ -()/.")
+        guard text.contains(where: \.isNumber), text.allSatisfy(allowed.contains) else { return [] }
+        let digits = String(text.filter(\.isNumber))
+        guard digits.count >= 3 else { return [] }
+        if text.trimmingWhitespace().hasPrefix("+") { return ["+" + digits] }
+        if digits.hasPrefix("00") { return ["+" + digits.dropFirst(2)] }
+        if digits.hasPrefix("0"), let code = PhoneNumber.countryCode(ofRegion: defaultRegion) {
+            // National trunk prefix: 0 then the national number.
+            return ["+\(code)" + digits.dropFirst(), String(digits.dropFirst())]
+        }
+        return [digits]
+    }
+
+    /// Everything shown for one customer: the record, identifiers, current consent, the
+    /// timeline (newest first), gathered over every record merged into it.
     public func profile(_ id: String, timelineLimit: Int = 500) async throws -> JSONValue {
         try await store.read { store in
-            guard let customer = try store.customer(id) else { throw NotFound(description: "no customer \(id)") }
-            let identifiers = try store.identifiers(of: id).map { identifier -> JSONValue in
+            guard let cluster = try Cluster.of(id, in: store) else { throw NotFound(description: "no customer \(id)") }
+            let customer = cluster.root
+            let identifiers = try cluster.identifiers(in: store).map { identifier -> JSONValue in
                 ["kind": .string(identifier.kind.rawValue), "raw": .string(identifier.raw), "normalized": .string(identifier.normalized)]
             }
-            let timeline = try store.timeline(of: id, limit: timelineLimit).map { entry -> JSONValue in
+            let timeline = try cluster.timeline(in: store, limit: timelineLimit).map { entry -> JSONValue in
                 [
                     "at": .string(Timestamp.format(Date(milliseconds: entry.occurredMs))), "type": .string(entry.type.rawValue),
                     "data": entry.payload, "actor": entry.actor.map(JSONValue.string) ?? .null,
                 ]
             }
-            return [
-                "id": .string(id), "name": customer.name.map(JSONValue.string) ?? .null, "status": .string(customer.status.rawValue),
-                "first_seen": .string(Timestamp.format(Date(milliseconds: customer.firstSeenMs))),
-                "last_seen": .string(Timestamp.format(Date(milliseconds: customer.lastSeenMs))),
-                "visits": .int(Int64(customer.visits)), "identifiers": .array(identifiers),
-                "consent": .array(ConsentRecord.current(try store.consentHistory(of: id)).map(Self.json)), "timeline": .array(timeline),
+            var profile: [String: JSONValue] = [
+                "id": .string(customer.id), "name": cluster.displayName.map(JSONValue.string) ?? .null, "status": .string(customer.status.rawValue),
+                "first_seen": .string(Timestamp.format(Date(milliseconds: cluster.firstSeenMs))),
+                "last_seen": .string(Timestamp.format(Date(milliseconds: cluster.lastSeenMs))),
+                "visits": .int(Int64(cluster.visits)), "identifiers": .array(identifiers),
+                "consent": .array(ConsentRecord.current(try cluster.consentHistory(in: store)).map(Self.json)), "timeline": .array(timeline),
             ]
+            if let given = customer.givenName { profile["given_name"] = .string(given) }
+            if let family = customer.familyName { profile["family_name"] = .string(family) }
+            if let postcode = customer.postcode { profile["postcode"] = .string(postcode) }
+            if cluster.members.count > 1 { profile["merged_records"] = .array(cluster.ids.dropFirst().map(JSONValue.string)) }
+            return .object(profile)
         }
     }
 
@@ -87,11 +118,22 @@ public struct CustomerDirectory: Sendable {
         ]
     }
 
+    static func json(_ merge: MergeRecord) -> JSONValue {
+        [
+            "survivor": .string(merge.survivor), "absorbed": .string(merge.absorbed), "automatic": .bool(merge.automatic),
+            "score": merge.score.map { .double($0) } ?? .null, "evidence": .array(merge.evidence.map(JSONValue.string)),
+            "actor": .string(merge.actor), "reason": .string(merge.reason), "merged": .string(Timestamp.format(Date(milliseconds: merge.mergedMs))),
+            "undone": merge.undoneMs.map { .string(Timestamp.format(Date(milliseconds: $0))) } ?? .null,
+            "undone_by": merge.undoneBy.map(JSONValue.string) ?? .null,
+        ]
+    }
+
     public enum EntryType: String, Sendable, CaseIterable { case note, conversation, opportunity }
 
     /// Adds a note, conversation or opportunity to the timeline.
     public func add(_ type: EntryType, to id: String, data: JSONValue, actor: String?) async throws {
         try await store.write { store in
+            let id = try store.root(of: id)
             guard try store.customer(id)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
             let ms = Date().milliseconds
             try store.append(TimelineEntry(
@@ -125,6 +167,7 @@ public struct CustomerDirectory: Sendable {
         _ id: String, channel: ConsentRecord.Channel, purpose: ConsentRecord.Purpose, granted: Bool, basis: ConsentRecord.Basis, source: String
     ) async throws {
         try await store.write { store in
+            let id = try store.root(of: id)
             guard try store.customer(id)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
             let ms = Date().milliseconds
             try store.append(ConsentRecord(customer: id, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source, recordedMs: ms))
@@ -136,15 +179,22 @@ public struct CustomerDirectory: Sendable {
     }
 
     public func consent(_ id: String) async throws -> JSONValue {
-        try await store.read { store in .array(ConsentRecord.current(try store.consentHistory(of: id)).map(Self.json)) }
+        try await store.read { store in
+            guard let cluster = try Cluster.of(id, in: store) else { throw NotFound(description: "no customer \(id)") }
+            return .array(ConsentRecord.current(try cluster.consentHistory(in: store)).map(Self.json))
+        }
     }
 
     /// Everything held about a person (subject access request), as one JSON object.
     public func export(_ id: String) async throws -> JSONValue {
         var profile = try await profile(id, timelineLimit: Int.max).objectValue ?? [:]
         let extra = try await store.read { store -> JSONValue in
-            let consent = try store.consentHistory(of: id).map(Self.json)
-            let sales = try store.links(ofCustomer: id).map { link -> JSONValue in
+            guard let cluster = try Cluster.of(id, in: store) else { throw NotFound(description: "no customer \(id)") }
+            let consent = try cluster.consentHistory(in: store).map(Self.json)
+            let merges = try cluster.ids.flatMap { try store.merges(involving: $0) }.reduce(into: [MergeRecord]()) { all, merge in
+                if !all.contains(merge) { all.append(merge) }
+            }.map(Self.json)
+            let sales = try cluster.ids.flatMap { try store.links(ofCustomer: $0) }.map { link -> JSONValue in
                 [
                     "sale": .string(link.sale.id), "receipt": link.sale.receipt.map(JSONValue.string) ?? .null,
                     "total": link.sale.total.map(JSONValue.string) ?? .null, "currency": link.sale.currency.map(JSONValue.string) ?? .null,
@@ -153,7 +203,7 @@ public struct CustomerDirectory: Sendable {
                     "unlinked": link.unlinkedMs.map { .string(Timestamp.format(Date(milliseconds: $0))) } ?? .null,
                 ]
             }
-            return ["consent_history": .array(consent), "sales": .array(sales)]
+            return ["consent_history": .array(consent), "sales": .array(sales), "merges": .array(merges)]
         }
         profile.merge(extra.objectValue ?? [:]) { _, new in new }
         return .object(profile)
@@ -165,14 +215,15 @@ public struct CustomerDirectory: Sendable {
     @discardableResult
     public func erase(_ id: String) async throws -> Int {
         try await store.write { store in
-            guard try store.customer(id) != nil else { throw NotFound(description: "no customer \(id)") }
+            // A person is every record merged into them: all of it goes.
+            guard let cluster = try Cluster.of(id, in: store) else { throw NotFound(description: "no customer \(id)") }
             let ms = Date().milliseconds
             let key = try store.suppressionKey()
-            let identifiers = try store.identifiers(of: id)
+            let identifiers = try cluster.identifiers(in: store)
             for identifier in identifiers {
                 try store.suppress(hash: Suppression.hash(identifier, key: key), kind: identifier.kind, reason: "erased", atMs: ms)
             }
-            try store.erasePersonalData(of: id)
+            for member in cluster.ids { try store.erasePersonalData(of: member) }
             return identifiers.count
         }
     }

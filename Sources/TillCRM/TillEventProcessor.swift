@@ -36,6 +36,8 @@ public struct CustomerRecognized: Sendable, Hashable {
 public struct TillEventProcessor: Sendable {
     public var normalizer: IdentifierNormalizer
     public var newID: @Sendable () -> String
+    /// Who a person is: the matcher, shared with `till-crm import`.
+    public var identification: Identification
     /// A loyalty card scanned this long after a sale started is not attributed to it: an open
     /// sale the POS never completed or voided must not capture tomorrow's scans.
     public var openSaleWindowMs: Int64 = 4 * 3_600_000
@@ -43,6 +45,7 @@ public struct TillEventProcessor: Sendable {
     public init(normalizer: IdentifierNormalizer, newID: @escaping @Sendable () -> String = { "C" + UUID().uuidString.prefix(8).lowercased() }) {
         self.normalizer = normalizer
         self.newID = newID
+        self.identification = Identification(newID: newID)
     }
 
     public func process(_ event: Event, in store: any CRMTransaction) throws -> [ProcessingOutcome] {
@@ -175,7 +178,8 @@ public struct TillEventProcessor: Sendable {
     private func service(_ event: Event, _ store: any CRMTransaction, _ ms: Int64) throws -> [ProcessingOutcome] {
         let data = event.data
         guard let service = data["service"]?.stringValue else { return [.skipped(reason: "service.completed without service")] }
-        var customer = try data["customer"]?.stringValue.flatMap { try store.customer($0) }.flatMap { $0.status == .active ? $0.id : nil }
+        // An old id of a merged customer names its survivor.
+        var customer = try data["customer"]?.stringValue.flatMap { try store.customer(store.root(of: $0)) }.flatMap { $0.status == .active ? $0.id : nil }
         if customer == nil, let sale = data["sale"]?.stringValue { customer = try store.linkedCustomer(ofSale: sale) }
         guard let customer else { return [.note("service \"\(service)\" has no identified customer; not recorded")] }
         try store.append(TimelineEntry(customer: customer, type: .service, source: "tilld:\(event.seq)", payload: data, occurredMs: ms, recordedMs: ms))
@@ -186,12 +190,16 @@ public struct TillEventProcessor: Sendable {
 
     private func identified(_ event: Event, _ store: any CRMTransaction, _ ms: Int64) throws -> [ProcessingOutcome] {
         let data = event.data
+        let postcode = data["postcode"]?.stringValue
         // Normalise everything first: one bad identifier rejects the event, so nothing partial is written.
         var identifiers: [CustomerIdentifier] = []
         do {
             if let card = data["loyalty"]?.stringValue { identifiers.append(try normalizer.loyaltyCard(card)) }
             if let email = data["email"]?.stringValue { identifiers.append(try normalizer.email(email)) }
-            if let phone = data["phone"]?.stringValue { identifiers.append(try normalizer.phone(phone)) }
+            if let phone = data["phone"]?.stringValue {
+                // A national number is read in the country the postcode or email point to.
+                identifiers.append(try normalizer.phone(phone, postcode: postcode, email: data["email"]?.stringValue))
+            }
         } catch let error as InvalidIdentifier {
             return [.skipped(reason: "customer.identified (seq \(event.seq)) refused: \(error)")]
         }
@@ -205,35 +213,25 @@ public struct TillEventProcessor: Sendable {
             return [.skipped(reason: "customer.identified (seq \(event.seq)) names an erased person's \(identifier.kind.rawValue); not re-created")]
         }
 
-        // Strongest evidence first: a card, then email, then phone (households share phones).
+        let input = IdentityInput(
+            identifiers: identifiers, name: data["name"]?.stringValue, givenName: data["given_name"]?.stringValue,
+            familyName: data["family_name"]?.stringValue, postcode: postcode)
+        let identity = try identification.identify(input, atMs: ms, sourceSeq: event.seq, in: store)
         var outcomes: [ProcessingOutcome] = []
-        let ownerOf = try identifiers.map { try store.owner(of: $0) }
-        var owners: [String] = []
-        for case let owner? in ownerOf where !owners.contains(owner) { owners.append(owner) }
-        var customer: CustomerRecord
-        if let first = owners.first, let existing = try store.customer(first) {
-            customer = existing
-            if owners.count > 1 {
-                outcomes.append(.note("customer.identified (seq \(event.seq)) matches customers \(owners.joined(separator: ", ")); linked to \(first), others left for review"))
-            }
-        } else {
-            customer = CustomerRecord(id: newID(), firstSeenMs: ms, lastSeenMs: ms)
+        if !identity.merged.isEmpty {
+            outcomes.append(.note("customer.identified (seq \(event.seq)) matched customers \(([identity.customer] + identity.merged).joined(separator: " and ")) as one person; merged into \(identity.customer) (till-crm unmerge undoes it)"))
         }
-        let existed = !owners.isEmpty
-        let before = customer
-        if customer.name == nil, let name = data["name"]?.stringValue, !name.isEmpty { customer.name = name }
-        if customer != before || !existed { try store.save(customer) }
-        for (identifier, owner) in zip(identifiers, ownerOf) where owner == nil {
-            try store.add(identifier, to: customer.id, sourceSeq: event.seq, atMs: ms)
+        if !identity.queued.isEmpty {
+            outcomes.append(.note("customer.identified (seq \(event.seq)) may be the same person as \(identity.queued.joined(separator: ", ")); queued for review (till-crm duplicates)"))
         }
         if let consent = data["consent"]?.objectValue {
             for (key, channel) in [("email_marketing", ConsentRecord.Channel.email), ("sms_marketing", .sms)] {
                 guard let granted = consent[key]?.boolValue else { continue }
                 try store.append(ConsentRecord(
-                    customer: customer.id, channel: channel, purpose: .marketing, granted: granted, basis: .consent, source: "till",
+                    customer: identity.record, channel: channel, purpose: .marketing, granted: granted, basis: .consent, source: "till",
                     sale: sale, sourceSeq: event.seq, recordedMs: ms))
                 try store.append(TimelineEntry(
-                    customer: customer.id, type: .consent, source: "tilld:\(event.seq):\(channel.rawValue)",
+                    customer: identity.record, type: .consent, source: "tilld:\(event.seq):\(channel.rawValue)",
                     payload: ["channel": .string(channel.rawValue), "purpose": "marketing", "granted": .bool(granted), "source": "till"],
                     occurredMs: ms, recordedMs: ms))
             }
@@ -245,15 +243,16 @@ public struct TillEventProcessor: Sendable {
             case .phone: .phone
             case .external: .manual
             }
-            let record = try link(sale: sale, to: customer.id, method: method, atMs: ms, store)
-            try recordPurchase(record, customer: customer.id, atMs: ms, store)
+            let record = try link(sale: sale, to: identity.record, method: method, atMs: ms, store)
+            try recordPurchase(record, customer: identity.record, atMs: ms, store)
             try store.removePendingCard(ofSale: sale)
         }
         // Greet with what was known before this sale: "welcome back, last here in March".
-        let returning = existed && before.visits > 0
+        let visits = identity.before?.visits ?? 0
+        let returning = visits > 0
         outcomes.append(.recognized(CustomerRecognized(
-            sale: sale, customer: customer.id, returning: returning, visits: before.visits,
-            lastVisit: returning ? Date(milliseconds: before.lastSeenMs) : nil, flags: try flags(customer.id, store))))
+            sale: sale, customer: identity.customer, returning: returning, visits: visits,
+            lastVisit: returning ? identity.before.map { Date(milliseconds: $0.lastSeenMs) } : nil, flags: try flags(identity.customer, store))))
         return outcomes
     }
 
@@ -273,20 +272,24 @@ public struct TillEventProcessor: Sendable {
         if tills.count > 1 {
             return [.note("loyalty card \(card.normalized) scanned while sales are open on tills \(tills.sorted().joined(separator: ", ")); not linked, as the scan does not say which (the POS can send customer.identified with the sale)")]
         }
-        guard let owner, let customer = try store.customer(owner) else {
+        guard let holder = try store.holders(of: card).first, let customer = try Cluster.of(holder, in: store) else {
             try store.setPendingCard(card, sale: sale.id, sourceSeq: event.seq)
             return [.note("new loyalty card \(card.normalized) on sale \(sale.id): enrolled when the POS identifies the customer")]
         }
-        try link(sale: sale.id, to: owner, method: .loyaltyScan, atMs: ms, store)
+        // The card's own record takes the sale: it stays with the card's owner if a merge is undone.
+        try link(sale: sale.id, to: holder, method: .loyaltyScan, atMs: ms, store)
         return [.recognized(CustomerRecognized(
-            sale: sale.id, customer: owner, returning: customer.visits > 0, visits: customer.visits,
-            lastVisit: customer.visits > 0 ? Date(milliseconds: customer.lastSeenMs) : nil, flags: try flags(owner, store)))]
+            sale: sale.id, customer: customer.root.id, returning: customer.visits > 0, visits: customer.visits,
+            lastVisit: customer.visits > 0 ? Date(milliseconds: customer.lastSeenMs) : nil, flags: try flags(customer.root.id, store)))]
     }
 
     /// Flags for the cashier: notes marked for the till, opportunities.
     private func flags(_ customer: String, _ store: any CRMTransaction) throws -> [String] {
-        let notes = try store.countEntries(of: customer, type: .note, payloadFlag: "for_cashier")
-        let opportunities = try store.countEntries(of: customer, type: .opportunity, payloadFlag: nil)
+        var notes = 0, opportunities = 0
+        for member in try store.members(of: customer) {
+            notes += try store.countEntries(of: member, type: .note, payloadFlag: "for_cashier")
+            opportunities += try store.countEntries(of: member, type: .opportunity, payloadFlag: nil)
+        }
         return (notes > 0 ? ["note_for_cashier"] : []) + (opportunities > 0 ? ["open_opportunity"] : [])
     }
 }

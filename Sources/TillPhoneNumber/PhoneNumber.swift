@@ -28,6 +28,13 @@ public enum PhoneNumber {
         return region.isEmpty ? nil : region
     }
 
+    /// The calling code of an ISO region ("GB" → 44), nil for a region libphonenumber does not
+    /// know (so a mistyped `--region UK` is refused at start, not discovered in every phone later).
+    public static func countryCode(ofRegion region: String) -> Int? {
+        let code = till_phone_country_code(region.uppercased())
+        return code > 0 ? Int(code) : nil
+    }
+
     private static func reason(_ code: Int32) -> String {
         switch UInt32(code) {
         case TILL_PHONE_INVALID_COUNTRY.rawValue: "no country code, and the default region is unknown (set it in the config, e.g. \"GB\")"

@@ -24,6 +24,9 @@ int till_phone_to_e164(const char *raw, const char *default_region, char *out, s
 /* The region a valid E.164 number belongs to ("GB"), or "" if unknown. */
 int till_phone_region(const char *e164, char *out, size_t out_size);
 
+/* The calling code of a region ("GB" -> 44), or 0 when libphonenumber does not know the region. */
+int till_phone_country_code(const char *region);
+
 #ifdef __cplusplus
 }
 #endif

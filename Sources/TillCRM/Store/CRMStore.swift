@@ -48,14 +48,49 @@ public protocol CRMTransaction {
     func customer(_ id: String) throws -> CustomerRecord?
     /// Inserts or replaces the customer record.
     func save(_ customer: CustomerRecord) throws
-    /// The active customer an identifier belongs to, following merges to the survivor.
+    /// The active customer an identifier belongs to, following merges to the survivor
+    /// (the first, if a household shares it).
     func owner(of identifier: CustomerIdentifier) throws -> String?
-    /// Adds an identifier; throws if another customer holds it (one identifier, one customer).
+    /// Every record holding an identifier, merged ones included, oldest first. A loyalty card
+    /// has one holder; a household may share an email or a phone.
+    func holders(of identifier: CustomerIdentifier) throws -> [String]
+    /// Adds an identifier to a record (idempotent per record); throws if another record holds
+    /// the loyalty card.
     func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs: Int64) throws
+    /// The identifiers this record holds (not those of records merged into it).
     func identifiers(of customer: String) throws -> [CustomerIdentifier]
-    /// Active customers one of whose identifiers starts with one of `identifierPrefixes`, or
-    /// whose name contains `nameContaining` (case-insensitive), at most `limit`.
-    func findCustomers(identifierPrefixes: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord]
+    /// Active customers one of whose identifiers starts with one of `identifierPrefixes` or
+    /// contains one of `identifierParts`, or whose name contains `nameContaining`
+    /// (case-insensitive), at most `limit`.
+    func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord]
+
+    // MARK: merges (a merged record keeps its rows; it points to its survivor)
+    /// The survivor a record resolves to: itself if active, else the end of its merge chain.
+    func root(of customer: String) throws -> String
+    /// A survivor and every record merged into it, directly or through another, root first.
+    func members(of root: String) throws -> [String]
+    /// Blocking keys (`MatchRecord.blockingKeys`) a record is found by; idempotent.
+    func addMatchKeys(_ keys: [String], to customer: String) throws
+    /// Records holding each key, at most `limitPerKey + 1` per key (so a caller can tell a key
+    /// too common to block on).
+    func records(withMatchKeys keys: [String], limitPerKey: Int) throws -> [String: [String]]
+    /// Logs a merge; returns its id.
+    func append(_ merge: MergeRecord) throws -> Int64
+    /// Merges this record was part of (as survivor or absorbed), oldest first.
+    func merges(involving customer: String) throws -> [MergeRecord]
+    func markUndone(merge id: Int64, atMs: Int64, actor: String) throws
+
+    // MARK: the review queue of possible duplicates
+    /// Queues a pair unless it was queued before (whatever became of it: a dismissed pair is never asked again).
+    func queue(_ review: ReviewRecord) throws
+    func reviews(status: ReviewRecord.Status?) throws -> [ReviewRecord]
+    func review(_ a: String, _ b: String) throws -> ReviewRecord?
+    func setReviewStatus(_ a: String, _ b: String, to status: ReviewRecord.Status, actor: String, atMs: Int64) throws
+
+    // MARK: imports
+    /// The customer an imported row (by source and record id) became, if it was imported before.
+    func importedCustomer(source: String, record: String) throws -> String?
+    func recordImport(source: String, record: String, customer: String, atMs: Int64) throws
 
     // MARK: consent (append-only; the current state is derived)
     func append(_ consent: ConsentRecord) throws
@@ -191,6 +226,9 @@ public enum CustomerStatus: String, Sendable, Hashable {
 public struct CustomerRecord: Sendable, Hashable {
     public var id: String
     public var name: String?
+    public var givenName: String?
+    public var familyName: String?
+    public var postcode: String?
     public var status: CustomerStatus
     public var mergedInto: String?
     public var firstSeenMs: Int64
@@ -199,16 +237,80 @@ public struct CustomerRecord: Sendable, Hashable {
     public var visits: Int
 
     public init(
-        id: String, name: String? = nil, status: CustomerStatus = .active, mergedInto: String? = nil,
-        firstSeenMs: Int64, lastSeenMs: Int64, visits: Int = 0
+        id: String, name: String? = nil, givenName: String? = nil, familyName: String? = nil, postcode: String? = nil,
+        status: CustomerStatus = .active, mergedInto: String? = nil, firstSeenMs: Int64, lastSeenMs: Int64, visits: Int = 0
     ) {
         self.id = id
         self.name = name
+        self.givenName = givenName
+        self.familyName = familyName
+        self.postcode = postcode
         self.status = status
         self.mergedInto = mergedInto
         self.firstSeenMs = firstSeenMs
         self.lastSeenMs = lastSeenMs
         self.visits = visits
+    }
+}
+
+/// One merge: `absorbed` now resolves to `survivor`. Kept after an unmerge (with `undoneMs`).
+public struct MergeRecord: Sendable, Hashable {
+    public var id: Int64?
+    public var survivor: String
+    public var absorbed: String
+    /// True when the matcher merged on its own (score at or above the automatic threshold).
+    public var automatic: Bool
+    public var score: Double?
+    /// The field comparisons behind the score, as shown to whoever merged.
+    public var evidence: [String]
+    /// Who merged: "till-crm" for automatic merges, else the person (`--actor`, or the login).
+    public var actor: String
+    public var reason: String
+    public var mergedMs: Int64
+    public var undoneMs: Int64?
+    public var undoneBy: String?
+
+    public init(
+        id: Int64? = nil, survivor: String, absorbed: String, automatic: Bool, score: Double?, evidence: [String], actor: String,
+        reason: String, mergedMs: Int64, undoneMs: Int64? = nil, undoneBy: String? = nil
+    ) {
+        self.id = id
+        self.survivor = survivor
+        self.absorbed = absorbed
+        self.automatic = automatic
+        self.score = score
+        self.evidence = evidence
+        self.actor = actor
+        self.reason = reason
+        self.mergedMs = mergedMs
+        self.undoneMs = undoneMs
+        self.undoneBy = undoneBy
+    }
+}
+
+/// A pair the matcher thinks may be one person, for a person to decide. `a` < `b`.
+public struct ReviewRecord: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, CaseIterable { case open, merged, dismissed }
+    public var a: String
+    public var b: String
+    public var score: Double
+    public var evidence: [String]
+    public var status: Status
+    public var queuedMs: Int64
+    public var decidedMs: Int64?
+    public var decidedBy: String?
+
+    public init(
+        _ x: String, _ y: String, score: Double, evidence: [String], status: Status = .open, queuedMs: Int64, decidedMs: Int64? = nil,
+        decidedBy: String? = nil
+    ) {
+        (a, b) = x < y ? (x, y) : (y, x)
+        self.score = score
+        self.evidence = evidence
+        self.status = status
+        self.queuedMs = queuedMs
+        self.decidedMs = decidedMs
+        self.decidedBy = decidedBy
     }
 }
 

@@ -163,6 +163,73 @@ public final class SQLiteCRMStore: CRMStore {
         migrator.registerMigration("v4: how each sale was paid") { db in
             try db.execute(sql: "ALTER TABLE sale ADD COLUMN tenders TEXT NOT NULL DEFAULT '[]'")
         }
+        migrator.registerMigration("v5: identity resolution: names, blocking keys, merges, the review queue, imports") { db in
+            try db.execute(sql: """
+                ALTER TABLE customer ADD COLUMN given_name TEXT;
+                ALTER TABLE customer ADD COLUMN family_name TEXT;
+                ALTER TABLE customer ADD COLUMN postcode TEXT;
+                CREATE INDEX customer_merged_into ON customer(merged_into) WHERE merged_into IS NOT NULL;
+                -- A loyalty card is one person's; a household may share an email or a phone.
+                DROP INDEX identifier_unique_active;
+                CREATE UNIQUE INDEX identifier_unique_card ON identifier(kind, normalized) WHERE active = 1 AND kind IN ('loyalty_card', 'external');
+                CREATE UNIQUE INDEX identifier_per_customer ON identifier(customer_id, kind, normalized) WHERE active = 1;
+                CREATE INDEX identifier_lookup ON identifier(normalized, kind) WHERE active = 1;
+                -- Candidate generation: a record is compared with those sharing a key (MatchRecord.blockingKeys).
+                CREATE TABLE match_key (
+                    key TEXT NOT NULL,
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    PRIMARY KEY (key, customer_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX match_key_customer ON match_key(customer_id);
+                -- Who merged what, why and with which score; kept after an unmerge.
+                CREATE TABLE merge_log (
+                    id INTEGER PRIMARY KEY,
+                    survivor TEXT NOT NULL REFERENCES customer(id),
+                    absorbed TEXT NOT NULL REFERENCES customer(id),
+                    automatic INTEGER NOT NULL,
+                    score REAL,
+                    evidence TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    merged_ms INTEGER NOT NULL,
+                    undone_ms INTEGER,
+                    undone_by TEXT
+                );
+                CREATE INDEX merge_log_survivor ON merge_log(survivor);
+                CREATE INDEX merge_log_absorbed ON merge_log(absorbed);
+                -- Possible duplicates for a person to decide; a decided pair is never queued again.
+                CREATE TABLE duplicate_review (
+                    a TEXT NOT NULL REFERENCES customer(id),
+                    b TEXT NOT NULL REFERENCES customer(id),
+                    score REAL NOT NULL,
+                    evidence TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('open', 'merged', 'dismissed')),
+                    queued_ms INTEGER NOT NULL,
+                    decided_ms INTEGER,
+                    decided_by TEXT,
+                    PRIMARY KEY (a, b)
+                ) WITHOUT ROWID;
+                CREATE INDEX duplicate_review_status ON duplicate_review(status, score);
+                -- Rows of imported customer lists: an import run twice imports each row once.
+                CREATE TABLE import_record (
+                    source TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    imported_ms INTEGER NOT NULL,
+                    PRIMARY KEY (source, record)
+                ) WITHOUT ROWID;
+                """)
+            // Customers recorded before: their names split and their keys made, so the matcher finds them.
+            let transaction = SQLiteTransaction(db: db)
+            for id in try String.fetchAll(db, sql: "SELECT id FROM customer WHERE status != 'erased'") {
+                guard var customer = try transaction.customer(id) else { continue }
+                if let name = customer.name {
+                    (customer.givenName, customer.familyName) = NameKey.split(fullName: name)
+                    try transaction.save(customer)
+                }
+                try transaction.addMatchKeys(MatchRecord(customer, identifiers: try transaction.identifiers(of: id)).blockingKeys, to: id)
+            }
+        }
         return migrator
     }
 }

@@ -111,7 +111,8 @@ struct SQLiteTransaction: CRMTransaction {
 
     private static func customer(_ row: Row) -> CustomerRecord {
         CustomerRecord(
-            id: row["id"], name: row["name"], status: CustomerStatus(rawValue: row["status"]) ?? .active, mergedInto: row["merged_into"],
+            id: row["id"], name: row["name"], givenName: row["given_name"], familyName: row["family_name"], postcode: row["postcode"],
+            status: CustomerStatus(rawValue: row["status"]) ?? .active, mergedInto: row["merged_into"],
             firstSeenMs: row["first_seen_ms"], lastSeenMs: row["last_seen_ms"], visits: row["visits"])
     }
 
@@ -122,25 +123,33 @@ struct SQLiteTransaction: CRMTransaction {
     func save(_ customer: CustomerRecord) throws {
         try run(
             """
-            INSERT INTO customer(id, name, status, merged_into, first_seen_ms, last_seen_ms, visits) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status, merged_into = excluded.merged_into,
+            INSERT INTO customer(id, name, given_name, family_name, postcode, status, merged_into, first_seen_ms, last_seen_ms, visits)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name,
+                postcode = excluded.postcode, status = excluded.status, merged_into = excluded.merged_into,
                 first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
             """,
-            [customer.id, customer.name, customer.status.rawValue, customer.mergedInto, customer.firstSeenMs, customer.lastSeenMs, customer.visits])
+            [customer.id, customer.name, customer.givenName, customer.familyName, customer.postcode, customer.status.rawValue,
+             customer.mergedInto, customer.firstSeenMs, customer.lastSeenMs, customer.visits])
     }
 
     func owner(of identifier: CustomerIdentifier) throws -> String? {
-        guard var id = try string("SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ? AND active = 1", [identifier.kind.rawValue, identifier.normalized])
-        else { return nil }
-        // Old ids keep resolving to the survivor of a merge; the bound stops a corrupt cycle.
-        for _ in 0..<16 {
-            guard let next = try string("SELECT merged_into FROM customer WHERE id = ? AND status = 'merged'", [id]) else { break }
-            id = next
-        }
-        return id
+        guard let holder = try holders(of: identifier).first else { return nil }
+        return try root(of: holder)
+    }
+
+    func holders(of identifier: CustomerIdentifier) throws -> [String] {
+        try String.fetchAll(
+            db.cachedStatement(sql: "SELECT customer_id FROM identifier WHERE normalized = ? AND kind = ? AND active = 1 ORDER BY id"),
+            arguments: [identifier.normalized, identifier.kind.rawValue])
     }
 
     func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs ms: Int64) throws {
+        let held = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM identifier WHERE customer_id = ? AND kind = ? AND normalized = ? AND active = 1"),
+            arguments: [customer, identifier.kind.rawValue, identifier.normalized]) ?? false
+        if held { return }
+        // A second holder of a loyalty card fails here, on identifier_unique_card.
         try run(
             "INSERT INTO identifier(customer_id, kind, raw, normalized, source_seq, added_ms) VALUES (?, ?, ?, ?, ?, ?)",
             [customer, identifier.kind.rawValue, identifier.raw, identifier.normalized, sourceSeq, ms])
@@ -152,21 +161,147 @@ struct SQLiteTransaction: CRMTransaction {
         }
     }
 
-    func findCustomers(identifierPrefixes: [String], nameContaining name: String, limit: Int) throws -> [CustomerRecord] {
+    private static func likePattern(_ text: String) -> String {
+        "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+    }
+
+    func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining name: String, limit: Int) throws -> [CustomerRecord] {
         var ids: [String] = []
         for prefix in identifierPrefixes where !prefix.isEmpty {
-            // A range on the unique index: fast at a million customers, unlike LIKE '%...'.
+            // A range on an index: fast at a million customers, unlike LIKE '%...'.
             ids += try String.fetchAll(
                 db.cachedStatement(sql: "SELECT customer_id FROM identifier WHERE active = 1 AND normalized >= ? AND normalized < ? LIMIT ?"),
                 arguments: [prefix, prefix + "\u{10FFFF}", limit])
         }
-        if !name.isEmpty {
-            let pattern = "%" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        for part in identifierParts where part.utf8.count >= 3 {
+            // Any part ("example.com", "7911"): a scan, for a person at a terminal, bounded by the limit.
             ids += try String.fetchAll(
-                db.cachedStatement(sql: "SELECT id FROM customer WHERE status = 'active' AND name LIKE ? ESCAPE '\\' LIMIT ?"), arguments: [pattern, limit])
+                db.cachedStatement(sql: "SELECT customer_id FROM identifier WHERE active = 1 AND normalized LIKE ? ESCAPE '\\' LIMIT ?"),
+                arguments: [Self.likePattern(part), limit])
+        }
+        if !name.isEmpty {
+            let pattern = Self.likePattern(name)
+            ids += try String.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT id FROM customer WHERE status IN ('active', 'merged')
+                    AND (name LIKE ?1 ESCAPE '\\' OR given_name LIKE ?1 ESCAPE '\\' OR family_name LIKE ?1 ESCAPE '\\'
+                         OR (given_name || ' ' || family_name) LIKE ?1 ESCAPE '\\') LIMIT ?2
+                    """), arguments: [pattern, limit])
         }
         var seen = Set<String>()
-        return try ids.filter { seen.insert($0).inserted }.compactMap { try customer($0) }.filter { $0.status == .active }.prefix(limit).map { $0 }
+        return try ids.map { try root(of: $0) }.filter { seen.insert($0).inserted }.compactMap { try customer($0) }
+            .filter { $0.status == .active }.prefix(limit).map { $0 }
+    }
+
+    // MARK: merges
+
+    func root(of customer: String) throws -> String {
+        var id = customer
+        // The bound stops a corrupt cycle.
+        for _ in 0..<64 {
+            guard let next = try string("SELECT merged_into FROM customer WHERE id = ? AND status = 'merged'", [id]) else { break }
+            id = next
+        }
+        return id
+    }
+
+    func members(of root: String) throws -> [String] {
+        try String.fetchAll(
+            db.cachedStatement(sql: """
+                WITH RECURSIVE cluster(id, depth) AS (
+                    SELECT ?, 0
+                    UNION SELECT customer.id, cluster.depth + 1 FROM customer JOIN cluster ON customer.merged_into = cluster.id
+                    WHERE customer.status = 'merged' AND cluster.depth < 64)
+                SELECT id FROM cluster ORDER BY depth, id
+                """), arguments: [root])
+    }
+
+    func addMatchKeys(_ keys: [String], to customer: String) throws {
+        for key in keys {
+            try run("INSERT INTO match_key(key, customer_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [key, customer])
+        }
+    }
+
+    func records(withMatchKeys keys: [String], limitPerKey: Int) throws -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for key in keys {
+            found[key] = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT customer_id FROM match_key WHERE key = ? LIMIT ?"), arguments: [key, limitPerKey + 1])
+        }
+        return found
+    }
+
+    private static func merge(_ row: Row) throws -> MergeRecord {
+        MergeRecord(
+            id: row["id"], survivor: row["survivor"], absorbed: row["absorbed"], automatic: row["automatic"], score: row["score"],
+            evidence: try JSONText.decode(row["evidence"] as String).arrayValue?.compactMap(\.stringValue) ?? [],
+            actor: row["actor"], reason: row["reason"], mergedMs: row["merged_ms"], undoneMs: row["undone_ms"], undoneBy: row["undone_by"])
+    }
+
+    func append(_ merge: MergeRecord) throws -> Int64 {
+        try run(
+            """
+            INSERT INTO merge_log(survivor, absorbed, automatic, score, evidence, actor, reason, merged_ms, undone_ms, undone_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [merge.survivor, merge.absorbed, merge.automatic, merge.score, JSONText.encode(JSONValue.array(merge.evidence.map(JSONValue.string))),
+             merge.actor, merge.reason, merge.mergedMs, merge.undoneMs, merge.undoneBy])
+        return db.lastInsertedRowID
+    }
+
+    func merges(involving customer: String) throws -> [MergeRecord] {
+        try rows("SELECT * FROM merge_log WHERE survivor = ?1 OR absorbed = ?1 ORDER BY id", [customer]).map(Self.merge)
+    }
+
+    func markUndone(merge id: Int64, atMs ms: Int64, actor: String) throws {
+        try run("UPDATE merge_log SET undone_ms = ?, undone_by = ? WHERE id = ?", [ms, actor, id])
+    }
+
+    // MARK: review queue
+
+    private static func review(_ row: Row) throws -> ReviewRecord {
+        ReviewRecord(
+            row["a"], row["b"], score: row["score"],
+            evidence: try JSONText.decode(row["evidence"] as String).arrayValue?.compactMap(\.stringValue) ?? [],
+            status: ReviewRecord.Status(rawValue: row["status"]) ?? .open, queuedMs: row["queued_ms"], decidedMs: row["decided_ms"],
+            decidedBy: row["decided_by"])
+    }
+
+    func queue(_ review: ReviewRecord) throws {
+        try run(
+            """
+            INSERT INTO duplicate_review(a, b, score, evidence, status, queued_ms) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(a, b) DO NOTHING
+            """,
+            [review.a, review.b, review.score, JSONText.encode(JSONValue.array(review.evidence.map(JSONValue.string))),
+             review.status.rawValue, review.queuedMs])
+    }
+
+    func reviews(status: ReviewRecord.Status?) throws -> [ReviewRecord] {
+        if let status {
+            return try rows("SELECT * FROM duplicate_review WHERE status = ? ORDER BY score DESC, a, b", [status.rawValue]).map(Self.review)
+        }
+        return try rows("SELECT * FROM duplicate_review ORDER BY score DESC, a, b").map(Self.review)
+    }
+
+    func review(_ x: String, _ y: String) throws -> ReviewRecord? {
+        let (a, b) = x < y ? (x, y) : (y, x)
+        return try row("SELECT * FROM duplicate_review WHERE a = ? AND b = ?", [a, b]).map(Self.review)
+    }
+
+    func setReviewStatus(_ x: String, _ y: String, to status: ReviewRecord.Status, actor: String, atMs ms: Int64) throws {
+        let (a, b) = x < y ? (x, y) : (y, x)
+        try run("UPDATE duplicate_review SET status = ?, decided_ms = ?, decided_by = ? WHERE a = ? AND b = ?", [status.rawValue, ms, actor, a, b])
+    }
+
+    // MARK: imports
+
+    func importedCustomer(source: String, record: String) throws -> String? {
+        try string("SELECT customer_id FROM import_record WHERE source = ? AND record = ?", [source, record])
+    }
+
+    func recordImport(source: String, record: String, customer: String, atMs ms: Int64) throws {
+        try run("INSERT INTO import_record(source, record, customer_id, imported_ms) VALUES (?, ?, ?, ?)", [source, record, customer, ms])
     }
 
     // MARK: consent
@@ -250,9 +385,12 @@ struct SQLiteTransaction: CRMTransaction {
     }
 
     func erasePersonalData(of customer: String) throws {
-        for table in ["identifier", "consent", "timeline", "sale_link"] {
+        for table in ["identifier", "consent", "timeline", "sale_link", "match_key", "import_record"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE customer_id = ?", arguments: [customer])
         }
-        try run("UPDATE customer SET name = NULL, status = 'erased', visits = 0 WHERE id = ?", [customer])
+        try db.execute(sql: "DELETE FROM duplicate_review WHERE a = ?1 OR b = ?1", arguments: [customer])
+        try run(
+            "UPDATE customer SET name = NULL, given_name = NULL, family_name = NULL, postcode = NULL, status = 'erased', merged_into = NULL, visits = 0 WHERE id = ?",
+            [customer])
     }
 }

@@ -1,0 +1,194 @@
+import Foundation
+
+/// What someone gave at the till (or a row of an imported list), normalised.
+public struct IdentityInput: Sendable, Hashable {
+    /// Strongest first: card, email, phone.
+    public var identifiers: [CustomerIdentifier]
+    public var name: String?
+    public var givenName: String?
+    public var familyName: String?
+    public var postcode: String?
+
+    public init(identifiers: [CustomerIdentifier], name: String? = nil, givenName: String? = nil, familyName: String? = nil, postcode: String? = nil) {
+        self.identifiers = identifiers
+        self.name = name.flatMap { $0.isEmpty ? nil : $0 }
+        var given = givenName.flatMap { $0.isEmpty ? nil : $0 }, family = familyName.flatMap { $0.isEmpty ? nil : $0 }
+        if given == nil, family == nil, let name = self.name { (given, family) = NameKey.split(fullName: name) }
+        self.givenName = given
+        self.familyName = family
+        self.postcode = postcode.map(MatchRecord.postcode).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public func matchRecord(atMs ms: Int64) -> MatchRecord {
+        MatchRecord(
+            names: [MatchRecord.Name(given: givenName, family: familyName)],
+            emails: identifiers.filter { $0.kind == .email }.map(\.normalized),
+            phones: identifiers.filter { $0.kind == .phone }.map(\.normalized),
+            cards: identifiers.filter { $0.kind == .loyaltyCard }.map(\.normalized),
+            postcodes: postcode.map { [$0] } ?? [], lastSeenMs: ms)
+    }
+}
+
+/// The matcher against the store: candidates by blocking key, each scored against the
+/// whole customer (every merged record), and a verdict per candidate.
+public struct IdentityResolver: Sendable {
+    public var matcher: Matcher
+    /// A name key held by more records than this is too common to block on (a thousand John
+    /// Smiths at a big chain); identifier keys are always used.
+    public var maxBlockSize = 64
+
+    public init(matcher: Matcher = Matcher()) {
+        self.matcher = matcher
+    }
+
+    public struct Candidate: Sendable, Hashable {
+        /// The customer (surviving record).
+        public var root: String
+        public var score: MatchScore
+        public var verdict: Matcher.Verdict
+        /// The record of the cluster holding one of the given identifiers, where what follows
+        /// (the sale, new identifiers) is written so an unmerge leaves it with its person.
+        public var holder: String
+        public var match: MatchRecord
+    }
+
+    /// Every customer worth comparing with, scored, best first.
+    public func candidates(for incoming: MatchRecord, identifiers: [CustomerIdentifier], in store: any CRMTransaction) throws -> [Candidate] {
+        var records: [String] = []
+        var seen = Set<String>()
+        for (key, holders) in try store.records(withMatchKeys: incoming.blockingKeys, limitPerKey: maxBlockSize).sorted(by: { $0.key < $1.key }) {
+            let identifierKey = key.hasPrefix("a:") || key.hasPrefix("d:") || key.hasPrefix("c:")
+            if !identifierKey, holders.count > maxBlockSize { continue }
+            for holder in holders where seen.insert(holder).inserted { records.append(holder) }
+        }
+        // Who holds each given identifier, and how many customers share it: an identifier one
+        // customer holds decides on its own; one a household shares does not.
+        var holderByRoot: [String: String] = [:]
+        var sharedBy: [CustomerIdentifier: Set<String>] = [:]
+        for identifier in identifiers {
+            for holder in try store.holders(of: identifier) {
+                let root = try store.root(of: holder)
+                sharedBy[identifier, default: []].insert(root)
+                if holderByRoot[root] == nil { holderByRoot[root] = holder }
+                if seen.insert(holder).inserted { records.append(holder) }
+            }
+        }
+        var roots: [String] = []
+        var rootSeen = Set<String>()
+        for record in records {
+            let root = try store.root(of: record)
+            if rootSeen.insert(root).inserted { roots.append(root) }
+        }
+        var candidates: [Candidate] = []
+        for root in roots {
+            guard let cluster = try Cluster.of(root, in: store), cluster.root.status == .active else { continue }
+            let match = try cluster.matchRecord(in: store)
+            let score = matcher.compare(incoming, match)
+            let unique = identifiers.contains { sharedBy[$0] == [root] }
+            let verdict = matcher.verdict(score, uniquelySharedIdentifier: unique)
+            candidates.append(Candidate(root: root, score: score, verdict: verdict, holder: holderByRoot[root] ?? root, match: match))
+        }
+        return candidates.sorted { ($0.score.total, $1.root) > ($1.score.total, $0.root) }
+    }
+}
+
+/// What identifying a person did.
+public struct IdentityOutcome: Sendable, Hashable {
+    /// The record the identification was written to (a sale links here).
+    public var record: String
+    /// The customer it belongs to (the survivor, if the record was merged).
+    public var customer: String
+    public var created: Bool
+    /// The customer as it was before (visits, last visit), for the greeting; nil if new.
+    public var before: Cluster?
+    /// Customers merged into this one because the identification bridged them.
+    public var merged: [String]
+    /// Customers queued for review as possibly the same person.
+    public var queued: [String]
+}
+
+/// Identification as the live path and the importer share it: resolve, then attach, create,
+/// merge or queue, and write what was given. Two paths, one decision.
+public struct Identification: Sendable {
+    public var resolver: IdentityResolver
+    public var newID: @Sendable () -> String
+
+    public init(resolver: IdentityResolver = IdentityResolver(), newID: @escaping @Sendable () -> String) {
+        self.resolver = resolver
+        self.newID = newID
+    }
+
+    public func identify(_ input: IdentityInput, atMs ms: Int64, sourceSeq: Int64?, in store: any CRMTransaction) throws -> IdentityOutcome {
+        let incoming = input.matchRecord(atMs: ms)
+        let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, in: store)
+        let same = candidates.filter { $0.verdict == .same }
+        var queued: [Candidate] = candidates.filter { $0.verdict == .review }
+        var merged: [String] = []
+
+        let record: String
+        var customer: String
+        let before: Cluster?
+        if let best = same.first {
+            before = try Cluster.of(best.root, in: store)
+            record = best.holder
+            customer = best.root
+            try update(record, with: input, atMs: ms, store)
+            // The identification names two customers as one person (one's card, the other's
+            // email): merged when the two agree with each other too, else a person decides.
+            for other in same.dropFirst() {
+                let pair = matcherScore(best.match, other.match)
+                if other.score.total >= resolver.matcher.automaticThreshold, pair.veto == nil, !(try Merging.wereSeparated(customer, other.root, in: store)) {
+                    let merge = try Merging.merge(
+                        customer, other.root, automatic: true, score: other.score.total,
+                        evidence: other.score.evidence.map(\.description), actor: "till-crm",
+                        reason: "one identification matched both", atMs: ms, in: store)
+                    merged.append(merge.absorbed)
+                    customer = merge.survivor
+                } else {
+                    queued.append(other)
+                }
+            }
+        } else {
+            before = nil
+            record = newID()
+            customer = record
+            try store.save(CustomerRecord(
+                id: record, name: input.name ?? [input.givenName, input.familyName].compactMap { $0 }.joined(separator: " ").nilIfEmpty,
+                givenName: input.givenName, familyName: input.familyName, postcode: input.postcode, firstSeenMs: ms, lastSeenMs: ms))
+        }
+        let members = Set(try store.members(of: customer))
+        for identifier in input.identifiers where !(try store.holders(of: identifier).contains(where: members.contains)) {
+            try store.add(identifier, to: record, sourceSeq: sourceSeq, atMs: ms)
+        }
+        try store.addMatchKeys(incoming.blockingKeys, to: record)
+        var queuedIDs: [String] = []
+        for candidate in queued where !members.contains(candidate.root) {
+            try store.queue(ReviewRecord(
+                customer, candidate.root, score: candidate.score.total, evidence: candidate.score.evidence.map(\.description), queuedMs: ms))
+            queuedIDs.append(candidate.root)
+        }
+        return IdentityOutcome(record: record, customer: customer, created: before == nil, before: before, merged: merged, queued: queuedIDs)
+    }
+
+    private typealias Candidate = IdentityResolver.Candidate
+
+    private func matcherScore(_ a: MatchRecord, _ b: MatchRecord) -> MatchScore { resolver.matcher.compare(a, b) }
+
+    /// Fills in what the record did not know (a name, a postcode); never overwrites what it did.
+    private func update(_ id: String, with input: IdentityInput, atMs ms: Int64, _ store: any CRMTransaction) throws {
+        guard var record = try store.customer(id) else { return }
+        let before = record
+        if record.givenName == nil, record.familyName == nil {
+            record.givenName = input.givenName
+            record.familyName = input.familyName
+        }
+        if record.name == nil { record.name = input.name ?? Cluster.fullName(record) }
+        if record.postcode == nil { record.postcode = input.postcode }
+        record.lastSeenMs = max(record.lastSeenMs, ms)
+        if record != before { try store.save(record) }
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

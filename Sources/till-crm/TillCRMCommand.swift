@@ -13,29 +13,9 @@ struct TillCRMCommand: AsyncParsableCommand {
         abstract: "Customer memory from the till: who bought what, returned what, and what we promised them.",
         version: "0.1.0",
         subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
-                      Attach.self, ConsentCommand.self, Export.self, Erase.self]
+                      Attach.self, ConsentCommand.self, Export.self, Erase.self,
+                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self]
     )
-}
-
-/// Where the customer database is and how phone numbers are read.
-struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Holds crm.sqlite (mode 0600).")
-    var dataDirectory = ProcessInfo.processInfo.environment["TILL_CRM_DATA_DIR"] ?? "/var/lib/till-crm"
-
-    @Option(help: "Region for phone numbers without a country code (ISO 3166, e.g. GB, DE, FR).")
-    var region = ProcessInfo.processInfo.environment["TILL_CRM_REGION"] ?? "GB"
-
-    @Flag(help: "Machine output: JSON.")
-    var json = false
-
-    func directory() throws -> CustomerDirectory {
-        do {
-            let store = try SQLiteCRMStore(path: dataDirectory + "/crm.sqlite")
-            return CustomerDirectory(store: store, normalizer: IdentifierNormalizer(defaultRegion: region))
-        } catch {
-            fail("cannot open the customer database in \(dataDirectory): \(error)")
-        }
-    }
 }
 
 func fail(_ reason: String) -> Never {
@@ -55,12 +35,17 @@ func orFail<R>(_ body: () async throws -> R) async -> R {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Follow tilld and keep customer memory (a long-running service).")
     @OptionGroup var store: StoreOptions
-    @Option(help: "tilld's socket (default: $TILLD_SOCKET, else /run/tilld/tilld.sock).")
-    var socket = ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @Option(help: "tilld's socket (default: $TILLD_SOCKET, else socket in the config, else /run/tilld/tilld.sock).")
+    var socket: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        var config = store.settings()
+        if let socket = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] { config.socket = socket }
+        if let logLevel { config.logLevel = logLevel }
+        if let problem = CRMConfig.validate(config, source: "--log-level") { fail(problem) }
+        let socket = config.socket
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -69,15 +54,15 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "till-crm")
         let database: SQLiteCRMStore
         do {
-            database = try SQLiteCRMStore(path: store.dataDirectory + "/crm.sqlite")
+            database = try SQLiteCRMStore(path: config.dataDirectory + "/crm.sqlite")
         } catch {
-            logger.critical("cannot open the customer database", metadata: ["dir": "\(store.dataDirectory)", "error": "\(error)"])
+            logger.critical("cannot open the customer database", metadata: ["dir": "\(config.dataDirectory)", "error": "\(error)"])
             throw ExitCode(1)
         }
         logger.info("customer database open", metadata: ["path": "\(database.path)", "synchronous": "\(database.synchronous)"])
         let service = CRMService(
             socket: socket, store: database,
-            processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: store.region)), logger: logger)
+            processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: config.region)), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         try await group.run()
@@ -125,7 +110,12 @@ struct CustomerCommand: AsyncParsableCommand {
 enum ProfileFormatter {
     static func text(_ profile: JSONValue) -> String {
         var out: [String] = []
-        out.append("\(profile["name"]?.stringValue ?? "(no name)")  [\(profile["id"]?.stringValue ?? "?")]  \(profile["visits"]?.intValue ?? 0) visits, first \(profile["first_seen"]?.stringValue?.prefix(10) ?? "?"), last \(profile["last_seen"]?.stringValue?.prefix(10) ?? "?")")
+        let visits = profile["visits"]?.intValue ?? 0
+        out.append("\(profile["name"]?.stringValue ?? "(no name)")  [\(profile["id"]?.stringValue ?? "?")]  \(plural(Int(visits), "visit")), first \(profile["first_seen"]?.stringValue?.prefix(10) ?? "?"), last \(profile["last_seen"]?.stringValue?.prefix(10) ?? "?")")
+        if let postcode = profile["postcode"]?.stringValue { out.append("  postcode: \(postcode)") }
+        if let merged = profile["merged_records"]?.arrayValue, !merged.isEmpty {
+            out.append("  also known as: \(merged.compactMap(\.stringValue).joined(separator: ", ")) (merged; till-crm unmerge ID separates)")
+        }
         for identifier in profile["identifiers"]?.arrayValue ?? [] {
             out.append("  \(identifier["kind"]?.stringValue ?? "?"): \(identifier["normalized"]?.stringValue ?? "?")")
         }
@@ -137,10 +127,22 @@ enum ProfileFormatter {
             let data = entry["data"] ?? .null
             let summary: String
             switch entry["type"]?.stringValue {
-            case "purchase"?: summary = "bought \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? "")" + (data["receipt"]?.stringValue.map { " (receipt \($0))" } ?? "")
+            case "purchase"?:
+                let tenders = (data["tenders"]?.arrayValue ?? []).map { "\($0["method"]?.stringValue ?? "?") \($0["amount"]?.stringValue ?? "?")" }
+                summary = "bought \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? "")" + (data["receipt"]?.stringValue.map { " (receipt \($0))" } ?? "")
+                    + (tenders.isEmpty ? "" : ", paid " + tenders.joined(separator: " + "))
+                    + (data["lines"]?.arrayValue ?? []).map { line in
+                        let qty = line["qty"].map { $0.stringValue ?? JSONText.encode($0) } ?? "1"
+                        return "\n" + String(repeating: " ", count: 33) + "\(qty) × \(line["name"]?.stringValue ?? line["sku"]?.stringValue ?? "?")  \(line["amount"]?.stringValue ?? "")"
+                    }.joined()
             case "refund"?: summary = "refund \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? ""): \(data["reason"]?.stringValue ?? "")"
             case "note"?, "conversation"?, "opportunity"?: summary = data["text"]?.stringValue ?? JSONText.encode(data)
             case "service"?: summary = "service: \(data["service"]?.stringValue ?? "?")"
+            case "merge"?:
+                summary = data["action"]?.stringValue == "unmerge"
+                    ? "unmerged \(data["absorbed"]?.stringValue ?? "?") from \(data["survivor"]?.stringValue ?? "?")"
+                    : "merged \(data["absorbed"]?.stringValue ?? "?") into \(data["survivor"]?.stringValue ?? "?")"
+                        + (data["automatic"]?.boolValue == true ? " automatically" : "") + (data["reason"]?.stringValue.map { ": \($0)" } ?? "")
             case "consent"?: summary = "\(data["channel"]?.stringValue ?? "?") \(data["purpose"]?.stringValue ?? "") consent \(data["granted"]?.boolValue == true ? "given" : "withdrawn")"
             default: summary = JSONText.encode(data)
             }
@@ -149,6 +151,9 @@ enum ProfileFormatter {
         return out.joined(separator: "\n")
     }
 }
+
+/// "1 visit", "2 visits".
+func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
 /// `note add`, `conversation add`, `opportunity add`: one shape, three entry types.
 struct EntryAdd: ParsableArguments {
@@ -259,25 +264,42 @@ struct ConsentCommand: AsyncParsableCommand {
 }
 
 struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Everything held about a person, as JSON (subject access request).")
+    static let configuration = CommandConfiguration(abstract: "Everything held about a person, as JSON (subject access request); indented in a terminal, one line into a pipe or file.")
     @OptionGroup var store: StoreOptions
     @Argument var customer: String
+    @Flag(help: "Indent the JSON even into a pipe or file.") var pretty = false
 
     func run() async throws {
         let directory = try store.directory()
         let id = await orFail { try await directory.resolve(customer) }
-        print(JSONText.encode(await orFail { try await directory.export(id) }))
+        let export = await orFail { try await directory.export(id) }
+        print(pretty || (isatty(STDOUT_FILENO) == 1 && !store.json) ? PrettyJSON.format(export) : JSONText.encode(export))
     }
 }
 
 struct Erase: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Erase a person's data; keep anonymous sales totals; block silent re-creation.")
+    static let configuration = CommandConfiguration(abstract: "Erase a person's data; keep anonymous sales totals; block silent re-creation. Asks first (or --yes).")
     @OptionGroup var store: StoreOptions
     @Argument var customer: String
+    @Flag(help: "Do not ask: erase at once (for scripts).") var yes = false
 
     func run() async throws {
         let directory = try store.directory()
         let id = await orFail { try await directory.resolve(customer) }
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                fail("erase cannot be undone, and there is no terminal to ask in: add --yes to erase \(id)")
+            }
+            let profile = await orFail { try await directory.profile(id, timelineLimit: Int.max) }
+            let name = profile["name"]?.stringValue ?? "(no name)"
+            let identifiers = profile["identifiers"]?.arrayValue?.count ?? 0
+            let entries = profile["timeline"]?.arrayValue?.count ?? 0
+            print("Erase \(name) [\(id)]: \(plural(identifiers, "identifier")), \(plural(entries, "timeline entry").replacingOccurrences(of: "entrys", with: "entries")), all consent records? This cannot be undone. [y/N] ", terminator: "")
+            guard let answer = readLine()?.lowercased(), answer == "y" || answer == "yes" else {
+                print("not erased")
+                return
+            }
+        }
         let count = await orFail { try await directory.erase(id) }
         if !store.json { print("erased \(id); \(count) identifier\(count == 1 ? "" : "s") suppressed") }
     }

@@ -98,21 +98,32 @@ struct CRMStoreTests {
         #expect(retried.map(\.outcome) == [3, 4, 5])
     }
 
-    @Test("one active identifier belongs to one customer")
+    @Test("a loyalty card belongs to one customer; a household may share an email or a phone, each held once per customer")
     func uniqueIdentifier() async throws {
         let store = try store()
+        let card = CustomerIdentifier(kind: .loyaltyCard, raw: "loy 7", normalized: "LOY7")
         let email = CustomerIdentifier(kind: .email, raw: "A@x.com", normalized: "a@x.com")
         try await store.write { store in
             for id in ["C1", "C2"] { try store.save(CustomerRecord(id: id, firstSeenMs: 0, lastSeenMs: 0)) }
+            try store.add(card, to: "C1", sourceSeq: nil, atMs: 0)
             try store.add(email, to: "C1", sourceSeq: nil, atMs: 0)
         }
         await #expect {
-            try await store.write { try $0.add(email, to: "C2", sourceSeq: nil, atMs: 0) }
+            try await store.write { try $0.add(card, to: "C2", sourceSeq: nil, atMs: 0) }
         } throws: { error in
             // The unique index refuses it, not some other failure.
             let error = error as? DatabaseError
             return error?.resultCode == .SQLITE_CONSTRAINT && error?.message?.contains("identifier") == true
         }
+        #expect(try await store.read { try $0.owner(of: card) } == "C1")
+        // Partners share an address: the second holder is recorded beside the first, and the
+        // first stays the owner a lookup by that email finds.
+        try await store.write { store in
+            try store.add(email, to: "C2", sourceSeq: nil, atMs: 1)
+            try store.add(email, to: "C2", sourceSeq: nil, atMs: 2)
+        }
+        #expect(try await store.read { try $0.holders(of: email) } == ["C1", "C2"])
+        #expect(try await store.read { try $0.identifiers(of: "C2") }.count == 1, "held once per customer however often it is given")
         #expect(try await store.read { try $0.owner(of: email) } == "C1")
     }
 

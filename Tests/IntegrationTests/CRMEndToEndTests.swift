@@ -254,7 +254,11 @@ struct CRMEndToEndTests {
         let timeline = export["timeline"]?.arrayValue ?? []
         #expect(timeline.contains { $0["type"] == "purchase" } && timeline.contains { $0["type"] == "note" && JSONText.encode($0).contains("prefers oat milk") })
 
-        let (eraseCode, _, eraseError) = try crm.cli(["erase", "gina@example.com"])
+        // Erasing cannot be undone: with no terminal to ask in, it wants --yes and erases nothing.
+        let (unaskedCode, _, unaskedError) = try crm.cli(["erase", "gina@example.com"])
+        #expect(unaskedCode != 0 && unaskedError.contains("--yes"), "\(unaskedError)")
+        #expect(try crm.exists("gina@example.com"))
+        let (eraseCode, _, eraseError) = try crm.cli(["erase", "gina@example.com", "--yes"])
         #expect(eraseCode == 0, "\(eraseError)")
         #expect(try !crm.exists("gina@example.com"))
         #expect(try !crm.exists("07911 123456"), "every identifier goes, not only the one asked for")
@@ -285,21 +289,35 @@ struct CRMEndToEndTests {
 
 @Suite("till-crm lifecycle", .timeLimit(.minutes(1)))
 struct CRMLifecycleTests {
-    @Test("till-crm processes opening a new data directory at once all succeed (serve starting while a command runs)")
+    @Test("till-crm processes creating a new data directory at once all succeed (imports starting together), and the row goes in once")
     func concurrentFirstOpen() async throws {
+        let list = NSTemporaryDirectory() + "till-crm-list-" + UUID().uuidString.prefix(8) + ".csv"
+        try "record_id,given_name,family_name,email\nR1,Ann,Lee,ann@example.com\n".write(toFile: list, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: list) }
         for _ in 0..<3 {
             let directory = NSTemporaryDirectory() + "till-crm-open-" + UUID().uuidString.prefix(8)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let results = try await withThrowingTaskGroup(of: (Int32, String, String).self) { group in
                 for _ in 0..<8 {
                     group.addTask {
-                        try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, ["customer", "find", "x", "--data-dir", directory])
+                        try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, ["import", list, "--data-dir", directory])
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             for (code, _, error) in results { #expect(code == 0, "\(error)") }
+            #expect(results.filter { $0.1.contains("made 1 new customer") }.count == 1, "\(results.map(\.1))")
         }
+    }
+
+    @Test("a command that only reads never creates a database: a mistyped --data-dir is named, and stays absent")
+    func readOnlyCommandsCreateNothing() throws {
+        let directory = NSTemporaryDirectory() + "till-crm-typo-" + UUID().uuidString.prefix(8)
+        for arguments in [["customer", "find", "x"], ["customer", "show", "ann@example.com"], ["duplicates"], ["export", "C1"]] {
+            let (code, _, error) = try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, arguments + ["--data-dir", directory])
+            #expect(code == 1 && error.contains("no customer database at \(directory)/crm.sqlite") && error.contains("--data-dir"), "\(arguments): \(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
     @Test("SIGTERM stops till-crm promptly, also while it is waiting for an absent tilld")

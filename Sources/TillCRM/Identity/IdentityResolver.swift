@@ -121,7 +121,11 @@ public struct Identification: Sendable {
     public func identify(_ input: IdentityInput, atMs ms: Int64, sourceSeq: Int64?, in store: any CRMTransaction) throws -> IdentityOutcome {
         let incoming = input.matchRecord(atMs: ms)
         let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, in: store)
-        let same = candidates.filter { $0.verdict == .same }
+        // The holder of a presented card first: the sale is on that account.
+        let same = candidates.filter { $0.verdict == .same }.enumerated().sorted { left, right in
+            let (x, y) = (left.element.score.level(of: .card) == .exact, right.element.score.level(of: .card) == .exact)
+            return x != y ? x : left.offset < right.offset
+        }.map(\.element)
         var queued: [Candidate] = candidates.filter { $0.verdict == .review }
         var merged: [String] = []
 
@@ -157,7 +161,13 @@ public struct Identification: Sendable {
                 givenName: input.givenName, familyName: input.familyName, postcode: input.postcode, firstSeenMs: ms, lastSeenMs: ms))
         }
         let members = Set(try store.members(of: customer))
-        for identifier in input.identifiers where !(try store.holders(of: identifier).contains(where: members.contains)) {
+        for identifier in input.identifiers {
+            let holders = try store.holders(of: identifier)
+            if holders.contains(where: members.contains) { continue }
+            // A card is held once; its holder was a candidate and is the customer here, so this
+            // is only reached for a card whose holder is not active (erased people are refused
+            // before identification). Skipped rather than failing the whole identification.
+            if identifier.kind == .loyaltyCard || identifier.kind == .external, !holders.isEmpty { continue }
             try store.add(identifier, to: record, sourceSeq: sourceSeq, atMs: ms)
         }
         try store.addMatchKeys(incoming.blockingKeys, to: record)

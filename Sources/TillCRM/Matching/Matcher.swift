@@ -353,10 +353,13 @@ public struct Matcher: Sendable {
         case distinct
     }
 
-    /// What a score means for a pair. `exactIdentifier` is a card, email or phone the two
-    /// share that no other customer shares: the identifier the person gave at the till, which
-    /// decides on its own unless the names contradict it.
+    /// What a score means for a pair. `uniquelySharedIdentifier` is a card, email or phone the
+    /// two share that no other customer shares: the identifier the person gave at the till,
+    /// which decides on its own unless the names contradict it.
     public func verdict(_ score: MatchScore, uniquelySharedIdentifier: Bool) -> Verdict {
+        // A loyalty card is one person's account (the store holds each card once): whoever
+        // presents it is its holder, whatever else the record says.
+        if score.level(of: .card) == .exact { return .same }
         if score.veto != nil { return .distinct }
         if score.total >= automaticThreshold { return .same }
         if uniquelySharedIdentifier, !score.namesConflict { return .same }

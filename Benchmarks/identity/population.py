@@ -291,8 +291,10 @@ class Population:
                 local = r.choice([f"{g}.{f}", f"{g}{f}", f"{g[0]}.{f}", f"{g}.{f}{r.randint(1, 99)}", f"{g}{r.randint(70, 99)}",
                                   f"{f}.{g}", f"{g}_{f}", f"{g[0]}{f}{r.randint(1, 999)}"])
             address = f"{local}@{provider}"
-            if address not in self.used_emails:
-                self.used_emails.add(address)
+            # Gmail ignores dots: john.smith@ and johnsmith@ are one mailbox, so one person's.
+            mailbox = local.replace(".", "") + "@gmail.com" if provider == "gmail.com" else address
+            if mailbox not in self.used_emails:
+                self.used_emails.add(mailbox)
                 return address
             shared_name = None
 

@@ -47,3 +47,16 @@ extern "C" int till_phone_country_code(const char *region) {
     // 0 for a region libphonenumber does not know ("XX", "UK"): the caller refuses it.
     return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(region);
 }
+
+extern "C" int till_phone_kind(const char *e164) {
+    PhoneNumberUtil *util = PhoneNumberUtil::GetInstance();
+    PhoneNumber number;
+    if (util->Parse(e164, "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR) return TILL_PHONE_KIND_UNKNOWN;
+    switch (util->GetNumberType(number)) {
+    case PhoneNumberUtil::MOBILE:
+    case PhoneNumberUtil::PERSONAL_NUMBER: return TILL_PHONE_KIND_MOBILE;
+    case PhoneNumberUtil::FIXED_LINE: return TILL_PHONE_KIND_FIXED_LINE;
+    case PhoneNumberUtil::FIXED_LINE_OR_MOBILE: return TILL_PHONE_KIND_FIXED_OR_MOBILE;
+    default: return TILL_PHONE_KIND_UNKNOWN;
+    }
+}

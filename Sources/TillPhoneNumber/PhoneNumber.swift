@@ -35,6 +35,25 @@ public enum PhoneNumber {
         return code > 0 ? Int(code) : nil
     }
 
+    /// What kind of line a number is, from its country's numbering plan.
+    public enum Kind: Sendable, Hashable {
+        /// One person's, as a rule (mobile and personal numbers).
+        case mobile
+        /// A landline, which a household shares.
+        case fixedLine
+        /// The plan cannot tell (North America), or the number is neither (VoIP, toll-free...).
+        case unknown
+    }
+
+    /// The kind of a valid E.164 number ("+447911123456" is `.mobile`, "+442079460018" `.fixedLine`).
+    public static func kind(ofE164 number: String) -> Kind {
+        switch UInt32(till_phone_kind(number)) {
+        case TILL_PHONE_KIND_MOBILE.rawValue: .mobile
+        case TILL_PHONE_KIND_FIXED_LINE.rawValue: .fixedLine
+        default: .unknown
+        }
+    }
+
     private static func reason(_ code: Int32) -> String {
         switch UInt32(code) {
         case TILL_PHONE_INVALID_COUNTRY.rawValue: "no country code, and the default region is unknown (set it in the config, e.g. \"GB\")"

@@ -129,6 +129,7 @@ struct Import: AsyncParsableCommand {
                 "already_imported": .int(Int64(report.alreadyImported)), "merged": .int(Int64(report.merged)), "queued": .int(Int64(report.queued)),
                 "bad": .array(report.bad.map { ["line": .int(Int64($0.line)), "reason": .string($0.reason)] }), "dry_run": .bool(report.dryRun),
                 "seconds": .double(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
+                "read_seconds": .double(report.readSeconds), "resolve_seconds": .double(report.resolveSeconds),
             ] as JSONValue))
         } else {
             let verb = dryRun ? "would make" : "made"

@@ -209,33 +209,58 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1' AND unlinked_ms IS NULL") == (links ? 1 : 0))
     }
 
-    @Test("when identifiers disagree, email beats phone and a card beats email; the other is queued for review, nothing merged")
-    func strongestEvidenceWins() async throws {
-        let ledger = try Ledger()
-        _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "07911 123456"])
-        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
-        _ = try await ledger.sale("S3", total: "1.00", identify: ["loyalty": "LOY55"])
-        func owner(_ kind: String, _ value: String) async throws -> String? {
-            try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ?", arguments: [kind, value]) }
-        }
-        func buyer(_ sale: String) async throws -> String? {
-            try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM sale_link WHERE sale_id = ? AND unlinked_ms IS NULL", arguments: [sale]) }
-        }
-        let phoneOwner = try await owner("phone", "+447911123456")
-        let emailOwner = try await owner("email", "bea@example.com")
-        let cardOwner = try await owner("loyalty_card", "LOY55")
-        #expect(Set([phoneOwner, emailOwner, cardOwner].compactMap { $0 }).count == 3, "three different people to start with")
+    func owner(_ ledger: Ledger, _ kind: String, _ value: String) async throws -> String? {
+        try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ?", arguments: [kind, value]) }
+    }
 
-        // Phone listed first in the event: the email still wins.
-        let phoneAndEmail = try await ledger.sale("S4", total: "5.00", identify: ["phone": "07911 123456", "email": "bea@example.com"])
-        #expect(try await buyer("S4") == emailOwner)
-        #expect(phoneAndEmail.contains { if case .note(let text) = $0 { text.contains("queued for review") && text.contains(phoneOwner ?? "?") } else { false } })
+    func buyer(_ ledger: Ledger, _ sale: String) async throws -> String? {
+        try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM sale_link WHERE sale_id = ? AND unlinked_ms IS NULL", arguments: [sale]) }
+    }
+
+    @Test("a landline and an email given together, each another customer's: the email's holder gets the sale, the pair is queued, nothing merged")
+    func landlineDoesNotMerge() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "020 7946 0018"])
+        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
+        let phoneOwner = try await owner(ledger, "phone", "+442079460018")
+        let emailOwner = try await owner(ledger, "email", "bea@example.com")
+        #expect(phoneOwner != nil && emailOwner != nil && phoneOwner != emailOwner)
+
+        // Phone listed first in the event: the email still wins, as the landline is a household's.
+        let outcome = try await ledger.sale("S3", total: "5.00", identify: ["phone": "020 7946 0018", "email": "bea@example.com"])
+        #expect(try await buyer(ledger, "S3") == emailOwner)
+        #expect(outcome.contains { if case .note(let text) = $0 { text.contains("queued for review") && text.contains(phoneOwner ?? "?") } else { false } })
         #expect(try await ledger.count("SELECT COUNT(*) FROM duplicate_review WHERE status = 'open'") == 1, "a person decides whether the phone's owner is Bea")
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 2)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM merge_log") == 0)
+    }
+
+    @Test("a mobile, an email and a card given together, each only its holder's, make the holders one person; a card holder of another name is only queued")
+    func bridgingIdentification() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "07911 123456", "name": "Bea Smith"])
+        _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
+        _ = try await ledger.sale("S3", total: "1.00", identify: ["loyalty": "LOY55", "name": "Carl Jones"])
+        let phoneOwner = try #require(try await owner(ledger, "phone", "+447911123456"))
+        let emailOwner = try #require(try await owner(ledger, "email", "bea@example.com"))
+        let cardOwner = try #require(try await owner(ledger, "loyalty_card", "LOY55"))
+        #expect(Set([phoneOwner, emailOwner, cardOwner]).count == 3, "three customers to start with")
+
+        // Her mobile and her email at once: the two records are one person, merged, and the
+        // rows stay with the record they came by (so an unmerge could give each back).
+        let both = try await ledger.sale("S4", total: "5.00", identify: ["phone": "07911 123456", "email": "bea@example.com"])
+        #expect(both.contains { if case .note(let text) = $0 { text.contains("as one person") } else { false } }, "\(both)")
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 2)
+        let merge = try #require(try await ledger.store.read { try $0.merges(involving: phoneOwner).first })
+        #expect(merge.automatic && Set([merge.survivor, merge.absorbed]) == Set([phoneOwner, emailOwner]))
+        #expect(try await owner(ledger, "phone", "+447911123456") == phoneOwner)
+
+        // Carl's card with Bea's email: the card decides the sale; Bea and Carl are not merged.
         _ = try await ledger.sale("S5", total: "5.00", identify: ["email": "bea@example.com", "loyalty": "LOY55"])
-        #expect(try await buyer("S5") == cardOwner)
-        #expect(try await owner("phone", "+447911123456") == phoneOwner, "the phone stays where it was: no blind merge")
-        #expect(try await owner("email", "bea@example.com") == emailOwner)
-        #expect(try await ledger.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 3)
+        #expect(try await buyer(ledger, "S5") == cardOwner)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 2)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM merge_log") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM duplicate_review WHERE status = 'open'") == 1, "Carl's card given with Bea's email is for a person to look at")
     }
 
     @Test("a void after completion changes nothing and says to send a refund")

@@ -27,6 +27,15 @@ int till_phone_region(const char *e164, char *out, size_t out_size);
 /* The calling code of a region ("GB" -> 44), or 0 when libphonenumber does not know the region. */
 int till_phone_country_code(const char *region);
 
+/* What kind of line a valid E.164 number is, from the country's numbering plan. */
+enum till_phone_kind {
+    TILL_PHONE_KIND_UNKNOWN = 0,
+    TILL_PHONE_KIND_MOBILE = 1,         /* mobile or personal number: one person's, as a rule */
+    TILL_PHONE_KIND_FIXED_LINE = 2,     /* a landline: often a household's */
+    TILL_PHONE_KIND_FIXED_OR_MOBILE = 3 /* the plan cannot tell (the United States, Canada) */
+};
+int till_phone_kind(const char *e164);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,9 +32,16 @@ public struct Cluster: Sendable, Hashable {
 
     /// Everything the cluster holds, as the matcher compares it.
     public func matchRecord(in store: any CRMTransaction) throws -> MatchRecord {
+        guard let cache = store as? MemoizingTransaction else { return try buildMatchRecord(in: store) }
+        var record = try cache.matchRecord(of: self) { try buildMatchRecord(in: store) }
+        record.lastSeenMs = lastSeenMs  // moves on every visit, so not part of what is remembered
+        return record
+    }
+
+    private func buildMatchRecord(in store: any CRMTransaction) throws -> MatchRecord {
         var record = MatchRecord()
         for member in members {
-            record.absorb(MatchRecord(member, identifiers: try store.identifiers(of: member.id)))
+            record.absorb(MatchRecord(member, identifiers: try store.identifiers(of: member.id), names: try store.names(of: member.id)))
         }
         return record
     }
@@ -65,12 +72,16 @@ public struct Cluster: Sendable, Hashable {
 }
 
 extension MatchRecord {
-    /// One stored record, as the matcher compares it.
-    public init(_ customer: CustomerRecord, identifiers: [CustomerIdentifier]) {
+    /// One stored record, as the matcher compares it: every name it was identified under
+    /// (the record's own when none was kept).
+    public init(_ customer: CustomerRecord, identifiers: [CustomerIdentifier], names: [PersonName] = []) {
         var given = customer.givenName, family = customer.familyName
         if given == nil, family == nil, let name = customer.name { (given, family) = NameKey.split(fullName: name) }
+        var all = names.map { Name(given: $0.given, family: $0.family) }
+        let own = Name(given: given, family: family)
+        if !all.contains(own) { all.insert(own, at: 0) }
         self.init(
-            names: [Name(given: given, family: family)],
+            names: all,
             emails: identifiers.filter { $0.kind == .email }.map(\.normalized),
             phones: identifiers.filter { $0.kind == .phone }.map(\.normalized),
             cards: identifiers.filter { $0.kind == .loyaltyCard }.map(\.normalized),

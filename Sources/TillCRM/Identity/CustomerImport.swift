@@ -12,7 +12,7 @@ public struct CustomerImport: Sendable {
         case name, email, phone, loyaltyCard = "loyalty_card", postcode
     }
 
-    public struct BadRow: Sendable, Hashable, CustomStringConvertible {
+    public struct BadRow: Error, Sendable, Hashable, CustomStringConvertible {
         public var line: Int
         public var reason: String
         public var description: String { "line \(line): \(reason)" }
@@ -29,6 +29,9 @@ public struct CustomerImport: Sendable {
         /// record_id → the customer it belongs to after the whole import, in file order.
         public var clusters: [(record: String, customer: String)] = []
         public var dryRun = false
+        /// Seconds spent reading and normalising the rows, and identifying them (with the writes).
+        public var readSeconds = 0.0
+        public var resolveSeconds = 0.0
     }
 
     public struct Invalid: Error, Sendable, CustomStringConvertible {
@@ -75,21 +78,17 @@ public struct CustomerImport: Sendable {
         guard [Field.email, .phone, .loyaltyCard, .givenName, .familyName, .name].contains(where: { position[$0] != nil }) else {
             throw Invalid(description: "no column to identify people by (email, phone, loyalty_card or names); the header has: \(header.joined(separator: ", "))")
         }
-        var rows: [Row] = []
         var bad: [BadRow] = []
         var seen: [String: Int] = [:]
+        // The checks that need the whole file (a record id seen twice) first, in file order...
+        var pending: [(record: CSV.Record, id: String)] = []
         for record in records {
             if record.fields.allSatisfy({ $0.trimmingWhitespace().isEmpty }) { continue }
-            func value(_ field: Field) -> String? {
-                guard let index = position[field], index < record.fields.count else { return nil }
-                let text = record.fields[index].trimmingWhitespace()
-                return text.isEmpty ? nil : text
-            }
             guard record.fields.count == header.count else {
                 bad.append(BadRow(line: record.line, reason: "\(record.fields.count) fields where the header has \(header.count) (a stray comma or quote?)"))
                 continue
             }
-            guard let id = value(.recordID) else {
+            guard let index = position[.recordID], case let id = record.fields[index].trimmingWhitespace(), !id.isEmpty else {
                 bad.append(BadRow(line: record.line, reason: "no record_id"))
                 continue
             }
@@ -98,34 +97,69 @@ public struct CustomerImport: Sendable {
                 continue
             }
             seen[id] = record.line
-            var captured = nowMs
-            if let text = value(.capturedAt) {
-                guard let date = Self.date(text) else {
-                    bad.append(BadRow(line: record.line, reason: "captured_at \"\(text)\" is not a date (2024-03-01 or 2024-03-01T09:30:00Z)"))
-                    continue
+            pending.append((record, id))
+        }
+        // ...then each row on its own, on every core: reading phone numbers (libphonenumber)
+        // is most of the time a row takes before identification.
+        let work = pending, columns = position
+        var parsed = [Result<Row, BadRow>?](repeating: nil, count: work.count)
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, work.count / 256))
+        parsed.withUnsafeMutableBufferPointer { results in
+            nonisolated(unsafe) let results = results
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                var index = chunk * work.count / chunks
+                let end = (chunk + 1) * work.count / chunks
+                while index < end {
+                    results[index] = parse(work[index].record, id: work[index].id, position: columns, nowMs: nowMs)
+                    index += 1
                 }
-                captured = date.milliseconds
             }
-            do {
-                var identifiers: [CustomerIdentifier] = []
-                if let card = value(.loyaltyCard) { identifiers.append(try normalizer.loyaltyCard(card)) }
-                if let email = value(.email) { identifiers.append(try normalizer.email(email)) }
-                if let phone = value(.phone) { identifiers.append(try normalizer.phone(phone, postcode: value(.postcode), email: value(.email))) }
-                let input = IdentityInput(
-                    identifiers: identifiers, name: value(.name), givenName: value(.givenName), familyName: value(.familyName),
-                    postcode: value(.postcode))
-                guard !identifiers.isEmpty || (input.givenName != nil && input.familyName != nil) else {
-                    bad.append(BadRow(line: record.line, reason: "nothing to identify the person by (an email, phone, card, or a given and a family name)"))
-                    continue
-                }
-                rows.append(Row(line: record.line, record: id, capturedMs: captured, input: input))
-            } catch let error as InvalidIdentifier {
-                bad.append(BadRow(line: record.line, reason: "\(error)"))
+        }
+        var rows: [Row] = []
+        rows.reserveCapacity(parsed.count)
+        for result in parsed {
+            switch result {
+            case .success(let row)?: rows.append(row)
+            case .failure(let problem)?: bad.append(problem)
+            case nil: break
             }
         }
         // Oldest first, as the till would have met them; file order among equals.
         rows.sort { ($0.capturedMs, $0.line) < ($1.capturedMs, $1.line) }
         return (rows, bad)
+    }
+
+    /// One row read and normalised: what identification takes, or why it cannot be.
+    private func parse(_ record: CSV.Record, id: String, position: [Field: Int], nowMs: Int64) -> Result<Row, BadRow> {
+        func value(_ field: Field) -> String? {
+            guard let index = position[field], index < record.fields.count else { return nil }
+            let text = record.fields[index].trimmingWhitespace()
+            return text.isEmpty ? nil : text
+        }
+        var captured = nowMs
+        if let text = value(.capturedAt) {
+            guard let date = Self.date(text) else {
+                return .failure(BadRow(line: record.line, reason: "captured_at \"\(text)\" is not a date (2024-03-01 or 2024-03-01T09:30:00Z)"))
+            }
+            captured = date.milliseconds
+        }
+        do {
+            var identifiers: [CustomerIdentifier] = []
+            if let card = value(.loyaltyCard) { identifiers.append(try normalizer.loyaltyCard(card)) }
+            if let email = value(.email) { identifiers.append(try normalizer.email(email)) }
+            if let phone = value(.phone) { identifiers.append(try normalizer.phone(phone, postcode: value(.postcode), email: value(.email))) }
+            let input = IdentityInput(
+                identifiers: identifiers, name: value(.name), givenName: value(.givenName), familyName: value(.familyName),
+                postcode: value(.postcode))
+            guard !identifiers.isEmpty || (input.givenName != nil && input.familyName != nil) else {
+                return .failure(BadRow(line: record.line, reason: "nothing to identify the person by (an email, phone, card, or a given and a family name)"))
+            }
+            return .success(Row(line: record.line, record: id, capturedMs: captured, input: input))
+        } catch let error as InvalidIdentifier {
+            return .failure(BadRow(line: record.line, reason: "\(error)"))
+        } catch {
+            return .failure(BadRow(line: record.line, reason: "\(error)"))
+        }
     }
 
     /// RFC 3339, or a date or "date time" without a zone (read as UTC), as spreadsheets write them.
@@ -146,17 +180,22 @@ public struct CustomerImport: Sendable {
     /// in one transaction that is rolled back: the report (and its clusters) is what the import
     /// would do, and the store is unchanged.
     public func run(_ text: String, source: String, dryRun: Bool, in store: any CRMStore, now: Date = Date()) async throws -> Report {
+        let started = ContinuousClock.now
         let (rows, bad) = try rows(of: text, nowMs: now.milliseconds)
+        let read = ContinuousClock.now
         let identification = self.identification
         do {
-            return try await store.write { store in
+            var report = try await store.write { transaction in
+                // The same customers come up as candidates row after row: read each once.
+                let store = MemoizingTransaction(transaction)
                 var report = Report()
                 report.rows = rows.count + bad.count
                 report.bad = bad.sorted { $0.line < $1.line }
                 report.dryRun = dryRun
                 var written: [(line: Int, record: String, customer: String)] = []
+                let imported = try store.importedRecords(source: source)
                 for row in rows {
-                    if let known = try store.importedCustomer(source: source, record: row.record) {
+                    if let known = imported[row.record] {
                         report.alreadyImported += 1
                         written.append((row.line, row.record, known))
                         continue
@@ -169,12 +208,22 @@ public struct CustomerImport: Sendable {
                     written.append((row.line, row.record, outcome.record))
                 }
                 report.clusters = try written.sorted { $0.line < $1.line }.map { ($0.record, try store.root(of: $0.customer)) }
+                try store.flush()
                 if dryRun { throw DryRun(report: report) }
                 return report
             }
-        } catch let rolledBack as DryRun {
+            report.readSeconds = Self.seconds(read - started)
+            report.resolveSeconds = Self.seconds(ContinuousClock.now - read)
+            return report
+        } catch var rolledBack as DryRun {
+            rolledBack.report.readSeconds = Self.seconds(read - started)
+            rolledBack.report.resolveSeconds = Self.seconds(ContinuousClock.now - read)
             return rolledBack.report
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TillPhoneNumber
 
 /// What someone gave at the till (or a row of an imported list), normalised.
 public struct IdentityInput: Sendable, Hashable {
@@ -50,28 +51,48 @@ public struct IdentityResolver: Sendable {
         /// (the sale, new identifiers) is written so an unmerge leaves it with its person.
         public var holder: String
         public var match: MatchRecord
+        /// Whether this identification alone says the person is this customer on evidence a
+        /// household does not share: the card, or a card, email or mobile number no one else
+        /// holds, or a score past the automatic threshold with personal agreement. When an
+        /// identification says that of two customers, they are one person and are merged.
+        public var personal: Bool
+        /// Whether the customer holds one of the given identifiers exactly.
+        public var holdsGivenIdentifier: Bool
     }
 
     /// Every customer worth comparing with, scored, best first.
-    public func candidates(for incoming: MatchRecord, identifiers: [CustomerIdentifier], in store: any CRMTransaction) throws -> [Candidate] {
+    public func candidates(
+        for incoming: MatchRecord, identifiers: [CustomerIdentifier], keys: [String]? = nil, in store: any CRMTransaction
+    ) throws -> [Candidate] {
         var records: [String] = []
         var seen = Set<String>()
-        for (key, holders) in try store.records(withMatchKeys: incoming.blockingKeys, limitPerKey: maxBlockSize).sorted(by: { $0.key < $1.key }) {
+        // Who holds each mailbox key of the incoming emails (the same address however it was
+        // typed): one customer holding it is as decisive as one holding the exact address.
+        var mailboxHolders: [String: [String]] = [:]
+        for (key, holders) in try store.records(withMatchKeys: keys ?? incoming.blockingKeys, limitPerKey: maxBlockSize).sorted(by: { $0.key < $1.key }) {
             let identifierKey = key.hasPrefix("a:") || key.hasPrefix("d:") || key.hasPrefix("c:")
             if !identifierKey, holders.count > maxBlockSize { continue }
+            if key.hasPrefix("a:") { mailboxHolders[key] = holders }
             for holder in holders where seen.insert(holder).inserted { records.append(holder) }
         }
         // Who holds each given identifier, and how many customers share it: an identifier one
         // customer holds decides on its own; one a household shares does not.
         var holderByRoot: [String: String] = [:]
-        var sharedBy: [CustomerIdentifier: Set<String>] = [:]
+        var uniquelyHeld: [String: [CustomerIdentifier]] = [:]  // root → the given identifiers it alone holds
+        var uniqueMailbox = Set<String>()  // roots alone holding a given email's mailbox
         for identifier in identifiers {
+            var roots = Set<String>()
             for holder in try store.holders(of: identifier) {
                 let root = try store.root(of: holder)
-                sharedBy[identifier, default: []].insert(root)
+                roots.insert(root)
                 if holderByRoot[root] == nil { holderByRoot[root] = holder }
                 if seen.insert(holder).inserted { records.append(holder) }
             }
+            if roots.count == 1, let root = roots.first { uniquelyHeld[root, default: []].append(identifier) }
+        }
+        for holders in mailboxHolders.values where holders.count <= maxBlockSize {
+            let roots = Set(try holders.map { try store.root(of: $0) })
+            if roots.count == 1, let root = roots.first { uniqueMailbox.insert(root) }
         }
         var roots: [String] = []
         var rootSeen = Set<String>()
@@ -84,9 +105,16 @@ public struct IdentityResolver: Sendable {
             guard let cluster = try Cluster.of(root, in: store), cluster.root.status == .active else { continue }
             let match = try cluster.matchRecord(in: store)
             let score = matcher.compare(incoming, match)
-            let unique = identifiers.contains { sharedBy[$0] == [root] }
-            let verdict = matcher.verdict(score, uniquelySharedIdentifier: unique)
-            candidates.append(Candidate(root: root, score: score, verdict: verdict, holder: holderByRoot[root] ?? root, match: match))
+            let held = uniquelyHeld[root] ?? []
+            let verdict = matcher.verdict(score, uniquelySharedIdentifier: !held.isEmpty || uniqueMailbox.contains(root))
+            // A landline a customer alone holds is still a household's: it decides an
+            // attachment, not a merge. (Asked last: the numbering plan's answer costs a regex.)
+            let personal = verdict == .same
+                && (score.level(of: .card) == .exact || uniqueMailbox.contains(root) || held.contains { $0.kind != .phone }
+                    || (score.total >= matcher.automaticThreshold && score.hasPersonalAgreement)
+                    || held.contains { PhoneNumber.kind(ofE164: $0.normalized) == .mobile })
+            candidates.append(Candidate(root: root, score: score, verdict: verdict, holder: holderByRoot[root] ?? root, match: match, personal: personal,
+                holdsGivenIdentifier: holderByRoot[root] != nil))
         }
         return candidates.sorted { ($0.score.total, $1.root) > ($1.score.total, $0.root) }
     }
@@ -120,7 +148,8 @@ public struct Identification: Sendable {
 
     public func identify(_ input: IdentityInput, atMs ms: Int64, sourceSeq: Int64?, in store: any CRMTransaction) throws -> IdentityOutcome {
         let incoming = input.matchRecord(atMs: ms)
-        let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, in: store)
+        let keys = incoming.blockingKeys
+        let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, keys: keys, in: store)
         // The holder of a presented card first: the sale is on that account.
         let same = candidates.filter { $0.verdict == .same }.enumerated().sorted { left, right in
             let (x, y) = (left.element.score.level(of: .card) == .exact, right.element.score.level(of: .card) == .exact)
@@ -129,25 +158,37 @@ public struct Identification: Sendable {
         var queued: [Candidate] = candidates.filter { $0.verdict == .review }
         var merged: [String] = []
 
+        // Given with no name, an identifier several customers hold (a household's landline)
+        // cannot say which of them this is. The one it fits best (then the one seen last) is
+        // the guess; a new nameless customer for every such visit would be a guess too, and
+        // one nobody could ever find again.
+        let shared = incoming.names.isEmpty && same.isEmpty
+            ? candidates.filter { $0.holdsGivenIdentifier && $0.score.veto == nil }.max { ($0.score.total, $0.match.lastSeenMs ?? 0) < ($1.score.total, $1.match.lastSeenMs ?? 0) }
+            : nil
         let record: String
         var customer: String
         let before: Cluster?
-        if let best = same.first {
+        if let best = same.first ?? shared {
             before = try Cluster.of(best.root, in: store)
             record = best.holder
             customer = best.root
+            queued.removeAll { $0.root == best.root }
             try update(record, with: input, atMs: ms, store)
             // The identification names two customers as one person (one's card, the other's
-            // email): merged when the two agree with each other too, else a person decides.
+            // email): merged when it says so on personal evidence and the two, with what was
+            // just given, do not contradict each other; else a person decides.
+            var combined = best.match
+            combined.absorb(incoming)
             for other in same.dropFirst() {
-                let pair = matcherScore(best.match, other.match)
-                if other.score.total >= resolver.matcher.automaticThreshold, pair.veto == nil, !(try Merging.wereSeparated(customer, other.root, in: store)) {
+                let pair = resolver.matcher.compare(combined, other.match)
+                if other.personal, pair.veto == nil, !pair.namesConflict, !(try Merging.wereSeparated(customer, other.root, in: store)) {
                     let merge = try Merging.merge(
-                        customer, other.root, automatic: true, score: other.score.total,
-                        evidence: other.score.evidence.map(\.description), actor: "till-crm",
+                        customer, other.root, automatic: true, score: pair.total,
+                        evidence: pair.evidence.map(\.description), actor: "till-crm",
                         reason: "one identification matched both", atMs: ms, in: store)
                     merged.append(merge.absorbed)
                     customer = merge.survivor
+                    combined.absorb(other.match)
                 } else {
                     queued.append(other)
                 }
@@ -170,7 +211,8 @@ public struct Identification: Sendable {
             if identifier.kind == .loyaltyCard || identifier.kind == .external, !holders.isEmpty { continue }
             try store.add(identifier, to: record, sourceSeq: sourceSeq, atMs: ms)
         }
-        try store.addMatchKeys(incoming.blockingKeys, to: record)
+        try store.addName(PersonName(given: input.givenName, family: input.familyName), to: record, atMs: ms)
+        try store.addMatchKeys(keys, to: record)
         var queuedIDs: [String] = []
         for candidate in queued where !members.contains(candidate.root) {
             try store.queue(ReviewRecord(
@@ -181,8 +223,6 @@ public struct Identification: Sendable {
     }
 
     private typealias Candidate = IdentityResolver.Candidate
-
-    private func matcherScore(_ a: MatchRecord, _ b: MatchRecord) -> MatchScore { resolver.matcher.compare(a, b) }
 
     /// Fills in what the record did not know (a name, a postcode); never overwrites what it did.
     private func update(_ id: String, with input: IdentityInput, atMs ms: Int64, _ store: any CRMTransaction) throws {

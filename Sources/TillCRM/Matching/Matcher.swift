@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What is known about one person (an incoming identification, an imported row, or every
 /// record of a merged customer together), reduced to what comparisons need. Pure values:
@@ -97,7 +98,21 @@ public enum EmailKey {
     /// The domain a mistyped one was meant to be: a common domain one edit away (two for long
     /// ones), if exactly one is. Unknown domains are kept as typed.
     public static func correctedDomain(_ domain: String) -> String {
-        if commonDomains.contains(domain) { return domain }
+        if commonDomainSet.contains(domain) { return domain }
+        if let known = corrections.withLock({ $0[domain] }) { return known }
+        let corrected = correct(domain)
+        corrections.withLock { known in
+            if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
+            known[domain] = corrected
+        }
+        return corrected
+    }
+
+    static let commonDomainSet = Set(commonDomains)
+    /// Domains corrected before: each is an edit distance against every common domain.
+    private static let corrections = Mutex<[String: String]>([:])
+
+    private static func correct(_ domain: String) -> String {
         let limit = domain.utf8.count >= 10 ? 2 : 1
         var found: String?
         for candidate in commonDomains where Similarity.editDistance(domain.utf8, candidate.utf8, limit: limit) <= limit {
@@ -172,6 +187,15 @@ public struct MatchScore: Sendable, Hashable {
         evidence.contains { $0.field != .givenName && $0.field != .familyName && $0.weight > 0 }
     }
 
+    /// Agreement on something one person has and a household does not: a card, an email, or
+    /// the given name. Phone, family name and postcode are a household's as much as a
+    /// person's, so they alone never decide (partners share all three).
+    public var hasPersonalAgreement: Bool {
+        evidence.contains { evidence in
+            evidence.weight > 0 && (evidence.field == .card || evidence.field == .email || (evidence.field == .givenName && evidence.level != .initial))
+        }
+    }
+
     /// Whether names contradict each other (either name disagrees).
     public var namesConflict: Bool {
         level(of: .givenName) == .disagree || level(of: .familyName) == .disagree
@@ -243,6 +267,9 @@ public struct Matcher: Sendable {
     func compareNames(_ a: [MatchRecord.Name], _ b: [MatchRecord.Name]) -> (FieldEvidence?, FieldEvidence?) {
         var best: (FieldEvidence?, FieldEvidence?) = (nil, nil)
         var bestWeight = -Double.infinity
+        // An initial agrees with any name starting with it, so it cannot outweigh two full given
+        // names that disagree: "J." and "Jean" on file against "Jérôme" is a conflict.
+        var fullGivenAgree = false, fullGivenDisagree = false
         for x in a {
             for y in b {
                 var given = compareGiven(x.given, y.given)
@@ -252,12 +279,20 @@ public struct Matcher: Sendable {
                     given = FieldEvidence(field: .givenName, level: .exact, weight: weights.givenExact)
                     family = FieldEvidence(field: .familyName, level: .exact, weight: weights.familyExact)
                 }
+                switch given?.level {
+                case .exact?, .nickname?, .similar?: fullGivenAgree = true
+                case .disagree?: fullGivenDisagree = true
+                default: break
+                }
                 let weight = (given?.weight ?? 0) + (family?.weight ?? 0)
                 if weight > bestWeight {
                     bestWeight = weight
                     best = (given, family)
                 }
             }
+        }
+        if best.0?.level == .initial, fullGivenDisagree, !fullGivenAgree {
+            best.0 = FieldEvidence(field: .givenName, level: .disagree, weight: weights.givenDisagree)
         }
         return best
     }
@@ -293,13 +328,28 @@ public struct Matcher: Sendable {
         for x in left {
             for y in right {
                 guard let atX = x.lastIndex(of: "@"), let atY = y.lastIndex(of: "@"), x[atX...] == y[atY...] else { continue }
-                let localX = x[..<atX].utf8, localY = y[..<atY].utf8
-                if min(localX.count, localY.count) >= 5, Similarity.editDistance(localX, localY, limit: 1) <= 1 {
-                    return level(.typo, weights.emailTypo)
-                }
+                if Self.isLocalPartTypo(x[..<atX], y[..<atY]) { return level(.typo, weights.emailTypo) }
             }
         }
         return level(.disagree, weights.emailDisagree)
+    }
+
+    /// Whether two mailbox names are one typed with a slip: one letter swapped, dropped,
+    /// doubled or mistyped. A difference in a digit or a separator is not a slip: digits and
+    /// dots are what people add to make an address of their name their own (david.jones57
+    /// and david.jones17, tomasz_kozlowski and tomaszkozlowski are two people).
+    static func isLocalPartTypo(_ a: Substring, _ b: Substring) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard min(x.count, y.count) >= 5, Similarity.editDistance(x, y, limit: 1) == 1 else { return false }
+        func identityBearing(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+        // The characters that differ: strip the common prefix and suffix.
+        var start = 0
+        while start < min(x.count, y.count), x[start] == y[start] { start += 1 }
+        var endX = x.count, endY = y.count
+        while endX > start, endY > start, x[endX - 1] == y[endY - 1] { endX -= 1; endY -= 1 }
+        return !(x[start..<endX] + y[start..<endY]).contains(where: identityBearing)
     }
 
     func comparePhones(_ a: [String], _ b: [String]) -> FieldEvidence? {
@@ -354,14 +404,15 @@ public struct Matcher: Sendable {
     }
 
     /// What a score means for a pair. `uniquelySharedIdentifier` is a card, email or phone the
-    /// two share that no other customer shares: the identifier the person gave at the till,
+    /// two share that no other customer shares (an email's mailbox counts: the same address
+    /// with a Gmail dot or a corrected domain): the identifier the person gave at the till,
     /// which decides on its own unless the names contradict it.
     public func verdict(_ score: MatchScore, uniquelySharedIdentifier: Bool) -> Verdict {
         // A loyalty card is one person's account (the store holds each card once): whoever
         // presents it is its holder, whatever else the record says.
         if score.level(of: .card) == .exact { return .same }
         if score.veto != nil { return .distinct }
-        if score.total >= automaticThreshold { return .same }
+        if score.total >= automaticThreshold, score.hasPersonalAgreement { return .same }
         if uniquelySharedIdentifier, !score.namesConflict { return .same }
         if score.total >= reviewThreshold, score.hasNonNameAgreement { return .review }
         return .distinct

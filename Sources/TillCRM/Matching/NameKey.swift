@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Names reduced to what comparing them needs: lower-case ASCII letters, one space between
 /// tokens. "Jürgen", "Juergen" and "JURGEN" share a key; so do "Łukasz" and "Lukasz",
@@ -10,8 +11,7 @@ public enum NameKey {
     public static func fold(_ name: String) -> String {
         var ascii = name
         if !name.utf8.allSatisfy({ $0 < 0x80 }) {
-            // ICU through Foundation: any script to Latin, then Latin to ASCII ("ß" → "ss").
-            ascii = name.applyingTransform(StringTransform("Any-Latin; Latin-ASCII"), reverse: false) ?? name
+            ascii = transliterated(name)
         }
         var out: [UInt8] = []
         out.reserveCapacity(ascii.utf8.count)
@@ -33,6 +33,25 @@ public enum NameKey {
             }
         }
         return umlautSpellingsFolded(out)
+    }
+
+    /// Names transliterated before: ICU's transform is the slowest step of comparing two
+    /// records, and a shop hears the same few hundred names with accents over and over.
+    private static let transliterations = Mutex<[String: String]>([:])
+
+    /// Any script to Latin, then Latin to ASCII ("ß" → "ss", "Γιώργος" → "Giorgos"), by ICU.
+    private static func transliterate(uncached name: String) -> String {
+        name.applyingTransform(StringTransform("Any-Latin; Latin-ASCII"), reverse: false) ?? name
+    }
+
+    private static func transliterated(_ name: String) -> String {
+        if let known = transliterations.withLock({ $0[name] }) { return known }
+        let ascii = transliterate(uncached: name)
+        transliterations.withLock { known in
+            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }  // bounded: a long-running service
+            known[name] = ascii
+        }
+        return ascii
     }
 
     /// "ue" → "u", "oe" → "o", "ae" → "a": a German name typed without umlauts spells them

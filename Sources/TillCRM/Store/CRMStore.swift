@@ -64,6 +64,11 @@ public protocol CRMTransaction {
     /// (case-insensitive), at most `limit`.
     func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord]
 
+    /// Every name the record was identified under, as given, oldest first.
+    func names(of customer: String) throws -> [PersonName]
+    /// Records that the record was identified under this name (idempotent; an empty name is ignored).
+    func addName(_ name: PersonName, to customer: String, atMs: Int64) throws
+
     // MARK: merges (a merged record keeps its rows; it points to its survivor)
     /// The survivor a record resolves to: itself if active, else the end of its merge chain.
     func root(of customer: String) throws -> String
@@ -91,6 +96,8 @@ public protocol CRMTransaction {
     /// The customer an imported row (by source and record id) became, if it was imported before.
     func importedCustomer(source: String, record: String) throws -> String?
     func recordImport(source: String, record: String, customer: String, atMs: Int64) throws
+    /// Every row of a source imported before: record id → the customer it became.
+    func importedRecords(source: String) throws -> [String: String]
 
     // MARK: consent (append-only; the current state is derived)
     func append(_ consent: ConsentRecord) throws
@@ -251,6 +258,19 @@ public struct CustomerRecord: Sendable, Hashable {
         self.lastSeenMs = lastSeenMs
         self.visits = visits
     }
+}
+
+/// A name as a person gave it: given and family apart, either may be missing.
+public struct PersonName: Sendable, Hashable {
+    public var given: String?
+    public var family: String?
+
+    public init(given: String?, family: String?) {
+        self.given = given.flatMap { $0.isEmpty ? nil : $0 }
+        self.family = family.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public var isEmpty: Bool { given == nil && family == nil }
 }
 
 /// One merge: `absorbed` now resolves to `survivor`. Kept after an unmerge (with `undoneMs`).

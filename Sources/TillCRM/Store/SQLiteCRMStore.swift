@@ -25,6 +25,10 @@ public final class SQLiteCRMStore: CRMStore {
         // `till-crm serve` and a CLI command (a note, an erase) write the same file: wait for
         // the other's transaction rather than failing at once with "database is locked".
         configuration.busyMode = .timeout(10)
+        // 16 MiB of page cache per connection (SQLite's default is 2 MiB): an import or a
+        // catch-up writes long transactions, and a cache smaller than what they touch spills
+        // pages to the WAL and reads them back, statement after statement.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -16384") }
         // Opening takes turns across processes (a lock file beside the database): enabling WAL
         // on a new file needs it exclusively, and SQLite answers "database is locked" at once
         // there rather than waiting; and GRDB's migrator reads which migrations are applied
@@ -174,6 +178,15 @@ public final class SQLiteCRMStore: CRMStore {
                 CREATE UNIQUE INDEX identifier_unique_card ON identifier(kind, normalized) WHERE active = 1 AND kind IN ('loyalty_card', 'external');
                 CREATE UNIQUE INDEX identifier_per_customer ON identifier(customer_id, kind, normalized) WHERE active = 1;
                 CREATE INDEX identifier_lookup ON identifier(normalized, kind) WHERE active = 1;
+                -- Every name a record was identified under (as given), so the matcher compares
+                -- "Jon" and "Jonathan" both, not only the first name a record got.
+                CREATE TABLE customer_name (
+                    customer_id TEXT NOT NULL REFERENCES customer(id),
+                    given TEXT NOT NULL DEFAULT '',
+                    family TEXT NOT NULL DEFAULT '',
+                    added_ms INTEGER NOT NULL,
+                    PRIMARY KEY (customer_id, given, family)
+                ) WITHOUT ROWID;
                 -- Candidate generation: a record is compared with those sharing a key (MatchRecord.blockingKeys).
                 CREATE TABLE match_key (
                     key TEXT NOT NULL,
@@ -226,6 +239,7 @@ public final class SQLiteCRMStore: CRMStore {
                 if let name = customer.name {
                     (customer.givenName, customer.familyName) = NameKey.split(fullName: name)
                     try transaction.save(customer)
+                    try transaction.addName(PersonName(given: customer.givenName, family: customer.familyName), to: id, atMs: customer.firstSeenMs)
                 }
                 try transaction.addMatchKeys(MatchRecord(customer, identifiers: try transaction.identifiers(of: id)).blockingKeys, to: id)
             }

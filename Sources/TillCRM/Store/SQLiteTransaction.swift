@@ -109,15 +109,19 @@ struct SQLiteTransaction: CRMTransaction {
 
     // MARK: customers and identifiers
 
+    /// The columns `customer(_: Row)` reads, by position: decoding by name costs a
+    /// case-insensitive search per column, and customers are read for every candidate.
+    private static let customerColumns = "id, name, given_name, family_name, postcode, status, merged_into, first_seen_ms, last_seen_ms, visits"
+
     private static func customer(_ row: Row) -> CustomerRecord {
         CustomerRecord(
-            id: row["id"], name: row["name"], givenName: row["given_name"], familyName: row["family_name"], postcode: row["postcode"],
-            status: CustomerStatus(rawValue: row["status"]) ?? .active, mergedInto: row["merged_into"],
-            firstSeenMs: row["first_seen_ms"], lastSeenMs: row["last_seen_ms"], visits: row["visits"])
+            id: row[0], name: row[1], givenName: row[2], familyName: row[3], postcode: row[4],
+            status: CustomerStatus(rawValue: row[5]) ?? .active, mergedInto: row[6],
+            firstSeenMs: row[7], lastSeenMs: row[8], visits: row[9])
     }
 
     func customer(_ id: String) throws -> CustomerRecord? {
-        try row("SELECT * FROM customer WHERE id = ?", [id]).map(Self.customer)
+        try row("SELECT \(Self.customerColumns) FROM customer WHERE id = ?", [id]).map(Self.customer)
     }
 
     func save(_ customer: CustomerRecord) throws {
@@ -193,6 +197,22 @@ struct SQLiteTransaction: CRMTransaction {
             .filter { $0.status == .active }.prefix(limit).map { $0 }
     }
 
+    func names(of customer: String) throws -> [PersonName] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT given, family FROM customer_name WHERE customer_id = ? ORDER BY added_ms, given, family"),
+            arguments: [customer]
+        ).map { row in
+            let given: String = row["given"], family: String = row["family"]
+            return PersonName(given: given.isEmpty ? nil : given, family: family.isEmpty ? nil : family)
+        }
+    }
+
+    func addName(_ name: PersonName, to customer: String, atMs ms: Int64) throws {
+        guard !name.isEmpty else { return }
+        try db.cachedStatement(sql: "INSERT INTO customer_name(customer_id, given, family, added_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .execute(arguments: [customer, name.given ?? "", name.family ?? "", ms])
+    }
+
     // MARK: merges
 
     func root(of customer: String) throws -> String {
@@ -206,14 +226,17 @@ struct SQLiteTransaction: CRMTransaction {
     }
 
     func members(of root: String) throws -> [String] {
-        try String.fetchAll(
-            db.cachedStatement(sql: """
-                WITH RECURSIVE cluster(id, depth) AS (
-                    SELECT ?, 0
-                    UNION SELECT customer.id, cluster.depth + 1 FROM customer JOIN cluster ON customer.merged_into = cluster.id
-                    WHERE customer.status = 'merged' AND cluster.depth < 64)
-                SELECT id FROM cluster ORDER BY depth, id
-                """), arguments: [root])
+        // Breadth first over the merged_into index: most customers absorbed no one, and one
+        // indexed lookup says so (a recursive query cost more than everything else in an identification).
+        var members = [root]
+        var index = 0
+        while index < members.count, members.count <= 64 {
+            members += try String.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM customer WHERE merged_into = ? AND status = 'merged' ORDER BY id"),
+                arguments: [members[index]])
+            index += 1
+        }
+        return members
     }
 
     func addMatchKeys(_ keys: [String], to customer: String) throws {
@@ -298,6 +321,14 @@ struct SQLiteTransaction: CRMTransaction {
 
     func importedCustomer(source: String, record: String) throws -> String? {
         try string("SELECT customer_id FROM import_record WHERE source = ? AND record = ?", [source, record])
+    }
+
+    func importedRecords(source: String) throws -> [String: String] {
+        var records: [String: String] = [:]
+        for row in try rows("SELECT record, customer_id FROM import_record WHERE source = ?", [source]) {
+            records[row[0]] = row[1]
+        }
+        return records
     }
 
     func recordImport(source: String, record: String, customer: String, atMs ms: Int64) throws {
@@ -385,7 +416,7 @@ struct SQLiteTransaction: CRMTransaction {
     }
 
     func erasePersonalData(of customer: String) throws {
-        for table in ["identifier", "consent", "timeline", "sale_link", "match_key", "import_record"] {
+        for table in ["identifier", "customer_name", "consent", "timeline", "sale_link", "match_key", "import_record"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE customer_id = ?", arguments: [customer])
         }
         try db.execute(sql: "DELETE FROM duplicate_review WHERE a = ?1 OR b = ?1", arguments: [customer])

@@ -1,0 +1,273 @@
+public import Foundation
+public import TillCore
+
+/// A transaction that remembers what identification reads (customers, their identifiers and
+/// names, who holds an identifier or a blocking key, merge chains) for a long run of
+/// identifications inside one transaction: an import of a customer list, where the same
+/// customers come up as candidates again and again. Every write goes through to the store and
+/// updates what is remembered, so a read after a write sees it, as it would from the store.
+///
+/// Only for use inside one transaction of one store, by one caller: nothing else writes
+/// there meanwhile, which is what makes remembering safe.
+public final class MemoizingTransaction: CRMTransaction {
+    let base: any CRMTransaction
+    private var customers: [String: CustomerRecord?] = [:]
+    private var identifiersOf: [String: [CustomerIdentifier]] = [:]
+    private var namesOf: [String: [PersonName]] = [:]
+    /// By kind and normalised value: the raw text ("07911 123456", "+44 7911 123456") is not the key.
+    private var holdersOf: [IdentifierKey: [String]] = [:]
+
+    private struct IdentifierKey: Hashable {
+        var kind: CustomerIdentifier.Kind
+        var normalized: String
+        init(_ identifier: CustomerIdentifier) {
+            kind = identifier.kind
+            normalized = identifier.normalized
+        }
+    }
+    /// Records holding a blocking key; a list as long as the store's limit + 1 was cut short.
+    private var keyHolders: [String: [String]] = [:]
+    private var keyLimit: Int?
+    private var roots: [String: String] = [:]
+    private var membersOf: [String: [String]] = [:]
+
+    /// Clusters as the matcher compares them (folded names, keys), by root, with the members
+    /// they were built from; and for each member, the root whose entry it is part of.
+    private var matchRecords: [String: (members: [String], record: MatchRecord)] = [:]
+    private var matchRecordOf: [String: String] = [:]
+
+    /// The cluster's match record, built by `build` when it is not remembered or one of its
+    /// records changed since (an identifier, a name, a postcode).
+    func matchRecord(of cluster: Cluster, build: () throws -> MatchRecord) rethrows -> MatchRecord {
+        let ids = cluster.ids
+        if let known = matchRecords[cluster.root.id], known.members == ids { return known.record }
+        let record = try build()
+        matchRecords[cluster.root.id] = (ids, record)
+        for id in ids { matchRecordOf[id] = cluster.root.id }
+        return record
+    }
+
+    private func changed(_ record: String) {
+        if let root = matchRecordOf[record] { matchRecords[root] = nil }
+    }
+
+    public init(_ base: any CRMTransaction) {
+        self.base = base
+    }
+
+    private func forgetMerges() {
+        roots.removeAll()
+        membersOf.removeAll()
+    }
+
+    // MARK: remembered
+
+    public func customer(_ id: String) throws -> CustomerRecord? {
+        if let known = customers[id] { return known }
+        let record = try base.customer(id)
+        customers[id] = .some(record)
+        return record
+    }
+
+    /// Customers saved but not yet written: a change of last visit, name or postcode waits
+    /// for `flush()` (an import touches a regular's record on every row of theirs). A new
+    /// record, and any change of status or merge, is written at once: the store's own queries
+    /// (a merge chain, a search) must see those.
+    private var unwritten: [String: CustomerRecord] = [:]
+
+    public func save(_ customer: CustomerRecord) throws {
+        let before = customers[customer.id] ?? nil
+        if before?.name != customer.name || before?.givenName != customer.givenName || before?.familyName != customer.familyName
+            || before?.postcode != customer.postcode
+        {
+            changed(customer.id)
+        }
+        if let before, before.status == customer.status, before.mergedInto == customer.mergedInto {
+            unwritten[customer.id] = customer
+        } else {
+            unwritten[customer.id] = nil
+            try base.save(customer)
+            if let before, before.status == .active, customer.status == .merged, let survivor = customer.mergedInto {
+                // A merge: whatever resolved to the absorbed record resolves to the survivor's root.
+                let root = roots[survivor] ?? survivor
+                for (record, known) in roots where known == customer.id { roots[record] = root }
+                roots[customer.id] = root
+                membersOf[customer.id] = nil
+                membersOf[root] = nil
+                membersOf[survivor] = nil
+            } else if before?.mergedInto != nil || customer.mergedInto != nil || before?.status == .merged || customer.status == .merged {
+                forgetMerges()  // an unmerge, or a record not read before: any chain may change
+            } else {
+                // A record that is not merged changes no merge chain (a new customer's is itself).
+                roots[customer.id] = nil
+                membersOf[customer.id] = nil
+            }
+        }
+        customers[customer.id] = .some(customer)
+    }
+
+    /// Writes what `save` kept back. Call before the transaction commits.
+    public func flush() throws {
+        for id in unwritten.keys.sorted() { try base.save(unwritten[id]!) }
+        unwritten.removeAll()
+    }
+
+    public func owner(of identifier: CustomerIdentifier) throws -> String? {
+        guard let holder = try holders(of: identifier).first else { return nil }
+        return try root(of: holder)
+    }
+
+    public func holders(of identifier: CustomerIdentifier) throws -> [String] {
+        if let known = holdersOf[IdentifierKey(identifier)] { return known }
+        let holders = try base.holders(of: identifier)
+        holdersOf[IdentifierKey(identifier)] = holders
+        return holders
+    }
+
+    public func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs ms: Int64) throws {
+        if holdersOf[IdentifierKey(identifier)]?.contains(customer) == true { return }
+        try base.add(identifier, to: customer, sourceSeq: sourceSeq, atMs: ms)
+        if var known = holdersOf[IdentifierKey(identifier)], !known.contains(customer) {
+            known.append(customer)
+            holdersOf[IdentifierKey(identifier)] = known
+        }
+        changed(customer)
+        if var known = identifiersOf[customer], !known.contains(where: { $0.kind == identifier.kind && $0.normalized == identifier.normalized }) {
+            known.append(identifier)
+            identifiersOf[customer] = known
+        }
+    }
+
+    public func identifiers(of customer: String) throws -> [CustomerIdentifier] {
+        if let known = identifiersOf[customer] { return known }
+        let identifiers = try base.identifiers(of: customer)
+        identifiersOf[customer] = identifiers
+        return identifiers
+    }
+
+    public func names(of customer: String) throws -> [PersonName] {
+        if let known = namesOf[customer] { return known }
+        let names = try base.names(of: customer)
+        namesOf[customer] = names
+        return names
+    }
+
+    public func addName(_ name: PersonName, to customer: String, atMs ms: Int64) throws {
+        guard !name.isEmpty, namesOf[customer]?.contains(name) != true else { return }
+        try base.addName(name, to: customer, atMs: ms)
+        changed(customer)
+        if var known = namesOf[customer], !known.contains(name) {
+            known.append(name)
+            namesOf[customer] = known
+        }
+    }
+
+    public func root(of customer: String) throws -> String {
+        if let known = roots[customer] { return known }
+        let root = try base.root(of: customer)
+        roots[customer] = root
+        return root
+    }
+
+    public func members(of root: String) throws -> [String] {
+        if let known = membersOf[root] { return known }
+        let members = try base.members(of: root)
+        membersOf[root] = members
+        return members
+    }
+
+    public func addMatchKeys(_ keys: [String], to customer: String) throws {
+        // Identification looked every key up just before: most are held already.
+        let new = keys.filter { keyHolders[$0]?.contains(customer) != true }
+        guard !new.isEmpty else { return }
+        try base.addMatchKeys(new, to: customer)
+        for key in new {
+            if var known = keyHolders[key], !known.contains(customer) {
+                known.append(customer)
+                keyHolders[key] = known
+            }
+        }
+    }
+
+    public func records(withMatchKeys keys: [String], limitPerKey: Int) throws -> [String: [String]] {
+        if keyLimit != limitPerKey {
+            keyHolders.removeAll()
+            keyLimit = limitPerKey
+        }
+        var found: [String: [String]] = [:]
+        var missing: [String] = []
+        for key in keys {
+            if let known = keyHolders[key] { found[key] = known } else { missing.append(key) }
+        }
+        if !missing.isEmpty {
+            for (key, holders) in try base.records(withMatchKeys: missing, limitPerKey: limitPerKey) {
+                keyHolders[key] = holders
+                found[key] = holders
+            }
+        }
+        return found
+    }
+
+    public func erasePersonalData(of customer: String) throws {
+        try flush()
+        try base.erasePersonalData(of: customer)
+        matchRecords.removeAll()
+        customers.removeAll()
+        identifiersOf.removeAll()
+        namesOf.removeAll()
+        holdersOf.removeAll()
+        keyHolders.removeAll()
+        forgetMerges()
+    }
+
+    // MARK: passed through
+
+    public func cursor(_ name: String) throws -> Int64 { try base.cursor(name) }
+    public func setCursor(_ name: String, to seq: Int64) throws { try base.setCursor(name, to: seq) }
+    public func sale(_ id: String) throws -> SaleRecord? { try base.sale(id) }
+    public func latestSale(receipt: String) throws -> SaleRecord? { try base.latestSale(receipt: receipt) }
+    public func openSales(startedSinceMs: Int64) throws -> [SaleRecord] { try base.openSales(startedSinceMs: startedSinceMs) }
+    public func save(_ sale: SaleRecord) throws { try base.save(sale) }
+    public func linkedCustomer(ofSale sale: String) throws -> String? { try base.linkedCustomer(ofSale: sale) }
+    public func link(sale: String, to customer: String, method: LinkMethod, atMs: Int64) throws {
+        try base.link(sale: sale, to: customer, method: method, atMs: atMs)
+    }
+    public func links(ofCustomer customer: String) throws -> [SaleLink] { try base.links(ofCustomer: customer) }
+    public func pendingCard(ofSale sale: String) throws -> CustomerIdentifier? { try base.pendingCard(ofSale: sale) }
+    public func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws {
+        try base.setPendingCard(card, sale: sale, sourceSeq: sourceSeq)
+    }
+    public func removePendingCard(ofSale sale: String) throws { try base.removePendingCard(ofSale: sale) }
+    public func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord] {
+        try flush()
+        return try base.findCustomers(identifierPrefixes: identifierPrefixes, identifierParts: identifierParts, nameContaining: nameContaining, limit: limit)
+    }
+    public func append(_ merge: MergeRecord) throws -> Int64 { try base.append(merge) }
+    public func merges(involving customer: String) throws -> [MergeRecord] { try base.merges(involving: customer) }
+    public func markUndone(merge id: Int64, atMs: Int64, actor: String) throws { try base.markUndone(merge: id, atMs: atMs, actor: actor) }
+    public func queue(_ review: ReviewRecord) throws { try base.queue(review) }
+    public func reviews(status: ReviewRecord.Status?) throws -> [ReviewRecord] { try base.reviews(status: status) }
+    public func review(_ a: String, _ b: String) throws -> ReviewRecord? { try base.review(a, b) }
+    public func setReviewStatus(_ a: String, _ b: String, to status: ReviewRecord.Status, actor: String, atMs: Int64) throws {
+        try base.setReviewStatus(a, b, to: status, actor: actor, atMs: atMs)
+    }
+    public func importedCustomer(source: String, record: String) throws -> String? { try base.importedCustomer(source: source, record: record) }
+    public func importedRecords(source: String) throws -> [String: String] { try base.importedRecords(source: source) }
+    public func recordImport(source: String, record: String, customer: String, atMs: Int64) throws {
+        try base.recordImport(source: source, record: record, customer: customer, atMs: atMs)
+    }
+    public func append(_ consent: ConsentRecord) throws { try base.append(consent) }
+    public func consentHistory(of customer: String) throws -> [ConsentRecord] { try base.consentHistory(of: customer) }
+    @discardableResult
+    public func append(_ entry: TimelineEntry) throws -> Bool { try base.append(entry) }
+    public func timeline(of customer: String, limit: Int) throws -> [TimelineEntry] { try base.timeline(of: customer, limit: limit) }
+    public func countEntries(of customer: String, type: TimelineEntry.Kind, payloadFlag: String?) throws -> Int {
+        try base.countEntries(of: customer, type: type, payloadFlag: payloadFlag)
+    }
+    public func moveEntry(source: String, to customer: String) throws -> String? { try base.moveEntry(source: source, to: customer) }
+    public func suppressionKey() throws -> Data { try base.suppressionKey() }
+    public func isSuppressed(hash: String) throws -> Bool { try base.isSuppressed(hash: hash) }
+    public func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs: Int64) throws {
+        try base.suppress(hash: hash, kind: kind, reason: reason, atMs: atMs)
+    }
+}

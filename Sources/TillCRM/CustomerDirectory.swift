@@ -17,17 +17,41 @@ public struct CustomerDirectory: Sendable {
         self.normalizer = normalizer
     }
 
+    /// The record something said about `reference` belongs to: the record with that id, or
+    /// the one holding that email, phone or card, even where it was merged into another.
+    /// Notes, consent and late attachments are written there, so an unmerge leaves each with
+    /// the person it was about; reads gather the whole customer (`resolve`).
+    public func record(_ reference: String) async throws -> String {
+        let normalizer = self.normalizer
+        let found = try await store.read { store -> String? in
+            if let customer = try store.customer(reference), customer.status != .erased { return customer.id }
+            for candidate in Self.identifierReadings(reference, normalizer) {
+                if let holder = try store.holders(of: candidate).first { return holder }
+            }
+            return nil
+        }
+        guard let found else {
+            throw NotFound(description: "no customer matches \"\(reference)\" (by id, email, phone or card); try: till-crm customer find TEXT")
+        }
+        return found
+    }
+
+    /// The identifiers a reference typed at a terminal may be: an email, a phone, a card.
+    private static func identifierReadings(_ reference: String, _ normalizer: IdentifierNormalizer) -> [CustomerIdentifier] {
+        var candidates: [CustomerIdentifier] = []
+        if reference.contains("@") { candidates += [try? normalizer.email(reference)].compactMap { $0 } }
+        if reference.contains(where: \.isNumber) { candidates += [try? normalizer.phone(reference)].compactMap { $0 } }
+        candidates += [try? normalizer.loyaltyCard(reference)].compactMap { $0 }
+        return candidates
+    }
+
     /// A customer id from an id, email, phone or card number, following merges.
     public func resolve(_ reference: String) async throws -> String {
         let normalizer = self.normalizer
         let found = try await store.read { store -> String? in
             // Old ids keep resolving to the survivor of a merge.
             if let customer = try store.customer(reference), customer.status != .erased { return try store.root(of: customer.id) }
-            var candidates: [CustomerIdentifier] = []
-            if reference.contains("@") { candidates += [try? normalizer.email(reference)].compactMap { $0 } }
-            if reference.contains(where: \.isNumber) { candidates += [try? normalizer.phone(reference)].compactMap { $0 } }
-            candidates += [try? normalizer.loyaltyCard(reference)].compactMap { $0 }
-            for candidate in candidates {
+            for candidate in Self.identifierReadings(reference, normalizer) {
                 if let owner = try store.owner(of: candidate) { return owner }
             }
             return nil
@@ -130,12 +154,13 @@ public struct CustomerDirectory: Sendable {
 
     public enum EntryType: String, Sendable, CaseIterable { case note, conversation, opportunity }
 
-    /// Adds a note, conversation or opportunity to the timeline.
-    public func add(_ type: EntryType, to id: String, data: JSONValue, actor: String?) async throws {
+    /// Adds a note, conversation or opportunity to the timeline of the record `id` (an old id
+    /// of a merged customer keeps its entries apart, for an unmerge; the customer shows them all).
+    public func add(_ type: EntryType, to id: String, data: JSONValue, actor: String?, at now: Date = Date()) async throws {
         try await store.write { store in
-            let id = try store.root(of: id)
-            guard try store.customer(id)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
-            let ms = Date().milliseconds
+            let root = try store.root(of: id)
+            guard try store.customer(root)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
+            let ms = now.milliseconds
             try store.append(TimelineEntry(
                 customer: id, type: TimelineEntry.Kind(rawValue: type.rawValue)!, source: "cli:\(UUID().uuidString)",
                 payload: data, occurredMs: ms, recordedMs: ms, actor: actor))
@@ -167,8 +192,8 @@ public struct CustomerDirectory: Sendable {
         _ id: String, channel: ConsentRecord.Channel, purpose: ConsentRecord.Purpose, granted: Bool, basis: ConsentRecord.Basis, source: String
     ) async throws {
         try await store.write { store in
-            let id = try store.root(of: id)
-            guard try store.customer(id)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
+            let root = try store.root(of: id)
+            guard try store.customer(root)?.status == .active else { throw NotFound(description: "no active customer \(id)") }
             let ms = Date().milliseconds
             try store.append(ConsentRecord(customer: id, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source, recordedMs: ms))
             try store.append(TimelineEntry(

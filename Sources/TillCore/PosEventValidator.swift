@@ -72,6 +72,11 @@ public enum PublishedEventValidator {
             let phone = try fields.optionalString("phone", nonEmpty: true)
             let loyalty = try fields.optionalString("loyalty", nonEmpty: true)
             _ = try fields.optionalString("name")
+            // Extensions (docs/protocol.md): the name in its parts, and a postcode, which help
+            // till-crm tell one person from another (and read a visitor's national phone number).
+            _ = try fields.optionalString("given_name")
+            _ = try fields.optionalString("family_name")
+            _ = try fields.optionalString("postcode")
             if email == nil && phone == nil && loyalty == nil {
                 throw WireError.badRequest(field: "data", "customer.identified needs at least one of email, phone, loyalty")
             }

@@ -166,9 +166,9 @@ struct EntryAdd: ParsableArguments {
         let directory = try store.directory()
         var data = extra
         data["text"] = .string(text)
-        let id = await orFail { try await directory.resolve(customer) }
-        await orFail { try await directory.add(type, to: id, data: .object(data), actor: by ?? ProcessInfo.processInfo.environment["USER"]) }
-        if !store.json { print("\(type.rawValue) added to \(id)") }
+        let record = await orFail { try await directory.record(customer) }
+        await orFail { try await directory.add(type, to: record, data: .object(data), actor: by ?? ProcessInfo.processInfo.environment["USER"]) }
+        if !store.json { print("\(type.rawValue) added to \(await orFail { try await directory.resolve(record) })") }
     }
 }
 
@@ -218,9 +218,9 @@ struct Attach: AsyncParsableCommand {
 
     func run() async throws {
         let directory = try store.directory()
-        let id = await orFail { try await directory.resolve(customer) }
-        await orFail { try await directory.attach(receipt: receipt, to: id, maxDays: maxDays) }
-        if !store.json { print("receipt \(receipt) attached to \(id)") }
+        let record = await orFail { try await directory.record(customer) }
+        await orFail { try await directory.attach(receipt: receipt, to: record, maxDays: maxDays) }
+        if !store.json { print("receipt \(receipt) attached to \(await orFail { try await directory.resolve(record) })") }
     }
 }
 
@@ -239,8 +239,9 @@ struct ConsentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let directory = try store.directory()
-            let id = await orFail { try await directory.resolve(customer) }
-            await orFail { try await directory.setConsent(id, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source) }
+            let record = await orFail { try await directory.record(customer) }
+            await orFail { try await directory.setConsent(record, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source) }
+            let id = await orFail { try await directory.resolve(record) }
             if !store.json { print("\(channel.rawValue) \(purpose.rawValue) consent \(granted ? "given" : "withdrawn") for \(id)") }
         }
     }

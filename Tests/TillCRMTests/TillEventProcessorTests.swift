@@ -7,13 +7,18 @@ import TillCore
 /// Feeds events through the processor and the exactly-once apply, as `till-crm serve` does.
 final class Ledger: @unchecked Sendable {
     let store: SQLiteCRMStore
-    let processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"))
+    let processor: TillEventProcessor
     var seq: Int64 = 0
     var outcomes: [ProcessingOutcome] = []
     let start = Date(timeIntervalSince1970: 1_764_000_000)
 
-    init() throws {
+    /// With `deterministicIDs`, customers are C00001, C00002...: two ledgers fed alike are alike.
+    init(deterministicIDs: Bool = false) throws {
         store = try SQLiteCRMStore(path: NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString + "/crm.sqlite")
+        let counter = Counter()
+        processor = deterministicIDs
+            ? TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"), newID: { counter.next() })
+            : TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"))
     }
 
     @discardableResult

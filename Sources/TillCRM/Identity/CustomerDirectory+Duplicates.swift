@@ -69,9 +69,11 @@ extension CustomerDirectory {
         }
     }
 
-    /// Undoes the merge that absorbed `id` (an old id), or the only merge into it.
-    public func unmerge(_ id: String, actor: String, now: Date = Date()) async throws -> MergeRecord {
-        try await store.write { store in
+    /// Undoes the merge that absorbed `reference` (an old id, or an identifier that record
+    /// holds), or the only merge into it.
+    public func unmerge(_ reference: String, actor: String, now: Date = Date()) async throws -> MergeRecord {
+        let id = try await record(reference)
+        return try await store.write { store in
             try Merging.unmerge(id, actor: actor, atMs: now.milliseconds, in: store)
         }
     }

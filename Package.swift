@@ -161,6 +161,11 @@ let package = Package(
             dependencies: ["TillCRM", "TillCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/CRMBench"
         ),
+        .executableTarget(
+            name: "till-crm-identity-bench",
+            dependencies: ["TillCRM", "TillCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/IdentityBench"
+        ),
         // Fixtures are read at run time through #filePath, not bundled.
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging", "TillDisplay", "TillTransportTesting"], exclude: ["Fixtures"]),

@@ -199,6 +199,8 @@ class Person:
     last_day: int = 0
     tags: set[str] = field(default_factory=set)
     habit: str = "email"  # what they give at the till when asked: card, email or phone
+    moved_to: str | None = None  # a new postcode from `moved_on` (people move house)
+    moved_on: int = 0
 
 
 START = dt.datetime(2019, 1, 1)
@@ -377,6 +379,9 @@ class Population:
         for p in self.people:
             if not (p.emails or p.phones or p.cards):
                 p.phones.append((self.mobile(p.country), p.first_day, p.last_day))
+            if "household" not in p.tags and "twin" not in p.tags and p.last_day - p.first_day > 200 and self.rng.random() < 0.06:
+                p.moved_to = self.postcode(p.country)
+                p.moved_on = self.rng.randint(p.first_day + 60, p.last_day - 60)
             kinds = [k for k, v in (("card", p.cards), ("email", p.emails), ("phone", p.phones)) if v]
             p.habit = "card" if p.cards and self.rng.random() < 0.8 else self.rng.choice(kinds)
 
@@ -608,8 +613,11 @@ class Population:
                     if r.random() < 0.01:
                         row["given_name"], row["family_name"] = row["family_name"], row["given_name"]
                         tags.add("swapped_names")
-                if p.postcode and (r.random() < 0.35 or choice == ["name"]):
-                    row["postcode"] = p.postcode if r.random() < 0.7 else p.postcode.lower().replace(" ", "")
+                postcode = p.moved_to if p.moved_to and day >= p.moved_on else p.postcode
+                if postcode and (r.random() < 0.35 or choice == ["name"]):
+                    row["postcode"] = postcode if r.random() < 0.7 else postcode.lower().replace(" ", "")
+                    if postcode == p.moved_to:
+                        tags.add("moved")
                 if "card" in choice:
                     card = r.choice(cards)
                     row["loyalty_card"] = card

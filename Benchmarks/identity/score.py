@@ -53,7 +53,7 @@ def f1(p, r):
 
 SEPARATE = ["household", "twin", "recycled_number", "same_name"]
 JOIN = ["nickname", "gmail_alias", "email_typo", "name_typo", "phone_typo", "replacement_card", "changed_email", "accents",
-        "national_phone", "initial", "swapped_names"]
+        "national_phone", "initial", "swapped_names", "moved"]
 
 
 def score(person, cases, cluster):

@@ -17,7 +17,8 @@ public struct IdentityInput: Sendable, Hashable {
         if given == nil, family == nil, let name = self.name { (given, family) = NameKey.split(fullName: name) }
         self.givenName = given
         self.familyName = family
-        self.postcode = postcode.map(MatchRecord.postcode).flatMap { $0.isEmpty ? nil : $0 }
+        // Kept as given ("SW1A 1AA"), shown so; the matcher compares it normalised.
+        self.postcode = postcode.map { $0.trimmingWhitespace() }.flatMap { MatchRecord.postcode($0).isEmpty ? nil : $0 }
     }
 
     public func matchRecord(atMs ms: Int64) -> MatchRecord {

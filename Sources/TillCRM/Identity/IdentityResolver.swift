@@ -59,6 +59,9 @@ public struct IdentityResolver: Sendable {
         public var personal: Bool
         /// Whether the customer holds one of the given identifiers exactly.
         public var holdsGivenIdentifier: Bool
+        /// When the customer was first seen: between equal scores, the longer-known customer
+        /// comes first (a rule, so the same records always resolve the same way).
+        public var firstSeenMs: Int64
     }
 
     /// Every customer worth comparing with, scored, best first.
@@ -115,9 +118,13 @@ public struct IdentityResolver: Sendable {
                     || (score.total >= matcher.automaticThreshold && score.hasPersonalAgreement)
                     || held.contains { PhoneNumber.kind(ofE164: $0.normalized) == .mobile })
             candidates.append(Candidate(root: root, score: score, verdict: verdict, holder: holderByRoot[root] ?? root, match: match, personal: personal,
-                holdsGivenIdentifier: holderByRoot[root] != nil))
+                holdsGivenIdentifier: holderByRoot[root] != nil, firstSeenMs: cluster.firstSeenMs))
         }
-        return candidates.sorted { ($0.score.total, $1.root) > ($1.score.total, $0.root) }
+        return candidates.sorted { a, b in
+            if a.score.total != b.score.total { return a.score.total > b.score.total }
+            if a.firstSeenMs != b.firstSeenMs { return a.firstSeenMs < b.firstSeenMs }
+            return a.root < b.root
+        }
     }
 }
 

@@ -99,6 +99,11 @@ public protocol CRMTransaction {
     /// Every row of a source imported before: record id → the customer it became.
     func importedRecords(source: String) throws -> [String: String]
 
+    // MARK: many rows at once
+    /// The same as `add`, `addName`, `addMatchKeys` and `recordImport` for each row, in as
+    /// few statements as the store can (an import writes tens of thousands).
+    func insert(_ rows: BulkRows) throws
+
     // MARK: consent (append-only; the current state is derived)
     func append(_ consent: ConsentRecord) throws
     /// Every consent record of a customer, oldest first.
@@ -257,6 +262,28 @@ public struct CustomerRecord: Sendable, Hashable {
         self.firstSeenMs = firstSeenMs
         self.lastSeenMs = lastSeenMs
         self.visits = visits
+    }
+}
+
+/// Rows written together (`CRMTransaction.insert`).
+public struct BulkRows: Sendable {
+    public var identifiers: [(customer: String, identifier: CustomerIdentifier, sourceSeq: Int64?, atMs: Int64)] = []
+    public var names: [(customer: String, name: PersonName, atMs: Int64)] = []
+    public var matchKeys: [(key: String, customer: String)] = []
+    public var imports: [(source: String, record: String, customer: String, atMs: Int64)] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { identifiers.isEmpty && names.isEmpty && matchKeys.isEmpty && imports.isEmpty }
+}
+
+extension CRMTransaction {
+    /// One row at a time: what a store without a faster way does.
+    public func insertEachRow(_ rows: BulkRows) throws {
+        for row in rows.identifiers { try add(row.identifier, to: row.customer, sourceSeq: row.sourceSeq, atMs: row.atMs) }
+        for row in rows.names { try addName(row.name, to: row.customer, atMs: row.atMs) }
+        for row in rows.matchKeys { try addMatchKeys([row.key], to: row.customer) }
+        for row in rows.imports { try recordImport(source: row.source, record: row.record, customer: row.customer, atMs: row.atMs) }
     }
 }
 

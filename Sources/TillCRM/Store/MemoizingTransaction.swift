@@ -4,11 +4,15 @@ public import TillCore
 /// A transaction that remembers what identification reads (customers, their identifiers and
 /// names, who holds an identifier or a blocking key, merge chains) for a long run of
 /// identifications inside one transaction: an import of a customer list, where the same
-/// customers come up as candidates again and again. Every write goes through to the store and
-/// updates what is remembered, so a read after a write sees it, as it would from the store.
+/// customers come up as candidates again and again. Every write updates what is remembered,
+/// so a read after a write sees it, as it would from the store. New identifiers, names,
+/// blocking keys and import rows, and changes to customers that move no merge chain, are
+/// kept and written together by `flush()` (multi-row statements); what a read of the store
+/// would miss meanwhile is added to what it returns.
 ///
-/// Only for use inside one transaction of one store, by one caller: nothing else writes
-/// there meanwhile, which is what makes remembering safe.
+/// Only for use inside one transaction of one store, by one caller, who calls `flush()`
+/// before the transaction commits: nothing else writes there meanwhile, which is what makes
+/// remembering safe.
 public final class MemoizingTransaction: CRMTransaction {
     let base: any CRMTransaction
     private var customers: [String: CustomerRecord?] = [:]
@@ -50,6 +54,13 @@ public final class MemoizingTransaction: CRMTransaction {
     private func changed(_ record: String) {
         if let root = matchRecordOf[record] { matchRecords[root] = nil }
     }
+
+    /// Rows not yet written, and the same rows by what reads look them up by.
+    private var pending = BulkRows()
+    private var pendingHolders: [IdentifierKey: [String]] = [:]
+    private var pendingIdentifiers: [String: [CustomerIdentifier]] = [:]
+    private var pendingNames: [String: [PersonName]] = [:]
+    private var pendingKeyHolders: [String: [String]] = [:]
 
     public init(_ base: any CRMTransaction) {
         self.base = base
@@ -106,10 +117,23 @@ public final class MemoizingTransaction: CRMTransaction {
         customers[customer.id] = .some(customer)
     }
 
-    /// Writes what `save` kept back. Call before the transaction commits.
+    /// Writes what was kept back. Call before the transaction commits.
     public func flush() throws {
+        if !pending.isEmpty {
+            try base.insert(pending)
+            pending = BulkRows()
+            pendingHolders.removeAll()
+            pendingIdentifiers.removeAll()
+            pendingNames.removeAll()
+            pendingKeyHolders.removeAll()
+        }
         for id in unwritten.keys.sorted() { try base.save(unwritten[id]!) }
         unwritten.removeAll()
+    }
+
+    private static func appending<T: Equatable>(_ list: [T], _ more: [T]?) -> [T] {
+        guard let more else { return list }
+        return list + more.filter { !list.contains($0) }
     }
 
     public func owner(of identifier: CustomerIdentifier) throws -> String? {
@@ -118,19 +142,25 @@ public final class MemoizingTransaction: CRMTransaction {
     }
 
     public func holders(of identifier: CustomerIdentifier) throws -> [String] {
-        if let known = holdersOf[IdentifierKey(identifier)] { return known }
-        let holders = try base.holders(of: identifier)
-        holdersOf[IdentifierKey(identifier)] = holders
+        let key = IdentifierKey(identifier)
+        if let known = holdersOf[key] { return known }
+        let holders = Self.appending(try base.holders(of: identifier), pendingHolders[key])
+        holdersOf[key] = holders
         return holders
     }
 
     public func add(_ identifier: CustomerIdentifier, to customer: String, sourceSeq: Int64?, atMs ms: Int64) throws {
-        if holdersOf[IdentifierKey(identifier)]?.contains(customer) == true { return }
-        try base.add(identifier, to: customer, sourceSeq: sourceSeq, atMs: ms)
-        if var known = holdersOf[IdentifierKey(identifier)], !known.contains(customer) {
-            known.append(customer)
-            holdersOf[IdentifierKey(identifier)] = known
+        let key = IdentifierKey(identifier)
+        let holders = try holders(of: identifier)
+        if holders.contains(customer) { return }
+        // The store holds a card once: refused here, as the store would, not at the flush.
+        if identifier.kind == .loyaltyCard || identifier.kind == .external, let holder = holders.first {
+            throw Merging.Refused(description: "\(identifier.kind.rawValue) \(identifier.normalized) is held by \(holder)")
         }
+        pending.identifiers.append((customer, identifier, sourceSeq, ms))
+        pendingHolders[key, default: []].append(customer)
+        pendingIdentifiers[customer, default: []].append(identifier)
+        holdersOf[key] = holders + [customer]
         changed(customer)
         if var known = identifiersOf[customer], !known.contains(where: { $0.kind == identifier.kind && $0.normalized == identifier.normalized }) {
             known.append(identifier)
@@ -140,26 +170,24 @@ public final class MemoizingTransaction: CRMTransaction {
 
     public func identifiers(of customer: String) throws -> [CustomerIdentifier] {
         if let known = identifiersOf[customer] { return known }
-        let identifiers = try base.identifiers(of: customer)
+        let identifiers = try base.identifiers(of: customer) + (pendingIdentifiers[customer] ?? [])
         identifiersOf[customer] = identifiers
         return identifiers
     }
 
     public func names(of customer: String) throws -> [PersonName] {
         if let known = namesOf[customer] { return known }
-        let names = try base.names(of: customer)
+        let names = Self.appending(try base.names(of: customer), pendingNames[customer])
         namesOf[customer] = names
         return names
     }
 
     public func addName(_ name: PersonName, to customer: String, atMs ms: Int64) throws {
-        guard !name.isEmpty, namesOf[customer]?.contains(name) != true else { return }
-        try base.addName(name, to: customer, atMs: ms)
+        guard !name.isEmpty, try !names(of: customer).contains(name) else { return }
+        pending.names.append((customer, name, ms))
+        pendingNames[customer, default: []].append(name)
+        namesOf[customer, default: []].append(name)
         changed(customer)
-        if var known = namesOf[customer], !known.contains(name) {
-            known.append(name)
-            namesOf[customer] = known
-        }
     }
 
     public func root(of customer: String) throws -> String {
@@ -178,11 +206,10 @@ public final class MemoizingTransaction: CRMTransaction {
 
     public func addMatchKeys(_ keys: [String], to customer: String) throws {
         // Identification looked every key up just before: most are held already.
-        let new = keys.filter { keyHolders[$0]?.contains(customer) != true }
-        guard !new.isEmpty else { return }
-        try base.addMatchKeys(new, to: customer)
-        for key in new {
-            if var known = keyHolders[key], !known.contains(customer) {
+        for key in keys where keyHolders[key]?.contains(customer) != true && pendingKeyHolders[key]?.contains(customer) != true {
+            pending.matchKeys.append((key, customer))
+            pendingKeyHolders[key, default: []].append(customer)
+            if var known = keyHolders[key] {
                 known.append(customer)
                 keyHolders[key] = known
             }
@@ -201,8 +228,9 @@ public final class MemoizingTransaction: CRMTransaction {
         }
         if !missing.isEmpty {
             for (key, holders) in try base.records(withMatchKeys: missing, limitPerKey: limitPerKey) {
-                keyHolders[key] = holders
-                found[key] = holders
+                let all = Array(Self.appending(holders, pendingKeyHolders[key]).prefix(limitPerKey + 1))
+                keyHolders[key] = all
+                found[key] = all
             }
         }
         return found
@@ -251,10 +279,20 @@ public final class MemoizingTransaction: CRMTransaction {
     public func setReviewStatus(_ a: String, _ b: String, to status: ReviewRecord.Status, actor: String, atMs: Int64) throws {
         try base.setReviewStatus(a, b, to: status, actor: actor, atMs: atMs)
     }
-    public func importedCustomer(source: String, record: String) throws -> String? { try base.importedCustomer(source: source, record: record) }
-    public func importedRecords(source: String) throws -> [String: String] { try base.importedRecords(source: source) }
+    public func importedCustomer(source: String, record: String) throws -> String? {
+        if let row = pending.imports.last(where: { $0.source == source && $0.record == record }) { return row.customer }
+        return try base.importedCustomer(source: source, record: record)
+    }
+    public func importedRecords(source: String) throws -> [String: String] {
+        try flush()
+        return try base.importedRecords(source: source)
+    }
     public func recordImport(source: String, record: String, customer: String, atMs: Int64) throws {
-        try base.recordImport(source: source, record: record, customer: customer, atMs: atMs)
+        pending.imports.append((source, record, customer, atMs))
+    }
+    public func insert(_ rows: BulkRows) throws {
+        try flush()
+        try base.insert(rows)
     }
     public func append(_ consent: ConsentRecord) throws { try base.append(consent) }
     public func consentHistory(of customer: String) throws -> [ConsentRecord] { try base.consentHistory(of: customer) }

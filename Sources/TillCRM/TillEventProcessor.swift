@@ -42,7 +42,7 @@ public struct TillEventProcessor: Sendable {
     /// sale the POS never completed or voided must not capture tomorrow's scans.
     public var openSaleWindowMs: Int64 = 4 * 3_600_000
 
-    public init(normalizer: IdentifierNormalizer, newID: @escaping @Sendable () -> String = { "C" + UUID().uuidString.prefix(8).lowercased() }) {
+    public init(normalizer: IdentifierNormalizer, newID: @escaping @Sendable () -> String = CustomerID.random) {
         self.normalizer = normalizer
         self.newID = newID
         self.identification = Identification(newID: newID)

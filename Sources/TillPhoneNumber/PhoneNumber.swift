@@ -1,4 +1,5 @@
 import CPhoneNumber
+import Synchronization
 
 /// Phone numbers as the CRM keys them: E.164, parsed and validated by libphonenumber
 /// with the shop's region for numbers typed without a country code.
@@ -10,8 +11,24 @@ public enum PhoneNumber {
         public var description: String { "\"\(input)\" is not a valid phone number for region \(region): \(reason)" }
     }
 
+    /// Numbers read before, by region and text: libphonenumber's parse and validation are
+    /// regular expressions, and the same regulars' numbers come back (an import of a customer
+    /// list reads each one many times). Bounded: emptied when full.
+    private static let known = Mutex<[String: Result<String, Invalid>]>([:])
+
     /// "07911 123456" in GB -> "+447911123456"; "+49 30 901820" anywhere -> "+4930901820".
     public static func e164(_ raw: String, defaultRegion region: String) throws -> String {
+        let key = region + "\u{1}" + raw
+        if let result = known.withLock({ $0[key] }) { return try result.get() }
+        let result = Result<String, Invalid> { () throws(Invalid) -> String in try parse(raw, defaultRegion: region) }
+        known.withLock { known in
+            if known.count >= 16384 { known.removeAll(keepingCapacity: true) }
+            known[key] = result
+        }
+        return try result.get()
+    }
+
+    private static func parse(_ raw: String, defaultRegion region: String) throws(Invalid) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         let result = till_phone_to_e164(raw, region.uppercased(), &buffer, buffer.count)
         guard result == Int32(TILL_PHONE_OK.rawValue) else {

@@ -111,7 +111,7 @@ struct Import: AsyncParsableCommand {
         guard let text = String(data: data, encoding: .utf8) else { fail("\(file) is not UTF-8 text: save it from the spreadsheet as \"CSV UTF-8\"") }
         let directory = try store.directory(creating: true)
         let importer = CustomerImport(
-            normalizer: directory.normalizer, identification: Identification(newID: { "C" + UUID().uuidString.prefix(8).lowercased() }), columns: mapping)
+            normalizer: directory.normalizer, identification: Identification(), columns: mapping)
         let started = ContinuousClock.now
         let report = await orFail { try await importer.run(text, source: source ?? (file as NSString).lastPathComponent, dryRun: dryRun, in: directory.store) }
         let elapsed = ContinuousClock.now - started

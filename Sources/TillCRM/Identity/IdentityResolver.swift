@@ -143,13 +143,24 @@ public struct IdentityOutcome: Sendable, Hashable {
     public var queued: [String]
 }
 
+/// Customer ids: "C" and 12 hexadecimal digits, random. 48 bits, so a chain with millions of
+/// customers meets a repeat about once in millions of new ones (and identification checks).
+public enum CustomerID {
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bits = generator.next() & 0xFFFF_FFFF_FFFF
+        let hex = String(bits, radix: 16)
+        return "C" + String(repeating: "0", count: 12 - hex.utf8.count) + hex
+    }
+}
+
 /// Identification as the live path and the importer share it: resolve, then attach, create,
 /// merge or queue, and write what was given. Two paths, one decision.
 public struct Identification: Sendable {
     public var resolver: IdentityResolver
     public var newID: @Sendable () -> String
 
-    public init(resolver: IdentityResolver = IdentityResolver(), newID: @escaping @Sendable () -> String) {
+    public init(resolver: IdentityResolver = IdentityResolver(), newID: @escaping @Sendable () -> String = CustomerID.random) {
         self.resolver = resolver
         self.newID = newID
     }
@@ -203,7 +214,10 @@ public struct Identification: Sendable {
             }
         } else {
             before = nil
-            record = newID()
+            var id = newID()
+            // Random ids can meet; a new customer must never overwrite a known one.
+            while try store.customer(id) != nil { id = newID() }
+            record = id
             customer = record
             try store.save(CustomerRecord(
                 id: record, name: input.name ?? [input.givenName, input.familyName].compactMap { $0 }.joined(separator: " ").nilIfEmpty,

@@ -100,7 +100,7 @@ public protocol CRMTransaction {
     func importedRecords(source: String) throws -> [String: String]
 
     // MARK: many rows at once
-    /// The same as `add`, `addName`, `addMatchKeys` and `recordImport` for each row, in as
+    /// The same as `save`, `add`, `addName`, `addMatchKeys` and `recordImport` for each row, in as
     /// few statements as the store can (an import writes tens of thousands).
     func insert(_ rows: BulkRows) throws
 
@@ -267,6 +267,8 @@ public struct CustomerRecord: Sendable, Hashable {
 
 /// Rows written together (`CRMTransaction.insert`).
 public struct BulkRows: Sendable {
+    /// Inserted or replaced, as `save` does; before the other rows, which may refer to them.
+    public var customers: [CustomerRecord] = []
     public var identifiers: [(customer: String, identifier: CustomerIdentifier, sourceSeq: Int64?, atMs: Int64)] = []
     public var names: [(customer: String, name: PersonName, atMs: Int64)] = []
     public var matchKeys: [(key: String, customer: String)] = []
@@ -274,12 +276,13 @@ public struct BulkRows: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { identifiers.isEmpty && names.isEmpty && matchKeys.isEmpty && imports.isEmpty }
+    public var isEmpty: Bool { customers.isEmpty && identifiers.isEmpty && names.isEmpty && matchKeys.isEmpty && imports.isEmpty }
 }
 
 extension CRMTransaction {
     /// One row at a time: what a store without a faster way does.
     public func insertEachRow(_ rows: BulkRows) throws {
+        for customer in rows.customers { try save(customer) }
         for row in rows.identifiers { try add(row.identifier, to: row.customer, sourceSeq: row.sourceSeq, atMs: row.atMs) }
         for row in rows.names { try addName(row.name, to: row.customer, atMs: row.atMs) }
         for row in rows.matchKeys { try addMatchKeys([row.key], to: row.customer) }

@@ -80,10 +80,12 @@ public final class MemoizingTransaction: CRMTransaction {
         return record
     }
 
-    /// Customers saved but not yet written: a change of last visit, name or postcode waits
-    /// for `flush()` (an import touches a regular's record on every row of theirs). A new
-    /// record, and any change of status or merge, is written at once: the store's own queries
-    /// (a merge chain, a search) must see those.
+    /// Customers saved but not yet written, new ones and changes of last visit, name or
+    /// postcode alike (an import touches a regular's record on every row of theirs): they go
+    /// to the store together, before anything else is written there that could refer to them.
+    /// A change of status or merge is written at once, after them: the store's own queries
+    /// (a merge chain) must see it. A record not yet written has no merge chain, and is read
+    /// from here.
     private var unwritten: [String: CustomerRecord] = [:]
 
     public func save(_ customer: CustomerRecord) throws {
@@ -93,10 +95,13 @@ public final class MemoizingTransaction: CRMTransaction {
         {
             changed(customer.id)
         }
-        if let before, before.status == customer.status, before.mergedInto == customer.mergedInto {
+        let movesNoChain = before.map { $0.status == customer.status && $0.mergedInto == customer.mergedInto }
+            ?? (customer.status == .active && customer.mergedInto == nil)
+        if movesNoChain {
             unwritten[customer.id] = customer
         } else {
             unwritten[customer.id] = nil
+            try writeCustomers()
             try base.save(customer)
             if let before, before.status == .active, customer.status == .merged, let survivor = customer.mergedInto {
                 // A merge: whatever resolved to the absorbed record resolves to the survivor's root.
@@ -106,19 +111,25 @@ public final class MemoizingTransaction: CRMTransaction {
                 membersOf[customer.id] = nil
                 membersOf[root] = nil
                 membersOf[survivor] = nil
-            } else if before?.mergedInto != nil || customer.mergedInto != nil || before?.status == .merged || customer.status == .merged {
-                forgetMerges()  // an unmerge, or a record not read before: any chain may change
             } else {
-                // A record that is not merged changes no merge chain (a new customer's is itself).
-                roots[customer.id] = nil
-                membersOf[customer.id] = nil
+                forgetMerges()  // an unmerge, or a record not read before: any chain may change
             }
         }
         customers[customer.id] = .some(customer)
     }
 
+    /// Writes the customers kept back, in one statement per few hundred.
+    private func writeCustomers() throws {
+        guard !unwritten.isEmpty else { return }
+        var rows = BulkRows()
+        rows.customers = unwritten.keys.sorted().map { unwritten[$0]! }
+        unwritten.removeAll()
+        try base.insert(rows)
+    }
+
     /// Writes what was kept back. Call before the transaction commits.
     public func flush() throws {
+        try writeCustomers()
         if !pending.isEmpty {
             try base.insert(pending)
             pending = BulkRows()
@@ -127,8 +138,6 @@ public final class MemoizingTransaction: CRMTransaction {
             pendingNames.removeAll()
             pendingKeyHolders.removeAll()
         }
-        for id in unwritten.keys.sorted() { try base.save(unwritten[id]!) }
-        unwritten.removeAll()
     }
 
     private static func appending<T: Equatable>(_ list: [T], _ more: [T]?) -> [T] {
@@ -258,6 +267,7 @@ public final class MemoizingTransaction: CRMTransaction {
     public func save(_ sale: SaleRecord) throws { try base.save(sale) }
     public func linkedCustomer(ofSale sale: String) throws -> String? { try base.linkedCustomer(ofSale: sale) }
     public func link(sale: String, to customer: String, method: LinkMethod, atMs: Int64) throws {
+        try writeCustomers()
         try base.link(sale: sale, to: customer, method: method, atMs: atMs)
     }
     public func links(ofCustomer customer: String) throws -> [SaleLink] { try base.links(ofCustomer: customer) }
@@ -270,10 +280,16 @@ public final class MemoizingTransaction: CRMTransaction {
         try flush()
         return try base.findCustomers(identifierPrefixes: identifierPrefixes, identifierParts: identifierParts, nameContaining: nameContaining, limit: limit)
     }
-    public func append(_ merge: MergeRecord) throws -> Int64 { try base.append(merge) }
+    public func append(_ merge: MergeRecord) throws -> Int64 {
+        try writeCustomers()
+        return try base.append(merge)
+    }
     public func merges(involving customer: String) throws -> [MergeRecord] { try base.merges(involving: customer) }
     public func markUndone(merge id: Int64, atMs: Int64, actor: String) throws { try base.markUndone(merge: id, atMs: atMs, actor: actor) }
-    public func queue(_ review: ReviewRecord) throws { try base.queue(review) }
+    public func queue(_ review: ReviewRecord) throws {
+        try writeCustomers()
+        try base.queue(review)
+    }
     public func reviews(status: ReviewRecord.Status?) throws -> [ReviewRecord] { try base.reviews(status: status) }
     public func review(_ a: String, _ b: String) throws -> ReviewRecord? { try base.review(a, b) }
     public func setReviewStatus(_ a: String, _ b: String, to status: ReviewRecord.Status, actor: String, atMs: Int64) throws {
@@ -294,15 +310,24 @@ public final class MemoizingTransaction: CRMTransaction {
         try flush()
         try base.insert(rows)
     }
-    public func append(_ consent: ConsentRecord) throws { try base.append(consent) }
+    public func append(_ consent: ConsentRecord) throws {
+        try writeCustomers()
+        try base.append(consent)
+    }
     public func consentHistory(of customer: String) throws -> [ConsentRecord] { try base.consentHistory(of: customer) }
     @discardableResult
-    public func append(_ entry: TimelineEntry) throws -> Bool { try base.append(entry) }
+    public func append(_ entry: TimelineEntry) throws -> Bool {
+        try writeCustomers()
+        return try base.append(entry)
+    }
     public func timeline(of customer: String, limit: Int) throws -> [TimelineEntry] { try base.timeline(of: customer, limit: limit) }
     public func countEntries(of customer: String, type: TimelineEntry.Kind, payloadFlag: String?) throws -> Int {
         try base.countEntries(of: customer, type: type, payloadFlag: payloadFlag)
     }
-    public func moveEntry(source: String, to customer: String) throws -> String? { try base.moveEntry(source: source, to: customer) }
+    public func moveEntry(source: String, to customer: String) throws -> String? {
+        try writeCustomers()
+        return try base.moveEntry(source: source, to: customer)
+    }
     public func suppressionKey() throws -> Data { try base.suppressionKey() }
     public func isSuppressed(hash: String) throws -> Bool { try base.isSuppressed(hash: hash) }
     public func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs: Int64) throws {

@@ -341,6 +341,19 @@ struct SQLiteTransaction: CRMTransaction {
                 start = end
             }
         }
+        try chunked(
+            rows.customers, columns: "id, name, given_name, family_name, postcode, status, merged_into, first_seen_ms, last_seen_ms, visits",
+            into: "customer",
+            conflict: """
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name,
+                    postcode = excluded.postcode, status = excluded.status, merged_into = excluded.merged_into,
+                    first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
+                """
+        ) { customer in
+            [customer.id.databaseValue, customer.name.databaseValue, customer.givenName.databaseValue, customer.familyName.databaseValue,
+             customer.postcode.databaseValue, customer.status.rawValue.databaseValue, customer.mergedInto.databaseValue,
+             customer.firstSeenMs.databaseValue, customer.lastSeenMs.databaseValue, customer.visits.databaseValue]
+        }
         try chunked(rows.identifiers, columns: "customer_id, kind, raw, normalized, source_seq, added_ms", into: "identifier") { row in
             [row.customer.databaseValue, row.identifier.kind.rawValue.databaseValue, row.identifier.raw.databaseValue,
              row.identifier.normalized.databaseValue, row.sourceSeq.databaseValue, row.atMs.databaseValue]

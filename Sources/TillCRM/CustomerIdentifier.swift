@@ -50,12 +50,18 @@ public struct IdentifierNormalizer: Sendable {
         let local = parts[0]
         let domain = parts[1]
         guard !local.isEmpty, local.utf8.count <= 64 else { throw refuse("the part before @ must be 1 to 64 characters") }
-        guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { throw refuse("it contains spaces") }
+        guard !text.utf8.contains(where: { $0 <= 0x20 }), text.utf8.allSatisfy({ $0 < 0x80 }) || !text.contains(where: { $0.isWhitespace || $0.isNewline })
+        else { throw refuse("it contains spaces") }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        func isDomainCharacter(_ character: Character) -> Bool {
+            if let ascii = character.asciiValue {
+                return (0x30...0x39).contains(ascii) || (0x41...0x5A).contains(ascii) || (0x61...0x7A).contains(ascii) || ascii == 0x2D
+            }
+            return character.isLetter || character.isNumber  // internationalised domains
+        }
         guard domain.utf8.count <= 253, labels.count >= 2,
             labels.allSatisfy({ label in
-                !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                    && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+                !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-") && label.allSatisfy(isDomainCharacter)
             })
         else { throw refuse("\"\(domain)\" is not a mail domain such as example.com") }
         return CustomerIdentifier(kind: .email, raw: raw, normalized: text.lowercased())
@@ -92,6 +98,9 @@ public struct IdentifierNormalizer: Sendable {
 
 extension String {
     func trimmingWhitespace() -> String {
+        // Most text is ASCII with nothing to trim: answered from the bytes, without Characters.
+        let bytes = utf8
+        if let first = bytes.first, let last = bytes.last, first > 0x20, first < 0x80, last > 0x20, last < 0x80 { return self }
         var text = Substring(self)
         while let first = text.first, first.isWhitespace || first.isNewline { text = text.dropFirst() }
         while let last = text.last, last.isWhitespace || last.isNewline { text = text.dropLast() }

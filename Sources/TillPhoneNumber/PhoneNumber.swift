@@ -62,8 +62,20 @@ public enum PhoneNumber {
         case unknown
     }
 
+    private static let kinds = Mutex<[String: Kind]>([:])
+
     /// The kind of a valid E.164 number ("+447911123456" is `.mobile`, "+442079460018" `.fixedLine`).
     public static func kind(ofE164 number: String) -> Kind {
+        if let known = kinds.withLock({ $0[number] }) { return known }
+        let kind = lookUpKind(number)
+        kinds.withLock { known in
+            if known.count >= 16384 { known.removeAll(keepingCapacity: true) }
+            known[number] = kind
+        }
+        return kind
+    }
+
+    private static func lookUpKind(_ number: String) -> Kind {
         switch UInt32(till_phone_kind(number)) {
         case TILL_PHONE_KIND_MOBILE.rawValue: .mobile
         case TILL_PHONE_KIND_FIXED_LINE.rawValue: .fixedLine

@@ -55,6 +55,7 @@ public struct CustomerImport: Sendable {
         var record: String
         var capturedMs: Int64
         var input: IdentityInput
+        var prepared: Identification.Prepared
     }
 
     /// Reads the file's rows; bad ones go to `bad`. Throws only for a file that cannot be
@@ -154,7 +155,7 @@ public struct CustomerImport: Sendable {
             guard !identifiers.isEmpty || (input.givenName != nil && input.familyName != nil) else {
                 return .failure(BadRow(line: record.line, reason: "nothing to identify the person by (an email, phone, card, or a given and a family name)"))
             }
-            return .success(Row(line: record.line, record: id, capturedMs: captured, input: input))
+            return .success(Row(line: record.line, record: id, capturedMs: captured, input: input, prepared: .init(input, atMs: captured)))
         } catch let error as InvalidIdentifier {
             return .failure(BadRow(line: record.line, reason: "\(error)"))
         } catch {
@@ -200,7 +201,7 @@ public struct CustomerImport: Sendable {
                         written.append((row.line, row.record, known))
                         continue
                     }
-                    let outcome = try identification.identify(row.input, atMs: row.capturedMs, sourceSeq: nil, in: store)
+                    let outcome = try identification.identify(row.input, atMs: row.capturedMs, sourceSeq: nil, prepared: row.prepared, in: store)
                     if outcome.created { report.created += 1 } else { report.attached += 1 }
                     report.merged += outcome.merged.count
                     report.queued += outcome.queued.count

@@ -59,9 +59,11 @@ public struct IdentityResolver: Sendable {
         public var personal: Bool
         /// Whether the customer holds one of the given identifiers exactly.
         public var holdsGivenIdentifier: Bool
+        /// The customer as it was read.
+        public var cluster: Cluster
         /// When the customer was first seen: between equal scores, the longer-known customer
         /// comes first (a rule, so the same records always resolve the same way).
-        public var firstSeenMs: Int64
+        public var firstSeenMs: Int64 { cluster.firstSeenMs }
     }
 
     /// Every customer worth comparing with, scored, best first.
@@ -118,7 +120,7 @@ public struct IdentityResolver: Sendable {
                     || (score.total >= matcher.automaticThreshold && score.hasPersonalAgreement)
                     || held.contains { PhoneNumber.kind(ofE164: $0.normalized) == .mobile })
             candidates.append(Candidate(root: root, score: score, verdict: verdict, holder: holderByRoot[root] ?? root, match: match, personal: personal,
-                holdsGivenIdentifier: holderByRoot[root] != nil, firstSeenMs: cluster.firstSeenMs))
+                holdsGivenIdentifier: holderByRoot[root] != nil, cluster: cluster))
         }
         return candidates.sorted { a, b in
             if a.score.total != b.score.total { return a.score.total > b.score.total }
@@ -165,9 +167,24 @@ public struct Identification: Sendable {
         self.newID = newID
     }
 
-    public func identify(_ input: IdentityInput, atMs ms: Int64, sourceSeq: Int64?, in store: any CRMTransaction) throws -> IdentityOutcome {
-        let incoming = input.matchRecord(atMs: ms)
-        let keys = incoming.blockingKeys
+    /// What the matcher makes of an input before it meets the store (names folded, blocking
+    /// keys): pure, so an import works it out for every row at once, on every core.
+    public struct Prepared: Sendable {
+        public var record: MatchRecord
+        public var keys: [String]
+
+        public init(_ input: IdentityInput, atMs ms: Int64) {
+            record = input.matchRecord(atMs: ms)
+            keys = record.blockingKeys
+        }
+    }
+
+    public func identify(
+        _ input: IdentityInput, atMs ms: Int64, sourceSeq: Int64?, prepared: Prepared? = nil, in store: any CRMTransaction
+    ) throws -> IdentityOutcome {
+        let prepared = prepared ?? Prepared(input, atMs: ms)
+        let incoming = prepared.record
+        let keys = prepared.keys
         let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, keys: keys, in: store)
         // The holder of a presented card first: the sale is on that account.
         let same = candidates.filter { $0.verdict == .same }.enumerated().sorted { left, right in
@@ -188,7 +205,7 @@ public struct Identification: Sendable {
         var customer: String
         let before: Cluster?
         if let best = same.first ?? shared {
-            before = try Cluster.of(best.root, in: store)
+            before = best.cluster
             record = best.holder
             customer = best.root
             queued.removeAll { $0.root == best.root }

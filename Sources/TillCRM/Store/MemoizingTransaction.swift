@@ -106,7 +106,8 @@ public final class MemoizingTransaction: CRMTransaction {
             if let before, before.status == .active, customer.status == .merged, let survivor = customer.mergedInto {
                 // A merge: whatever resolved to the absorbed record resolves to the survivor's root.
                 let root = roots[survivor] ?? survivor
-                for (record, known) in roots where known == customer.id { roots[record] = root }
+                // (Collected first: changing a dictionary while iterating it copies it whole.)
+                for record in roots.compactMap({ $0.value == customer.id ? $0.key : nil }) { roots[record] = root }
                 roots[customer.id] = root
                 membersOf[customer.id] = nil
                 membersOf[root] = nil

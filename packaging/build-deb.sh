@@ -26,7 +26,7 @@ manuals=.build/plugins/GenerateManual/outputs
 
 rm -rf "$stage"
 install -d "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/lib/sysusers.d" \
-    "$stage/usr/lib/tmpfiles.d" "$stage/lib/udev/rules.d" "$stage/etc/tilld" "$stage/usr/share/tilld/quirks" \
+    "$stage/usr/lib/tmpfiles.d" "$stage/lib/udev/rules.d" "$stage/etc/tilld" "$stage/etc/till-crm" "$stage/usr/share/tilld/quirks" \
     "$stage/usr/share/doc/tilld" "$stage/usr/share/man/man1" "$stage/usr/share/bash-completion/completions" \
     "$stage/usr/share/zsh/vendor-completions" "$stage/usr/share/fish/vendor_completions.d"
 for product in tilld tillctl till-crm; do
@@ -43,11 +43,12 @@ install -m 0644 systemd/tilld.sysusers.conf "$stage/usr/lib/sysusers.d/tilld.con
 install -m 0644 systemd/tilld.tmpfiles.conf "$stage/usr/lib/tmpfiles.d/tilld.conf"
 install -m 0644 udev/60-tilld.rules "$stage/lib/udev/rules.d/60-tilld.rules"
 install -m 0644 packaging/tilld.toml "$stage/etc/tilld/tilld.toml"
+install -m 0644 packaging/till-crm.toml "$stage/etc/till-crm/till-crm.toml"
 install -m 0644 Sources/TillDrivers/Quirks/*.json "$stage/usr/share/tilld/quirks/"
 install -m 0644 README.md docs/*.md "$stage/usr/share/doc/tilld/"
 install -m 0644 packaging/copyright "$stage/usr/share/doc/tilld/copyright"
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$stage/DEBIAN/"
-echo "/etc/tilld/tilld.toml" >"$stage/DEBIAN/conffiles"
+printf '%s\n' /etc/tilld/tilld.toml /etc/till-crm/till-crm.toml >"$stage/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: tilld

@@ -23,6 +23,10 @@ check "programs carry their Swift runtime (no libswift from a toolchain)" sh -c 
 check "tillctl runs" /usr/bin/tillctl --help
 check "till-crm runs" /usr/bin/till-crm --help
 check "/etc/tilld/tilld.toml 644 root:root" mode_owner /etc/tilld/tilld.toml 644 root:root
+check "/etc/till-crm/till-crm.toml 644 root:root" mode_owner /etc/till-crm/till-crm.toml 644 root:root
+# A command reads the packaged settings: with no database yet, it names the path and where it came from.
+check "till-crm commands read /etc/till-crm/till-crm.toml" sh -c \
+    '/usr/bin/till-crm customer find x 2>&1 | grep -q "no customer database at /var/lib/till-crm/crm.sqlite (the data directory comes from data_dir in /etc/till-crm/till-crm.toml)"'
 check "/var/lib/tilld 750 tilld:till" mode_owner /var/lib/tilld 750 tilld:till
 check "/var/lib/till-crm 700 till-crm:till" mode_owner /var/lib/till-crm 700 till-crm:till
 check "the installed config passes --check-config" /usr/bin/tilld --check-config --config /etc/tilld/tilld.toml
@@ -61,14 +65,14 @@ dpkg -r tilld >/dev/null
 check "programs removed" test ! -e /usr/bin/tilld
 check "journal kept" test -s /var/lib/tilld/journal.sqlite
 check "customer data kept" test -s /var/lib/till-crm/crm.sqlite
-check "config kept (a conffile)" test -e /etc/tilld/tilld.toml
+check "config kept (a conffile)" test -e /etc/tilld/tilld.toml -a -e /etc/till-crm/till-crm.toml
 check "users kept" getent passwd tilld
 
 echo "== purge removes the data, the config, the users and the group"
 dpkg -P tilld >/dev/null
 check "journal gone" test ! -e /var/lib/tilld
 check "customer data gone" test ! -e /var/lib/till-crm
-check "config gone" test ! -e /etc/tilld
+check "config gone" test ! -e /etc/tilld -a ! -e /etc/till-crm
 check "users gone" sh -c '! getent passwd tilld && ! getent passwd till-crm'
 check "groups gone (till, and the users' own)" sh -c '! getent group till && ! getent group tilld && ! getent group till-crm'
 

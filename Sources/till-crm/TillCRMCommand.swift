@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         var config = store.settings()
         if let socket = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] { config.socket = socket }
         if let logLevel { config.logLevel = logLevel }
-        if let problem = CRMConfig.validate(config, source: "--log-level") { fail(problem) }
+        if logLevel != nil, let problem = CRMConfig.validate(config, source: "--log-level") { fail(problem) }
         let socket = config.socket
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in

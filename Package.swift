@@ -173,7 +173,8 @@ let package = Package(
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
             name: "TillCRMTests",
-            dependencies: ["TillCRM", "TillPhoneNumber", "TillSQLite", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TillCRM", "TillPhoneNumber", "TillSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "TillDaemonTests",

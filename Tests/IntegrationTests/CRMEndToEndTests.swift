@@ -100,9 +100,12 @@ final class CRMUnderTest: @unchecked Sendable {
 
 extension TillConnection {
     /// A whole sale as a POS publishes it.
-    func sale(_ id: String, total: String, receipt: String? = nil, identify: [String: JSONValue]? = nil, void: Bool = false) async throws {
+    func sale(_ id: String, total: String, receipt: String? = nil, identify: [String: JSONValue]? = nil, void: Bool = false, paidBy tender: String? = nil) async throws {
         try await request("publish", ["topic": "sale.started", "data": ["sale": .string(id), "till": "T1"]])
         try await request("publish", ["topic": "sale.line", "data": ["sale": .string(id), "name": "Item", "qty": 1, "unit_price": .string(total), "amount": .string(total)]])
+        if let tender {
+            try await request("publish", ["topic": "sale.tender", "data": ["sale": .string(id), "method": .string(tender), "amount": .string(total)]])
+        }
         if var identify {
             identify["sale"] = .string(id)
             try await request("publish", ["topic": "customer.identified", "data": .object(identify)])
@@ -145,7 +148,7 @@ struct CRMEndToEndTests {
             #expect(byCard.data["sale"] == "S5" && byCard.data["visits"] == 2)
             try await till.request("publish", ["topic": "sale.completed", "data": ["sale": "S5", "total": "4.00", "currency": "EUR", "receipt": "R-5"]])
             try await till.request("publish", ["topic": "refund.completed", "data": ["refund": "F1", "receipt": "R-1", "lines": [], "total": "7.00", "currency": "EUR", "reason": "cold coffee"]])
-            try await till.sale("S6", total: "5.50", receipt: "R-6")  // customer forgot their card
+            try await till.sale("S6", total: "5.50", receipt: "R-6", paidBy: "card")  // customer forgot their card
         }
         try await crm.eventually("S6 to reach till-crm") { try crm.log.contains("following tilld") && (crm.cli(["attach", "R-6", "--customer", "LOY-0042"]).0 == 0) }
         let profile = try #require(try crm.profile("ann@example.com"))
@@ -156,7 +159,8 @@ struct CRMEndToEndTests {
         #expect(profile["identifiers"]?.arrayValue?.contains { $0["normalized"] == "LOY-0042" } == true)
         #expect(try crm.profile("LOY-0042")?["id"] == profile["id"], "one customer, one record")
         let (_, text, _) = try crm.cli(["customer", "show", "ann@example.com"])
-        #expect(text.contains("refund 7.00 EUR: cold coffee") && text.contains("bought 5.50 EUR (receipt R-6)"))
+        #expect(text.contains("refund 7.00 EUR: cold coffee") && text.contains("bought 5.50 EUR (receipt R-6), paid card 5.50"), "\(text)")
+        #expect(text.contains("1 × Item  5.50") && text.contains("4 visits"), "the purchase shows its items; \(text)")
     }
 
     @Test("kill -9 till-crm in the middle of 1,000 sales: after a restart every sale is counted exactly once")

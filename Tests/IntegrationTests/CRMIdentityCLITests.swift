@@ -102,5 +102,9 @@ struct CRMIdentityCLITests {
         #expect(typo == 1 && typoError.contains("till-crm.toml:1") && typoError.contains("region"), "\(typoError)")
         let (missing, _, missingError) = try runProcess(Binaries.directory.appendingPathComponent("till-crm").path, ["customer", "find", "x", "--config", directory + "/none.toml"])
         #expect(missing == 1 && missingError.contains("no config file"), "\(missingError)")
+        // serve refuses an unknown region at start, instead of skipping every phone number for good.
+        let (serve, _, serveError) = try runProcess(
+            Binaries.directory.appendingPathComponent("till-crm").path, ["serve", "--region", "XX", "--data-dir", directory, "--socket", directory + "/none.sock"])
+        #expect(serve == 1 && serveError.contains("unknown region \"XX\" (from --region)"), "\(serveError)")
     }
 }

@@ -392,3 +392,77 @@ final class Counter: @unchecked Sendable {
         return String(format: "C%05d", value)
     }
 }
+
+/// A generated till population with its truth (`Benchmarks/identity/population.py --people 400
+/// --seed 7`): the import and the live path resolve it alike, and well.
+@Suite("Identity: a generated population", .timeLimit(.minutes(3)))
+struct PopulationTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    func truth() throws -> [String: String] {
+        let text = try String(contentsOf: Self.fixtures.appendingPathComponent("population-truth.csv"), encoding: .utf8)
+        return Dictionary(uniqueKeysWithValues: CSV.records(text).dropFirst().map { ($0.fields[0], $0.fields[1]) })
+    }
+
+    /// Pairwise precision and recall of `clusters` (record → customer) against the truth (record → person).
+    func pairwise(_ clusters: [String: String], _ truth: [String: String]) -> (precision: Double, recall: Double, falseMerges: Double) {
+        func pairs(_ sizes: some Sequence<Int>) -> Int { sizes.reduce(0) { $0 + $1 * ($1 - 1) / 2 } }
+        var joint: [String: Int] = [:], byCluster: [String: Int] = [:], byPerson: [String: Int] = [:]
+        var people: [String: Set<String>] = [:]
+        for (record, customer) in clusters {
+            joint[customer + "|" + truth[record]!, default: 0] += 1
+            byCluster[customer, default: 0] += 1
+            byPerson[truth[record]!, default: 0] += 1
+            people[customer, default: []].insert(truth[record]!)
+        }
+        let together = pairs(joint.values)
+        let multi = byCluster.filter { $0.value > 1 }
+        let mixed = multi.keys.filter { people[$0]!.count > 1 }.count
+        return (Double(together) / Double(pairs(byCluster.values)), Double(together) / Double(pairs(byPerson.values)), Double(mixed) / Double(multi.count))
+    }
+
+    @Test("import and live identification make the same customers of a generated population, with few false merges")
+    func importAndLiveAgree() async throws {
+        // The till identifies by an email, phone or card (the contract's customer.identified);
+        // a list may hold name-only rows too, which the live path cannot be given: left out of both.
+        let file = try String(contentsOf: Self.fixtures.appendingPathComponent("population.csv"), encoding: .utf8)
+        let lines = file.split(separator: "\n").map(String.init)
+        let text = ([lines[0]] + lines.dropFirst().filter { line in
+            let fields = CSV.records(line).first?.fields ?? []
+            return fields.count == 8 && !(fields[4].isEmpty && fields[5].isEmpty && fields[6].isEmpty)
+        }).joined(separator: "\n") + "\n"
+        let truth = try truth()
+        let store = try SQLiteCRMStore(path: NSTemporaryDirectory() + "till-crm-population-" + UUID().uuidString + "/crm.sqlite")
+        let report = try await CustomerImport(normalizer: IdentifierNormalizer(defaultRegion: "GB"), identification: Identification())
+            .run(text, source: "population.csv", dryRun: false, in: store)
+        #expect(report.bad.count <= 2, "\(report.bad)")
+        let imported = Dictionary(uniqueKeysWithValues: report.clusters.map { ($0.record, $0.customer) })
+
+        // The same records as customer.identified events, oldest first, through the processor.
+        let ledger = try Ledger()
+        var live: [String: String] = [:]
+        let columns = ["record_id", "captured_at", "given_name", "family_name", "email", "phone", "loyalty", "postcode"]
+        let rows = CSV.records(text).dropFirst().map(\.fields).filter { imported[$0[0]] != nil }.sorted { ($0[1], $0[0]) < ($1[1], $1[0]) }
+        for row in rows {
+            var fields: [String: JSONValue] = [:]
+            for (column, value) in zip(columns, row) where !value.isEmpty && column != "record_id" && column != "captured_at" {
+                fields[column] = .string(value)
+            }
+            let time = try #require(CustomerImport.date(row[1]))
+            let outcomes = try await ledger.feed("customer.identified", .object(fields), at: time)
+            guard case .recognized(let recognized)? = outcomes.last else { Issue.record("\(row[0]) not identified: \(outcomes)"); continue }
+            live[row[0]] = recognized.customer
+        }
+        // Where a record went may have been merged away since: compare final customers.
+        for (record, customer) in live { live[record] = try await ledger.store.read { try $0.root(of: customer) } }
+        func partition(_ clusters: [String: String]) -> Set<Set<String>> {
+            Set(Dictionary(grouping: clusters.keys) { clusters[$0]! }.values.map(Set.init))
+        }
+        #expect(partition(live) == partition(imported), "the live path and the import disagree")
+
+        let quality = pairwise(imported, truth)
+        #expect(quality.precision >= 0.99, "pairwise precision \(quality.precision)")
+        #expect(quality.recall >= 0.85, "pairwise recall \(quality.recall)")
+        #expect(quality.falseMerges <= 0.03, "false merges \(quality.falseMerges)")
+    }
+}

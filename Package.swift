@@ -100,7 +100,7 @@ let package = Package(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
         ),
-        .target(name: "TillPhoneNumber", dependencies: ["CPhoneNumber"]),
+        .target(name: "TillPhoneNumber", dependencies: ["CPhoneNumber", "TillCore"]),
         // Customer memory: identifiers, the customer store, timeline rules (till-crm).
         .target(
             name: "TillCRM",

@@ -1,5 +1,5 @@
 import CPhoneNumber
-import Synchronization
+import TillCore
 
 /// Phone numbers as the CRM keys them: E.164, parsed and validated by libphonenumber
 /// with the shop's region for numbers typed without a country code.
@@ -13,19 +13,14 @@ public enum PhoneNumber {
 
     /// Numbers read before, by region and text: libphonenumber's parse and validation are
     /// regular expressions, and the same regulars' numbers come back (an import of a customer
-    /// list reads each one many times). Bounded: emptied when full.
-    private static let known = Mutex<[String: Result<String, Invalid>]>([:])
+    /// list reads each one many times).
+    private static let known = BoundedMemo<String, Result<String, Invalid>>(capacity: 16384)
 
     /// "07911 123456" in GB -> "+447911123456"; "+49 30 901820" anywhere -> "+4930901820".
     public static func e164(_ raw: String, defaultRegion region: String) throws -> String {
-        let key = region + "\u{1}" + raw
-        if let result = known.withLock({ $0[key] }) { return try result.get() }
-        let result = Result<String, Invalid> { () throws(Invalid) -> String in try parse(raw, defaultRegion: region) }
-        known.withLock { known in
-            if known.count >= 16384 { known.removeAll(keepingCapacity: true) }
-            known[key] = result
-        }
-        return try result.get()
+        try known.value(for: region + "\u{1}" + raw) {
+            Result<String, Invalid> { () throws(Invalid) -> String in try parse(raw, defaultRegion: region) }
+        }.get()
     }
 
     private static func parse(_ raw: String, defaultRegion region: String) throws(Invalid) -> String {
@@ -62,17 +57,11 @@ public enum PhoneNumber {
         case unknown
     }
 
-    private static let kinds = Mutex<[String: Kind]>([:])
+    private static let kinds = BoundedMemo<String, Kind>(capacity: 16384)
 
     /// The kind of a valid E.164 number ("+447911123456" is `.mobile`, "+442079460018" `.fixedLine`).
     public static func kind(ofE164 number: String) -> Kind {
-        if let known = kinds.withLock({ $0[number] }) { return known }
-        let kind = lookUpKind(number)
-        kinds.withLock { known in
-            if known.count >= 16384 { known.removeAll(keepingCapacity: true) }
-            known[number] = kind
-        }
-        return kind
+        kinds.value(for: number) { lookUpKind(number) }
     }
 
     private static func lookUpKind(_ number: String) -> Kind {

@@ -145,8 +145,8 @@ public struct IdentityOutcome: Sendable, Hashable {
     public var queued: [String]
 }
 
-/// Customer ids: "C" and 12 hexadecimal digits, random. 48 bits, so a chain with millions of
-/// customers meets a repeat about once in millions of new ones (and identification checks).
+/// Customer ids: "C" and 12 hexadecimal digits, random: 48 bits, so with a million customers
+/// a new id meets a known one about once in 280 million (and identification checks before use).
 public enum CustomerID {
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import TillCore
 
 /// What is known about one person (an incoming identification, an imported row, or every
 /// record of a merged customer together), reduced to what comparisons need. Pure values:
@@ -99,18 +99,12 @@ public enum EmailKey {
     /// ones), if exactly one is. Unknown domains are kept as typed.
     public static func correctedDomain(_ domain: String) -> String {
         if commonDomainSet.contains(domain) { return domain }
-        if let known = corrections.withLock({ $0[domain] }) { return known }
-        let corrected = correct(domain)
-        corrections.withLock { known in
-            if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
-            known[domain] = corrected
-        }
-        return corrected
+        return corrections.value(for: domain) { correct(domain) }
     }
 
     static let commonDomainSet = Set(commonDomains)
     /// Domains corrected before: each is an edit distance against every common domain.
-    private static let corrections = Mutex<[String: String]>([:])
+    private static let corrections = BoundedMemo<String, String>(capacity: 4096)
 
     private static func correct(_ domain: String) -> String {
         let limit = domain.utf8.count >= 10 ? 2 : 1

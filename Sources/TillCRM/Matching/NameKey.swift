@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import TillCore
 
 /// Names reduced to what comparing them needs: lower-case ASCII letters, one space between
 /// tokens. "Jürgen", "Juergen" and "JURGEN" share a key; so do "Łukasz" and "Lukasz",
@@ -37,21 +37,11 @@ public enum NameKey {
 
     /// Names transliterated before: ICU's transform is the slowest step of comparing two
     /// records, and a shop hears the same few hundred names with accents over and over.
-    private static let transliterations = Mutex<[String: String]>([:])
+    private static let transliterations = BoundedMemo<String, String>(capacity: 8192)
 
     /// Any script to Latin, then Latin to ASCII ("ß" → "ss", "Γιώργος" → "Giorgos"), by ICU.
-    private static func transliterate(uncached name: String) -> String {
-        name.applyingTransform(StringTransform("Any-Latin; Latin-ASCII"), reverse: false) ?? name
-    }
-
     private static func transliterated(_ name: String) -> String {
-        if let known = transliterations.withLock({ $0[name] }) { return known }
-        let ascii = transliterate(uncached: name)
-        transliterations.withLock { known in
-            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }  // bounded: a long-running service
-            known[name] = ascii
-        }
-        return ascii
+        transliterations.value(for: name) { name.applyingTransform(StringTransform("Any-Latin; Latin-ASCII"), reverse: false) ?? name }
     }
 
     /// "ue" → "u", "oe" → "o", "ae" → "a": a German name typed without umlauts spells them

@@ -466,3 +466,18 @@ struct PopulationTests {
         #expect(quality.falseMerges <= 0.03, "false merges \(quality.falseMerges)")
     }
 }
+
+@Suite("Import pipeline", .timeLimit(.minutes(1)))
+struct PipelineTests {
+    @Test("results come in order, across chunks, each worked out once on the producer's thread", arguments: [0, 1, 255, 256, 257, 2_000])
+    func inOrder(count: Int) {
+        let calls = Counter()
+        let pipeline = Pipeline(Array(0..<count)) { value -> Int in
+            _ = calls.next()
+            return value * 2
+        }
+        #expect(pipeline.count == count)
+        for index in 0..<count { #expect(pipeline[index] == index * 2) }
+        #expect(calls.next() == String(format: "C%05d", count + 1), "each input worked once")
+    }
+}

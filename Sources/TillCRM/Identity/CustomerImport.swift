@@ -58,9 +58,18 @@ public struct CustomerImport: Sendable {
         var prepared: Identification.Prepared
     }
 
-    /// Reads the file's rows; bad ones go to `bad`. Throws only for a file that cannot be
-    /// imported at all (no header, a mapped column missing).
-    func rows(of text: String, nowMs: Int64) throws -> (rows: [Row], bad: [BadRow]) {
+    /// A row that passed the checks needing the whole file, with its date read.
+    struct Pending: Sendable {
+        var record: CSV.Record
+        var id: String
+        var capturedMs: Int64
+    }
+
+    /// Reads the file: the checks that need all of it (the header, a record id seen twice)
+    /// and each row's date, so the rows can be put in the order the till would have met them
+    /// (oldest first; file order among equals). Bad rows go to `bad`. Throws only for a file
+    /// that cannot be imported at all (empty, no record_id column, a mapped column missing).
+    func read(_ text: String, nowMs: Int64) throws -> (rows: [Pending], bad: [BadRow], position: [Field: Int]) {
         var records = CSV.records(text)
         guard !records.isEmpty else { throw Invalid(description: "the file is empty; the first line names the columns (record_id,captured_at,given_name,...)") }
         let header = records.removeFirst().fields.map { $0.trimmingWhitespace() }
@@ -73,7 +82,7 @@ public struct CustomerImport: Sendable {
                 throw Invalid(description: "no column \"\(column)\" (mapped to \(field.rawValue)); the header has: \(header.joined(separator: ", "))")
             }
         }
-        guard position[.recordID] != nil else {
+        guard let idColumn = position[.recordID] else {
             throw Invalid(description: "no record_id column (the file's own id for each row, so an import run twice imports each row once); map one with --column record_id=NAME")
         }
         guard [Field.email, .phone, .loyaltyCard, .givenName, .familyName, .name].contains(where: { position[$0] != nil }) else {
@@ -81,15 +90,15 @@ public struct CustomerImport: Sendable {
         }
         var bad: [BadRow] = []
         var seen: [String: Int] = [:]
-        // The checks that need the whole file (a record id seen twice) first, in file order...
-        var pending: [(record: CSV.Record, id: String)] = []
+        var rows: [Pending] = []
         for record in records {
             if record.fields.allSatisfy({ $0.trimmingWhitespace().isEmpty }) { continue }
             guard record.fields.count == header.count else {
                 bad.append(BadRow(line: record.line, reason: "\(record.fields.count) fields where the header has \(header.count) (a stray comma or quote?)"))
                 continue
             }
-            guard let index = position[.recordID], case let id = record.fields[index].trimmingWhitespace(), !id.isEmpty else {
+            let id = record.fields[idColumn].trimmingWhitespace()
+            guard !id.isEmpty else {
                 bad.append(BadRow(line: record.line, reason: "no record_id"))
                 continue
             }
@@ -98,51 +107,27 @@ public struct CustomerImport: Sendable {
                 continue
             }
             seen[id] = record.line
-            pending.append((record, id))
-        }
-        // ...then each row on its own, on every core: reading phone numbers (libphonenumber)
-        // is most of the time a row takes before identification.
-        let work = pending, columns = position
-        var parsed = [Result<Row, BadRow>?](repeating: nil, count: work.count)
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, work.count / 256))
-        parsed.withUnsafeMutableBufferPointer { results in
-            nonisolated(unsafe) let results = results
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                var index = chunk * work.count / chunks
-                let end = (chunk + 1) * work.count / chunks
-                while index < end {
-                    results[index] = parse(work[index].record, id: work[index].id, position: columns, nowMs: nowMs)
-                    index += 1
+            var captured = nowMs
+            if let column = position[.capturedAt], case let text = record.fields[column].trimmingWhitespace(), !text.isEmpty {
+                guard let date = Self.date(text) else {
+                    bad.append(BadRow(line: record.line, reason: "captured_at \"\(text)\" is not a date (2024-03-01 or 2024-03-01T09:30:00Z)"))
+                    continue
                 }
+                captured = date.milliseconds
             }
+            rows.append(Pending(record: record, id: id, capturedMs: captured))
         }
-        var rows: [Row] = []
-        rows.reserveCapacity(parsed.count)
-        for result in parsed {
-            switch result {
-            case .success(let row)?: rows.append(row)
-            case .failure(let problem)?: bad.append(problem)
-            case nil: break
-            }
-        }
-        // Oldest first, as the till would have met them; file order among equals.
-        rows.sort { ($0.capturedMs, $0.line) < ($1.capturedMs, $1.line) }
-        return (rows, bad)
+        rows.sort { ($0.capturedMs, $0.record.line) < ($1.capturedMs, $1.record.line) }
+        return (rows, bad, position)
     }
 
-    /// One row read and normalised: what identification takes, or why it cannot be.
-    private func parse(_ record: CSV.Record, id: String, position: [Field: Int], nowMs: Int64) -> Result<Row, BadRow> {
+    /// One row normalised: what identification takes, or why it cannot be.
+    func normalise(_ row: Pending, position: [Field: Int]) -> Result<Row, BadRow> {
+        let record = row.record
         func value(_ field: Field) -> String? {
             guard let index = position[field], index < record.fields.count else { return nil }
             let text = record.fields[index].trimmingWhitespace()
             return text.isEmpty ? nil : text
-        }
-        var captured = nowMs
-        if let text = value(.capturedAt) {
-            guard let date = Self.date(text) else {
-                return .failure(BadRow(line: record.line, reason: "captured_at \"\(text)\" is not a date (2024-03-01 or 2024-03-01T09:30:00Z)"))
-            }
-            captured = date.milliseconds
         }
         do {
             var identifiers: [CustomerIdentifier] = []
@@ -155,9 +140,7 @@ public struct CustomerImport: Sendable {
             guard !identifiers.isEmpty || (input.givenName != nil && input.familyName != nil) else {
                 return .failure(BadRow(line: record.line, reason: "nothing to identify the person by (an email, phone, card, or a given and a family name)"))
             }
-            return .success(Row(line: record.line, record: id, capturedMs: captured, input: input, prepared: .init(input, atMs: captured)))
-        } catch let error as InvalidIdentifier {
-            return .failure(BadRow(line: record.line, reason: "\(error)"))
+            return .success(Row(line: record.line, record: row.id, capturedMs: row.capturedMs, input: input, prepared: .init(input, atMs: row.capturedMs)))
         } catch {
             return .failure(BadRow(line: record.line, reason: "\(error)"))
         }
@@ -182,20 +165,31 @@ public struct CustomerImport: Sendable {
     /// would do, and the store is unchanged.
     public func run(_ text: String, source: String, dryRun: Bool, in store: any CRMStore, now: Date = Date()) async throws -> Report {
         let started = ContinuousClock.now
-        let (rows, bad) = try rows(of: text, nowMs: now.milliseconds)
+        let (pending, unreadable, position) = try read(text, nowMs: now.milliseconds)
         let read = ContinuousClock.now
+        // Rows are normalised on another core while identification goes (reading a phone
+        // number is as slow as identifying its row); identification takes them in order.
+        let importer = self
+        let rows = Pipeline(pending) { importer.normalise($0, position: position) }
         let identification = self.identification
         do {
             var report = try await store.write { transaction in
                 // The same customers come up as candidates row after row: read each once.
                 let store = MemoizingTransaction(transaction)
                 var report = Report()
-                report.rows = rows.count + bad.count
-                report.bad = bad.sorted { $0.line < $1.line }
+                report.rows = pending.count + unreadable.count
                 report.dryRun = dryRun
+                var bad = unreadable
                 var written: [(line: Int, record: String, customer: String)] = []
                 let imported = try store.importedRecords(source: source)
-                for row in rows {
+                for index in 0..<rows.count {
+                    let row: Row
+                    switch rows[index] {
+                    case .success(let normalised): row = normalised
+                    case .failure(let problem):
+                        bad.append(problem)
+                        continue
+                    }
                     if let known = imported[row.record] {
                         report.alreadyImported += 1
                         written.append((row.line, row.record, known))
@@ -208,6 +202,7 @@ public struct CustomerImport: Sendable {
                     try store.recordImport(source: source, record: row.record, customer: outcome.record, atMs: now.milliseconds)
                     written.append((row.line, row.record, outcome.record))
                 }
+                report.bad = bad.sorted { $0.line < $1.line }
                 report.clusters = try written.sorted { $0.line < $1.line }.map { ($0.record, try store.root(of: $0.customer)) }
                 try store.flush()
                 if dryRun { throw DryRun(report: report) }
@@ -225,6 +220,46 @@ public struct CustomerImport: Sendable {
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// Work done in order on a thread of its own, ahead of the one taking the results: a
+/// producer fills a chunk at a time and signals it; `subscript` waits for the chunk it reads.
+/// Results are taken in order, each once.
+final class Pipeline<Input: Sendable, Output: Sendable>: @unchecked Sendable {
+    let count: Int
+    private static var chunk: Int { 256 }
+    private let results: UnsafeMutableBufferPointer<Output?>
+    private let ready: [DispatchSemaphore]
+    private var readyChunks = 0  // read by the consumer only
+
+    init(_ inputs: [Input], _ work: @escaping @Sendable (Input) -> Output) {
+        count = inputs.count
+        results = .allocate(capacity: inputs.count)
+        results.initialize(repeating: nil)
+        ready = (0..<((inputs.count + Self.chunk - 1) / Self.chunk)).map { _ in DispatchSemaphore(value: 0) }
+        // The closure holds the pipeline until the last chunk is done, so the buffer outlives it.
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            for (number, signal) in ready.enumerated() {
+                for index in (number * Self.chunk)..<min(count, (number + 1) * Self.chunk) {
+                    results[index] = work(inputs[index])
+                }
+                signal.signal()
+            }
+        }
+    }
+
+    subscript(index: Int) -> Output {
+        while index / Self.chunk >= readyChunks {
+            ready[readyChunks].wait()
+            readyChunks += 1
+        }
+        return results[index]!
+    }
+
+    deinit {
+        results.deinitialize()
+        results.deallocate()
     }
 }
 

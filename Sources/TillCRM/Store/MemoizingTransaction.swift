@@ -1,5 +1,5 @@
 public import Foundation
-public import TillCore
+import TillCore
 
 /// A transaction that remembers what identification reads (customers, their identifiers and
 /// names, who holds an identifier or a blocking key, merge chains) for a long run of

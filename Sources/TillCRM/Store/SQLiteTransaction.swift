@@ -327,18 +327,25 @@ struct SQLiteTransaction: CRMTransaction {
     /// (binding, stepping, resetting through GRDB) was most of an import's writing.
     func insert(_ rows: BulkRows) throws {
         func chunked<Row>(_ rows: [Row], columns: String, into table: String, conflict: String = "", _ values: (Row) -> [DatabaseValue]) throws {
+            guard !rows.isEmpty else { return }
             let width = columns.split(separator: ",").count
-            let perStatement = max(1, 900 / width)  // below SQLite's limit of bound parameters, with room
+            let placeholders = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+            // Statements of a few sizes only (the largest under SQLite's limit of bound
+            // parameters, then 64, 16, 4, 1 rows), so a handful are prepared and cached, not one
+            // for every count of rows a flush happens to have.
+            let sizes = [max(1, 900 / width), 64, 16, 4, 1].filter { $0 <= max(1, 900 / width) }
             var start = 0
-            while start < rows.count {
-                let end = min(rows.count, start + perStatement)
-                var arguments: [DatabaseValue] = []
-                arguments.reserveCapacity((end - start) * width)
-                for row in rows[start..<end] { arguments += values(row) }
-                let placeholders = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
-                let sql = "INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: placeholders, count: end - start).joined(separator: ", ") + conflict
-                try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
-                start = end
+            for size in sizes {
+                guard rows.count - start >= size else { continue }
+                let statement = try db.cachedStatement(
+                    sql: "INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: placeholders, count: size).joined(separator: ", ") + conflict)
+                while rows.count - start >= size {
+                    var arguments: [DatabaseValue] = []
+                    arguments.reserveCapacity(size * width)
+                    for row in rows[start..<(start + size)] { arguments += values(row) }
+                    try statement.execute(arguments: StatementArguments(arguments))
+                    start += size
+                }
             }
         }
         try chunked(

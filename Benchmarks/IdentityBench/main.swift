@@ -133,3 +133,35 @@ for kind in Kind.allCases {
                  kind.rawValue as NSString, percentile(inside, 50), percentile(inside, 99), percentile(whole, 50), percentile(whole, 99)))
 }
 print(String(format: "all identifications at %d customers: p50 %.3f ms, p99 %.3f ms (%d runs)", customers, percentile(all, 50), percentile(all, 99), all.count))
+
+// The moment scan over every customer: each gets a purchase a week for eight weeks (their
+// activity on the timeline), one in ten has gone quiet; the scan reads all of them in one pass.
+if arguments.count > 3, arguments[3] == "--scan" {
+    let weekMs: Int64 = 7 * 86_400_000
+    let base = now - 200 * 86_400_000
+    try database.writer.write { db in
+        let entry = try db.makeStatement(sql: "INSERT INTO timeline(customer_id, occurred_ms, recorded_ms, type, source, payload) VALUES (?, ?, ?, 'purchase', ?, '{}')")
+        let visits = try db.makeStatement(sql: "UPDATE customer SET visits = 8 WHERE id = ?")
+        for index in 0..<customers {
+            let id = "C\(index)"
+            let start = index % 10 == 0 ? base : now - 60 * 86_400_000  // one in ten quiet for months
+            for week in 0..<8 { try entry.execute(arguments: [id, start + Int64(week) * weekMs, start, "bench:\(index):\(week)"]) }
+            try visits.execute(arguments: [id])
+        }
+    }
+    let processor = TillEventProcessor(normalizer: normalizer)
+    let scan = MomentScan(rules: processor.moments)
+    let rssBefore = residentMB()
+    let started = ContinuousClock.now
+    let result = try await scan.run(in: database, processor: processor, now: Date(milliseconds: now))
+    print(String(format: "moment scan over %d customers: %.2f s; %d regulars, %d quiet, %d raised (no marketing consent); RSS %.0f MB before, peak %.0f MB",
+                 customers, milliseconds(ContinuousClock.now - started) / 1000, result.regulars, result.quiet, result.raised, rssBefore, peakMB()))
+}
+
+func residentMB() -> Double { statusField("VmRSS:") }
+func peakMB() -> Double { statusField("VmHWM:") }
+func statusField(_ name: String) -> Double {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix(name) } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}

@@ -1,3 +1,4 @@
+public import Foundation
 public import Logging
 public import ServiceLifecycle
 import TillClient
@@ -8,6 +9,9 @@ import TillCore
 /// when tilld is away (restart, crash, not yet started).
 public struct CRMService: Service {
     public static let topics = ["sale.*", "refund.*", "service.*", "customer.identified", "scanner.data"]
+    /// How often moments raised by the inactivity scan (which no event announces) are looked
+    /// for when no event arrives to publish them with.
+    public static let publishPoll = Duration.seconds(5)
 
     /// The most events applied in one transaction. Large enough that a replayed backlog costs
     /// one fsync per few hundred events; small enough that greetings are not held back long.
@@ -17,15 +21,53 @@ public struct CRMService: Service {
     let store: any CRMStore
     let processor: TillEventProcessor
     let logger: Logger
+    let moments: MomentPublisher
+    /// How often regulars are scanned for going quiet; nil: never (tests, a second instance).
+    let scanInterval: Duration?
 
-    public init(socket: String, store: any CRMStore, processor: TillEventProcessor, logger: Logger) {
+    public init(socket: String, store: any CRMStore, processor: TillEventProcessor, logger: Logger, scanInterval: Duration? = .seconds(3600)) {
         self.socket = socket
         self.store = store
         self.processor = processor
         self.logger = logger
+        self.moments = MomentPublisher(store: store, logger: logger)
+        self.scanInterval = scanInterval
     }
 
     public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await followForever() }
+            if let scanInterval { group.addTask { try await scanForever(every: scanInterval) } }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Scans regulars for going quiet: a minute after start, then every `interval`. The
+    /// moments it raises are published by the follower.
+    private func scanForever(every interval: Duration) async throws {
+        var wait = Duration.seconds(60)
+        let scan = MomentScan(rules: processor.moments)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { [wait] in try await Task.sleep(for: wait) }
+            } catch {
+                return
+            }
+            wait = interval
+            let started = ContinuousClock.now
+            do {
+                let result = try await scan.run(in: store, processor: processor, now: Date())
+                logger.info("scanned regulars for going quiet", metadata: [
+                    "regulars": "\(result.regulars)", "quiet": "\(result.quiet)", "raised": "\(result.raised)", "took": "\(ContinuousClock.now - started)",
+                ])
+            } catch {
+                logger.error("the scan for quiet regulars failed; it runs again at the next interval", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func followForever() async throws {
         var delay = Duration.milliseconds(250)
         // Graceful shutdown does not cancel this task by itself: check it on every turn, and
         // let it cut both the connection and the back-off sleep short.
@@ -66,25 +108,41 @@ public struct CRMService: Service {
                     try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
                 }
                 logger.info("following tilld", metadata: ["socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)"])
-                while true {
-                    // Everything that arrived while the previous batch was committing: one
-                    // transaction for a burst or a replay, a lone sale applied at once.
-                    let lines = try await till.nextEvents(max: Self.maxBatch)
-                    if lines.isEmpty { return }
-                    var events: [Event] = []
-                    var lagged: Int64?
-                    for line in lines {
-                        switch line {
-                        case .event(let event) where lagged == nil: events.append(event)
-                        case .lagged(let seq): lagged = lagged ?? seq
-                        default: break
+                // Moments whose publishing a crash cut off are looked for in the journal first.
+                try await moments.settle(socket: socket)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while true {
+                            try await moments.publishIfIdle(publisher)
+                            try await Task.sleep(for: Self.publishPoll)
                         }
                     }
-                    try await applyAndReport(events, publisher)
-                    if let lagged {
-                        logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])
-                        return
+                    group.addTask {
+                        while true {
+                            // Everything that arrived while the previous batch was committing: one
+                            // transaction for a burst or a replay, a lone sale applied at once.
+                            let lines = try await till.nextEvents(max: Self.maxBatch)
+                            if lines.isEmpty { return }
+                            var events: [Event] = []
+                            var lagged: Int64?
+                            for line in lines {
+                                switch line {
+                                case .event(let event) where lagged == nil: events.append(event)
+                                case .lagged(let seq): lagged = lagged ?? seq
+                                default: break
+                                }
+                            }
+                            try await applyAndReport(events, publisher)
+                            try await moments.publishIfIdle(publisher)
+                            if let lagged {
+                                logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])
+                                return
+                            }
+                        }
                     }
+                    // The follower ending (tilld went away, a lag) ends the session; the poller with it.
+                    try await group.next()
+                    group.cancelAll()
                 }
             }
         }

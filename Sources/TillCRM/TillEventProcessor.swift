@@ -41,6 +41,8 @@ public struct TillEventProcessor: Sendable {
     /// A loyalty card scanned this long after a sale started is not attributed to it: an open
     /// sale the POS never completed or voided must not capture tomorrow's scans.
     public var openSaleWindowMs: Int64 = 4 * 3_600_000
+    /// The moments worth a follow-up, raised as purchases and services are recorded.
+    public var moments = MomentRules()
 
     public init(normalizer: IdentifierNormalizer, newID: @escaping @Sendable () -> String = CustomerID.random) {
         self.normalizer = normalizer
@@ -120,7 +122,17 @@ public struct TillEventProcessor: Sendable {
         let entry = TimelineEntry(customer: customer, type: .purchase, source: Self.purchaseSource(sale.id), payload: payload, occurredMs: occurred, recordedMs: ms)
         if try store.append(entry) {
             try countVisit(of: customer, atMs: occurred, by: 1, store)
+            if let moment = moments.afterPurchase(customer: customer, sale: sale, atMs: occurred) { try raise(moment, store) }
         }
+    }
+
+    /// Keeps a moment (once: its id is made the same way every time) and puts it on the
+    /// customer's timeline; till-crm serve publishes it as `crm.moment` once committed.
+    func raise(_ moment: Moment, _ store: any CRMTransaction) throws {
+        guard try store.add(moment) else { return }
+        try store.append(TimelineEntry(
+            customer: moment.customer, type: .moment, source: "moment:\(moment.id)", payload: moment.event,
+            occurredMs: moment.createdMs, recordedMs: moment.createdMs))
     }
 
     static func purchaseSource(_ sale: String) -> String { "purchase:\(sale)" }
@@ -150,6 +162,8 @@ public struct TillEventProcessor: Sendable {
         if current != nil, let previous = try store.moveEntry(source: Self.purchaseSource(id), to: customer) {
             try countVisit(of: previous, atMs: ms, by: -1, store)
             try countVisit(of: customer, atMs: sale.completedMs ?? ms, by: 1, store)
+            // The purchase's care follow-up goes with it.
+            if try store.moveEntry(source: "moment:care:\(id)", to: customer) != nil { try store.moveMoment("care:\(id)", to: customer) }
         }
         return sale
     }
@@ -182,7 +196,12 @@ public struct TillEventProcessor: Sendable {
         var customer = try data["customer"]?.stringValue.flatMap { try store.customer(store.root(of: $0)) }.flatMap { $0.status == .active ? $0.id : nil }
         if customer == nil, let sale = data["sale"]?.stringValue { customer = try store.linkedCustomer(ofSale: sale) }
         guard let customer else { return [.note("service \"\(service)\" has no identified customer; not recorded")] }
-        try store.append(TimelineEntry(customer: customer, type: .service, source: "tilld:\(event.seq)", payload: data, occurredMs: ms, recordedMs: ms))
+        guard try store.append(TimelineEntry(customer: customer, type: .service, source: "tilld:\(event.seq)", payload: data, occurredMs: ms, recordedMs: ms))
+        else { return [] }
+        let interval = data["interval_days"]?.intValue.map(Int.init)
+        for moment in moments.afterService(customer: customer, service: service, intervalDays: interval, source: "tilld:\(event.seq)", atMs: ms) {
+            try raise(moment, store)
+        }
         return []
     }
 
@@ -252,7 +271,7 @@ public struct TillEventProcessor: Sendable {
         let returning = visits > 0
         outcomes.append(.recognized(CustomerRecognized(
             sale: sale, customer: identity.customer, returning: returning, visits: visits,
-            lastVisit: returning ? identity.before.map { Date(milliseconds: $0.lastSeenMs) } : nil, flags: try flags(identity.customer, store))))
+            lastVisit: returning ? identity.before.map { Date(milliseconds: $0.lastSeenMs) } : nil, flags: try flags(identity.customer, atMs: ms, store))))
         return outcomes
     }
 
@@ -280,17 +299,24 @@ public struct TillEventProcessor: Sendable {
         try link(sale: sale.id, to: holder, method: .loyaltyScan, atMs: ms, store)
         return [.recognized(CustomerRecognized(
             sale: sale.id, customer: customer.root.id, returning: customer.visits > 0, visits: customer.visits,
-            lastVisit: customer.visits > 0 ? Date(milliseconds: customer.lastSeenMs) : nil, flags: try flags(customer.root.id, store)))]
+            lastVisit: customer.visits > 0 ? Date(milliseconds: customer.lastSeenMs) : nil, flags: try flags(customer.root.id, atMs: ms, store)))]
     }
 
     /// Flags for the cashier: notes marked for the till, opportunities.
-    private func flags(_ customer: String, _ store: any CRMTransaction) throws -> [String] {
+    /// Flags for the cashier: notes marked for the till, opportunities, and `welcome_back`
+    /// for someone back after much longer than their habit (docs/crm.md).
+    private func flags(_ customer: String, atMs ms: Int64, _ store: any CRMTransaction) throws -> [String] {
         var notes = 0, opportunities = 0
+        var activity: [Int64] = []
         for member in try store.members(of: customer) {
             notes += try store.countEntries(of: member, type: .note, payloadFlag: "for_cashier")
             opportunities += try store.countEntries(of: member, type: .opportunity, payloadFlag: nil)
+            activity += try store.activity(of: member)
         }
+        // What happened in the last twelve hours is this visit, not the habit it returns to.
+        let before = activity.filter { $0 < ms - 12 * 3_600_000 }
         return (notes > 0 ? ["note_for_cashier"] : []) + (opportunities > 0 ? ["open_opportunity"] : [])
+            + (moments.isWelcomeBack(activityMs: before, nowMs: ms) ? ["welcome_back"] : [])
     }
 }
 

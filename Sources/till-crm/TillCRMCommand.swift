@@ -14,7 +14,7 @@ struct TillCRMCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
                       Attach.self, ConsentCommand.self, Export.self, Erase.self,
-                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self]
+                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self]
     )
 }
 
@@ -60,9 +60,10 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("customer database open", metadata: ["path": "\(database.path)", "synchronous": "\(database.synchronous)"])
+        var processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: config.region))
+        processor.moments = MomentRules(settings: config.moments)
         let service = CRMService(
-            socket: socket, store: database,
-            processor: TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: config.region)), logger: logger)
+            socket: socket, store: database, processor: processor, logger: logger, scanInterval: .seconds(config.scanIntervalMinutes * 60))
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         try await group.run()

@@ -121,6 +121,30 @@ public protocol CRMTransaction {
     /// wrong person was corrected). Returns the customer it moved from, nil if there was none.
     func moveEntry(source: String, to customer: String) throws -> String?
 
+    // MARK: moments worth a follow-up
+    /// Keeps a moment; returns false, writing nothing, if one with its id exists.
+    @discardableResult
+    func add(_ moment: Moment) throws -> Bool
+    func moment(_ id: String) throws -> Moment?
+    /// Moments with one of `statuses` (all if empty), of `customers` (all if nil), due at or
+    /// before `dueBeforeMs` (any if nil), soonest first, at most `limit`.
+    func moments(statuses: [Moment.Status], customers: [String]?, dueBeforeMs: Int64?, limit: Int) throws -> [Moment]
+    func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs: Int64) throws
+    /// A moment follows its purchase to another customer (a sale linked to the wrong person).
+    func moveMoment(_ id: String, to customer: String) throws
+    /// Moments not yet published, oldest first.
+    func unpublishedMoments(limit: Int) throws -> [Moment]
+    /// Notes that a moment is about to be published while tilld's newest event is `seq`, so a
+    /// restart can tell whether the publish reached the journal (it would be after `seq`);
+    /// nil when it was looked for there and not found (it is published again).
+    func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws
+    func markMomentPublished(_ id: String, seq: Int64) throws
+    /// When the customer (this record only) was active: purchases, refunds, services, conversations.
+    func activity(of customer: String) throws -> [Int64]
+    /// Every customer with at least `minVisits` visits (their merged records gathered), with
+    /// their visits and activity, streamed in one pass: the inactivity scan over all customers.
+    func forEachRegular(minVisits: Int, _ body: (_ customer: String, _ visits: Int, _ activityMs: [Int64]) throws -> Void) throws
+
     // MARK: erasure
     /// The secret that keys suppression hashes; made once, when the store was created.
     func suppressionKey() throws -> Data
@@ -428,7 +452,11 @@ public struct ConsentRecord: Sendable, Hashable {
 /// (`purchase:SALE`, `refund:ID`, `tilld:SEQ`, `cli:UUID`): one source never lands twice.
 public struct TimelineEntry: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
-        case purchase, refund, exchange, note, conversation, opportunity, service, consent, merge
+        case purchase, refund, exchange, note, conversation, opportunity, service, consent, merge, moment
+
+        /// What counts as the customer being active (for a regular's habit and going quiet):
+        /// buying, returning, a service, a conversation. A note staff add is not the customer.
+        public static let activity: [Kind] = [.purchase, .refund, .exchange, .service, .conversation]
     }
 
     public var customer: String

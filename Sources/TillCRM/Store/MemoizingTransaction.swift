@@ -329,6 +329,27 @@ public final class MemoizingTransaction: CRMTransaction {
         try writeCustomers()
         return try base.moveEntry(source: source, to: customer)
     }
+    @discardableResult
+    public func add(_ moment: Moment) throws -> Bool {
+        try writeCustomers()
+        return try base.add(moment)
+    }
+    public func moment(_ id: String) throws -> Moment? { try base.moment(id) }
+    public func moments(statuses: [Moment.Status], customers: [String]?, dueBeforeMs: Int64?, limit: Int) throws -> [Moment] {
+        try base.moments(statuses: statuses, customers: customers, dueBeforeMs: dueBeforeMs, limit: limit)
+    }
+    public func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs: Int64) throws {
+        try base.setMoment(id, status: status, snoozedUntilMs: snoozedUntilMs, actor: actor, atMs: atMs)
+    }
+    public func moveMoment(_ id: String, to customer: String) throws { try base.moveMoment(id, to: customer) }
+    public func unpublishedMoments(limit: Int) throws -> [Moment] { try base.unpublishedMoments(limit: limit) }
+    public func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws { try base.markMomentPublishing(id, afterSeq: seq) }
+    public func markMomentPublished(_ id: String, seq: Int64) throws { try base.markMomentPublished(id, seq: seq) }
+    public func activity(of customer: String) throws -> [Int64] { try base.activity(of: customer) }
+    public func forEachRegular(minVisits: Int, _ body: (String, Int, [Int64]) throws -> Void) throws {
+        try flush()
+        try base.forEachRegular(minVisits: minVisits, body)
+    }
     public func suppressionKey() throws -> Data { try base.suppressionKey() }
     public func isSuppressed(hash: String) throws -> Bool { try base.isSuppressed(hash: hash) }
     public func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs: Int64) throws {

@@ -468,8 +468,137 @@ struct SQLiteTransaction: CRMTransaction {
         try run("INSERT INTO suppression(hash, kind, reason, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING", [hash, kind.rawValue, reason, ms])
     }
 
+    // MARK: moments
+
+    private static let momentColumns = "id, customer_id, kind, due_ms, reason, channels, status, snoozed_until_ms, created_ms, published_seq, publish_after_seq"
+
+    private static func moment(_ row: Row) -> Moment {
+        let channels = (row[5] as String).split(separator: ",").compactMap { ConsentRecord.Channel(rawValue: String($0)) }
+        return Moment(
+            id: row[0], customer: row[1], kind: Moment.Kind(rawValue: row[2]) ?? .careFollowUp, dueMs: row[3], reason: row[4],
+            channels: channels, status: Moment.Status(rawValue: row[6]) ?? .open, createdMs: row[8], snoozedUntilMs: row[7], publishedSeq: row[9],
+            publishAfterSeq: row[10])
+    }
+
+    @discardableResult
+    func add(_ moment: Moment) throws -> Bool {
+        try run(
+            """
+            INSERT INTO moment(id, customer_id, kind, due_ms, reason, channels, status, snoozed_until_ms, created_ms, published_seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING
+            """,
+            [moment.id, moment.customer, moment.kind.rawValue, moment.dueMs, moment.reason, moment.channels.map(\.rawValue).joined(separator: ","),
+             moment.status.rawValue, moment.snoozedUntilMs, moment.createdMs, moment.publishedSeq])
+        return db.changesCount > 0
+    }
+
+    func moment(_ id: String) throws -> Moment? {
+        try row("SELECT \(Self.momentColumns) FROM moment WHERE id = ?", [id]).map(Self.moment)
+    }
+
+    func moments(statuses: [Moment.Status], customers: [String]?, dueBeforeMs: Int64?, limit: Int) throws -> [Moment] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if !statuses.isEmpty {
+            conditions.append("status IN (" + statuses.map { _ in "?" }.joined(separator: ", ") + ")")
+            arguments += statuses.map(\.rawValue)
+        }
+        if let customers {
+            guard !customers.isEmpty else { return [] }
+            conditions.append("customer_id IN (" + customers.map { _ in "?" }.joined(separator: ", ") + ")")
+            arguments += customers
+        }
+        if let dueBeforeMs {
+            // A snoozed moment is due again when its snooze ends.
+            conditions.append("(CASE WHEN status = 'snoozed' THEN snoozed_until_ms ELSE due_ms END) <= ?")
+            arguments.append(dueBeforeMs)
+        }
+        arguments.append(limit)
+        let sql = "SELECT \(Self.momentColumns) FROM moment" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY due_ms, id LIMIT ?"
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null })).map(Self.moment)
+    }
+
+    func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs ms: Int64) throws {
+        try run("UPDATE moment SET status = ?, snoozed_until_ms = ?, decided_ms = ?, decided_by = ? WHERE id = ?", [status.rawValue, snoozedUntilMs, ms, actor, id])
+    }
+
+    func moveMoment(_ id: String, to customer: String) throws {
+        try run("UPDATE moment SET customer_id = ? WHERE id = ?", [customer, id])
+    }
+
+    func unpublishedMoments(limit: Int) throws -> [Moment] {
+        try rows("SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL ORDER BY created_ms, id LIMIT ?", [limit]).map(Self.moment)
+    }
+
+    func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws {
+        try run("UPDATE moment SET publish_after_seq = ? WHERE id = ?", [seq, id])
+    }
+
+    func markMomentPublished(_ id: String, seq: Int64) throws {
+        try run("UPDATE moment SET published_seq = ? WHERE id = ?", [seq, id])
+    }
+
+    static let activityTypes = TimelineEntry.Kind.activity.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
+    func activity(of customer: String) throws -> [Int64] {
+        try Int64.fetchAll(
+            db.cachedStatement(sql: "SELECT occurred_ms FROM timeline WHERE customer_id = ? AND type IN (\(Self.activityTypes)) ORDER BY occurred_ms"),
+            arguments: [customer])
+    }
+
+    func forEachRegular(minVisits: Int, _ body: (String, Int, [Int64]) throws -> Void) throws {
+        // Records merged into another are few: their visits and activity are gathered first,
+        // by their survivor (`root` follows a chain of merges).
+        var extraVisits: [String: Int] = [:]
+        var extraActivity: [String: [Int64]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, visits FROM customer WHERE status = 'merged'") {
+            let root = try root(of: row[0])
+            extraVisits[root, default: 0] += row[1]
+            extraActivity[root, default: []] += try activity(of: row[0])
+        }
+        // Then one pass over the timeline in the order of its customer index (no sort, so no
+        // temporary copy of every row: a million customers scan in constant memory).
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT timeline.customer_id, customer.visits, timeline.occurred_ms
+                FROM timeline INDEXED BY timeline_customer JOIN customer ON customer.id = timeline.customer_id
+                WHERE customer.status = 'active' AND timeline.type IN (\(Self.activityTypes))
+                ORDER BY timeline.customer_id
+                """)
+        var current: String?
+        var visits = 0
+        var activity: [Int64] = []
+        func emit(_ customer: String) throws {
+            let total = visits + (extraVisits.removeValue(forKey: customer) ?? 0)
+            if let extra = extraActivity.removeValue(forKey: customer) { activity += extra }
+            if total >= minVisits { try body(customer, total, activity) }
+        }
+        while let row = try rows.next() {
+            let customer: String = row[0]
+            if customer != current {
+                if let current { try emit(current) }
+                current = customer
+                visits = row[1]
+                activity.removeAll(keepingCapacity: true)
+            }
+            activity.append(row[2])
+        }
+        if let current { try emit(current) }
+        // Survivors whose own record holds no activity, only their merged records.
+        for (root, extra) in extraActivity.sorted(by: { $0.key < $1.key }) {
+            guard let customer = try customer(root), customer.status == .active else { continue }
+            current = root
+            visits = customer.visits
+            activity = extra
+            extraActivity[root] = nil
+            try emit(root)
+        }
+    }
+
     func erasePersonalData(of customer: String) throws {
-        for table in ["identifier", "customer_name", "consent", "timeline", "sale_link", "match_key", "import_record"] {
+        for table in ["identifier", "customer_name", "consent", "timeline", "sale_link", "match_key", "import_record", "moment"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE customer_id = ?", arguments: [customer])
         }
         try db.execute(sql: "DELETE FROM duplicate_review WHERE a = ?1 OR b = ?1", arguments: [customer])

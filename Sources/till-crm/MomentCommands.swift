@@ -86,3 +86,73 @@ struct Moments: AsyncParsableCommand {
         }
     }
 }
+
+/// `till-crm segment`: RFM scores and the segments people act on, as counts or a list.
+struct SegmentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "Customers by segment (new, regular, vip, at_risk, lapsed, occasional), with RFM scores.",
+        discussion: """
+            Without a segment: how many customers each holds. With one: its members, for an invitation list \
+            (--csv) that, with --consent, holds only people who agreed to that channel and purpose \
+            (email_marketing, sms_marketing, post_marketing, phone_marketing...). docs/crm.md says how each is defined.
+            """)
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "new, regular, vip, at_risk, lapsed or occasional.") var segment: String?
+    @Option(help: "Only people whose current consent is given for CHANNEL_PURPOSE, e.g. email_marketing.") var consent: String?
+    @Flag(help: "CSV: customer, name, email, phone, segment, rfm, recency_days, visits, spent.") var csv = false
+
+    func run() async throws {
+        let settings = store.settings()
+        var wanted: Segmentation.Segment?
+        if let segment {
+            guard let known = Segmentation.Segment(rawValue: segment) else {
+                fail("no segment \"\(segment)\"; the segments are \(Segmentation.Segment.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            wanted = known
+        }
+        var gate: (ConsentRecord.Channel, ConsentRecord.Purpose)?
+        if let consent {
+            let parts = consent.split(separator: "_", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let channel = ConsentRecord.Channel(rawValue: parts[0]), let purpose = ConsentRecord.Purpose(rawValue: parts[1]) else {
+                fail("--consent \(consent): write CHANNEL_PURPOSE, CHANNEL one of \(ConsentRecord.Channel.allCases.map(\.rawValue).joined(separator: ", ")) and PURPOSE one of \(ConsentRecord.Purpose.allCases.map(\.rawValue).joined(separator: ", ")) (e.g. email_marketing)")
+            }
+            gate = (channel, purpose)
+        }
+        let directory = try store.directory()
+        let members = await orFail { try await directory.segment(wanted, consent: gate, rules: MomentRules(settings: settings.moments)) }
+        if wanted == nil, !csv {
+            let counts = Dictionary(grouping: members, by: \.scored.segment).mapValues(\.count)
+            if store.json {
+                return print(JSONText.encode(JSONValue.object(Dictionary(uniqueKeysWithValues: Segmentation.Segment.allCases.map { ($0.rawValue, JSONValue.int(Int64(counts[$0] ?? 0))) }))))
+            }
+            for segment in Segmentation.Segment.allCases { print("\(segment.rawValue): \(counts[segment] ?? 0)") }
+            return
+        }
+        if csv {
+            print("customer,name,email,phone,segment,rfm,recency_days,visits,spent")
+            for member in members {
+                let s = member.scored
+                let fields = [s.summary.customer, member.name ?? "", member.emails.first ?? "", member.phones.first ?? "", s.segment.rawValue, s.rfm,
+                              String(s.recencyDays), String(s.summary.visits), "\(s.summary.spent)"]
+                print(fields.map(CSVField.quote).joined(separator: ","))
+            }
+            return
+        }
+        if store.json {
+            return print(JSONText.encode(JSONValue.array(members.map { member in
+                let s = member.scored
+                return [
+                    "customer": .string(s.summary.customer), "name": member.name.map(JSONValue.string) ?? .null, "segment": .string(s.segment.rawValue),
+                    "rfm": .string(s.rfm), "recency_days": .int(Int64(s.recencyDays)), "visits": .int(Int64(s.summary.visits)),
+                    "spent": .string("\(s.summary.spent)"), "emails": .array(member.emails.map(JSONValue.string)),
+                ]
+            })))
+        }
+        if members.isEmpty { return print("nobody in \(segment ?? "any segment")\(consent.map { " with \($0) consent" } ?? "")") }
+        for member in members {
+            let s = member.scored
+            print("\(s.summary.customer)  \(member.name ?? "(no name)")  RFM \(s.rfm), \(plural(s.summary.visits, "visit")), last \(s.recencyDays) days ago, spent \(s.summary.spent)")
+        }
+    }
+}

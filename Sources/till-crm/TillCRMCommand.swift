@@ -14,7 +14,7 @@ struct TillCRMCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
                       Attach.self, ConsentCommand.self, Export.self, Erase.self,
-                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self]
+                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self, SegmentCommand.self]
     )
 }
 

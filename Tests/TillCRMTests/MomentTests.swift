@@ -235,3 +235,53 @@ struct MomentConfigTests {
         }
     }
 }
+
+@Suite("Segments: RFM and the segments people act on", .timeLimit(.minutes(1)))
+struct SegmentTests {
+    let now: Int64 = 1_800_000_000_000
+
+    @Test("quintiles: five bands, ties share one, higher values score higher")
+    func quintiles() {
+        #expect(Segmentation.quintiles(Array(1...10)) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+        #expect(Segmentation.quintiles([3, 3, 3]) == [1, 1, 1])
+        #expect(Segmentation.quintiles([10, 1]) == [3, 1])
+        #expect(Segmentation.quintiles([Int]()) == [])
+    }
+
+    @Test("each segment, first that fits: lapsed, at risk, new, VIP, regular, occasional")
+    func segments() {
+        func weekly(_ count: Int, lastDaysAgo: Int64) -> [Int64] { (0..<Int64(count)).map { now - (lastDaysAgo + $0 * 7) * day } }
+        let summaries = [
+            CustomerSummary(customer: "lapsed-regular", visits: 8, activityMs: weekly(8, lastDaysAgo: 40), spent: 80),
+            CustomerSummary(customer: "at-risk", visits: 8, activityMs: weekly(8, lastDaysAgo: 15), spent: 80),
+            CustomerSummary(customer: "new", visits: 1, activityMs: [now - 3 * day], spent: 20),
+            CustomerSummary(customer: "vip", visits: 30, activityMs: weekly(30, lastDaysAgo: 2), spent: 5000),
+            CustomerSummary(customer: "regular", visits: 8, activityMs: weekly(8, lastDaysAgo: 3), spent: 60),
+            CustomerSummary(customer: "occasional", visits: 2, activityMs: [now - 100 * day, now - 50 * day], spent: 30),
+            CustomerSummary(customer: "gone", visits: 1, activityMs: [now - 400 * day], spent: 10),
+        ]
+        let scored = Segmentation(rules: MomentRules()).score(summaries, nowMs: now)
+        let segments = Dictionary(uniqueKeysWithValues: scored.map { ($0.summary.customer, $0.segment) })
+        #expect(segments == [
+            "lapsed-regular": .lapsed, "at-risk": .atRisk, "new": .new, "vip": .vip, "regular": .regular, "occasional": .occasional, "gone": .lapsed,
+        ])
+        let vip = scored.first { $0.summary.customer == "vip" }!
+        #expect(vip.rfm == "555" && vip.recencyDays == 2)
+    }
+
+    @Test("an invitation list holds only those who agreed to that channel, with money spent less refunds")
+    func invitationList() async throws {
+        let ledger = try Ledger()
+        _ = try await ledger.sale("S1", total: "40.00", receipt: "R1", identify: ["email": "ann@example.com", "name": "Ann Lee", "consent": ["email_marketing": true]])
+        _ = try await ledger.sale("S2", total: "25.00", identify: ["email": "bea@example.com", "consent": ["email_marketing": false, "sms_marketing": true]])
+        try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R1", "lines": [], "total": "15.00", "currency": "EUR", "reason": "too big"])
+        let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
+        let everyone = try await directory.segment(nil, consent: nil, rules: MomentRules(), now: ledger.start.addingTimeInterval(86400))
+        #expect(everyone.count == 2 && everyone.allSatisfy { $0.scored.segment == .new })
+        #expect(everyone.first { $0.name == "Ann Lee" }?.scored.summary.spent == 25, "40.00 bought, 15.00 refunded")
+        let email = try await directory.segment(.new, consent: (.email, .marketing), rules: MomentRules(), now: ledger.start.addingTimeInterval(86400))
+        #expect(email.map(\.emails) == [["ann@example.com"]])
+        let sms = try await directory.segment(.new, consent: (.sms, .marketing), rules: MomentRules(), now: ledger.start.addingTimeInterval(86400))
+        #expect(sms.map(\.emails) == [["bea@example.com"]])
+    }
+}

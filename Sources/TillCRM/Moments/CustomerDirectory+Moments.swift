@@ -65,3 +65,37 @@ extension CustomerDirectory {
         }
     }
 }
+
+/// Segments for people to act on (`till-crm segment`).
+extension CustomerDirectory {
+    public struct SegmentMember: Sendable, Hashable {
+        public var scored: Segmentation.Scored
+        public var name: String?
+        public var emails: [String]
+        public var phones: [String]
+    }
+
+    /// Every customer with a visit, scored and segmented as of `now`; with `segment`, only its
+    /// members; with `consent`, only those whose current consent for that channel and purpose
+    /// is given (an invitation list must hold no one who did not agree).
+    public func segment(
+        _ segment: Segmentation.Segment?, consent: (ConsentRecord.Channel, ConsentRecord.Purpose)?, rules: MomentRules, now: Date = Date()
+    ) async throws -> [SegmentMember] {
+        try await store.read { store in
+            var summaries: [CustomerSummary] = []
+            try store.forEachCustomer(minVisits: 1) { summaries.append($0) }
+            let scored = Segmentation(rules: rules).score(summaries, nowMs: now.milliseconds)
+            return try scored.filter { segment == nil || $0.segment == segment }.compactMap { scored -> SegmentMember? in
+                guard let cluster = try Cluster.of(scored.summary.customer, in: store) else { return nil }
+                if let (channel, purpose) = consent {
+                    let current = ConsentRecord.current(try cluster.consentHistory(in: store))
+                    guard current.contains(where: { $0.channel == channel && $0.purpose == purpose && $0.granted }) else { return nil }
+                }
+                let identifiers = try cluster.identifiers(in: store)
+                return SegmentMember(
+                    scored: scored, name: cluster.displayName, emails: identifiers.filter { $0.kind == .email }.map(\.normalized),
+                    phones: identifiers.filter { $0.kind == .phone }.map(\.normalized))
+            }
+        }
+    }
+}

@@ -26,9 +26,11 @@ public struct MomentScan: Sendable {
         let (found, counts) = try await store.read { store -> ([Moment], Result) in
             var result = Result()
             var quiet: [(customer: String, visits: Int, activity: [Int64])] = []
-            try store.forEachRegular(minVisits: rules.settings.regularVisits) { customer, visits, activity in
+            try store.forEachCustomer(minVisits: rules.settings.regularVisits) { summary in
                 result.regulars += 1
-                if rules.quietSpell(activityMs: activity, visits: visits, nowMs: nowMs) != nil { quiet.append((customer, visits, activity)) }
+                if rules.quietSpell(activityMs: summary.activityMs, visits: summary.visits, nowMs: nowMs) != nil {
+                    quiet.append((summary.customer, summary.visits, summary.activityMs))
+                }
             }
             result.quiet = quiet.count
             var moments: [Moment] = []

@@ -141,9 +141,10 @@ public protocol CRMTransaction {
     func markMomentPublished(_ id: String, seq: Int64) throws
     /// When the customer (this record only) was active: purchases, refunds, services, conversations.
     func activity(of customer: String) throws -> [Int64]
-    /// Every customer with at least `minVisits` visits (their merged records gathered), with
-    /// their visits and activity, streamed in one pass: the inactivity scan over all customers.
-    func forEachRegular(minVisits: Int, _ body: (_ customer: String, _ visits: Int, _ activityMs: [Int64]) throws -> Void) throws
+    /// Every customer with at least `minVisits` visits and some activity (their merged records
+    /// gathered), with their visits, activity and money spent, streamed in one pass: the
+    /// inactivity scan and the segments over all customers.
+    func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws
 
     // MARK: erasure
     /// The secret that keys suppression hashes; made once, when the store was created.

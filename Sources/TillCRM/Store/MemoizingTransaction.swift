@@ -346,9 +346,9 @@ public final class MemoizingTransaction: CRMTransaction {
     public func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws { try base.markMomentPublishing(id, afterSeq: seq) }
     public func markMomentPublished(_ id: String, seq: Int64) throws { try base.markMomentPublished(id, seq: seq) }
     public func activity(of customer: String) throws -> [Int64] { try base.activity(of: customer) }
-    public func forEachRegular(minVisits: Int, _ body: (String, Int, [Int64]) throws -> Void) throws {
+    public func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws {
         try flush()
-        try base.forEachRegular(minVisits: minVisits, body)
+        try base.forEachCustomer(minVisits: minVisits, body)
     }
     public func suppressionKey() throws -> Data { try base.suppressionKey() }
     public func isSuppressed(hash: String) throws -> Bool { try base.isSuppressed(hash: hash) }

@@ -547,22 +547,29 @@ struct SQLiteTransaction: CRMTransaction {
             arguments: [customer])
     }
 
-    func forEachRegular(minVisits: Int, _ body: (String, Int, [Int64]) throws -> Void) throws {
+    func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws {
         // Records merged into another are few: their visits and activity are gathered first,
         // by their survivor (`root` follows a chain of merges).
         var extraVisits: [String: Int] = [:]
         var extraActivity: [String: [Int64]] = [:]
+        var extraSpent: [String: Decimal] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, visits FROM customer WHERE status = 'merged'") {
             let root = try root(of: row[0])
             extraVisits[root, default: 0] += row[1]
-            extraActivity[root, default: []] += try activity(of: row[0])
+            for entry in try Row.fetchAll(
+                db, sql: "SELECT occurred_ms, type, CAST(json_extract(payload, '$.total') AS TEXT) FROM timeline WHERE customer_id = ? AND type IN (\(Self.activityTypes))",
+                arguments: [row[0] as String])
+            {
+                extraActivity[root, default: []].append(entry[0])
+                extraSpent[root, default: 0] += Self.spent(type: entry[1], total: entry[2])
+            }
         }
         // Then one pass over the timeline in the order of its customer index (no sort, so no
         // temporary copy of every row: a million customers scan in constant memory).
         let rows = try Row.fetchCursor(
             db,
             sql: """
-                SELECT timeline.customer_id, customer.visits, timeline.occurred_ms
+                SELECT timeline.customer_id, customer.visits, timeline.occurred_ms, timeline.type, CAST(json_extract(timeline.payload, '$.total') AS TEXT)
                 FROM timeline INDEXED BY timeline_customer JOIN customer ON customer.id = timeline.customer_id
                 WHERE customer.status = 'active' AND timeline.type IN (\(Self.activityTypes))
                 ORDER BY timeline.customer_id
@@ -570,10 +577,12 @@ struct SQLiteTransaction: CRMTransaction {
         var current: String?
         var visits = 0
         var activity: [Int64] = []
+        var spent: Decimal = 0
         func emit(_ customer: String) throws {
             let total = visits + (extraVisits.removeValue(forKey: customer) ?? 0)
             if let extra = extraActivity.removeValue(forKey: customer) { activity += extra }
-            if total >= minVisits { try body(customer, total, activity) }
+            spent += extraSpent.removeValue(forKey: customer) ?? 0
+            if total >= minVisits { try body(CustomerSummary(customer: customer, visits: total, activityMs: activity, spent: spent)) }
         }
         while let row = try rows.next() {
             let customer: String = row[0]
@@ -582,8 +591,10 @@ struct SQLiteTransaction: CRMTransaction {
                 current = customer
                 visits = row[1]
                 activity.removeAll(keepingCapacity: true)
+                spent = 0
             }
             activity.append(row[2])
+            spent += Self.spent(type: row[3], total: row[4])
         }
         if let current { try emit(current) }
         // Survivors whose own record holds no activity, only their merged records.
@@ -592,8 +603,19 @@ struct SQLiteTransaction: CRMTransaction {
             current = root
             visits = customer.visits
             activity = extra
+            spent = 0
             extraActivity[root] = nil
             try emit(root)
+        }
+    }
+
+    /// What an activity row adds to money spent: a purchase's total, less a refund's.
+    private static func spent(type: String, total: String?) -> Decimal {
+        guard let total, let amount = Decimal(string: total) else { return 0 }
+        switch type {
+        case TimelineEntry.Kind.purchase.rawValue: return amount
+        case TimelineEntry.Kind.refund.rawValue: return -amount
+        default: return 0
         }
     }
 

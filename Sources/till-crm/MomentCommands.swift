@@ -40,25 +40,30 @@ struct Moments: AsyncParsableCommand {
         }
     }
 
-    struct Done: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Mark a moment done (it stays on the timeline).")
+    /// What deciding a moment takes: the store, its id, who decided.
+    struct Decision: ParsableArguments {
         @OptionGroup var store: StoreOptions
         @Argument(help: "The moment's id (till-crm moments shows it).") var id: String
-        @Option(help: "Who did it (default: your login).") var by: String?
-        func run() async throws {
+        @Option(help: "Who decided (default: your login).") var by: String?
+
+        func decide(_ status: Moment.Status, until: Date? = nil, saying said: String) async throws {
             let directory = try store.directory()
-            _ = await orFail { try await directory.decide(moment: id, .done, actor: actor(by)) }
-            if !store.json { print("done: \(id)") }
+            _ = await orFail { try await directory.decide(moment: id, status, snoozedUntil: until, actor: actor(by)) }
+            if !store.json { print("\(said): \(id)") }
         }
+    }
+
+    struct Done: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a moment done (it stays on the timeline).")
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.decide(.done, saying: "done") }
     }
 
     struct Snooze: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Put a moment off until a later day.")
-        @OptionGroup var store: StoreOptions
-        @Argument(help: "The moment's id.") var id: String
+        @OptionGroup var decision: Decision
         @Option(help: "For this many days.") var days: Int?
         @Option(help: "Until this day (YYYY-MM-DD).") var until: String?
-        @Option(help: "Who snoozed it (default: your login).") var by: String?
         func run() async throws {
             let wake: Date
             switch (days, until) {
@@ -68,22 +73,14 @@ struct Moments: AsyncParsableCommand {
                 wake = date
             default: fail("say for how long: --days N (1 or more) or --until YYYY-MM-DD")
             }
-            let directory = try store.directory()
-            _ = await orFail { try await directory.decide(moment: id, .snoozed, snoozedUntil: wake, actor: actor(by)) }
-            if !store.json { print("snoozed until \(Timestamp.format(wake).prefix(10)): \(id)") }
+            try await decision.decide(.snoozed, until: wake, saying: "snoozed until \(Timestamp.format(wake).prefix(10))")
         }
     }
 
     struct Dismiss: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Dismiss a moment: not worth doing (it stays on the timeline).")
-        @OptionGroup var store: StoreOptions
-        @Argument(help: "The moment's id.") var id: String
-        @Option(help: "Who dismissed it (default: your login).") var by: String?
-        func run() async throws {
-            let directory = try store.directory()
-            _ = await orFail { try await directory.decide(moment: id, .dismissed, actor: actor(by)) }
-            if !store.json { print("dismissed: \(id)") }
-        }
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.decide(.dismissed, saying: "dismissed") }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TillCore
 
@@ -106,5 +107,36 @@ struct CRMIdentityCLITests {
         let (serve, _, serveError) = try runProcess(
             Binaries.directory.appendingPathComponent("till-crm").path, ["serve", "--region", "XX", "--data-dir", directory, "--socket", directory + "/none.sock"])
         #expect(serve == 1 && serveError.contains("unknown region \"XX\" (from --region)"), "\(serveError)")
+    }
+
+    @Test("moments: listed (terminal and JSON), snoozed, done, dismissed; mistakes say what to write")
+    func moments() async throws {
+        let file = try list("record_id,given_name,family_name,email\n1,Ann,Lee,ann@example.com\n")
+        #expect(try crm(["import", file]).0 == 0)
+        let database = try DatabaseQueue(path: directory + "/crm.sqlite")
+        let customer = try #require(try await database.read { try String.fetchOne($0, sql: "SELECT id FROM customer") })
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO moment(id, customer_id, kind, due_ms, reason, channels, status, created_ms)
+                    VALUES ('care:S1', ?, 'care_follow_up', 0, 'bought 899.00 EUR; a care follow-up', 'email,sms', 'open', 0)
+                    """, arguments: [customer])
+        }
+        try database.close()
+        let (listed, text, _) = try crm(["moments"])
+        #expect(listed == 0 && text.contains("care_follow_up") && text.contains("Ann Lee") && text.contains("id: care:S1") && text.contains("transactional"), "\(text)")
+        let (_, json, _) = try crm(["moments", "--due", "--json"])
+        #expect((try JSONText.decode(json)).arrayValue?.first?["moment"] == "care_follow_up", "\(json)")
+        let (noLength, _, noLengthError) = try crm(["moments", "snooze", "care:S1"])
+        #expect(noLength == 1 && noLengthError.contains("--days N"), "\(noLengthError)")
+        let (snoozed, snoozeOut, _) = try crm(["moments", "snooze", "care:S1", "--days", "3"])
+        #expect(snoozed == 0 && snoozeOut.contains("snoozed until"))
+        #expect(try crm(["moments", "--due"]).1.contains("nothing due today"))
+        let (done, doneOut, _) = try crm(["moments", "done", "care:S1", "--by", "sam"])
+        #expect(done == 0 && doneOut.contains("done: care:S1"))
+        #expect(try crm(["moments"]).1.contains("no open moments"))
+        #expect(try crm(["moments", "--all"]).1.contains("[done]"))
+        let (unknown, _, unknownError) = try crm(["moments", "dismiss", "care:S9"])
+        #expect(unknown == 1 && unknownError.contains("till-crm moments lists them"), "\(unknownError)")
     }
 }

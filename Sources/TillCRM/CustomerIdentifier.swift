@@ -50,8 +50,11 @@ public struct IdentifierNormalizer: Sendable {
         let local = parts[0]
         let domain = parts[1]
         guard !local.isEmpty, local.utf8.count <= 64 else { throw refuse("the part before @ must be 1 to 64 characters") }
-        guard !text.utf8.contains(where: { $0 <= 0x20 }), text.utf8.allSatisfy({ $0 < 0x80 }) || !text.contains(where: { $0.isWhitespace || $0.isNewline })
-        else { throw refuse("it contains spaces") }
+        // ASCII (nearly every address) is checked byte by byte: tab to carriage return, and space.
+        let spaced = text.utf8.allSatisfy { $0 < 0x80 }
+            ? text.utf8.contains { $0 == 0x20 || (0x09...0x0D).contains($0) }
+            : text.contains { $0.isWhitespace || $0.isNewline }
+        guard !spaced else { throw refuse("it contains spaces") }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         func isDomainCharacter(_ character: Character) -> Bool {
             if let ascii = character.asciiValue {

@@ -35,7 +35,6 @@ public struct CustomerRecognized: Sendable, Hashable {
 /// still records its total; an identification after completion still links the sale.
 public struct TillEventProcessor: Sendable {
     public var normalizer: IdentifierNormalizer
-    public var newID: @Sendable () -> String
     /// Who a person is: the matcher, shared with `till-crm import`.
     public var identification: Identification
     /// A loyalty card scanned this long after a sale started is not attributed to it: an open
@@ -46,7 +45,6 @@ public struct TillEventProcessor: Sendable {
 
     public init(normalizer: IdentifierNormalizer, newID: @escaping @Sendable () -> String = CustomerID.random) {
         self.normalizer = normalizer
-        self.newID = newID
         self.identification = Identification(newID: newID)
     }
 
@@ -128,11 +126,14 @@ public struct TillEventProcessor: Sendable {
 
     /// Keeps a moment (once: its id is made the same way every time) and puts it on the
     /// customer's timeline; till-crm serve publishes it as `crm.moment` once committed.
-    func raise(_ moment: Moment, _ store: any CRMTransaction) throws {
-        guard try store.add(moment) else { return }
+    /// Returns false when it was raised before.
+    @discardableResult
+    func raise(_ moment: Moment, _ store: any CRMTransaction) throws -> Bool {
+        guard try store.add(moment) else { return false }
         try store.append(TimelineEntry(
-            customer: moment.customer, type: .moment, source: "moment:\(moment.id)", payload: moment.event,
+            customer: moment.customer, type: .moment, source: moment.timelineSource, payload: moment.event,
             occurredMs: moment.createdMs, recordedMs: moment.createdMs))
+        return true
     }
 
     static func purchaseSource(_ sale: String) -> String { "purchase:\(sale)" }
@@ -163,7 +164,8 @@ public struct TillEventProcessor: Sendable {
             try countVisit(of: previous, atMs: ms, by: -1, store)
             try countVisit(of: customer, atMs: sale.completedMs ?? ms, by: 1, store)
             // The purchase's care follow-up goes with it.
-            if try store.moveEntry(source: "moment:care:\(id)", to: customer) != nil { try store.moveMoment("care:\(id)", to: customer) }
+            let care = Moment.careID(sale: id)
+            if try store.moveEntry(source: Moment.timelineSource(care), to: customer) != nil { try store.moveMoment(care, to: customer) }
         }
         return sale
     }
@@ -302,7 +304,6 @@ public struct TillEventProcessor: Sendable {
             lastVisit: customer.visits > 0 ? Date(milliseconds: customer.lastSeenMs) : nil, flags: try flags(customer.root.id, atMs: ms, store)))]
     }
 
-    /// Flags for the cashier: notes marked for the till, opportunities.
     /// Flags for the cashier: notes marked for the till, opportunities, and `welcome_back`
     /// for someone back after much longer than their habit (docs/crm.md).
     private func flags(_ customer: String, atMs ms: Int64, _ store: any CRMTransaction) throws -> [String] {

@@ -186,11 +186,9 @@ public struct Identification: Sendable {
         let incoming = prepared.record
         let keys = prepared.keys
         let candidates = try resolver.candidates(for: incoming, identifiers: input.identifiers, keys: keys, in: store)
-        // The holder of a presented card first: the sale is on that account.
-        let same = candidates.filter { $0.verdict == .same }.enumerated().sorted { left, right in
-            let (x, y) = (left.element.score.level(of: .card) == .exact, right.element.score.level(of: .card) == .exact)
-            return x != y ? x : left.offset < right.offset
-        }.map(\.element)
+        // The holder of a presented card first (the sale is on that account), then by score.
+        let decided = candidates.filter { $0.verdict == .same }
+        let same = decided.filter { $0.score.level(of: .card) == .exact } + decided.filter { $0.score.level(of: .card) != .exact }
         var queued: [Candidate] = candidates.filter { $0.verdict == .review }
         var merged: [String] = []
 

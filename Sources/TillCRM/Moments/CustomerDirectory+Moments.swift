@@ -57,7 +57,7 @@ extension CustomerDirectory {
             payload["action"] = .string(status.rawValue)
             if let snoozedUntil { payload["until"] = .string(Timestamp.format(snoozedUntil)) }
             try store.append(TimelineEntry(
-                customer: moment.customer, type: .moment, source: "moment:\(id):\(status.rawValue):\(ms)", payload: .object(payload),
+                customer: moment.customer, type: .moment, source: "\(moment.timelineSource):\(status.rawValue):\(ms)", payload: .object(payload),
                 occurredMs: ms, recordedMs: ms, actor: actor))
             moment.status = status
             moment.snoozedUntilMs = snoozedUntil?.milliseconds

@@ -62,6 +62,13 @@ public struct Moment: Sendable, Hashable {
         self.publishedSeq = publishedSeq
     }
 
+    /// The id of the care follow-up a sale raises (at most one per sale).
+    public static func careID(sale: String) -> String { "care:\(sale)" }
+
+    /// The source of the timeline entry that records a moment being raised.
+    public static func timelineSource(_ id: String) -> String { "moment:\(id)" }
+    public var timelineSource: String { Self.timelineSource(id) }
+
     /// The `crm.moment` event's data.
     public var event: JSONValue {
         [
@@ -129,7 +136,7 @@ public struct MomentRules: Sendable {
         }
         guard let why else { return nil }
         return Moment(
-            id: "care:\(sale.id)", customer: customer, kind: .careFollowUp, dueMs: atMs + Int64(settings.careAfterDays) * Self.dayMs,
+            id: Moment.careID(sale: sale.id), customer: customer, kind: .careFollowUp, dueMs: atMs + Int64(settings.careAfterDays) * Self.dayMs,
             reason: why + "; a care follow-up", channels: ConsentRecord.Channel.allCases, createdMs: atMs)
     }
 

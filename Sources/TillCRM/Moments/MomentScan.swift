@@ -50,10 +50,7 @@ public struct MomentScan: Sendable {
         guard !found.isEmpty else { return result }
         result.raised = try await store.write { store in
             var raised = 0
-            for moment in found where try store.moment(moment.id) == nil {
-                try processor.raise(moment, store)
-                raised += 1
-            }
+            for moment in found where try processor.raise(moment, store) { raised += 1 }
             return raised
         }
         return result

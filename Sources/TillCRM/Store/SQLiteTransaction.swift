@@ -124,17 +124,24 @@ struct SQLiteTransaction: CRMTransaction {
         try row("SELECT \(Self.customerColumns) FROM customer WHERE id = ?", [id]).map(Self.customer)
     }
 
+    /// Inserted, or replaced in place: one statement, the same for `save` and `insert`.
+    private static let customerUpsert = """
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name,
+            postcode = excluded.postcode, status = excluded.status, merged_into = excluded.merged_into,
+            first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
+        """
+
+    /// A customer's values in the order of `customerColumns`.
+    private static func values(_ customer: CustomerRecord) -> [DatabaseValue] {
+        [customer.id.databaseValue, customer.name.databaseValue, customer.givenName.databaseValue, customer.familyName.databaseValue,
+         customer.postcode.databaseValue, customer.status.rawValue.databaseValue, customer.mergedInto.databaseValue,
+         customer.firstSeenMs.databaseValue, customer.lastSeenMs.databaseValue, customer.visits.databaseValue]
+    }
+
     func save(_ customer: CustomerRecord) throws {
         try run(
-            """
-            INSERT INTO customer(id, name, given_name, family_name, postcode, status, merged_into, first_seen_ms, last_seen_ms, visits)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name,
-                postcode = excluded.postcode, status = excluded.status, merged_into = excluded.merged_into,
-                first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
-            """,
-            [customer.id, customer.name, customer.givenName, customer.familyName, customer.postcode, customer.status.rawValue,
-             customer.mergedInto, customer.firstSeenMs, customer.lastSeenMs, customer.visits])
+            "INSERT INTO customer(\(Self.customerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + Self.customerUpsert,
+            StatementArguments(Self.values(customer)))
     }
 
     func owner(of identifier: CustomerIdentifier) throws -> String? {
@@ -348,19 +355,7 @@ struct SQLiteTransaction: CRMTransaction {
                 }
             }
         }
-        try chunked(
-            rows.customers, columns: "id, name, given_name, family_name, postcode, status, merged_into, first_seen_ms, last_seen_ms, visits",
-            into: "customer",
-            conflict: """
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name,
-                    postcode = excluded.postcode, status = excluded.status, merged_into = excluded.merged_into,
-                    first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, visits = excluded.visits
-                """
-        ) { customer in
-            [customer.id.databaseValue, customer.name.databaseValue, customer.givenName.databaseValue, customer.familyName.databaseValue,
-             customer.postcode.databaseValue, customer.status.rawValue.databaseValue, customer.mergedInto.databaseValue,
-             customer.firstSeenMs.databaseValue, customer.lastSeenMs.databaseValue, customer.visits.databaseValue]
-        }
+        try chunked(rows.customers, columns: Self.customerColumns, into: "customer", conflict: Self.customerUpsert, Self.values)
         try chunked(rows.identifiers, columns: "customer_id, kind, raw, normalized, source_seq, added_ms", into: "identifier") { row in
             [row.customer.databaseValue, row.identifier.kind.rawValue.databaseValue, row.identifier.raw.databaseValue,
              row.identifier.normalized.databaseValue, row.sourceSeq.databaseValue, row.atMs.databaseValue]

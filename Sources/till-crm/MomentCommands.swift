@@ -116,7 +116,7 @@ struct SegmentCommand: AsyncParsableCommand {
             }
             gate = (channel, purpose)
         }
-        let directory = try store.directory()
+        let directory = try store.directory(settings: settings)
         let members = await orFail { try await directory.segment(wanted, consent: gate, rules: MomentRules(settings: settings.moments)) }
         if wanted == nil, !csv {
             let counts = Dictionary(grouping: members, by: \.scored.segment).mapValues(\.count)

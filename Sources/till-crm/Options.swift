@@ -44,13 +44,11 @@ struct StoreOptions: ParsableArguments {
         return config
     }
 
-    var databasePath: String { settings().dataDirectory + "/crm.sqlite" }
-
     /// The directory over the store. Only `serve` and `import` create a store; every other
     /// command needs one to exist, so a mistyped --data-dir says so instead of answering
     /// "no customer matches" from a new empty database.
-    func directory(creating: Bool = false) throws -> CustomerDirectory {
-        let config = settings()
+    func directory(creating: Bool = false, settings known: CRMConfig? = nil) throws -> CustomerDirectory {
+        let config = known ?? settings()
         let path = config.dataDirectory + "/crm.sqlite"
         if !creating, !FileManager.default.fileExists(atPath: path) {
             let from = dataDirectoryOption != nil ? "--data-dir" : ProcessInfo.processInfo.environment["TILL_CRM_DATA_DIR"] != nil ? "TILL_CRM_DATA_DIR" : config.file.map { "data_dir in \($0)" } ?? "the default"

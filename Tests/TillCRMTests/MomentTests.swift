@@ -128,6 +128,18 @@ struct MomentStoreTests {
         #expect(try await moments(ledger).count == 1)
     }
 
+    @Test("moments whose publishing was cut off never hide those not yet tried behind a limit")
+    func unpublishedSplit() async throws {
+        let ledger = try Ledger()
+        for n in 0..<5 { _ = try await ledger.sale("S\(n)", total: "900.00", identify: ["email": "ann@example.com"]) }
+        // The three oldest were being published when the process stopped.
+        try await ledger.store.write { tx in for n in 0..<3 { try tx.markMomentPublishing("care:S\(n)", afterSeq: 1) } }
+        let pending = try await ledger.store.read { try $0.unpublishedMoments(underWay: false, limit: 2) }
+        let underWay = try await ledger.store.read { try $0.unpublishedMoments(underWay: true, limit: 10) }
+        #expect(pending.map(\.id) == ["care:S3", "care:S4"])
+        #expect(underWay.map(\.id) == ["care:S0", "care:S1", "care:S2"])
+    }
+
     @Test("a sale moved to another customer takes its care follow-up with it")
     func moves() async throws {
         let ledger = try Ledger()

@@ -41,7 +41,7 @@ public final class MomentPublisher: Sendable {
     /// Looks in tilld's journal for moments whose publish may have been cut off, and settles
     /// them: published (with their seq) or to be published again.
     public func settle(socket: String) async throws {
-        let uncertain = try await store.read { try $0.unpublishedMoments(limit: 10_000) }.filter { $0.publishAfterSeq != nil }
+        let uncertain = try await store.read { try $0.unpublishedMoments(underWay: true, limit: 10_000) }
         guard let since = uncertain.compactMap(\.publishAfterSeq).min() else { return }
         let ids = Set(uncertain.map(\.id))
         // What the journal holds of them (nil: retention pruned past where they were published).
@@ -92,7 +92,7 @@ public final class MomentPublisher: Sendable {
     public func publishPending(_ till: TillConnection) async throws -> Int {
         var published = 0
         while true {
-            let pending = try await store.read { try $0.unpublishedMoments(limit: 4 * self.batch) }.filter { $0.publishAfterSeq == nil }.prefix(self.batch)
+            let pending = try await store.read { try $0.unpublishedMoments(underWay: false, limit: self.batch) }
             guard !pending.isEmpty else { return published }
             let cursor = try await store.cursor()
             let after = max(cursor, till.hello.seq)

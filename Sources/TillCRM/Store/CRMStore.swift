@@ -132,8 +132,9 @@ public protocol CRMTransaction {
     func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs: Int64) throws
     /// A moment follows its purchase to another customer (a sale linked to the wrong person).
     func moveMoment(_ id: String, to customer: String) throws
-    /// Moments not yet published, oldest first.
-    func unpublishedMoments(limit: Int) throws -> [Moment]
+    /// Moments not yet published, oldest first: those whose publishing is under way (or was
+    /// cut off), or those not yet tried.
+    func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment]
     /// Notes that a moment is about to be published while tilld's newest event is `seq`, so a
     /// restart can tell whether the publish reached the journal (it would be after `seq`);
     /// nil when it was looked for there and not found (it is published again).

@@ -342,7 +342,7 @@ public final class MemoizingTransaction: CRMTransaction {
         try base.setMoment(id, status: status, snoozedUntilMs: snoozedUntilMs, actor: actor, atMs: atMs)
     }
     public func moveMoment(_ id: String, to customer: String) throws { try base.moveMoment(id, to: customer) }
-    public func unpublishedMoments(limit: Int) throws -> [Moment] { try base.unpublishedMoments(limit: limit) }
+    public func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] { try base.unpublishedMoments(underWay: underWay, limit: limit) }
     public func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws { try base.markMomentPublishing(id, afterSeq: seq) }
     public func markMomentPublished(_ id: String, seq: Int64) throws { try base.markMomentPublished(id, seq: seq) }
     public func activity(of customer: String) throws -> [Int64] { try base.activity(of: customer) }

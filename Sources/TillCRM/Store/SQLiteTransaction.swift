@@ -522,8 +522,11 @@ struct SQLiteTransaction: CRMTransaction {
         try run("UPDATE moment SET customer_id = ? WHERE id = ?", [customer, id])
     }
 
-    func unpublishedMoments(limit: Int) throws -> [Moment] {
-        try rows("SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL ORDER BY created_ms, id LIMIT ?", [limit]).map(Self.moment)
+    func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] {
+        try rows(
+            "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND (publish_after_seq IS NOT NULL) = ? ORDER BY created_ms, id LIMIT ?",
+            [underWay, limit]
+        ).map(Self.moment)
     }
 
     func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws {

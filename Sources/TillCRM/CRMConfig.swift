@@ -23,6 +23,8 @@ public struct CRMConfig: Sendable, Hashable {
     public var moments = MomentSettings()
     /// `[moments] scan_interval_minutes`: how often regulars are scanned for going quiet.
     public var scanIntervalMinutes = 60
+    /// `[outbox]` and the targets, `[[webhook]]`, `[[jsonl]]`, `[[twenty]]` (docs/crm.md, the outbox).
+    public var outbox = OutboxSettings()
     /// Where the values came from, for messages ("region \"XX\" (from /etc/till-crm/till-crm.toml)").
     public var file: String?
 
@@ -61,7 +63,7 @@ public struct CRMConfig: Sendable, Hashable {
         }
         var config = CRMConfig()
         var problems: [String] = []
-        let known = ["data_dir", "region", "socket", "log_level", "moments"]
+        let known = ["data_dir", "region", "socket", "log_level", "moments", "outbox", "webhook", "jsonl", "twenty"]
         func line(of key: String) -> String {
             let number = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.trimmingCharacters(in: .whitespaces).hasPrefix(key) }
             return number.map { ":\($0 + 1)" } ?? ""
@@ -88,6 +90,7 @@ public struct CRMConfig: Sendable, Hashable {
                 problems.append("\(file)\(line(of: "moments")): moments is a table: write [moments] on a line of its own, its settings below")
             }
         }
+        parseOutbox(table, into: &config, file: file, line: line(of:), problems: &problems)
         if let problem = validate(config, source: file) { problems.append(problem) }
         guard problems.isEmpty else { throw Invalid(description: problems.joined(separator: "\n")) }
         return config

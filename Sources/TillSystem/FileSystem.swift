@@ -260,3 +260,61 @@ extension FileSystem {
         return size - start
     }
 }
+
+extension FileSystem {
+    /// The file's size in bytes, nil if there is none. The corresponding C function is `stat`.
+    public static func size(_ path: String) -> Int? {
+        var status = stat()
+        return stat(path, &status) == 0 ? Int(status.st_size) : nil
+    }
+
+    /// Appends `bytes` at the end of the file (created with `mode` if missing) and syncs them
+    /// (and the directory, for a new file) before returning: what returns is on disk. The
+    /// corresponding C functions are `open` with `O_APPEND`, `write`, `fdatasync`, `fsync`.
+    public static func appendDurably(_ path: String, _ bytes: [UInt8], mode: UInt32) throws {
+        var created = true
+        var descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        if descriptor < 0, Glibc.errno == EEXIST {
+            created = false
+            descriptor = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        }
+        if descriptor < 0 { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
+        defer { close(descriptor) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw SystemError(call: "write", subject: path, errno: Glibc.errno)
+            }
+            offset += written
+        }
+        if fdatasync(descriptor) != 0 { throw SystemError(call: "fdatasync", subject: path, errno: Glibc.errno) }
+        if created { try syncDirectory(of: path) }
+    }
+
+    /// Cuts the file to `size` bytes (what a cut-off append left after it goes) and syncs it.
+    /// The corresponding C functions are `truncate` and `fsync`.
+    public static func truncate(_ path: String, to size: Int) throws {
+        if Glibc.truncate(path, off_t(size)) != 0 { throw SystemError(call: "truncate", subject: path, errno: Glibc.errno) }
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        if descriptor < 0 { throw SystemError(call: "open", subject: path, errno: Glibc.errno) }
+        defer { close(descriptor) }
+        if fsync(descriptor) != 0 { throw SystemError(call: "fsync", subject: path, errno: Glibc.errno) }
+    }
+
+    /// Renames within one directory and syncs the directory, so the new name survives a power
+    /// cut. The corresponding C functions are `rename` and `fsync`.
+    public static func renameDurably(_ from: String, to: String) throws {
+        if rename(from, to) != 0 { throw SystemError(call: "rename", subject: "\(from) -> \(to)", errno: Glibc.errno) }
+        try syncDirectory(of: to)
+    }
+
+    static func syncDirectory(of path: String) throws {
+        let directory = parentDirectory(of: path)
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        if fsync(descriptor) != 0 { throw SystemError(call: "fsync", subject: directory, errno: Glibc.errno) }
+    }
+}

@@ -14,7 +14,7 @@ struct TillCRMCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
                       Attach.self, ConsentCommand.self, Export.self, Erase.self,
-                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self, SegmentCommand.self]
+                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self, SegmentCommand.self, OutboxCommand.self]
     )
 }
 
@@ -64,8 +64,17 @@ struct Serve: AsyncParsableCommand {
         processor.moments = MomentRules(settings: config.moments)
         let service = CRMService(
             socket: socket, store: database, processor: processor, logger: logger, scanInterval: .seconds(config.scanIntervalMinutes * 60))
+        // Delivery to the shop's other systems runs beside the follower: either goes on while
+        // the other waits (tilld away, a receiver down).
+        let outbox = OutboxService(store: database, settings: config.outbox, logger: logger)
+        if outbox.targets.isEmpty {
+            logger.info("no outbox targets configured; entries are kept \(config.outbox.keepDays) days for one added later (docs/crm.md, the outbox)")
+        } else {
+            logger.info("outbox delivering", metadata: ["targets": "\(outbox.targets.map(\.name).joined(separator: ", "))"])
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            services: [.init(service: service), .init(service: outbox)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+            logger: logger))
         try await group.run()
     }
 }

@@ -6,12 +6,13 @@ public import TillSQLite
 /// The default store: one SQLite file through GRDB (WAL, synchronous=FULL, mode 0600)
 /// holding customers, their identifiers, consent records, the sales the till reported, the
 /// links between the two, the immutable timeline, the suppression list and the tilld cursor.
-public final class SQLiteCRMStore: CRMStore {
+public final class SQLiteCRMStore: CRMStore, OutboxStore {
     /// The pool itself, for tools that fill or inspect the file in bulk (benchmarks, tests).
     public let writer: DatabasePool
     public let path: String
     /// The durability level read back from SQLite after opening (always `full`, or init throws).
     public let synchronous: SQLiteSynchronous
+    public let outboxDoorbell = Doorbell()
 
     public init(path: String) throws {
         self.path = path
@@ -64,7 +65,23 @@ public final class SQLiteCRMStore: CRMStore {
         try await writer.read { db in try body(SQLiteTransaction(db: db)) }
     }
 
+    /// Runs `body` in one transaction, and writes the outbox entries for what it changed in
+    /// the same transaction, just before it commits.
     public func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
+        let (result, entries) = try await writer.write { db -> (T, Int) in
+            let recorder = OutboxRecorder()
+            let result = try body(SQLiteTransaction(db: db, outbox: recorder))
+            return (result, try recorder.flush(into: SQLiteTransaction(db: db), atMs: Date().milliseconds))
+        }
+        if entries > 0 { outboxDoorbell.ring() }
+        return result
+    }
+
+    public func outboxRead<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
+        try await writer.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    public func outboxWrite<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
         try await writer.write { db in try body(SQLiteTransaction(db: db)) }
     }
 
@@ -288,6 +305,52 @@ public final class SQLiteCRMStore: CRMStore {
                 CREATE INDEX moment_customer ON moment(customer_id);
                 CREATE INDEX moment_due ON moment(status, due_ms);
                 CREATE INDEX moment_unpublished ON moment(created_ms) WHERE published_seq IS NULL;
+                """)
+        }
+        migrator.registerMigration("v7: the outbox, and its delivery to each target") { db in
+            try db.execute(sql: """
+                -- Everything till-crm learned, for the shop's other systems (docs/crm.md, the outbox),
+                -- written in the transaction of the change itself. AUTOINCREMENT: a seq is never
+                -- reused after the newest entries were pruned, so a target's cursor stays right.
+                CREATE TABLE outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    customer_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL
+                );
+                -- Erasure purges a person's entries.
+                CREATE INDEX outbox_customer ON outbox(customer_id);
+                -- One row per configured target: its cursor (entries up to taken_seq are queued
+                -- for it), what it delivered, and how it is doing.
+                CREATE TABLE outbox_target (
+                    name TEXT PRIMARY KEY,
+                    taken_seq INTEGER NOT NULL,
+                    delivered INTEGER NOT NULL DEFAULT 0,
+                    last_delivered_ms INTEGER,
+                    last_error TEXT,
+                    last_error_ms INTEGER,
+                    paused_until_ms INTEGER,
+                    -- A target's own recovery note (the JSON-lines file and offset of a batch being written).
+                    checkpoint TEXT
+                ) WITHOUT ROWID;
+                -- Entries queued for a target and not yet delivered (a delivered one is deleted).
+                CREATE TABLE delivery (
+                    target TEXT NOT NULL REFERENCES outbox_target(name),
+                    seq INTEGER NOT NULL REFERENCES outbox(seq),
+                    customer_id TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    refusals INTEGER NOT NULL DEFAULT 0,
+                    next_ms INTEGER NOT NULL,
+                    first_failed_ms INTEGER,
+                    last_error TEXT,
+                    PRIMARY KEY (target, seq)
+                ) WITHOUT ROWID;
+                -- Per-customer order: a customer's oldest pending entry goes first.
+                CREATE INDEX delivery_customer ON delivery(target, customer_id, seq) WHERE state = 'pending';
+                CREATE INDEX delivery_seq ON delivery(seq);
                 """)
         }
         return migrator

@@ -6,20 +6,22 @@ import TillCore
 /// for every event, and parsing them each time was a measurable share of ingest.
 struct SQLiteTransaction: CRMTransaction {
     let db: Database
+    /// Hears every change a write makes, for the outbox (nil when reading, and in migrations).
+    var outbox: OutboxRecorder? = nil
 
-    private func run(_ sql: String, _ arguments: StatementArguments = []) throws {
+    func run(_ sql: String, _ arguments: StatementArguments = []) throws {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
-    private func row(_ sql: String, _ arguments: StatementArguments = []) throws -> Row? {
+    func row(_ sql: String, _ arguments: StatementArguments = []) throws -> Row? {
         try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
     }
 
-    private func rows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+    func rows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
         try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
     }
 
-    private func string(_ sql: String, _ arguments: StatementArguments = []) throws -> String? {
+    func string(_ sql: String, _ arguments: StatementArguments = []) throws -> String? {
         try String.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
     }
 
@@ -142,6 +144,7 @@ struct SQLiteTransaction: CRMTransaction {
         try run(
             "INSERT INTO customer(\(Self.customerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + Self.customerUpsert,
             StatementArguments(Self.values(customer)))
+        outbox?.touch(customer.id)
     }
 
     func owner(of identifier: CustomerIdentifier) throws -> String? {
@@ -164,6 +167,7 @@ struct SQLiteTransaction: CRMTransaction {
         try run(
             "INSERT INTO identifier(customer_id, kind, raw, normalized, source_seq, added_ms) VALUES (?, ?, ?, ?, ?, ?)",
             [customer, identifier.kind.rawValue, identifier.raw, identifier.normalized, sourceSeq, ms])
+        outbox?.touch(customer)
     }
 
     func identifiers(of customer: String) throws -> [CustomerIdentifier] {
@@ -218,6 +222,7 @@ struct SQLiteTransaction: CRMTransaction {
         guard !name.isEmpty else { return }
         try db.cachedStatement(sql: "INSERT INTO customer_name(customer_id, given, family, added_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
             .execute(arguments: [customer, name.given ?? "", name.family ?? "", ms])
+        if db.changesCount > 0 { outbox?.touch(customer) }
     }
 
     // MARK: merges
@@ -276,7 +281,15 @@ struct SQLiteTransaction: CRMTransaction {
             """,
             [merge.survivor, merge.absorbed, merge.automatic, merge.score, JSONText.encode(JSONValue.array(merge.evidence.map(JSONValue.string))),
              merge.actor, merge.reason, merge.mergedMs, merge.undoneMs, merge.undoneBy])
-        return db.lastInsertedRowID
+        let id = db.lastInsertedRowID
+        if let outbox {
+            var logged = merge
+            logged.id = id
+            outbox.touch(merge.absorbed)
+            outbox.touch(merge.survivor)
+            outbox.record(.customerMerged, customer: merge.survivor, data: CustomerDirectory.json(logged))
+        }
+        return id
     }
 
     func merges(involving customer: String) throws -> [MergeRecord] {
@@ -285,6 +298,11 @@ struct SQLiteTransaction: CRMTransaction {
 
     func markUndone(merge id: Int64, atMs ms: Int64, actor: String) throws {
         try run("UPDATE merge_log SET undone_ms = ?, undone_by = ? WHERE id = ?", [ms, actor, id])
+        if let outbox, let merge = try row("SELECT * FROM merge_log WHERE id = ?", [id]).map(Self.merge) {
+            outbox.touch(merge.survivor)
+            outbox.touch(merge.absorbed)
+            outbox.record(.customerUnmerged, customer: merge.survivor, data: CustomerDirectory.json(merge))
+        }
     }
 
     // MARK: review queue
@@ -332,28 +350,35 @@ struct SQLiteTransaction: CRMTransaction {
 
     /// Multi-row INSERTs, a few hundred rows to a statement: a statement's fixed cost
     /// (binding, stepping, resetting through GRDB) was most of an import's writing.
-    func insert(_ rows: BulkRows) throws {
-        func chunked<Row>(_ rows: [Row], columns: String, into table: String, conflict: String = "", _ values: (Row) -> [DatabaseValue]) throws {
-            guard !rows.isEmpty else { return }
-            let width = columns.split(separator: ",").count
-            let placeholders = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
-            // Statements of a few sizes only (the largest under SQLite's limit of bound
-            // parameters, then 64, 16, 4, 1 rows), so a handful are prepared and cached, not one
-            // for every count of rows a flush happens to have.
-            let sizes = [max(1, 900 / width), 64, 16, 4, 1].filter { $0 <= max(1, 900 / width) }
-            var start = 0
-            for size in sizes {
-                guard rows.count - start >= size else { continue }
-                let statement = try db.cachedStatement(
-                    sql: "INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: placeholders, count: size).joined(separator: ", ") + conflict)
-                while rows.count - start >= size {
-                    var arguments: [DatabaseValue] = []
-                    arguments.reserveCapacity(size * width)
-                    for row in rows[start..<(start + size)] { arguments += values(row) }
-                    try statement.execute(arguments: StatementArguments(arguments))
-                    start += size
-                }
+    /// Inserts many rows in few statements.
+    func chunked<Row>(_ rows: [Row], columns: String, into table: String, conflict: String = "", _ values: (Row) -> [DatabaseValue]) throws {
+        guard !rows.isEmpty else { return }
+        let width = columns.split(separator: ",").count
+        let placeholders = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        // Statements of a few sizes only (the largest under SQLite's limit of bound
+        // parameters, then 64, 16, 4, 1 rows), so a handful are prepared and cached, not one
+        // for every count of rows a flush happens to have.
+        let sizes = [max(1, 900 / width), 64, 16, 4, 1].filter { $0 <= max(1, 900 / width) }
+        var start = 0
+        for size in sizes {
+            guard rows.count - start >= size else { continue }
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: placeholders, count: size).joined(separator: ", ") + conflict)
+            while rows.count - start >= size {
+                var arguments: [DatabaseValue] = []
+                arguments.reserveCapacity(size * width)
+                for row in rows[start..<(start + size)] { arguments += values(row) }
+                try statement.execute(arguments: StatementArguments(arguments))
+                start += size
             }
+        }
+    }
+
+    func insert(_ rows: BulkRows) throws {
+        if let outbox {
+            for customer in rows.customers { outbox.touch(customer.id) }
+            for row in rows.identifiers { outbox.touch(row.customer) }
+            for row in rows.names { outbox.touch(row.customer) }
         }
         try chunked(rows.customers, columns: Self.customerColumns, into: "customer", conflict: Self.customerUpsert, Self.values)
         try chunked(rows.identifiers, columns: "customer_id, kind, raw, normalized, source_seq, added_ms", into: "identifier") { row in
@@ -390,6 +415,7 @@ struct SQLiteTransaction: CRMTransaction {
             "INSERT INTO consent(customer_id, channel, purpose, granted, basis, source, sale_id, source_seq, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [consent.customer, consent.channel.rawValue, consent.purpose.rawValue, consent.granted, consent.basis.rawValue,
              consent.source, consent.sale, consent.sourceSeq, consent.recordedMs])
+        outbox?.touch(consent.customer)
     }
 
     func consentHistory(of customer: String) throws -> [ConsentRecord] {
@@ -413,7 +439,9 @@ struct SQLiteTransaction: CRMTransaction {
             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO NOTHING
             """,
             [entry.customer, entry.occurredMs, entry.recordedMs, entry.type.rawValue, entry.source, JSONText.encode(entry.payload), entry.actor])
-        return db.changesCount > 0
+        guard db.changesCount > 0 else { return false }
+        outbox?.record(.timelineAdded, customer: entry.customer, data: OutboxPayload.timeline(entry))
+        return true
     }
 
     func timeline(of customer: String, limit: Int) throws -> [TimelineEntry] {
@@ -443,6 +471,7 @@ struct SQLiteTransaction: CRMTransaction {
     func moveEntry(source: String, to customer: String) throws -> String? {
         guard let from = try string("SELECT customer_id FROM timeline WHERE source = ?", [source]), from != customer else { return nil }
         try run("UPDATE timeline SET customer_id = ? WHERE source = ?", [customer, source])
+        outbox?.record(.timelineMoved, customer: customer, data: ["source": .string(source), "from": .string(from), "to": .string(customer)])
         return from
     }
 
@@ -484,7 +513,9 @@ struct SQLiteTransaction: CRMTransaction {
             """,
             [moment.id, moment.customer, moment.kind.rawValue, moment.dueMs, moment.reason, moment.channels.map(\.rawValue).joined(separator: ","),
              moment.status.rawValue, moment.snoozedUntilMs, moment.createdMs, moment.publishedSeq])
-        return db.changesCount > 0
+        guard db.changesCount > 0 else { return false }
+        outbox?.record(.momentRaised, customer: moment.customer, data: OutboxPayload.moment(moment))
+        return true
     }
 
     func moment(_ id: String) throws -> Moment? {
@@ -516,10 +547,17 @@ struct SQLiteTransaction: CRMTransaction {
 
     func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs ms: Int64) throws {
         try run("UPDATE moment SET status = ?, snoozed_until_ms = ?, decided_ms = ?, decided_by = ? WHERE id = ?", [status.rawValue, snoozedUntilMs, ms, actor, id])
+        try recordMomentUpdate(id)
     }
 
     func moveMoment(_ id: String, to customer: String) throws {
         try run("UPDATE moment SET customer_id = ? WHERE id = ?", [customer, id])
+        try recordMomentUpdate(id)
+    }
+
+    private func recordMomentUpdate(_ id: String) throws {
+        guard let outbox, let moment = try moment(id) else { return }
+        outbox.record(.momentUpdated, customer: moment.customer, data: OutboxPayload.moment(moment))
     }
 
     func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] {
@@ -625,5 +663,10 @@ struct SQLiteTransaction: CRMTransaction {
         try run(
             "UPDATE customer SET name = NULL, given_name = NULL, family_name = NULL, postcode = NULL, status = 'erased', merged_into = NULL, visits = 0 WHERE id = ?",
             [customer])
+        // What the outbox still held of the person goes too (delivered or not, dead or not);
+        // the targets hear of the erasure instead.
+        try run("DELETE FROM delivery WHERE seq IN (SELECT seq FROM outbox WHERE customer_id = ?)", [customer])
+        try run("DELETE FROM outbox WHERE customer_id = ?", [customer])
+        outbox?.erased(customer, atMs: Date().milliseconds)
     }
 }

@@ -178,7 +178,16 @@ let package = Package(
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
             name: "TillCRMTests",
-            dependencies: ["TillCRM", "TillPhoneNumber", "TillSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TillCRM", "TillPhoneNumber", "TillSQLite", "TillCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                // A local HTTP receiver and a fake Twenty for the outbox.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -179,8 +179,9 @@ let package = Package(
         .testTarget(
             name: "TillCRMTests",
             dependencies: [
-                "TillCRM", "TillPhoneNumber", "TillSQLite", "TillCore",
+                "TillCRM", "TillPhoneNumber", "TillSQLite", "TillCore", "TillSystem",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 // A local HTTP receiver and a fake Twenty for the outbox.
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -16,6 +16,8 @@ public struct JSONLinesTarget: OutboxTarget {
         public var directory: String
         public var maxBytes = 16 << 20
         public var rotateDaily = true
+        /// Entries per append (and fsync).
+        public var batch = 2_000
 
         public init(directory: String) { self.directory = directory }
 
@@ -32,7 +34,7 @@ public struct JSONLinesTarget: OutboxTarget {
 
     public var name: String { settings.name }
     public var concurrent: Bool { false }
-    public var batchSize: Int { 2_000 }
+    public var batchSize: Int { settings.batch }
     public var activeFile: String { settings.directory + "/outbox.jsonl" }
 
     /// The line for an entry: its id, then the body's fields.
@@ -41,6 +43,7 @@ public struct JSONLinesTarget: OutboxTarget {
     }
 
     public func deliver(_ entries: [OutboxEntry], store: any OutboxStore) async -> [DeliveryOutcome] {
+        guard !entries.isEmpty else { return [] }
         do {
             try await cutBackUnfinishedBatch(store)
             try rotateIfDue(nextSeq: entries.first?.seq ?? 0)

@@ -14,9 +14,10 @@ final class CRMUnderTest: @unchecked Sendable {
 
     /// `wrapper`: what till-crm runs under (strace, setpriv), ending before till-crm's path;
     /// `executable`: another copy of till-crm (one another user can execute).
-    init(daemon: DaemonUnderTest, wrapper: [String] = [], executable: String? = nil) throws {
+    init(daemon: DaemonUnderTest, wrapper: [String] = [], executable: String? = nil, config: String? = nil) throws {
         self.daemon = daemon
         self.wrapper = wrapper
+        self.config = config
         self.executable = executable ?? Binaries.directory.appendingPathComponent("till-crm").path
         dataDirectory = daemon.directory + "/crm"
         logPath = daemon.directory + "/till-crm.log"
@@ -25,6 +26,8 @@ final class CRMUnderTest: @unchecked Sendable {
 
     private let wrapper: [String]
     private let executable: String
+    /// A till-crm.toml for serve (`--config`).
+    private let config: String?
 
     /// till-crm's own pid (under strace, strace's child; setpriv execs, so it is the same).
     var pid: Int32 {
@@ -36,6 +39,7 @@ final class CRMUnderTest: @unchecked Sendable {
     func start() throws {
         let process = Process()
         let arguments = ["serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB", "--log-level", "debug"]
+            + (config.map { ["--config", $0] } ?? [])
         if let tool = wrapper.first {
             process.executableURL = URL(fileURLWithPath: tool)
             process.arguments = Array(wrapper.dropFirst()) + [executable] + arguments

@@ -48,6 +48,7 @@ extension CRMConfig {
         }
         for section in sections("webhook", in: table, file: file, line: line, problems: &problems) {
             if let target = webhook(section, file: file, line: line, problems: &problems) { config.outbox.webhooks.append(target) }
+            if section["secret"] != nil { config.holdsSecrets = true }
         }
         for section in sections("jsonl", in: table, file: file, line: line, problems: &problems) {
             if let target = jsonLines(section, file: file, line: line, problems: &problems) { config.outbox.jsonLines.append(target) }

@@ -25,6 +25,10 @@ public struct CRMConfig: Sendable, Hashable {
     public var scanIntervalMinutes = 60
     /// `[outbox]` and the targets, `[[webhook]]`, `[[jsonl]]`, `[[twenty]]` (docs/crm.md, the outbox).
     public var outbox = OutboxSettings()
+    /// Things that work but should be fixed (a secret in a file anyone may read), for the log.
+    public var warnings: [String] = []
+    /// Whether a secret is written in the file itself (rather than in a secret_file).
+    var holdsSecrets = false
     /// Where the values came from, for messages ("region \"XX\" (from /etc/till-crm/till-crm.toml)").
     public var file: String?
 
@@ -51,6 +55,10 @@ public struct CRMConfig: Sendable, Hashable {
         guard let text = String(data: data, encoding: .utf8) else { throw Invalid(description: "\(file) is not UTF-8 text; save it as UTF-8") }
         var config = try parse(text, file: file)
         config.file = file
+        if config.holdsSecrets, let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int, mode & 0o004 != 0 {
+            config.warnings.append(
+                "\(file) holds a webhook secret and any user may read it: chmod 0640 \(file) and chgrp it to till-crm's group, or move the secret to a secret_file")
+        }
         return config
     }
 

@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "till-crm")
+        for warning in config.warnings { logger.warning("\(warning)") }
         let database: SQLiteCRMStore
         do {
             database = try SQLiteCRMStore(path: config.dataDirectory + "/crm.sqlite")

@@ -107,7 +107,9 @@ struct PrinterTransportTests {
             + [0x1B, 0x51, 0x41] + padded(Array("Flat white x2".utf8)) + [0x0D]
             + [0x1B, 0x51, 0x42] + Array("7,00 ".utf8) + [0xD5] + Array(" and more than".utf8) + [0x0D]
         try await poll("the update on the line") { fake.received.count >= expected.count }
-        #expect(fake.received == expected)
+        // What follows, on a loaded machine, is the second row scrolling (it is longer than the
+        // glass): the update itself is the first bytes.
+        #expect(Array(fake.received.prefix(expected.count)) == expected)
     }
 
     @Test("paper out on a TCP printer: the job waits, the state says why, and it prints once when paper is back")

@@ -132,3 +132,55 @@ struct OutboxRecordingTests {
         #expect(!queued.contains { $0.entry.customer == ann })
     }
 }
+
+@Suite("Outbox: [outbox] and the targets in till-crm.toml", .timeLimit(.minutes(1)))
+struct OutboxConfigTests {
+    @Test("targets and settings are read")
+    func valid() throws {
+        let secret = WebhookSecret.generate()
+        let config = try CRMConfig.parse("""
+            [outbox]
+            max_attempts = 5
+            max_days = 2.5
+
+            [[webhook]]
+            url = "https://hooks.example.com/till"
+            secret = "\(secret)"
+            concurrency = 4
+
+            [[webhook]]
+            url = "http://127.0.0.1:8080/hook"
+            secret = "\(secret)"
+
+            [[jsonl]]
+            dir = "/var/lib/till-crm/export/"
+            rotate_daily = false
+            """)
+        #expect(config.outbox.maxAttempts == 5 && config.outbox.maxDays == 2.5)
+        #expect(config.outbox.webhooks.map(\.url) == ["https://hooks.example.com/till", "http://127.0.0.1:8080/hook"])
+        #expect(config.outbox.webhooks[0].concurrency == 4)
+        #expect(config.outbox.jsonLines.first?.directory == "/var/lib/till-crm/export" && config.outbox.jsonLines.first?.rotateDaily == false)
+        #expect(config.outbox.targetNames.count == 3)
+    }
+
+    @Test("each mistake is named with its line and what to write", arguments: [
+        ("[[webhook]]\nurl = \"http://hooks.example.com/x\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", ":2:", "use https"),
+        ("[[webhook]]\nurl = \"https://hooks.example.com/x\"", ":2:", "till-crm outbox secret"),
+        ("[[webhook]]\nurl = \"https://h.example.com/x\"\nsecret = \"whsec_c2hvcnQ=\"", ":3:", "at least 16"),
+        ("[[webhook]]\nurl = \"https://h.example.com/x\"\nsecret_file = \"/nonexistent/secret\"", ":3:", "cannot read the webhook secret file"),
+        ("[[jsonl]]\ndir = \"relative\"", ":1:", "absolute"),
+        ("[outbox]\nmax_attempts = 0", ":2:", "from 1 to 1000"),
+        ("[outbox]\nretries = 3", ":2:", "known: max_attempts"),
+        ("webhook = \"https://x\"", ":1:", "write [[webhook]]"),
+        ("[[twenty]]\nurl = \"https://crm.example.com\"", ":1:", "api_key_file"),
+    ])
+    func mistakes(text: String, line: String, says: String) {
+        do {
+            _ = try CRMConfig.parse(text, file: "till-crm.toml")
+            Issue.record("accepted: \(text)")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("till-crm.toml\(line)") && message.contains(says), "\(message)")
+        }
+    }
+}

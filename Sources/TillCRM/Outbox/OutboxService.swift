@@ -157,6 +157,8 @@ public final class OutboxService: Service, Sendable {
         while !Task.isCancelled {
             if clock.nowMs < pausedUntil {
                 await store.outboxDoorbell.wait(timeout: .milliseconds(min(settings.pollMs, max(1, pausedUntil - clock.nowMs))))
+                // `till-crm outbox retry` (another process) lifts the pause in the store.
+                if (try? await store.outboxRead({ try $0.targetPausedUntil(target.name) })) == .some(nil) { pausedUntil = 0 }
                 continue
             }
             do {

@@ -74,6 +74,8 @@ public protocol OutboxTransaction {
     /// Records a failed try (the delivery's counters already updated by the caller).
     func markFailed(_ delivery: OutboxDelivery) throws
     func setTargetHealth(_ name: String, error: String?, atMs: Int64, pausedUntilMs: Int64?) throws
+    /// Until when the target is paused (nil: not paused, or `retry` lifted the pause).
+    func targetPausedUntil(_ name: String) throws -> Int64?
     func outboxStatus() throws -> [OutboxTargetStatus]
     func deliveries(target: String?, state: OutboxDelivery.State, limit: Int) throws -> [OutboxDelivery]
     /// Dead entries back to pending, and pending ones due now (all, or those of `target`, or

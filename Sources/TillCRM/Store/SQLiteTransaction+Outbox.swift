@@ -138,6 +138,10 @@ extension SQLiteTransaction: OutboxWriting, OutboxTransaction {
             [error, error, ms, pausedUntilMs, name])
     }
 
+    func targetPausedUntil(_ name: String) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT paused_until_ms FROM outbox_target WHERE name = ?"), arguments: [name])
+    }
+
     func outboxStatus() throws -> [OutboxTargetStatus] {
         try rows(
             """

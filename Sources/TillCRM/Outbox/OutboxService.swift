@@ -55,7 +55,7 @@ public final class OutboxService: Service, Sendable {
                 try await store.outboxWrite { try $0.registerTarget(target.name) }
             }
         } catch {
-            try? await client?.shutdown()
+            await shutDownClient()
             throw error
         }
         try? await cancelWhenGracefulShutdown {
@@ -68,7 +68,20 @@ public final class OutboxService: Service, Sendable {
         }
         // Requests still in flight are cancelled: their entries stay pending, and go again
         // (with the same webhook-id) at the next start.
-        try? await client?.shutdown()
+        await shutDownClient()
+    }
+
+    /// The HTTP client's shutdown, waited for two seconds at most: with a receiver gone and
+    /// connection attempts backing off, AsyncHTTPClient's shutdown was seen never to return,
+    /// which held `till-crm serve` past SIGTERM. The process is ending; nothing is lost.
+    private func shutDownClient() async {
+        guard let client else { return }
+        let done = Doorbell()
+        Task {
+            try? await client.shutdown()
+            done.ring()
+        }
+        await done.wait(timeout: .seconds(2))
     }
 
     // MARK: one round
@@ -180,6 +193,8 @@ public final class OutboxService: Service, Sendable {
                 }
                 if round.failed > 0 { failing = true }
                 if round.idle { await store.outboxDoorbell.wait(timeout: .milliseconds(settings.pollMs)) }
+            } catch is CancellationError {
+                return
             } catch {
                 logger.error("outbox delivery could not use the store; retrying", metadata: ["target": "\(target.name)", "error": "\(error)"])
                 await store.outboxDoorbell.wait(timeout: .milliseconds(max(settings.pollMs, 1_000)))

@@ -2,9 +2,9 @@
 """A Standard Webhooks receiver for till-crm's tests and benchmarks, written apart from
 till-crm's own code so it checks the signatures independently.
 
-    webhook_receiver.py PORT_FILE LOG_FILE SECRET [--delay-ms N] [--fail-first N]
+    webhook_receiver.py PORT_FILE LOG_FILE SECRET [--delay-ms N] [--fail-first N] [--port N]
 
-Listens on 127.0.0.1 (a free port, written to PORT_FILE), and for each POST appends one JSON
+Listens on 127.0.0.1 (--port, else a free port; written to PORT_FILE), and for each POST appends one JSON
 line to LOG_FILE: the webhook-id, whether the signature verified, the entry's type, the time it
 arrived (ms) and the answer given. Answers 204 (after --delay-ms), or 503 to the first
 --fail-first requests."""
@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port_file, log_file, secret = sys.argv[1], sys.argv[2], sys.argv[3]
 delay = int(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000 if "--delay-ms" in sys.argv else 0
+port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 0
 fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
 key = base64.b64decode(secret.removeprefix("whsec_"))
 lock = threading.Lock()
@@ -51,13 +52,15 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         with lock:
             log.write(json.dumps({"id": entry_id, "valid": valid, "type": entry.get("type"), "at_ms": int(time.time() * 1000),
-                                  "status": status, "customer": (entry.get("data") or {}).get("customer")}) + "\n")
+                                  "status": status, "customer": (entry.get("data") or {}).get("customer"),
+                                  "source": (entry.get("data") or {}).get("source")}) + "\n")
         self.send_response(status)
         self.send_header("content-length", "0")
         self.end_headers()
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+ThreadingHTTPServer.allow_reuse_address = True
+server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
 server.daemon_threads = True
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))

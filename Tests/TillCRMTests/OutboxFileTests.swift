@@ -47,7 +47,6 @@ struct OutboxJSONLinesTests {
         // And a batch written in full whose marking never committed (killed in between).
         let next = try await ledger.store.outboxRead { try $0.dueDeliveries(target: target.name, nowMs: .max, headsOnly: false, limit: 5) }
         _ = await target.deliver(next.map(\.entry), store: ledger.store)
-        _ = next
 
         while try await service.round(target).delivered > 0 {}
         let written = try lines(in: directory)

@@ -112,6 +112,9 @@ public final class OutboxService: Service, Sendable {
         var failed: [OutboxDelivery] = []
         var outage: String?
         let maxAgeMs = Int64(settings.maxDays * 86_400_000)
+        // One pause for the target and the entries that found it unreachable: they are due
+        // again when the pause ends.
+        let pauseMs = settings.pause.delayMs(afterAttempt: outages + 1, random: Double.random(in: 0...1))
         for (delivery, outcome) in zip(due, outcomes) {
             var delivery = delivery
             switch outcome {
@@ -125,7 +128,7 @@ public final class OutboxService: Service, Sendable {
             case .unreachable(let why):
                 outage = why
                 delivery.lastError = why
-                delivery.nextMs = after + settings.pause.delayMs(afterAttempt: outages + 1, random: Double.random(in: 0...1))
+                delivery.nextMs = after + pauseMs
             }
             delivery.attempts += 1
             delivery.firstFailedMs = delivery.firstFailedMs ?? after
@@ -142,7 +145,7 @@ public final class OutboxService: Service, Sendable {
         }
         round.delivered = delivered.count
         round.failed = failed.count
-        if let outage { round.pausedUntilMs = after + settings.pause.delayMs(afterAttempt: outages + 1, random: Double.random(in: 0...1)) }
+        if outage != nil { round.pausedUntilMs = after + pauseMs }
         let (finished, paused, problem) = (delivered, round.pausedUntilMs, outage)
         let failures = failed
         try await store.outboxWrite { transaction in

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// What became of one try to deliver an entry.
 public enum DeliveryOutcome: Sendable, Hashable {
@@ -61,4 +62,3 @@ public final class OutboxClock: Sendable {
     public func advance(byMs ms: Int64) { offset.withLock { $0 += ms } }
 }
 
-import Synchronization

@@ -35,14 +35,7 @@ public struct TwentyTarget: OutboxTarget {
     public var batchSize: Int { settings.concurrency }
 
     public func deliver(_ entries: [OutboxEntry], store: any OutboxStore) async -> [DeliveryOutcome] {
-        await withTaskGroup(of: (Int, DeliveryOutcome).self) { group in
-            for (index, entry) in entries.enumerated() {
-                group.addTask { (index, await deliver(entry)) }
-            }
-            var outcomes = Array(repeating: DeliveryOutcome.unreachable("not tried"), count: entries.count)
-            for await (index, outcome) in group { outcomes[index] = outcome }
-            return outcomes
-        }
+        await HTTPDelivery.concurrently(entries, deliver)
     }
 
     func deliver(_ entry: OutboxEntry) async -> DeliveryOutcome {
@@ -88,19 +81,17 @@ public struct TwentyTarget: OutboxTarget {
             http.headers.add(name: "content-type", value: "application/json")
             http.body = .bytes(ByteBuffer(string: JSONText.encode(body)))
         }
-        do {
-            let response = try await client.execute(http, timeout: .milliseconds(Int64(settings.timeoutSeconds * 1000)))
-            let body = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
-            let status = Int(response.status.code)
+        switch await HTTPDelivery.send(http, on: client, timeoutSeconds: settings.timeoutSeconds, url: settings.url, limit: 1 << 20) {
+        case .unreachable(let why):
+            return (.unreachable(why), "")
+        case .answered(let status, let body):
             if status == 404, request.absentIsDone { return (.delivered, body) }
             if status == 401 || status == 403 {
                 return (.unreachable("Twenty refused the API key (HTTP \(status)): make a new one under Settings → APIs & Webhooks and put it in api_key_file"), body)
             }
-            let outcome = WebhookTarget.outcome(status: status, body: body)
+            let outcome = HTTPDelivery.outcome(status: status, body: body)
             if case .refused(let why) = outcome { return (.refused("\(request.method.rawValue) \(request.path): \(why)"), body) }
             return (outcome, body)
-        } catch {
-            return (.unreachable(HTTPFailure.describe(error, url: settings.url, timeout: settings.timeoutSeconds)), "")
         }
     }
 }

@@ -35,14 +35,7 @@ public struct WebhookTarget: OutboxTarget {
     public var batchSize: Int { settings.concurrency }
 
     public func deliver(_ entries: [OutboxEntry], store: any OutboxStore) async -> [DeliveryOutcome] {
-        await withTaskGroup(of: (Int, DeliveryOutcome).self) { group in
-            for (index, entry) in entries.enumerated() {
-                group.addTask { (index, await post(entry)) }
-            }
-            var outcomes = Array(repeating: DeliveryOutcome.unreachable("not tried"), count: entries.count)
-            for await (index, outcome) in group { outcomes[index] = outcome }
-            return outcomes
-        }
+        await HTTPDelivery.concurrently(entries, post)
     }
 
     /// The request for an entry, signed now (the receiver checks the timestamp against its clock).
@@ -61,47 +54,9 @@ public struct WebhookTarget: OutboxTarget {
     }
 
     func post(_ entry: OutboxEntry) async -> DeliveryOutcome {
-        do {
-            let response = try await client.execute(request(for: entry), timeout: .milliseconds(Int64(settings.timeoutSeconds * 1000)))
-            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            return Self.outcome(status: Int(response.status.code), body: body)
-        } catch {
-            return .unreachable(HTTPFailure.describe(error, url: settings.url, timeout: settings.timeoutSeconds))
+        switch await HTTPDelivery.send(request(for: entry), on: client, timeoutSeconds: settings.timeoutSeconds, url: settings.url, limit: 64 * 1024) {
+        case .answered(let status, let body): HTTPDelivery.outcome(status: status, body: body)
+        case .unreachable(let why): .unreachable(why)
         }
-    }
-
-    /// 2xx delivers; "not now" answers pause the target; any other answer is a refusal.
-    static func outcome(status: Int, body: String) -> DeliveryOutcome {
-        switch status {
-        case 200..<300: return .delivered
-        case 408, 425, 429, 502, 503, 504: return .unreachable("HTTP \(status)" + Self.excerpt(body))
-        default: return .refused("HTTP \(status)" + Self.excerpt(body))
-        }
-    }
-
-    static func excerpt(_ body: String) -> String {
-        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? "" : ": " + String(text.prefix(200))
-    }
-}
-
-/// Transport errors in words that say what to check.
-enum HTTPFailure {
-    static func describe(_ error: any Error, url: String, timeout: Double) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout:
-                return "no answer from \(url) within \(timeout) s (is the receiver up and reachable?)"
-            case .remoteConnectionClosed:
-                return "\(url) closed the connection before answering"
-            default:
-                return "\(url): \(error)"
-            }
-        }
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") {
-            return "\(url) refused the connection (is the receiver running, on this port?)"
-        }
-        return "\(url): \(text)"
     }
 }

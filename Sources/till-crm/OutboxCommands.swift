@@ -54,9 +54,11 @@ struct OutboxCommand: AsyncParsableCommand {
             for target in targets {
                 let paused = (target.pausedUntilMs ?? 0) > now
                 unhealthy = unhealthy || target.dead > 0 || paused
-                let state = !configured.contains(target.name) ? "not configured (its queue is kept)" : paused ? "unreachable" : target.dead > 0 ? "has dead entries" : "ok"
+                let state = !configured.contains(target.name) ? "not configured (its queue is kept)"
+                    : [paused ? "unreachable" : nil, target.dead > 0 ? "has dead entries" : nil].compactMap { $0 }.joined(separator: ", ")
+                let stateText = state.isEmpty ? "ok" : state
                 rows.append([
-                    "target": .string(target.name), "configured": .bool(configured.contains(target.name)), "state": .string(state),
+                    "target": .string(target.name), "configured": .bool(configured.contains(target.name)), "state": .string(stateText),
                     "waiting": .int(Int64(target.waiting)), "pending": .int(Int64(target.pending)), "dead": .int(Int64(target.dead)),
                     "oldest_pending": OutboxCommand.time(target.oldestPendingMs), "delivered": .int(Int64(target.delivered)),
                     "last_delivered": OutboxCommand.time(target.lastDeliveredMs), "last_error": target.lastError.map(JSONValue.string) ?? .null,

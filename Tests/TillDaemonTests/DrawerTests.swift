@@ -173,10 +173,15 @@ struct SerialDrawerTests {
         defer { running.cancel() }
         try await drawer.open(events: sink)
         try await Task.sleep(for: .milliseconds(400))
+        // Three more reads take at least two slow intervals (600 ms); at the watch's 20 ms they
+        // would take 60. Only a lower bound: a loaded machine makes it slower, never faster.
         let reads = io.modemReads
-        try await Task.sleep(for: .milliseconds(1000))
-        let slow = io.modemReads - reads
-        #expect((1...5).contains(slow), "every 300 ms once the watch is over, not every 20: \(slow) reads in 1 s")
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(20)
+        while io.modemReads < reads + 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let elapsed = ContinuousClock.now - start
+        #expect(io.modemReads >= reads + 3, "the slow timer goes on reading")
+        #expect(elapsed >= .milliseconds(500), "every 300 ms once the watch is over, not every 20: 3 reads in \(elapsed)")
         #expect(sink.openings == 0)
     }
 

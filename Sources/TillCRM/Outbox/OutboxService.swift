@@ -132,7 +132,7 @@ public final class OutboxService: Service, Sendable {
             }
             delivery.attempts += 1
             delivery.firstFailedMs = delivery.firstFailedMs ?? after
-            if delivery.refusals >= settings.maxAttempts || after - (delivery.firstFailedMs ?? after) >= maxAgeMs {
+            if delivery.refusals >= settings.maxAttempts || after - delivery.ageFromMs >= maxAgeMs {
                 delivery.state = .dead
                 round.dead += 1
                 logger.warning(

@@ -22,10 +22,18 @@ public struct OutboxDelivery: Sendable, Hashable {
     public var nextMs: Int64
     public var firstFailedMs: Int64?
     public var lastError: String?
+    /// When `till-crm outbox retry` last put it back.
+    public var retriedMs: Int64?
+
+    /// Where its `max_days` count from: when it was written, or when it was last retried. Not
+    /// from its first failure: an entry queued behind its customer's earlier ones for a week is
+    /// as stale as one tried all week, and a customer with k entries must not take k × max_days
+    /// to run out.
+    public var ageFromMs: Int64 { max(entry.createdMs, retriedMs ?? .min) }
 
     public init(
         target: String, entry: OutboxEntry, state: State = .pending, attempts: Int = 0, refusals: Int = 0, nextMs: Int64,
-        firstFailedMs: Int64? = nil, lastError: String? = nil
+        firstFailedMs: Int64? = nil, lastError: String? = nil, retriedMs: Int64? = nil
     ) {
         self.target = target
         self.entry = entry
@@ -35,6 +43,7 @@ public struct OutboxDelivery: Sendable, Hashable {
         self.nextMs = nextMs
         self.firstFailedMs = firstFailedMs
         self.lastError = lastError
+        self.retriedMs = retriedMs
     }
 }
 

@@ -345,6 +345,8 @@ public final class SQLiteCRMStore: CRMStore, OutboxStore {
                     refusals INTEGER NOT NULL DEFAULT 0,
                     next_ms INTEGER NOT NULL,
                     first_failed_ms INTEGER,
+                    -- When `outbox retry` last put it back: its max_days count from then (NULL: from created_ms).
+                    retried_ms INTEGER,
                     last_error TEXT,
                     PRIMARY KEY (target, seq)
                 ) WITHOUT ROWID;

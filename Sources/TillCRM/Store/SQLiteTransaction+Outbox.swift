@@ -57,12 +57,12 @@ extension SQLiteTransaction: OutboxWriting, OutboxTransaction {
     }
 
     private static let entryColumns = "o.seq, o.id, o.customer_id, o.type, o.body, o.created_ms"
-    private static let deliveryColumns = "d.target, d.state, d.attempts, d.refusals, d.next_ms, d.first_failed_ms, d.last_error, " + entryColumns
+    private static let deliveryColumns = "d.target, d.state, d.attempts, d.refusals, d.next_ms, d.first_failed_ms, d.last_error, d.retried_ms, " + entryColumns
 
     private static func delivery(_ row: Row) -> OutboxDelivery {
         OutboxDelivery(
-            target: row[0], entry: entry(row, from: 7), state: OutboxDelivery.State(rawValue: row[1]) ?? .pending, attempts: row[2],
-            refusals: row[3], nextMs: row[4], firstFailedMs: row[5], lastError: row[6])
+            target: row[0], entry: entry(row, from: 8), state: OutboxDelivery.State(rawValue: row[1]) ?? .pending, attempts: row[2],
+            refusals: row[3], nextMs: row[4], firstFailedMs: row[5], lastError: row[6], retriedMs: row[7])
     }
 
     func outboxCount() throws -> Int {
@@ -170,10 +170,10 @@ extension SQLiteTransaction: OutboxWriting, OutboxTransaction {
 
     func retryDeliveries(target: String?, entries: [String], nowMs: Int64) throws -> Int {
         var sql = """
-            UPDATE delivery SET state = 'pending', next_ms = ?, refusals = 0, first_failed_ms = NULL
+            UPDATE delivery SET state = 'pending', next_ms = ?, refusals = 0, first_failed_ms = NULL, retried_ms = ?
             WHERE (? IS NULL OR target = ?)
             """
-        var arguments: [(any DatabaseValueConvertible)?] = [nowMs, target, target]
+        var arguments: [(any DatabaseValueConvertible)?] = [nowMs, nowMs, target, target]
         if !entries.isEmpty {
             sql += " AND seq IN (SELECT seq FROM outbox WHERE id IN (" + entries.map { _ in "?" }.joined(separator: ", ") + "))"
             arguments += entries

@@ -4,13 +4,14 @@ two floors in the same run: a C relay that reads the pty and writes each line to
 (Benchmarks/pty_relay.c), and the same relay with an fdatasync per line (tilld journals a scan
 before it delivers it).
 
-    python3 Benchmarks/scan_latency.py [--tilld .build/release/tilld] [--scans 10000]
+    python3 Benchmarks/scan_latency.py [--tilld .build/release/tilld] [--baseline OLD/tilld] [--scans 10000]
 
 Each scan is a 13-digit EAN written to the pty's controller side with CR; the latency is from
 that write to the subscriber reading the line (or the scanner.data event). Scans are paced
 (one every 2 ms) so each is measured alone, as a cashier scans. The three run at once, each
 on its own pty, and take turns in blocks of --block scans, so a drift in the shared machine's
-load falls on all three alike.
+load falls on all three alike. With --baseline, a second tilld (an older build) takes its turns
+too, so before and after are measured in the same run.
 """
 import argparse
 import json
@@ -87,6 +88,7 @@ class Tilld:
     """The daemon with a serial-scanner on its own pty, and one subscriber."""
 
     def __init__(self, work, binary):
+        work = tempfile.mkdtemp(dir=work)
         self.controller, self.device = os.openpty()
         config = os.path.join(work, "scan.toml")
         with open(config, "w") as f:
@@ -118,6 +120,7 @@ class Tilld:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tilld", default=os.path.join(HERE, "..", ".build", "release", "tilld"))
+    parser.add_argument("--baseline", help="another tilld to measure in the same run (before a change)")
     parser.add_argument("--scans", type=int, default=10000)
     parser.add_argument("--block", type=int, default=250, help="scans per turn of each target")
     args = parser.parse_args()
@@ -126,6 +129,8 @@ def main():
         relay = os.path.join(work, "pty_relay")
         subprocess.check_call(["cc", "-O2", "-o", relay, os.path.join(HERE, "pty_relay.c")])
         targets = {"floor": Floor(work, relay, False), "durable_floor": Floor(work, relay, True), "tilld": Tilld(work, args.tilld)}
+        if args.baseline:
+            targets["baseline"] = Tilld(work, args.baseline)
         time.sleep(0.3)
         latencies = {name: [] for name in targets}
         try:
@@ -142,10 +147,10 @@ def main():
     print(json.dumps(results, indent=1))
     floor = results["durable_floor"]
     print("scan -> subscriber (µs)       median      p99")
-    for name in ("floor", "durable_floor", "tilld"):
+    for name in [n for n in ("floor", "durable_floor", "baseline", "tilld") if n in results]:
         r = results[name]
         print("  %-24s %8.1f %8.1f%s" % (name, r["median_us"], r["p99_us"],
-              "   x%.2f / x%.2f of the durable floor" % (r["median_us"] / floor["median_us"], r["p99_us"] / floor["p99_us"]) if name == "tilld" else ""))
+              "   x%.2f / x%.2f of the durable floor" % (r["median_us"] / floor["median_us"], r["p99_us"] / floor["p99_us"]) if "tilld" in name or name == "baseline" else ""))
 
 
 if __name__ == "__main__":

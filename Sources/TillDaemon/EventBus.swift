@@ -5,6 +5,7 @@ import NIOCore
 public import ServiceLifecycle
 import Synchronization
 public import TillCore
+import TillSystem
 
 /// Orders, journals and fans out every event. Publishers (devices, the `publish` op) hand
 /// events in; one writer thread assigns seqs, commits whatever is waiting in one transaction
@@ -15,7 +16,10 @@ public import TillCore
 /// The writer is a thread of its own rather than a task: the commit blocks on the sync, and a
 /// blocked task would hold one of the two cooperative threads this box has. Running the
 /// commit right there also saves the hops to GRDB's queue and back, which were most of the
-/// latency above the sync itself.
+/// latency above the sync itself. A submitter on a thread that may block (a scanner's reader,
+/// `ThreadMayBlock`) commits its event itself when no commit is under way: the scan then
+/// goes from the thread the kernel woke for it to the subscriber's event loop, without a
+/// wake-up of the writer in between. Under load the writer's group commits take over.
 ///
 /// When the journal cannot commit (disk full, read-only, a file replaced), the bus is
 /// *degraded*: publishes fail with `journal_unavailable`; device events wait, in order, in a
@@ -78,6 +82,11 @@ public final class EventBus: Service, Sendable {
         var finished: CheckedContinuation<Void, Never>? = nil
         var health = Health()
         var appendedSincePrune = 0
+        /// A commit is under way (on the writer thread, or inline on a submitter's): one at a
+        /// time, so seqs, journal order and delivery order stay one order.
+        var committing = false
+        /// The writer thread is up (inline commits wait for it: it prunes first).
+        var writerStarted = false
     }
 
     private let state: Mutex<State>
@@ -152,16 +161,36 @@ public final class EventBus: Service, Sendable {
         topic: String, device: String? = nil, data: JSONValue, origin: Origin = .client,
         completion: @escaping @Sendable (Result<Event, any Error>) -> Void
     ) {
-        let accepted = state.withLock { state -> Bool in
-            guard state.accepting else { return false }
+        enum Route { case refused, queued, inline([Pending]) }
+        let mayCommitHere = ThreadMayBlock.current
+        let route = state.withLock { state -> Route in
+            guard state.accepting else { return .refused }
             state.pending.append(Pending(topic: topic, device: device, data: data, origin: origin, completion: completion))
-            return true
+            guard mayCommitHere, state.writerStarted, !state.committing, state.health.fault == nil else { return .queued }
+            state.committing = true
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return .inline(state.pending)
         }
-        if accepted { wake.signal() } else { completion(.failure(Draining())) }
+        switch route {
+        case .refused:
+            completion(.failure(Draining()))
+        case .queued:
+            wake.signal()
+        case .inline(let batch):
+            commit(batch, retrying: false)
+            // What arrived meanwhile is the writer's, and so are a shutdown waiting for this
+            // commit and a fault it ran into (the writer retries on its timer).
+            let writerNeeded = state.withLock { state -> Bool in
+                state.committing = false
+                return !state.pending.isEmpty || !state.accepting || state.health.fault != nil
+            }
+            if writerNeeded { wake.signal() }
+        }
     }
 
     public func run() async throws {
         let thread = Thread { [self] in
+            ThreadName.set("tilld-journal")  // Thread.name alone does not reach the kernel (ps, perf)
             writerLoop()
             let finished = state.withLock { state in
                 defer { state.finished = nil }
@@ -194,17 +223,23 @@ public final class EventBus: Service, Sendable {
 
     private func writerLoop() {
         prune()
+        state.withLock { $0.writerStarted = true }
         while true {
             let degraded = state.withLock { $0.health.fault != nil }
             let woken = degraded ? wake.wait(timeout: .now() + retryInterval) == .success : { wake.wait(); return true }()
-            let (batch, accepting) = state.withLock { state in
+            // An inline commit under way: it signals when it is done and something is left.
+            let (batch, accepting, commitNow) = state.withLock { state -> ([Pending], Bool, Bool) in
+                guard !state.committing else { return ([], state.accepting, false) }
                 defer { state.pending.removeAll(keepingCapacity: true) }
-                return (state.pending, state.accepting)
+                let commitNow = !state.pending.isEmpty || state.health.fault != nil
+                state.committing = commitNow
+                return (state.pending, state.accepting, commitNow)
             }
-            if !batch.isEmpty || degraded {
+            if commitNow {
                 commit(batch, retrying: !woken)
+                state.withLock { $0.committing = false }
             }
-            if !accepting, state.withLock({ $0.pending.isEmpty }) { break }
+            if !accepting, state.withLock({ $0.pending.isEmpty && !$0.committing }) { break }
         }
         let (lastSeq, held) = state.withLock { ($0.lastSeq, $0.held.count) }
         let mark = highWater.withLock { $0 }

@@ -22,6 +22,7 @@ public final class EvdevScanner: TillDevice {
     private let interKey: Duration
     private let classifier: ScanClassifier
     private let reader: ReopeningReader<any InputEventSource>
+    private let thread = DedicatedThread(name: "tilld-scan")
 
     public init(
         info: DeviceInfo, layout: String = "us", variant: String? = nil, terminator: Terminator = .enter,
@@ -64,8 +65,11 @@ public final class EvdevScanner: TillDevice {
             await reader.state.set(DeviceStatus(.error, reason: "\(error)"), device: info.name, events)
             return
         }
-        try await reader.run(device: info.name, events: events) { source in
-            try await read(source, keymap, events)
+        // On a thread of its own, as the serial scanner (SerialScanner.run says why).
+        try await thread.run {
+            try await reader.run(device: info.name, events: events) { source in
+                try await read(source, keymap, events)
+            }
         }
     }
 
@@ -76,7 +80,8 @@ public final class EvdevScanner: TillDevice {
             let timeout: Duration = text.isEmpty ? .seconds(24 * 3600) : interKey
             // A wait of hours is woken at once by a cancellation (tilld stopping).
             let batch = try await withTaskCancellationHandler {
-                try await source.next(timeout: timeout)
+                if let batch = try source.nextBlocking(timeout: timeout) { return batch }
+                return try await source.next(timeout: timeout)
             } onCancel: {
                 source.cancelWaits()
             }

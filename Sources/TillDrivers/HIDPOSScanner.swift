@@ -15,6 +15,7 @@ public final class HIDPOSScanner: TillDevice {
     private let reportGap: Duration
     private let onProblem: @Sendable (String) -> Void
     private let reader: ReopeningReader<Opened>
+    private let thread = DedicatedThread(name: "tilld-scan")
 
     /// A source with the layout its descriptor gave.
     struct Opened: Sendable {
@@ -49,8 +50,11 @@ public final class HIDPOSScanner: TillDevice {
     }
 
     public func run(events: any EventSink) async throws {
-        try await reader.run(device: info.name, events: events) { opened in
-            try await read(opened, events)
+        // On a thread of its own, as the serial scanner (SerialScanner.run says why).
+        try await thread.run {
+            try await reader.run(device: info.name, events: events) { opened in
+                try await read(opened, events)
+            }
         }
     }
 
@@ -62,7 +66,8 @@ public final class HIDPOSScanner: TillDevice {
             // cancellation wakes the wait).
             let timeout = assembler.hasPending ? reportGap : .seconds(24 * 3600)
             let read = try await withTaskCancellationHandler {
-                try await source.nextReport(timeout: timeout)
+                if let report = try source.nextReportBlocking(timeout: timeout) { return report }
+                return try await source.nextReport(timeout: timeout)
             } onCancel: {
                 source.cancelWaits()
             }

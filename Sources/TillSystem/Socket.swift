@@ -85,6 +85,14 @@ public enum ThreadName {
     }
 }
 
+/// Whether the calling thread may block in the kernel (a sync, a poll): true only on a thread
+/// that says so of itself (a `DedicatedThread`), never on the cooperative pool or an event
+/// loop, where one blocked thread of two stalls everything else.
+public enum ThreadMayBlock {
+    public static var current: Bool { till_thread_may_block() != 0 }
+    public static func declare() { till_set_thread_may_block(1) }
+}
+
 /// Sleeping a thread that is not a task's (a transport's own queue).
 public enum ThreadSleep {
     public static func sleep(_ duration: Duration) {

@@ -9,6 +9,10 @@ public protocol ByteStream: AnyObject, Sendable {
     /// What arrived, up to `maxCount` bytes; [] when nothing did within `timeout`. Throws a
     /// `TransportError` when the device is gone (unplugged, connection closed).
     func read(maxCount: Int, timeout: Duration) async throws -> [UInt8]
+    /// `read`, blocking the calling thread instead of suspending the task; nil when the stream
+    /// cannot (the caller then uses `read`). Only for a task on a thread of its own (a
+    /// `DedicatedThread`): it saves a hop between threads on every read.
+    func readBlocking(maxCount: Int, timeout: Duration) throws -> [UInt8]?
     /// Writes every byte (a partial write continues where it stopped), or throws; `timeout`
     /// bounds how long the device may refuse to take more (paper out, flow control held).
     func write(_ bytes: [UInt8], timeout: Duration) async throws
@@ -29,6 +33,7 @@ public protocol ByteStream: AnyObject, Sendable {
 }
 
 extension ByteStream {
+    public func readBlocking(maxCount: Int, timeout: Duration) throws -> [UInt8]? { nil }
     public var readsWhileWriting: Bool { true }
     public var devicePath: String? { nil }
 }

@@ -28,21 +28,29 @@ public final class DescriptorStream<IO: RawIO>: ByteStream {
     }
 
     public func read(maxCount: Int, timeout: Duration) async throws -> [UInt8] {
-        try await run(on: reading) { [io] in
-            try self.checkOpen()
-            do {
-                guard try io.poll(for: .readable, timeout: timeout).contains(.readable) else { return [] }
-                let bytes = try io.read(upTo: maxCount)
-                if bytes.isEmpty {
-                    throw io.endOfFile == .unplugged
-                        ? TransportError(.unplugged, endpoint: io.endpoint, "\(io.endpoint) hung up: unplugged or switched off; tilld picks it up again when it is back")
-                        : TransportError(.closed, endpoint: io.endpoint, "\(io.endpoint) closed the connection; tilld reconnects when it can")
-                }
-                return bytes
-            } catch let error as SystemError {
-                if error.isWouldBlock { return [] }  // readiness said yes, another reader was first
-                throw TransportError.from(error, endpoint: io.endpoint, opening: false)
+        try await run(on: reading) { try self.readNow(maxCount: maxCount, timeout: timeout) }
+    }
+
+    public func readBlocking(maxCount: Int, timeout: Duration) throws -> [UInt8]? {
+        // `sync` runs the read on the calling thread, still in turn with `close` (which waits
+        // for the reading queue before it closes the descriptor).
+        try reading.sync { try readNow(maxCount: maxCount, timeout: timeout) }
+    }
+
+    private func readNow(maxCount: Int, timeout: Duration) throws -> [UInt8] {
+        try checkOpen()
+        do {
+            guard try io.poll(for: .readable, timeout: timeout).contains(.readable) else { return [] }
+            let bytes = try io.read(upTo: maxCount)
+            if bytes.isEmpty {
+                throw io.endOfFile == .unplugged
+                    ? TransportError(.unplugged, endpoint: io.endpoint, "\(io.endpoint) hung up: unplugged or switched off; tilld picks it up again when it is back")
+                    : TransportError(.closed, endpoint: io.endpoint, "\(io.endpoint) closed the connection; tilld reconnects when it can")
             }
+            return bytes
+        } catch let error as SystemError {
+            if error.isWouldBlock { return [] }  // readiness said yes, another reader was first
+            throw TransportError.from(error, endpoint: io.endpoint, opening: false)
         }
     }
 

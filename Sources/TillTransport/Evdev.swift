@@ -60,27 +60,35 @@ public final class EvdevDevice: InputEventSource {
     /// Events that arrived, in order; after the kernel dropped events (SYN_DROPPED), the resync
     /// libevdev does is passed on after an `InputEvent.dropped` marker.
     public func next(timeout: Duration) async throws -> [InputEvent] {
-        try await run { [io, handle, endpoint] in
-            guard try io.poll(for: .readable, timeout: timeout).contains(.readable) else { return [] }
-            var events: [InputEvent] = []
-            var flags = LIBEVDEV_READ_FLAG_NORMAL.rawValue
-            var raw = input_event()
-            while true {
-                let status = libevdev_next_event(handle.device, flags, &raw)
-                if status == -SystemError.wouldBlockCode {
-                    if flags == LIBEVDEV_READ_FLAG_SYNC.rawValue { flags = LIBEVDEV_READ_FLAG_NORMAL.rawValue; continue }
-                    return events
-                }
-                if status < 0 {
-                    throw TransportError.from(SystemError(call: "libevdev_next_event", subject: endpoint, errno: -status), endpoint: endpoint, opening: false)
-                }
-                if status == Int32(LIBEVDEV_READ_STATUS_SYNC.rawValue), flags == LIBEVDEV_READ_FLAG_NORMAL.rawValue {
-                    events.append(.dropped)
-                    flags = LIBEVDEV_READ_FLAG_SYNC.rawValue
-                    continue
-                }
-                events.append(InputEvent(type: raw.type, code: raw.code, value: raw.value))
+        try await run { try self.readEvents(timeout: timeout) }
+    }
+
+    public func nextBlocking(timeout: Duration) throws -> [InputEvent]? {
+        if closed.withLock({ $0 }) { throw TransportError(.closed, endpoint: endpoint, "\(endpoint) was closed by tilld") }
+        // On the calling thread, still in turn with the grab and `close` (the device's queue).
+        return try queue.sync { try readEvents(timeout: timeout) }
+    }
+
+    private func readEvents(timeout: Duration) throws -> [InputEvent] {
+        guard try io.poll(for: .readable, timeout: timeout).contains(.readable) else { return [] }
+        var events: [InputEvent] = []
+        var flags = LIBEVDEV_READ_FLAG_NORMAL.rawValue
+        var raw = input_event()
+        while true {
+            let status = libevdev_next_event(handle.device, flags, &raw)
+            if status == -SystemError.wouldBlockCode {
+                if flags == LIBEVDEV_READ_FLAG_SYNC.rawValue { flags = LIBEVDEV_READ_FLAG_NORMAL.rawValue; continue }
+                return events
             }
+            if status < 0 {
+                throw TransportError.from(SystemError(call: "libevdev_next_event", subject: endpoint, errno: -status), endpoint: endpoint, opening: false)
+            }
+            if status == Int32(LIBEVDEV_READ_STATUS_SYNC.rawValue), flags == LIBEVDEV_READ_FLAG_NORMAL.rawValue {
+                events.append(.dropped)
+                flags = LIBEVDEV_READ_FLAG_SYNC.rawValue
+                continue
+            }
+            events.append(InputEvent(type: raw.type, code: raw.code, value: raw.value))
         }
     }
 

@@ -24,6 +24,9 @@ public protocol InputEventSource: AnyObject, Sendable {
     /// The events that arrived, in order; [] when none did within `timeout`. Throws a
     /// `TransportError` (`.unplugged`) when the device went away.
     func next(timeout: Duration) async throws -> [InputEvent]
+    /// `next`, blocking the calling thread; nil when the source cannot (then use `next`). Only
+    /// for a reader on a thread of its own (`DedicatedThread`).
+    func nextBlocking(timeout: Duration) throws -> [InputEvent]?
     /// Takes the device for tilld alone (EVIOCGRAB), so a scanner's keystrokes reach no console
     /// and no other program; false gives it back.
     func grab(_ exclusive: Bool) async throws
@@ -43,8 +46,19 @@ public protocol HIDReportSource: AnyObject, Sendable {
     /// hold several, which the reader splits by the descriptor's report lengths); nil when
     /// none came within `timeout`. Throws a `TransportError` (`.unplugged`) when it went away.
     func nextReport(timeout: Duration) async throws -> [UInt8]?
+    /// `nextReport`, blocking the calling thread: `.some(report or nil)`; `.none` when the
+    /// source cannot (then use `nextReport`). Only for a reader on a thread of its own.
+    func nextReportBlocking(timeout: Duration) throws -> [UInt8]??
     /// Wakes a `nextReport` waiting; it returns nil at once, and so do later ones. For a
     /// cancellation handler. Callable from any thread.
     func cancelWaits()
     func close() async
+}
+
+extension InputEventSource {
+    public func nextBlocking(timeout: Duration) throws -> [InputEvent]? { nil }
+}
+
+extension HIDReportSource {
+    public func nextReportBlocking(timeout: Duration) throws -> [UInt8]?? { .none }
 }

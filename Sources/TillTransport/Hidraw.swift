@@ -46,6 +46,11 @@ public final class HidrawDevice: HIDReportSource {
         return bytes.isEmpty ? nil : bytes
     }
 
+    public func nextReportBlocking(timeout: Duration) throws -> [UInt8]?? {
+        guard let bytes = try stream.readBlocking(maxCount: 4096, timeout: timeout) else { return .none }
+        return .some(bytes.isEmpty ? nil : bytes)
+    }
+
     public func cancelWaits() { stream.cancelWaits() }
 
     public func close() async { await stream.close() }

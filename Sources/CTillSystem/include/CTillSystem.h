@@ -21,6 +21,12 @@ static inline int till_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
+// Whether the calling thread may block in the kernel: set by a thread of tilld's own (a
+// reader's), never true on the cooperative pool or an event loop. Thread-local in C because
+// Swift has no thread-local storage of its own.
+void till_set_thread_may_block(int may_block);
+int till_thread_may_block(void);
+
 // eventfd(2), non-blocking and close-on-exec (its flags are macros Swift does not import).
 static inline int till_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -40,9 +40,9 @@ struct CRMStoreTests {
         #expect(try store.writer.synchronousInForce() == .full)
     }
 
-    @Test("a batch's effects and the cursor commit together; replayed events are skipped")
-    func exactlyOnce() async throws {
-        let store = try store()
+    @Test("a batch's effects and the cursor commit together; replayed events are skipped", arguments: StoreKind.all)
+    func exactlyOnce(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
         let insert: @Sendable (Event, any CRMTransaction) throws -> Int64 = { event, store in
             try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
             return event.seq
@@ -57,9 +57,9 @@ struct CRMStoreTests {
         #expect(try await store.apply([event(4)], insert).isEmpty)
     }
 
-    @Test("a batch whose effects fail leaves neither effects nor cursor behind")
-    func failedBatch() async throws {
-        let store = try store()
+    @Test("a batch whose effects fail leaves neither effects nor cursor behind", arguments: StoreKind.all)
+    func failedBatch(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
         await #expect(throws: Refused.self) {
             try await store.apply([event(1), event(2)]) { event, store in
                 try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
@@ -70,9 +70,9 @@ struct CRMStoreTests {
         #expect(try await store.read { try $0.customer("C1") } == nil)
     }
 
-    @Test("an event that cannot be applied holds back only itself and what follows; the events before it commit")
-    func isolatedFailure() async throws {
-        let store = try store()
+    @Test("an event that cannot be applied holds back only itself and what follows; the events before it commit", arguments: StoreKind.all)
+    func isolatedFailure(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
         let effects: @Sendable (Event, any CRMTransaction) throws -> Int64 = { event, store in
             try store.save(CustomerRecord(id: "C\(event.seq)", firstSeenMs: 0, lastSeenMs: 0))
             if event.seq == 3 { throw Refused() }
@@ -98,9 +98,9 @@ struct CRMStoreTests {
         #expect(retried.map(\.outcome) == [3, 4, 5])
     }
 
-    @Test("a loyalty card belongs to one customer; a household may share an email or a phone, each held once per customer")
-    func uniqueIdentifier() async throws {
-        let store = try store()
+    @Test("a loyalty card belongs to one customer; a household may share an email or a phone, each held once per customer", arguments: StoreKind.all)
+    func uniqueIdentifier(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
         let card = CustomerIdentifier(kind: .loyaltyCard, raw: "loy 7", normalized: "LOY7")
         let email = CustomerIdentifier(kind: .email, raw: "A@x.com", normalized: "a@x.com")
         try await store.write { store in
@@ -112,8 +112,10 @@ struct CRMStoreTests {
             try await store.write { try $0.add(card, to: "C2", sourceSeq: nil, atMs: 0) }
         } throws: { error in
             // The unique index refuses it, not some other failure.
-            let error = error as? DatabaseError
-            return error?.resultCode == .SQLITE_CONSTRAINT && error?.message?.contains("identifier") == true
+            if let error = error as? DatabaseError {
+                return error.resultCode == .SQLITE_CONSTRAINT && error.message?.contains("identifier") == true
+            }
+            return sqlState(error) == "23505" && "\(String(reflecting: error))".contains("identifier_unique_card")
         }
         #expect(try await store.read { try $0.owner(of: card) } == "C1")
         // Partners share an address: the second holder is recorded beside the first, and the
@@ -127,9 +129,9 @@ struct CRMStoreTests {
         #expect(try await store.read { try $0.owner(of: email) } == "C1")
     }
 
-    @Test("the timeline is newest first, idempotent by source, and an entry can move to the right customer")
-    func timeline() async throws {
-        let store = try store()
+    @Test("the timeline is newest first, idempotent by source, and an entry can move to the right customer", arguments: StoreKind.all)
+    func timeline(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
         try await store.write { store in
             for id in ["C1", "C2"] { try store.save(CustomerRecord(id: id, firstSeenMs: 0, lastSeenMs: 0)) }
             for index in 0..<5 {

@@ -1,0 +1,170 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+
+/// Customer memory in PostgreSQL, for a chain of shops: every till-crm of every till writes
+/// to one database (docs/crm.md, "A chain of shops"). The rules are the same as on SQLite;
+/// only the store differs.
+///
+/// A transaction body is synchronous (`CRMStore` says why), so it runs on a thread pool of the
+/// store's own, where waiting on postgres-nio's futures is allowed (never on an event loop or
+/// the cooperative pool). Writes are SERIALIZABLE: two tills identifying the same new person at
+/// the same moment cannot both see "no such customer" and both create one; PostgreSQL fails
+/// one of them (40001), and the store runs that transaction again from the start, when it will
+/// find the other's customer. Constraints and a retry, not luck.
+public final class PostgresCRMStore: CRMStore, OutboxStore {
+    public let settings: PostgresSettings
+    public let outboxDoorbell = Doorbell()
+    let connections: PostgresConnections
+    let threads: NIOThreadPool
+    let logger: Logger
+    /// Tries of a transaction that lost a race before the error is given up to the caller.
+    static let maximumTries = 20
+
+    public init(settings: PostgresSettings, logger: Logger = Logger(label: "till-crm.postgres")) async throws {
+        self.settings = settings
+        self.logger = logger
+        connections = PostgresConnections(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        threads = NIOThreadPool(numberOfThreads: settings.poolSize)
+        threads.start()
+        do {
+            try await threads.runIfActive { [self] in try migrate() }
+        } catch {
+            shutdown()
+            throw error
+        }
+    }
+
+    deinit {
+        threads.shutdownGracefully { _ in }
+    }
+
+    /// Closes the connections and stops the store's threads.
+    public func shutdown() {
+        connections.close()
+        threads.shutdownGracefully { _ in }
+    }
+
+    // MARK: CRMStore
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: true) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+        }
+    }
+
+    /// One transaction, its outbox entries written in it just before it commits.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
+        let (result, entries) = try await threads.runIfActive { [self] in
+            try transaction(readOnly: false) { connection -> (T, Int) in
+                let recorder = OutboxRecorder()
+                let result = try body(PostgresTransaction(connection: connection, logger: logger, outbox: recorder))
+                return (result, try recorder.flush(into: PostgresTransaction(connection: connection, logger: logger), atMs: Date().milliseconds))
+            }
+        }
+        if entries > 0 { outboxDoorbell.ring() }
+        return result
+    }
+
+    public func outboxRead<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: true) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+        }
+    }
+
+    public func outboxWrite<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: false) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+        }
+    }
+
+    /// Runs `body` in a transaction on a checked-out connection (on the store's threads), again
+    /// from the start when it lost a race with another till's (serialization failure, deadlock).
+    func transaction<T>(readOnly: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
+        var tries = 0
+        while true {
+            tries += 1
+            let connection = try connections.checkout()
+            var broken = false
+            defer { connections.checkin(connection, broken: broken) }
+            do {
+                _ = try connection.run(
+                    readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", logger: logger)
+                let result = try body(connection)
+                _ = try connection.run("COMMIT", logger: logger)
+                return result
+            } catch {
+                if isUnreachable(error) {
+                    broken = true
+                } else {
+                    do { _ = try connection.run("ROLLBACK", logger: logger) } catch { broken = true }
+                }
+                guard isRetryable(error), tries < Self.maximumTries else { throw Self.explained(error, settings: settings) }
+                // Apart a little, at random: two tills that collided should not collide again.
+                Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.005) * Double(min(tries, 10)))
+            }
+        }
+    }
+
+    /// An error with what to check, when it is about reaching the server.
+    static func explained(_ error: any Error, settings: PostgresSettings) -> any Error {
+        guard isUnreachable(error) else { return error }
+        return PostgresStoreError("PostgreSQL at \(settings.description) cannot be reached (\(error)): is it running, and does pg_hba.conf let this till in?")
+    }
+
+    // MARK: migrations
+
+    private func migrate() throws {
+        try transaction(readOnly: false) { connection in
+            // Tills starting together against a new database: one creates it, the others wait.
+            _ = try connection.run("SELECT pg_advisory_xact_lock(7345001)", logger: logger)
+            if let schema = settings.schema {
+                guard schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    throw PostgresStoreError("[store] schema must be letters, digits and _ only, got \(schema)")
+                }
+                _ = try connection.run("CREATE SCHEMA IF NOT EXISTS \(schema)", logger: logger)
+            }
+            _ = try connection.run(
+                "CREATE TABLE IF NOT EXISTS till_crm_migration (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+                logger: logger)
+            let applied = Set(try connection.run("SELECT version FROM till_crm_migration", logger: logger).map { try PostgresValues($0).int(0) })
+            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                for statement in Self.statements(migration.sql) { _ = try connection.run(statement, logger: logger) }
+                _ = try connection.run(
+                    "INSERT INTO till_crm_migration(version, name, applied_ms) VALUES ($1, $2, $3)",
+                    [Int64(migration.version), migration.name, Date().milliseconds], logger: logger)
+            }
+            var generator = SystemRandomNumberGenerator()
+            let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            _ = try connection.run("INSERT INTO secret(name, value) VALUES ('suppression', $1) ON CONFLICT (name) DO NOTHING", [key], logger: logger)
+        }
+    }
+
+    /// A migration's statements, one at a time (a bound statement holds one command).
+    static func statements(_ sql: String) -> [String] {
+        sql.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }.joined(separator: "\n")
+            .split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    }
+}
+
+extension PostgresCRMStore {
+    /// The first column of the first row as a number (0 when none): for tools and tests.
+    func scalar(_ sql: String) async throws -> Int {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: true) { connection in
+                try connection.run(sql, logger: logger).rows.first.map { try PostgresValues($0).int(0) } ?? 0
+            }
+        }
+    }
+
+    /// The first column of the first row as text.
+    func text(_ sql: String) async throws -> String? {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: true) { connection in
+                try connection.run(sql, logger: logger).rows.first.flatMap { try PostgresValues($0)[0] as String? }
+            }
+        }
+    }
+}

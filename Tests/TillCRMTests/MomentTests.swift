@@ -112,9 +112,9 @@ struct MomentStoreTests {
         try await ledger.store.read { try $0.moments(statuses: [], customers: nil, dueBeforeMs: nil, limit: 100) }
     }
 
-    @Test("a high-ticket sale raises one care follow-up, on the timeline; a replay raises nothing twice; a small sale none")
-    func highTicketSale() async throws {
-        let ledger = try Ledger()
+    @Test("a high-ticket sale raises one care follow-up, on the timeline; a replay raises nothing twice; a small sale none", arguments: StoreKind.all)
+    func highTicketSale(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "4.50", identify: ["email": "ann@example.com"])
         #expect(try await moments(ledger).isEmpty)
         _ = try await ledger.sale("S2", total: "899.00", identify: ["email": "ann@example.com"])
@@ -128,9 +128,9 @@ struct MomentStoreTests {
         #expect(try await moments(ledger).count == 1)
     }
 
-    @Test("moments whose publishing was cut off never hide those not yet tried behind a limit")
-    func unpublishedSplit() async throws {
-        let ledger = try Ledger()
+    @Test("moments whose publishing was cut off never hide those not yet tried behind a limit", arguments: StoreKind.all)
+    func unpublishedSplit(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         for n in 0..<5 { _ = try await ledger.sale("S\(n)", total: "900.00", identify: ["email": "ann@example.com"]) }
         // The three oldest were being published when the process stopped.
         try await ledger.store.write { tx in for n in 0..<3 { try tx.markMomentPublishing("care:S\(n)", afterSeq: 1) } }
@@ -140,9 +140,9 @@ struct MomentStoreTests {
         #expect(underWay.map(\.id) == ["care:S0", "care:S1", "care:S2"])
     }
 
-    @Test("a sale moved to another customer takes its care follow-up with it")
-    func moves() async throws {
-        let ledger = try Ledger()
+    @Test("a sale moved to another customer takes its care follow-up with it", arguments: StoreKind.all)
+    func moves(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "500.00", receipt: "R1", identify: ["email": "ann@example.com"])
         _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
         let bea = try await ledger.store.read { try $0.owner(of: CustomerIdentifier(kind: .email, raw: "", normalized: "bea@example.com")) }
@@ -151,17 +151,17 @@ struct MomentStoreTests {
         #expect(try await moments(ledger).first?.customer == bea)
     }
 
-    @Test("a service with an interval raises a follow-up and a reminder")
-    func service() async throws {
-        let ledger = try Ledger()
+    @Test("a service with an interval raises a follow-up and a reminder", arguments: StoreKind.all)
+    func service(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "60.00", identify: ["email": "ann@example.com"])
         try await ledger.feed("service.completed", ["sale": "S1", "service": "bike service", "interval_days": 182])
         #expect(Set(try await moments(ledger).map(\.kind)) == [.serviceFollowUp, .serviceReminder])
     }
 
-    @Test("the scan raises a win-back for a quiet regular who agreed to marketing, once; not for one who did not; erasure removes them")
-    func scan() async throws {
-        let ledger = try Ledger()
+    @Test("the scan raises a win-back for a quiet regular who agreed to marketing, once; not for one who did not; erasure removes them", arguments: StoreKind.all)
+    func scan(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         for week in 0..<8 {
             _ = try await ledger.sale("A\(week)", total: "5.00", identify: ["email": "ann@example.com", "consent": ["email_marketing": true]], daysLater: Double(week * 7))
             _ = try await ledger.sale("B\(week)", total: "5.00", identify: ["email": "bea@example.com"], daysLater: Double(week * 7))
@@ -182,9 +182,9 @@ struct MomentStoreTests {
         #expect(try await moments(ledger).isEmpty)
     }
 
-    @Test("done, snoozed (due again when the snooze ends) and dismissed; an unknown id says where to look")
-    func decide() async throws {
-        let ledger = try Ledger()
+    @Test("done, snoozed (due again when the snooze ends) and dismissed; an unknown id says where to look", arguments: StoreKind.all)
+    func decide(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "300.00", identify: ["email": "ann@example.com"])
         let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
         let start = ledger.start
@@ -201,9 +201,9 @@ struct MomentStoreTests {
         await #expect { _ = try await directory.decide(moment: "care:S9", .done, actor: "sam") } throws: { "\($0)".contains("till-crm moments") }
     }
 
-    @Test("a customer back after much longer than their habit is greeted with welcome_back")
-    func welcomeBack() async throws {
-        let ledger = try Ledger()
+    @Test("a customer back after much longer than their habit is greeted with welcome_back", arguments: StoreKind.all)
+    func welcomeBack(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         for week in 0..<6 { _ = try await ledger.sale("S\(week)", total: "3.00", identify: ["email": "ann@example.com"], daysLater: Double(week * 7)) }
         let onTime = try await ledger.sale("S6", total: "3.00", identify: ["email": "ann@example.com"], daysLater: 42)
         let back = try await ledger.sale("S7", total: "3.00", identify: ["email": "ann@example.com"], daysLater: 42 + 40)
@@ -281,9 +281,9 @@ struct SegmentTests {
         #expect(vip.rfm == "555" && vip.recencyDays == 2)
     }
 
-    @Test("an invitation list holds only those who agreed to that channel, with money spent less refunds")
-    func invitationList() async throws {
-        let ledger = try Ledger()
+    @Test("an invitation list holds only those who agreed to that channel, with money spent less refunds", arguments: StoreKind.all)
+    func invitationList(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "40.00", receipt: "R1", identify: ["email": "ann@example.com", "name": "Ann Lee", "consent": ["email_marketing": true]])
         _ = try await ledger.sale("S2", total: "25.00", identify: ["email": "bea@example.com", "consent": ["email_marketing": false, "sms_marketing": true]])
         try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R1", "lines": [], "total": "15.00", "currency": "EUR", "reason": "too big"])

@@ -34,7 +34,7 @@ struct OutboxRig {
     let target: WebhookTarget
 
     init(ledger: Ledger? = nil, maxAttempts: Int = 5, maxDays: Double = 7, timeoutSeconds: Double = 0.5) async throws {
-        self.ledger = try ledger ?? Ledger()
+        if let ledger { self.ledger = ledger } else { self.ledger = try await Ledger() }
         let secret = WebhookSecret.generate()
         receiver = try WebhookReceiver(secret: secret)
         try await receiver.server.start()

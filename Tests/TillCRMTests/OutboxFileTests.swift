@@ -23,7 +23,7 @@ struct OutboxJSONLinesTests {
 
     @Test("each entry written once, in order, across rotations, a batch cut off by a crash, and one written but never marked")
     func exactlyOnce() async throws {
-        let ledger = try Ledger()
+        let ledger = try await Ledger()
         for n in 0..<40 { _ = try await ledger.sale("S\(n)", total: "4.00", identify: ["email": .string("p\(n % 7)@example.com")]) }
         let directory = NSTemporaryDirectory() + "till-crm-jsonl-" + UUID().uuidString
         var settings = JSONLinesTarget.Settings(directory: directory)
@@ -60,7 +60,7 @@ struct OutboxJSONLinesTests {
 
     @Test("a folder that cannot be written: the entries wait, and the reason says what to do")
     func unwritable() async throws {
-        let ledger = try Ledger()
+        let ledger = try await Ledger()
         _ = try await ledger.sale("S1", total: "4.00", identify: ["email": "ann@example.com"])
         let target = JSONLinesTarget(JSONLinesTarget.Settings(directory: "/proc/till-crm-cannot-be-here"), clock: OutboxClock())
         let service = OutboxService(store: ledger.store, targets: [target], settings: OutboxSettings(), clock: OutboxClock(), logger: Logger(label: "test"))

@@ -50,9 +50,9 @@ extension Ledger {
 
 @Suite("Outbox: written with the change", .timeLimit(.minutes(1)))
 struct OutboxRecordingTests {
-    @Test("an identified sale in one batch: the customer first (one snapshot, however often touched), then consent and the purchase; nothing from a replay")
-    func sale() async throws {
-        let ledger = try Ledger()
+    @Test("an identified sale in one batch: the customer first (one snapshot, however often touched), then consent and the purchase; nothing from a replay", arguments: StoreKind.all)
+    func sale(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         let data: [(String, JSONValue)] = [
             ("sale.started", ["sale": "S1", "till": "T1"]),
             ("sale.line", ["sale": "S1", "name": "Flat white", "qty": 1, "unit_price": "12.00", "amount": "12.00"]),
@@ -80,9 +80,9 @@ struct OutboxRecordingTests {
         #expect(try await ledger.entries().count == entries.count)
     }
 
-    @Test("a transaction that fails leaves no entry: change and entry commit together or not at all")
-    func rollback() async throws {
-        let ledger = try Ledger()
+    @Test("a transaction that fails leaves no entry: change and entry commit together or not at all", arguments: StoreKind.all)
+    func rollback(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         struct Stop: Error {}
         await #expect(throws: Stop.self) {
             try await ledger.store.write { store in
@@ -95,9 +95,9 @@ struct OutboxRecordingTests {
         #expect(try await ledger.store.read { try $0.customer("C1") } == nil)
     }
 
-    @Test("moments raised and decided, merges and their undoing are entries")
-    func moments() async throws {
-        let ledger = try Ledger()
+    @Test("moments raised and decided, merges and their undoing are entries", arguments: StoreKind.all)
+    func moments(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "900.00", identify: ["email": "ann@example.com"])
         _ = try await ledger.sale("S2", total: "3.00", identify: ["email": "ann.lee@example.org"])
         let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
@@ -111,9 +111,9 @@ struct OutboxRecordingTests {
         #expect(updated.data.objectValue?["status"] == "done")
     }
 
-    @Test("erasure purges the person's entries, queued or not, and leaves one notice with no personal data")
-    func erasure() async throws {
-        let ledger = try Ledger()
+    @Test("erasure purges the person's entries, queued or not, and leaves one notice with no personal data", arguments: StoreKind.all)
+    func erasure(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "12.00", identify: ["email": "ann@example.com", "name": "Ann Lee"])
         _ = try await ledger.sale("S2", total: "5.00", identify: ["email": "bea@example.com"])
         try await ledger.store.outboxWrite { tx in

@@ -6,15 +6,15 @@ import TillCore
 
 /// Feeds events through the processor and the exactly-once apply, as `till-crm serve` does.
 final class Ledger: @unchecked Sendable {
-    let store: SQLiteCRMStore
+    let store: any CRMStore & OutboxStore
     let processor: TillEventProcessor
     var seq: Int64 = 0
     var outcomes: [ProcessingOutcome] = []
     let start = Date(timeIntervalSince1970: 1_764_000_000)
 
     /// With `deterministicIDs`, customers are C00001, C00002...: two ledgers fed alike are alike.
-    init(deterministicIDs: Bool = false) throws {
-        store = try SQLiteCRMStore(path: NSTemporaryDirectory() + "till-crm-test-" + UUID().uuidString + "/crm.sqlite")
+    init(kind: StoreKind = .sqlite, deterministicIDs: Bool = false) async throws {
+        store = try await kind.makeStore()
         let counter = Counter()
         processor = deterministicIDs
             ? TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: "GB"), newID: { counter.next() })
@@ -49,21 +49,21 @@ final class Ledger: @unchecked Sendable {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await store.writer.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+        try await scalar(store, sql)
     }
 }
 
 @Suite("Till events into customer memory", .timeLimit(.minutes(1)))
 struct TillEventProcessorTests {
-    @Test("a sale with an email creates a customer, a link and a purchase; the next visit recognises them")
-    func identifiedSales() async throws {
-        let ledger = try Ledger()
+    @Test("a sale with an email creates a customer, a link and a purchase; the next visit recognises them", arguments: StoreKind.all)
+    func identifiedSales(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         let first = try await ledger.sale("S1", total: "7.00", receipt: "R1", identify: ["email": " Ann@Example.com ", "name": "Ann", "consent": ["email_marketing": true]])
         guard case .recognized(let new)? = first.last else { Issue.record("\(first)"); return }
         #expect(!new.returning && new.visits == 0)
         #expect(try await ledger.count("SELECT COUNT(*) FROM customer") == 1)
         #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 1)
-        #expect(try await ledger.count("SELECT COUNT(*) FROM consent WHERE channel = 'email' AND granted = 1") == 1)
+        #expect(try await ledger.count("SELECT COUNT(*) FROM consent WHERE channel = 'email' AND granted = TRUE") == 1)
         let purchase = try await ledger.store.read { try $0.timeline(of: new.customer, limit: 10) }.first { $0.type == .purchase }
         #expect(purchase?.payload["lines"]?.arrayValue?.count == 1)
         #expect(purchase?.payload["tenders"] == [["sale": "S1", "method": "card", "amount": "7.00"]])
@@ -78,9 +78,9 @@ struct TillEventProcessorTests {
         #expect(try await ledger.count("SELECT visits FROM customer") == 2)
     }
 
-    @Test("anonymous and voided sales leave no purchase; a completed sale with no lines keeps its total")
-    func anonymousAndVoided() async throws {
-        let ledger = try Ledger()
+    @Test("anonymous and voided sales leave no purchase; a completed sale with no lines keeps its total", arguments: StoreKind.all)
+    func anonymousAndVoided(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "4.00")
         try await ledger.feed("sale.started", ["sale": "S2", "till": "T1"])
         try await ledger.feed("customer.identified", ["sale": "S2", "phone": "07911 123456"])
@@ -91,9 +91,9 @@ struct TillEventProcessorTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale WHERE sale_id = 'S2' AND state = 'voided'") == 1)
     }
 
-    @Test("an invalid phone rejects the whole identification: no partial customer")
-    func invalidPhone() async throws {
-        let ledger = try Ledger()
+    @Test("an invalid phone rejects the whole identification: no partial customer", arguments: StoreKind.all)
+    func invalidPhone(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         let outcome = try await ledger.feed("customer.identified", ["email": "bob@example.com", "phone": "12"])
         guard case .skipped(let reason)? = outcome.first else { Issue.record("\(outcome)"); return }
         #expect(reason.contains("phone") && reason.contains("12"))
@@ -101,9 +101,9 @@ struct TillEventProcessorTests {
         #expect(try await ledger.store.cursor() == 1, "the bad event is consumed, not retried forever")
     }
 
-    @Test("a loyalty card scanned mid-sale links the sale; an unknown card is enrolled when the POS identifies the customer")
-    func loyaltyScans() async throws {
-        let ledger = try Ledger()
+    @Test("a loyalty card scanned mid-sale links the sale; an unknown card is enrolled when the POS identifies the customer", arguments: StoreKind.all)
+    func loyaltyScans(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
         let scan = try await ledger.feed("scanner.data", ["text": "LOY 0042", "kind": "loyalty"], device: "sim-scanner")
         #expect(scan.contains { if case .note(let text) = $0 { text.contains("enrolled") } else { false } })
@@ -119,31 +119,24 @@ struct TillEventProcessorTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 2)
     }
 
-    @Test("refunds link to the original sale by receipt and carry their reason")
-    func refunds() async throws {
-        let ledger = try Ledger()
+    @Test("refunds link to the original sale by receipt and carry their reason", arguments: StoreKind.all)
+    func refunds(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "20.00", receipt: "R-77", identify: ["loyalty": "LOY9"])
         try await ledger.feed("refund.completed", ["refund": "F1", "receipt": "R-77", "lines": [], "total": "20.00", "currency": "EUR", "reason": "wrong size"])
-        let refund = try await ledger.store.writer.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT t.customer_id, json_extract(t.payload, '$.reason') AS reason, json_extract(t.payload, '$.sale') AS sale
-                FROM timeline t WHERE t.type = 'refund'
-                """)
-        }
-        let buyer = try await ledger.store.writer.read { db in
-            try String.fetchOne(db, sql: "SELECT customer_id FROM identifier WHERE kind = 'loyalty_card' AND normalized = 'LOY9'")
-        }
-        #expect(refund?["reason"] == "wrong size")
-        #expect(refund?["sale"] == "S1", "linked to the original sale by its receipt")
-        #expect(buyer != nil && refund?["customer_id"] == buyer, "on the timeline of the customer who bought")
+        let buyer = try #require(try await text(ledger.store, "SELECT customer_id FROM identifier WHERE kind = 'loyalty_card' AND normalized = 'LOY9'"))
+        #expect(try await text(ledger.store, "SELECT customer_id FROM timeline WHERE type = 'refund'") == buyer, "on the timeline of the customer who bought")
+        let refund = try await ledger.store.read { try $0.timeline(of: buyer, limit: 10) }.first { $0.type == .refund }
+        #expect(refund?.payload["reason"] == "wrong size")
+        #expect(refund?.payload["sale"] == "S1", "linked to the original sale by its receipt")
         let unknown = try await ledger.feed("refund.completed", ["refund": "F2", "sale": "NOPE", "lines": [], "total": "1.00", "currency": "EUR", "reason": "x"])
         #expect(unknown.contains { if case .note(let text) = $0 { text.contains("F2") && text.contains("names no sale") } else { false } }, "\(unknown)")
         #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'refund'") == 1, "an unknown refund attaches to nobody")
     }
 
-    @Test("replaying an event applies nothing twice")
-    func replay() async throws {
-        let ledger = try Ledger()
+    @Test("replaying an event applies nothing twice", arguments: StoreKind.all)
+    func replay(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "7.00", identify: ["email": "dan@example.com"])
         let event = Event(seq: 2, time: Date(), topic: "sale.completed", device: nil, data: ["sale": "S1", "total": "7.00", "currency": "EUR"])
         let processor = ledger.processor
@@ -154,9 +147,9 @@ struct TillEventProcessorTests {
 
 @Suite("Attribution edge cases", .timeLimit(.minutes(1)))
 struct AttributionTests {
-    @Test("attaching a receipt to someone else moves the purchase: one sale, one buyer")
-    func relinkMovesPurchase() async throws {
-        let ledger = try Ledger()
+    @Test("attaching a receipt to someone else moves the purchase: one sale, one buyer", arguments: StoreKind.all)
+    func relinkMovesPurchase(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "30.00", receipt: "R1", identify: ["email": "ann@example.com"])
         _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
         let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
@@ -170,9 +163,9 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 2, "the first link is kept, ended, for audit")
     }
 
-    @Test("a late attach outside the window is refused with the reason")
-    func lateAttachWindow() async throws {
-        let ledger = try Ledger()
+    @Test("a late attach outside the window is refused with the reason", arguments: StoreKind.all)
+    func lateAttachWindow(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "5.00", receipt: "R1")
         _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "ann@example.com"])
         let directory = CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer)
@@ -183,9 +176,9 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id = 'S1'") == 0)
     }
 
-    @Test("a card scanned while sales are open on two tills links neither")
-    func ambiguousScan() async throws {
-        let ledger = try Ledger()
+    @Test("a card scanned while sales are open on two tills links neither", arguments: StoreKind.all)
+    func ambiguousScan(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
         try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
         try await ledger.feed("sale.started", ["sale": "S2", "till": "T2"])
@@ -194,9 +187,9 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale_link WHERE sale_id IN ('S1', 'S2')") == 0)
     }
 
-    @Test("a sale left open for hours does not capture a later scan")
-    func staleOpenSale() async throws {
-        let ledger = try Ledger()
+    @Test("a sale left open for hours does not capture a later scan", arguments: StoreKind.all)
+    func staleOpenSale(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
         try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"])
         let outcome = try await ledger.feed("scanner.data", ["text": "LOY7", "kind": "loyalty"], daysLater: 0.25)
@@ -206,7 +199,7 @@ struct AttributionTests {
 
     @Test("the open-sale window is 4 hours: a scan just inside links the sale, just outside does not", arguments: [(-1.0, true), (1.0, false)])
     func openSaleWindowBoundary(offsetSeconds: Double, links: Bool) async throws {
-        let ledger = try Ledger()
+        let ledger = try await Ledger()
         _ = try await ledger.sale("S0", total: "2.00", identify: ["loyalty": "LOY7"])
         let started = ledger.start.addingTimeInterval(3600)
         try await ledger.feed("sale.started", ["sale": "S1", "till": "T1"], at: started)
@@ -215,16 +208,16 @@ struct AttributionTests {
     }
 
     func owner(_ ledger: Ledger, _ kind: String, _ value: String) async throws -> String? {
-        try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM identifier WHERE kind = ? AND normalized = ?", arguments: [kind, value]) }
+        try await text(ledger.store, "SELECT customer_id FROM identifier WHERE kind = '\(kind)' AND normalized = '\(value)'")
     }
 
     func buyer(_ ledger: Ledger, _ sale: String) async throws -> String? {
-        try await ledger.store.writer.read { try String.fetchOne($0, sql: "SELECT customer_id FROM sale_link WHERE sale_id = ? AND unlinked_ms IS NULL", arguments: [sale]) }
+        try await text(ledger.store, "SELECT customer_id FROM sale_link WHERE sale_id = '\(sale)' AND unlinked_ms IS NULL")
     }
 
-    @Test("a landline and an email given together, each another customer's: the email's holder gets the sale, the pair is queued, nothing merged")
-    func landlineDoesNotMerge() async throws {
-        let ledger = try Ledger()
+    @Test("a landline and an email given together, each another customer's: the email's holder gets the sale, the pair is queued, nothing merged", arguments: StoreKind.all)
+    func landlineDoesNotMerge(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "020 7946 0018"])
         _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
         let phoneOwner = try await owner(ledger, "phone", "+442079460018")
@@ -240,9 +233,9 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM merge_log") == 0)
     }
 
-    @Test("a mobile, an email and a card given together, each only its holder's, make the holders one person; a card holder of another name is only queued")
-    func bridgingIdentification() async throws {
-        let ledger = try Ledger()
+    @Test("a mobile, an email and a card given together, each only its holder's, make the holders one person; a card holder of another name is only queued", arguments: StoreKind.all)
+    func bridgingIdentification(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "1.00", identify: ["phone": "07911 123456", "name": "Bea Smith"])
         _ = try await ledger.sale("S2", total: "1.00", identify: ["email": "bea@example.com"])
         _ = try await ledger.sale("S3", total: "1.00", identify: ["loyalty": "LOY55", "name": "Carl Jones"])
@@ -268,9 +261,9 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM duplicate_review WHERE status = 'open'") == 1, "Carl's card given with Bea's email is for a person to look at")
     }
 
-    @Test("a void after completion changes nothing and says to send a refund")
-    func voidAfterCompletion() async throws {
-        let ledger = try Ledger()
+    @Test("a void after completion changes nothing and says to send a refund", arguments: StoreKind.all)
+    func voidAfterCompletion(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
         _ = try await ledger.sale("S1", total: "9.00", identify: ["email": "ann@example.com"])
         let outcome = try await ledger.feed("sale.voided", ["sale": "S1"])
         #expect(outcome.contains { if case .skipped(let reason) = $0 { reason.contains("refund.completed") } else { false } })

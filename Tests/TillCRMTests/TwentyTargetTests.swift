@@ -81,7 +81,7 @@ struct TwentyTargetTests {
     func mapping() async throws {
         let twenty = FakeTwenty()
         try await twenty.server.start()
-        let ledger = try Ledger()
+        let ledger = try await Ledger()
         let client = HTTPClient.shared
         let target = TwentyTarget(TwentyTarget.Settings(url: twenty.server.url + "/", apiKey: twenty.apiKey), client: client)
         let service = OutboxService(store: ledger.store, targets: [target], settings: OutboxSettings(), clock: OutboxClock(), logger: Logger(label: "test"))
@@ -138,7 +138,7 @@ struct TwentyTargetTests {
     func badKey() async throws {
         let twenty = FakeTwenty()
         try await twenty.server.start()
-        let ledger = try Ledger()
+        let ledger = try await Ledger()
         _ = try await ledger.sale("S1", total: "3.00", identify: ["email": "ann@example.com"])
         let client = HTTPClient.shared
         let target = TwentyTarget(TwentyTarget.Settings(url: twenty.server.url, apiKey: "wrong"), client: client)

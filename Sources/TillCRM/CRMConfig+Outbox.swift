@@ -99,7 +99,7 @@ extension CRMConfig {
         return text
     }
 
-    private static func secretFile(_ path: String, _ what: String, file: String, line: String, problems: inout [String]) -> String? {
+    static func secretFile(_ path: String, _ what: String, file: String, line: String, problems: inout [String]) -> String? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             problems.append("\(file)\(line): cannot read the \(what) file \(path): check it exists and the till-crm user may read it (mode 0640, group till-crm)")
             return nil

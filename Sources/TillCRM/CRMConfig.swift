@@ -25,6 +25,8 @@ public struct CRMConfig: Sendable, Hashable {
     public var scanIntervalMinutes = 60
     /// `[outbox]` and the targets, `[[webhook]]`, `[[jsonl]]`, `[[twenty]]` (docs/crm.md, the outbox).
     public var outbox = OutboxSettings()
+    /// `[store]`: customer memory in PostgreSQL (a chain of shops); nil keeps SQLite in data_dir.
+    public var postgres: PostgresSettings?
     /// Things that work but should be fixed (a secret in a file anyone may read), for the log.
     public var warnings: [String] = []
     /// Whether a secret is written in the file itself (rather than in a secret_file).
@@ -71,7 +73,7 @@ public struct CRMConfig: Sendable, Hashable {
         }
         var config = CRMConfig()
         var problems: [String] = []
-        let known = ["data_dir", "region", "socket", "log_level", "moments", "outbox", "webhook", "jsonl", "twenty"]
+        let known = ["data_dir", "region", "socket", "log_level", "store", "moments", "outbox", "webhook", "jsonl", "twenty"]
         func line(of key: String) -> String {
             let number = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.trimmingCharacters(in: .whitespaces).hasPrefix(key) }
             return number.map { ":\($0 + 1)" } ?? ""
@@ -99,6 +101,7 @@ public struct CRMConfig: Sendable, Hashable {
             }
         }
         parseOutbox(table, into: &config, file: file, line: line(of:), problems: &problems)
+        parseStore(table, into: &config, file: file, line: line(of:), problems: &problems)
         if let problem = validate(config, source: file) { problems.append(problem) }
         guard problems.isEmpty else { throw Invalid(description: problems.joined(separator: "\n")) }
         return config

@@ -16,7 +16,7 @@ struct Duplicates: AsyncParsableCommand {
     @Option(help: "Show at most this many pairs.") var limit = 50
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let pairs = Array(await orFail { try await directory.duplicates() }.prefix(limit))
         if store.json { return print(JSONText.encode(JSONValue.array(pairs.map(\.json)))) }
         if pairs.isEmpty { return print("no possible duplicates to review") }
@@ -43,7 +43,7 @@ struct Merge: AsyncParsableCommand {
     @Option(help: "Who merged (default: your login).") var by: String?
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let merge = await orFail { try await directory.merge(first, second, actor: actor(by), reason: reason) }
         if store.json {
             return print(JSONText.encode(["survivor": .string(merge.survivor), "absorbed": .string(merge.absorbed), "score": merge.score.map { .double($0) } ?? .null] as JSONValue))
@@ -61,7 +61,7 @@ struct Unmerge: AsyncParsableCommand {
     @Option(help: "Who unmerged (default: your login).") var by: String?
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let merge = await orFail { try await directory.unmerge(customer, actor: actor(by)) }
         if store.json { return print(JSONText.encode(["survivor": .string(merge.survivor), "restored": .string(merge.absorbed)] as JSONValue)) }
         print("unmerged: \(merge.absorbed) and \(merge.survivor) are two customers again (and will not be merged automatically)")
@@ -76,7 +76,7 @@ struct Dismiss: AsyncParsableCommand {
     @Option(help: "Who decided (default: your login).") var by: String?
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         await orFail { try await directory.dismiss(first, second, actor: actor(by)) }
         if !store.json { print("dismissed: \(first) and \(second) are two people") }
     }
@@ -109,7 +109,7 @@ struct Import: AsyncParsableCommand {
         }
         guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file): \(FileManager.default.fileExists(atPath: file) ? "check its permissions" : "no such file")") }
         guard let text = String(data: data, encoding: .utf8) else { fail("\(file) is not UTF-8 text: save it from the spreadsheet as \"CSV UTF-8\"") }
-        let directory = try store.directory(creating: true)
+        let directory = try await store.directory(creating: true)
         let importer = CustomerImport(
             normalizer: directory.normalizer, identification: Identification(), columns: mapping)
         let started = ContinuousClock.now

@@ -24,7 +24,7 @@ struct Moments: AsyncParsableCommand {
         @Option(help: "Show at most this many.") var limit = 200
 
         func run() async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             let endOfToday = Calendar.current.startOfDay(for: Date()).addingTimeInterval(86_400)
             let moments = await orFail { try await directory.moments(dueBy: due ? endOfToday : nil, includeClosed: all, customer: customer, limit: limit) }
             if store.json { return print(JSONText.encode(JSONValue.array(moments.map(\.json)))) }
@@ -47,7 +47,7 @@ struct Moments: AsyncParsableCommand {
         @Option(help: "Who decided (default: your login).") var by: String?
 
         func decide(_ status: Moment.Status, until: Date? = nil, saying said: String) async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             _ = await orFail { try await directory.decide(moment: id, status, snoozedUntil: until, actor: actor(by)) }
             if !store.json { print("\(said): \(id)") }
         }
@@ -116,7 +116,7 @@ struct SegmentCommand: AsyncParsableCommand {
             }
             gate = (channel, purpose)
         }
-        let directory = try store.directory(settings: settings)
+        let directory = try await store.directory(settings: settings)
         let members = await orFail { try await directory.segment(wanted, consent: gate, rules: MomentRules(settings: settings.moments)) }
         if wanted == nil, !csv {
             let counts = Dictionary(grouping: members, by: \.scored.segment).mapValues(\.count)

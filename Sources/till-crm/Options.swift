@@ -47,16 +47,29 @@ struct StoreOptions: ParsableArguments {
     /// The directory over the store. Only `serve` and `import` create a store; every other
     /// command needs one to exist, so a mistyped --data-dir says so instead of answering
     /// "no customer matches" from a new empty database.
-    func directory(creating: Bool = false, settings known: CRMConfig? = nil) throws -> CustomerDirectory {
+    func directory(creating: Bool = false, settings known: CRMConfig? = nil) async throws -> CustomerDirectory {
         let config = known ?? settings()
+        let store = await openStore(config, creating: creating)
+        return CustomerDirectory(store: store, normalizer: IdentifierNormalizer(defaultRegion: config.region))
+    }
+
+    /// The store the config names: PostgreSQL with `[store] url`, else the SQLite file in the
+    /// data directory. A failure ends the command with what to check.
+    func openStore(_ config: CRMConfig, creating: Bool) async -> any CRMStore & OutboxStore {
+        if let postgres = config.postgres {
+            do {
+                return try await PostgresCRMStore(settings: postgres)
+            } catch {
+                fail("cannot open the customer database \(postgres.description): \(error)")
+            }
+        }
         let path = config.dataDirectory + "/crm.sqlite"
         if !creating, !FileManager.default.fileExists(atPath: path) {
             let from = dataDirectoryOption != nil ? "--data-dir" : ProcessInfo.processInfo.environment["TILL_CRM_DATA_DIR"] != nil ? "TILL_CRM_DATA_DIR" : config.file.map { "data_dir in \($0)" } ?? "the default"
             fail("no customer database at \(path) (the data directory comes from \(from)); till-crm serve creates it when it first follows tilld. Check the path, or point --data-dir at the directory holding crm.sqlite")
         }
         do {
-            let store = try SQLiteCRMStore(path: path)
-            return CustomerDirectory(store: store, normalizer: IdentifierNormalizer(defaultRegion: config.region))
+            return try SQLiteCRMStore(path: path)
         } catch {
             fail("cannot open the customer database \(path): \(error)")
         }

@@ -25,11 +25,8 @@ struct OutboxCommand: AsyncParsableCommand {
         }
     }
 
-    static func store(_ options: StoreOptions, _ config: CRMConfig) -> SQLiteCRMStore {
-        guard let store = try? options.directory(settings: config).store as? SQLiteCRMStore else {
-            fail("the customer database could not be opened as SQLite")
-        }
-        return store
+    static func store(_ options: StoreOptions, _ config: CRMConfig) async -> any CRMStore & OutboxStore {
+        await options.openStore(config, creating: false)
     }
 
     struct Status: AsyncParsableCommand {
@@ -40,7 +37,7 @@ struct OutboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = options.settings()
-            let store = OutboxCommand.store(options, config)
+            let store = await OutboxCommand.store(options, config)
             let (targets, total) = await orFail {
                 try await store.outboxRead { (try $0.outboxStatus(), try $0.outboxCount()) }
             }
@@ -95,7 +92,7 @@ struct OutboxCommand: AsyncParsableCommand {
         @Option(help: "At most this many.") var limit = 100
 
         func run() async throws {
-            let store = OutboxCommand.store(options, options.settings())
+            let store = await OutboxCommand.store(options, options.settings())
             let dead = await orFail { [target, limit] in try await store.outboxRead { try $0.deliveries(target: target, state: .dead, limit: limit) } }
             let rows: [JSONValue] = dead.map { delivery in
                 [
@@ -130,7 +127,7 @@ struct OutboxCommand: AsyncParsableCommand {
         @Argument(help: "Entry ids (msg_...); all when none are given.") var entries: [String] = []
 
         func run() async throws {
-            let store = OutboxCommand.store(options, options.settings())
+            let store = await OutboxCommand.store(options, options.settings())
             let now = Date().milliseconds
             let count = await orFail { [target, entries] in
                 try await store.outboxWrite { try $0.retryDeliveries(target: target, entries: entries, nowMs: now) }

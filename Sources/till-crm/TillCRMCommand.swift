@@ -53,14 +53,22 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "till-crm")
         for warning in config.warnings { logger.warning("\(warning)") }
-        let database: SQLiteCRMStore
+        let database: any CRMStore & OutboxStore
         do {
-            database = try SQLiteCRMStore(path: config.dataDirectory + "/crm.sqlite")
+            if let postgres = config.postgres {
+                database = try await PostgresCRMStore(settings: postgres, logger: logger)
+                logger.info("customer database open", metadata: ["postgres": "\(postgres.description)", "pool": "\(postgres.poolSize)"])
+            } else {
+                let sqlite = try SQLiteCRMStore(path: config.dataDirectory + "/crm.sqlite")
+                logger.info("customer database open", metadata: ["path": "\(sqlite.path)", "synchronous": "\(sqlite.synchronous)"])
+                database = sqlite
+            }
         } catch {
-            logger.critical("cannot open the customer database", metadata: ["dir": "\(config.dataDirectory)", "error": "\(error)"])
+            logger.critical(
+                "cannot open the customer database",
+                metadata: ["store": "\(config.postgres?.description ?? config.dataDirectory)", "error": "\(error)"])
             throw ExitCode(1)
         }
-        logger.info("customer database open", metadata: ["path": "\(database.path)", "synchronous": "\(database.synchronous)"])
         var processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: config.region))
         processor.moments = MomentRules(settings: config.moments)
         let service = CRMService(
@@ -90,7 +98,7 @@ struct CustomerCommand: AsyncParsableCommand {
         @Option(help: "Timeline entries to show.") var limit = 50
 
         func run() async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             let profile = await orFail { try await directory.profile(try await directory.resolve(reference), timelineLimit: limit) }
             if store.json { return print(JSONText.encode(profile)) }
             print(ProfileFormatter.text(profile))
@@ -103,7 +111,7 @@ struct CustomerCommand: AsyncParsableCommand {
         @Argument var text: String
 
         func run() async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             let matches = await orFail { try await directory.find(text) }
             for match in matches {
                 if store.json {
@@ -174,7 +182,7 @@ struct EntryAdd: ParsableArguments {
     @Option(help: "Who wrote it.") var by: String?
 
     func add(_ type: CustomerDirectory.EntryType, extra: [String: JSONValue] = [:]) async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         var data = extra
         data["text"] = .string(text)
         let record = await orFail { try await directory.record(customer) }
@@ -228,7 +236,7 @@ struct Attach: AsyncParsableCommand {
     @Option(name: .customLong("max-days"), help: "Refuse receipts older than this.") var maxDays = 30
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let record = await orFail { try await directory.record(customer) }
         await orFail { try await directory.attach(receipt: receipt, to: record, maxDays: maxDays) }
         if !store.json { print("receipt \(receipt) attached to \(await orFail { try await directory.resolve(record) })") }
@@ -249,7 +257,7 @@ struct ConsentCommand: AsyncParsableCommand {
         @Option(help: "Where it was given: till, staff, web...") var source = "staff"
 
         func run() async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             let record = await orFail { try await directory.record(customer) }
             await orFail { try await directory.setConsent(record, channel: channel, purpose: purpose, granted: granted, basis: basis, source: source) }
             let id = await orFail { try await directory.resolve(record) }
@@ -263,7 +271,7 @@ struct ConsentCommand: AsyncParsableCommand {
         @Argument var customer: String
 
         func run() async throws {
-            let directory = try store.directory()
+            let directory = try await store.directory()
             let id = await orFail { try await directory.resolve(customer) }
             let consent = await orFail { try await directory.consent(id) }
             if store.json { return print(JSONText.encode(consent)) }
@@ -282,7 +290,7 @@ struct Export: AsyncParsableCommand {
     @Flag(help: "Indent the JSON even into a pipe or file.") var pretty = false
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let id = await orFail { try await directory.resolve(customer) }
         let export = await orFail { try await directory.export(id) }
         print(pretty || (isatty(STDOUT_FILENO) == 1 && !store.json) ? PrettyJSON.format(export) : JSONText.encode(export))
@@ -296,7 +304,7 @@ struct Erase: AsyncParsableCommand {
     @Flag(help: "Do not ask: erase at once (for scripts).") var yes = false
 
     func run() async throws {
-        let directory = try store.directory()
+        let directory = try await store.directory()
         let id = await orFail { try await directory.resolve(customer) }
         if !yes {
             guard isatty(STDIN_FILENO) == 1 else {

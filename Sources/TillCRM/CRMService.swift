@@ -98,7 +98,10 @@ public struct CRMService: Service {
         // publish reply queued behind unread events would wait for them.
         try await TillConnection.with(socket: socket) { publisher in
             try await TillConnection.with(socket: socket) { till in
-                var since = try await store.cursor()
+                // One cursor per till (its stream of seqs): the followers of a chain's tills
+                // share one store.
+                let (cursorName, start) = try await store.cursor(adopting: till.hello.stream)
+                var since = start
                 do {
                     try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
                 } catch let error as WireError where error.code == .journalTruncated {
@@ -107,7 +110,9 @@ public struct CRMService: Service {
                     since = oldest - 1
                     try await till.request("subscribe", ["topics": .array(Self.topics.map(JSONValue.string)), "since": .int(since)])
                 }
-                logger.info("following tilld", metadata: ["socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)"])
+                logger.info("following tilld", metadata: [
+                    "socket": "\(socket)", "since": "\(since)", "server": "\(till.hello.server)", "cursor": "\(cursorName)",
+                ])
                 // Moments whose publishing a crash cut off are looked for in the journal first.
                 try await moments.settle(socket: socket)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -132,7 +137,7 @@ public struct CRMService: Service {
                                 default: break
                                 }
                             }
-                            try await applyAndReport(events, publisher)
+                            try await applyAndReport(events, cursor: cursorName, publisher)
                             try await moments.publishIfIdle(publisher)
                             if let lagged {
                                 logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])
@@ -150,10 +155,12 @@ public struct CRMService: Service {
 
     /// Commits the batch, then says what it produced: greetings go to the till only once the
     /// sales they describe are stored, pipelined so tilld journals them in one commit.
-    private func applyAndReport(_ events: [Event], _ till: TillConnection) async throws {
+    private func applyAndReport(_ events: [Event], cursor: String, _ till: TillConnection) async throws {
         let processor = self.processor
         do {
-            let applied = try await store.applyIsolatingFailure(events) { event, transaction in try processor.process(event, in: transaction) }
+            let applied = try await store.applyIsolatingFailure(events, cursor: cursor) { event, transaction in
+                try processor.process(event, in: transaction)
+            }
             try await report(applied, till)
         } catch let failure as EventNotApplied<[ProcessingOutcome]> {
             try await report(failure.applied, till)

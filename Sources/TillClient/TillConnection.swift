@@ -23,6 +23,8 @@ public final class TillConnection: Sendable {
         public var protocolVersion: Int
         public var server: String
         public var seq: Int64
+        /// Which stream of seqs the till issues (nil from a tilld before it said so).
+        public var stream: String?
     }
 
     /// The server's greeting (set before the body of `with` runs).
@@ -115,10 +117,10 @@ public final class TillConnection: Sendable {
                 let parsed = try ServerLine(line: line.readableBytesView)
                 if first {
                     first = false
-                    guard case .hello(let version, let server, let seq) = parsed else {
+                    guard case .hello(let version, let server, let seq, let stream) = parsed else {
                         throw ConnectError(socket: socketPath, description: "\(socketPath) did not greet with a protocol 1 hello; is this tilld's socket?")
                     }
-                    greeted.yield(Hello(protocolVersion: version, server: server, seq: seq))
+                    greeted.yield(Hello(protocolVersion: version, server: server, seq: seq, stream: stream))
                     greeted.finish()
                     continue
                 }

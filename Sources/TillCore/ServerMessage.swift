@@ -2,8 +2,11 @@
 public enum ServerMessage {
     public static let protocolVersion = 1
 
-    public static func hello(server: String, seq: Int64) -> String {
-        "{\"type\":\"hello\",\"protocol\":\(protocolVersion),\"server\":\(JSONText.encode(server)),\"seq\":\(seq)}"
+    /// `stream` (an extension of the contract's greeting, docs/protocol.md): which stream of
+    /// seqs this till issues, so a follower of several tills keys its cursors by it.
+    public static func hello(server: String, seq: Int64, stream: String? = nil) -> String {
+        "{\"type\":\"hello\",\"protocol\":\(protocolVersion),\"server\":\(JSONText.encode(server)),\"seq\":\(seq)"
+            + (stream.map { ",\"stream\":" + JSONText.encode($0) } ?? "") + "}"
     }
 
     public static func ok(id: JSONValue, result: JSONValue) -> String {
@@ -21,7 +24,7 @@ public enum ServerMessage {
 
 /// A parsed server line, for clients.
 public enum ServerLine: Sendable {
-    case hello(protocol: Int, server: String, seq: Int64)
+    case hello(protocol: Int, server: String, seq: Int64, stream: String?)
     case reply(Reply)
     case event(Event)
     case lagged(seq: Int64)
@@ -38,7 +41,8 @@ public enum ServerLine: Sendable {
             self = .hello(
                 protocol: Int(value["protocol"]?.intValue ?? 0),
                 server: value["server"]?.stringValue ?? "",
-                seq: value["seq"]?.intValue ?? 0
+                seq: value["seq"]?.intValue ?? 0,
+                stream: value["stream"]?.stringValue
             )
         case "reply":
             let id = value["id"] ?? .null

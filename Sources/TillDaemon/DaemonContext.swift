@@ -45,12 +45,15 @@ public struct DaemonContext: Sendable {
     public var logger: Logger
     /// What is plugged in and what tilld made of it (nil without udev).
     public var hotplug: Hotplug?
+    /// This till's stream of seqs (`StreamIdentity`), in `hello` and `status`.
+    public var stream: String?
 
     public init(
         version: String, startedAt: Date, bus: EventBus, journal: Journal, devices: DeviceManager, spool: PrintSpool,
-        sink: any EventSink, config: ConfigStore, demo: Bool, logger: Logger, hotplug: Hotplug? = nil
+        sink: any EventSink, config: ConfigStore, demo: Bool, logger: Logger, hotplug: Hotplug? = nil, stream: String? = nil
     ) {
         self.hotplug = hotplug
+        self.stream = stream
         self.version = version
         self.startedAt = startedAt
         self.bus = bus

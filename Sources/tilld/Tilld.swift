@@ -151,10 +151,17 @@ struct Tilld: AsyncParsableCommand {
             manager: manager, environment: environment, logger: logger)
         let spool = PrintSpool(journal: journal, manager: manager, sink: sink, logger: logger)
 
+        let stream: String
+        do {
+            stream = try StreamIdentity.load(stateDirectory: stateDirectory)
+        } catch {
+            logger.critical("cannot read or make this till's stream id", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
+            throw ExitCode(1)
+        }
         let startedAt = Date()
         let context = DaemonContext(
             version: Self.version, startedAt: startedAt, bus: bus, journal: journal, devices: manager, spool: spool,
-            sink: sink, config: store, demo: demo, logger: logger, hotplug: hotplug
+            sink: sink, config: store, demo: demo, logger: logger, hotplug: hotplug, stream: stream
         )
         let socketPath = socket ?? ProcessInfo.processInfo.environment["TILLD_SOCKET"] ?? "/run/tilld/tilld.sock"
         if FileSystem.isDirectory(socketPath) {

@@ -41,11 +41,18 @@ public final class MomentPublisher: Sendable {
     /// Looks in tilld's journal for moments whose publish may have been cut off, and settles
     /// them: published (with their seq) or to be published again.
     public func settle(socket: String) async throws {
-        let uncertain = try await store.read { try $0.unpublishedMoments(underWay: true, limit: 10_000) }
+        try await TillConnection.with(socket: socket) { check in try await settle(check) }
+    }
+
+    /// `settle` on a connection of its own (it reads the journal through a subscription).
+    /// Only the moments under way on this till's stream: another till's follower settles its own.
+    func settle(_ check: TillConnection) async throws {
+        let stream = check.hello.stream
+        let uncertain = try await store.read { try $0.unpublishedMoments(underWay: true, stream: stream, limit: 10_000) }
         guard let since = uncertain.compactMap(\.publishAfterSeq).min() else { return }
         let ids = Set(uncertain.map(\.id))
         // What the journal holds of them (nil: retention pruned past where they were published).
-        let found: [String: Int64]? = try await TillConnection.with(socket: socket) { check -> [String: Int64]? in
+        let found: [String: Int64]? = try await { () async throws -> [String: Int64]? in
             // Every topic: the replay then ends at the newest seq the reply names, which is how
             // this knows it has seen everything (a topic filter would leave it waiting).
             let reply: JSONValue
@@ -66,7 +73,7 @@ public final class MomentPublisher: Sendable {
                 }
             }
             return found
-        }
+        }()
         let pruned = found == nil
         if pruned {
             logger.warning("tilld's journal no longer holds where moments were being published; publishing them again (a subscriber may see one twice)", metadata: [
@@ -91,14 +98,19 @@ public final class MomentPublisher: Sendable {
     @discardableResult
     public func publishPending(_ till: TillConnection) async throws -> Int {
         var published = 0
+        let stream = till.hello.stream
         while true {
-            let pending = try await store.read { try $0.unpublishedMoments(underWay: false, limit: self.batch) }
-            guard !pending.isEmpty else { return published }
-            let cursor = try await store.cursor()
+            let cursor = try await store.cursor(tilldCursorName(stream: stream))
             let after = max(cursor, till.hello.seq)
-            try await store.write { store in
-                for moment in pending { try store.markMomentPublishing(moment.id, afterSeq: after) }
+            // Read and claimed in one transaction: the followers of other tills sharing the
+            // store cannot claim the same moments (on PostgreSQL one of two such transactions
+            // fails and runs again, and then finds them claimed).
+            let pending = try await store.write { store in
+                let pending = try store.unpublishedMoments(underWay: false, stream: nil, limit: self.batch)
+                for moment in pending { try store.markMomentPublishing(moment.id, afterSeq: after, stream: stream) }
+                return pending
             }
+            guard !pending.isEmpty else { return published }
             let replies = await till.pipeline(pending.map { ("publish", ["topic": "crm.moment", "data": $0.event]) })
             var seqs: [(String, Int64)] = []
             for (moment, reply) in zip(pending, replies) {

@@ -134,14 +134,18 @@ public protocol CRMTransaction {
     func moveMoment(_ id: String, to customer: String) throws
     /// Moments not yet published, oldest first: those whose publishing is under way (or was
     /// cut off), or those not yet tried.
-    func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment]
-    /// Notes that a moment is about to be published while tilld's newest event is `seq`, so a
-    /// restart can tell whether the publish reached the journal (it would be after `seq`);
-    /// nil when it was looked for there and not found (it is published again).
-    func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws
+    func unpublishedMoments(underWay: Bool, stream: String?, limit: Int) throws -> [Moment]
+    /// Notes that a moment is about to be published on the till of `stream` while its newest
+    /// event is `seq`, so a restart can tell whether the publish reached that till's journal
+    /// (it would be after `seq`); nil when it was looked for there and not found (it is
+    /// published again). A follower settles the moments under way on its own stream, and
+    /// those under way on none (marked before tilld named its stream).
+    func markMomentPublishing(_ id: String, afterSeq seq: Int64?, stream: String?) throws
     func markMomentPublished(_ id: String, seq: Int64) throws
     /// When the customer (this record only) was active: purchases, refunds, services, conversations.
     func activity(of customer: String) throws -> [Int64]
+    /// The followers' cursors: name → seq.
+    func cursors() throws -> [String: Int64]
     /// Every customer with at least `minVisits` visits and some activity (their merged records
     /// gathered), with their visits, activity and money spent, streamed in one pass: the
     /// inactivity scan and the segments over all customers.
@@ -157,7 +161,41 @@ public protocol CRMTransaction {
     func erasePersonalData(of customer: String) throws
 }
 
+extension CRMTransaction {
+    /// Moments not yet published; those under way only if they are under way on no stream.
+    public func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] {
+        try unpublishedMoments(underWay: underWay, stream: nil, limit: limit)
+    }
+
+    public func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws {
+        try markMomentPublishing(id, afterSeq: seq, stream: nil)
+    }
+}
+
+/// The cursor a follower of one till keeps: per stream of seqs (tilld's `hello` says which),
+/// so the followers of many tills can keep theirs in one store. "tilld" for a tilld that does
+/// not say (and for the follower of a single till before streams were named).
+public func tilldCursorName(stream: String?) -> String {
+    stream.map { "tilld/" + $0 } ?? "tilld"
+}
+
 extension CRMStore {
+    /// The cursor for a till's stream. The first time a stream is seen, it takes over the
+    /// unnamed "tilld" cursor if that is the only one (the same till, before tilld named its
+    /// stream), so an upgrade neither replays nor skips anything.
+    public func cursor(adopting stream: String?) async throws -> (name: String, seq: Int64) {
+        let name = tilldCursorName(stream: stream)
+        guard stream != nil else { return (name, try await cursor(name)) }
+        let seq = try await write { transaction -> Int64 in
+            let cursors = try transaction.cursors()
+            if let seq = cursors[name] { return seq }
+            guard let legacy = cursors["tilld"], !cursors.keys.contains(where: { $0.hasPrefix("tilld/") }) else { return 0 }
+            try transaction.setCursor(name, to: legacy)
+            return legacy
+        }
+        return (name, seq)
+    }
+
     public func cursor(_ name: String = "tilld") async throws -> Int64 {
         try await read { try $0.cursor(name) }
     }

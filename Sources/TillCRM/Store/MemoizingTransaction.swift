@@ -261,6 +261,7 @@ public final class MemoizingTransaction: CRMTransaction {
     // MARK: passed through
 
     public func cursor(_ name: String) throws -> Int64 { try base.cursor(name) }
+    public func cursors() throws -> [String: Int64] { try base.cursors() }
     public func setCursor(_ name: String, to seq: Int64) throws { try base.setCursor(name, to: seq) }
     public func sale(_ id: String) throws -> SaleRecord? { try base.sale(id) }
     public func latestSale(receipt: String) throws -> SaleRecord? { try base.latestSale(receipt: receipt) }
@@ -342,8 +343,12 @@ public final class MemoizingTransaction: CRMTransaction {
         try base.setMoment(id, status: status, snoozedUntilMs: snoozedUntilMs, actor: actor, atMs: atMs)
     }
     public func moveMoment(_ id: String, to customer: String) throws { try base.moveMoment(id, to: customer) }
-    public func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] { try base.unpublishedMoments(underWay: underWay, limit: limit) }
-    public func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws { try base.markMomentPublishing(id, afterSeq: seq) }
+    public func unpublishedMoments(underWay: Bool, stream: String?, limit: Int) throws -> [Moment] {
+        try base.unpublishedMoments(underWay: underWay, stream: stream, limit: limit)
+    }
+    public func markMomentPublishing(_ id: String, afterSeq seq: Int64?, stream: String?) throws {
+        try base.markMomentPublishing(id, afterSeq: seq, stream: stream)
+    }
     public func markMomentPublished(_ id: String, seq: Int64) throws { try base.markMomentPublished(id, seq: seq) }
     public func activity(of customer: String) throws -> [Int64] { try base.activity(of: customer) }
     public func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws {

@@ -355,6 +355,10 @@ public final class SQLiteCRMStore: CRMStore, OutboxStore {
                 CREATE INDEX delivery_seq ON delivery(seq);
                 """)
         }
+        migrator.registerMigration("v8: which till's journal a moment is being published to") { db in
+            // A chain's till-crms share one store: each settles only the moments it was publishing.
+            try db.execute(sql: "ALTER TABLE moment ADD COLUMN publish_stream TEXT")
+        }
         return migrator
     }
 }

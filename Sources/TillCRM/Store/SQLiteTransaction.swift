@@ -27,6 +27,12 @@ struct SQLiteTransaction: CRMTransaction {
 
     // MARK: cursor
 
+    func cursors() throws -> [String: Int64] {
+        var cursors: [String: Int64] = [:]
+        for row in try rows("SELECT name, seq FROM cursor") { cursors[row[0]] = row[1] }
+        return cursors
+    }
+
     func cursor(_ name: String) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM cursor WHERE name = ?"), arguments: [name]) ?? 0
     }
@@ -560,15 +566,20 @@ struct SQLiteTransaction: CRMTransaction {
         outbox.record(.momentUpdated, customer: moment.customer, data: OutboxPayload.moment(moment))
     }
 
-    func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] {
-        try rows(
-            "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND (publish_after_seq IS NOT NULL) = ? ORDER BY created_ms, id LIMIT ?",
-            [underWay, limit]
+    func unpublishedMoments(underWay: Bool, stream: String?, limit: Int) throws -> [Moment] {
+        if underWay {
+            return try rows(
+                "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND publish_after_seq IS NOT NULL AND (publish_stream IS NULL OR publish_stream = ?) ORDER BY created_ms, id LIMIT ?",
+                [stream, limit]
+            ).map(Self.moment)
+        }
+        return try rows(
+            "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND publish_after_seq IS NULL ORDER BY created_ms, id LIMIT ?", [limit]
         ).map(Self.moment)
     }
 
-    func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws {
-        try run("UPDATE moment SET publish_after_seq = ? WHERE id = ?", [seq, id])
+    func markMomentPublishing(_ id: String, afterSeq seq: Int64?, stream: String?) throws {
+        try run("UPDATE moment SET publish_after_seq = ?, publish_stream = ? WHERE id = ?", [seq, seq == nil ? nil : stream, id])
     }
 
     func markMomentPublished(_ id: String, seq: Int64) throws {

@@ -227,6 +227,7 @@ struct RequestHandler: Sendable {
         }
         return [
             "version": .string(context.version),
+            "stream": context.stream.map(JSONValue.string) ?? .null,
             "uptime_seconds": .int(Int64(Date().timeIntervalSince(context.startedAt))),
             "seq": .int(context.bus.lastSeq),
             "degraded": .bool(health.fault != nil),

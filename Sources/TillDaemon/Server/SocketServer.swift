@@ -145,7 +145,7 @@ public final class SocketServer: Service, Sendable {
             return nil
         }
         context.logger.debug("client connected", metadata: ["connection": "\(id)", "peer": "\(peer)"])
-        session.send(ServerMessage.hello(server: "tilld/\(context.version)", seq: context.bus.lastSeq))
+        session.send(ServerMessage.hello(server: "tilld/\(context.version)", seq: context.bus.lastSeq, stream: context.stream))
         let (requests, toTask) = AsyncStream.makeStream(of: Request.self)
         let (replays, toReplay) = AsyncStream.makeStream(of: Subscription.self)
         let handler = ConnectionHandler(session: session, requests: handler, logger: context.logger, toTask: toTask, toReplay: toReplay)

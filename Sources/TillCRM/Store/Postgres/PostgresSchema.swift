@@ -159,6 +159,8 @@ enum PostgresSchema {
                 decided_ms BIGINT,
                 decided_by TEXT,
                 publish_after_seq BIGINT,
+                -- Which till's journal it is being published to (tilld's stream).
+                publish_stream TEXT,
                 published_seq BIGINT
             );
             CREATE INDEX moment_customer ON moment(customer_id);

@@ -41,6 +41,12 @@ struct PostgresTransaction: CRMTransaction {
 
     // MARK: cursor
 
+    func cursors() throws -> [String: Int64] {
+        var cursors: [String: Int64] = [:]
+        for row in try rows("SELECT name, seq FROM cursor") { cursors[try row[0]] = try row[1] }
+        return cursors
+    }
+
     func cursor(_ name: String) throws -> Int64 {
         try int64("SELECT seq FROM cursor WHERE name = $1", [name]) ?? 0
     }
@@ -576,15 +582,23 @@ struct PostgresTransaction: CRMTransaction {
         outbox.record(.momentUpdated, customer: moment.customer, data: OutboxPayload.moment(moment))
     }
 
-    func unpublishedMoments(underWay: Bool, limit: Int) throws -> [Moment] {
-        try rows(
-            "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND (publish_after_seq IS NOT NULL) = $1 ORDER BY created_ms, id LIMIT $2",
-            [underWay, Int64(limit)]
+    func unpublishedMoments(underWay: Bool, stream: String?, limit: Int) throws -> [Moment] {
+        if underWay {
+            return try rows(
+                """
+                SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND publish_after_seq IS NOT NULL
+                AND (publish_stream IS NULL OR publish_stream = $1) ORDER BY created_ms, id LIMIT $2
+                """, [stream, Int64(limit)]
+            ).map(Self.moment)
+        }
+        return try rows(
+            "SELECT \(Self.momentColumns) FROM moment WHERE published_seq IS NULL AND publish_after_seq IS NULL ORDER BY created_ms, id LIMIT $1",
+            [Int64(limit)]
         ).map(Self.moment)
     }
 
-    func markMomentPublishing(_ id: String, afterSeq seq: Int64?) throws {
-        try run("UPDATE moment SET publish_after_seq = $1 WHERE id = $2", [seq, id])
+    func markMomentPublishing(_ id: String, afterSeq seq: Int64?, stream: String?) throws {
+        try run("UPDATE moment SET publish_after_seq = $1, publish_stream = $2 WHERE id = $3", [seq, seq == nil ? nil : stream, id])
     }
 
     func markMomentPublished(_ id: String, seq: Int64) throws {

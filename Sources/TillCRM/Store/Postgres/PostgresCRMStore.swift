@@ -102,44 +102,79 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
                     do { _ = try connection.run("ROLLBACK", logger: logger) } catch { broken = true }
                 }
                 guard isRetryable(error), tries < Self.maximumTries else { throw Self.explained(error, settings: settings) }
+                logger.debug("a transaction lost a race with another till's; running it again", metadata: [
+                    "sqlstate": "\(sqlState(error) ?? "")", "try": "\(tries)",
+                ])
                 // Apart a little, at random: two tills that collided should not collide again.
                 Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.005) * Double(min(tries, 10)))
             }
         }
     }
 
-    /// An error with what to check, when it is about reaching the server.
+    /// An error that says what happened and what to check. postgres-nio's own description of
+    /// its errors is deliberately empty (it could hold data); the server's message and code
+    /// are what a technician needs.
     static func explained(_ error: any Error, settings: PostgresSettings) -> any Error {
-        guard isUnreachable(error) else { return error }
-        return PostgresStoreError("PostgreSQL at \(settings.description) cannot be reached (\(error)): is it running, and does pg_hba.conf let this till in?")
+        guard let error = error as? PSQLError else { return error }
+        if isUnreachable(error) {
+            return PostgresStoreError("PostgreSQL at \(settings.description) cannot be reached (\(error.code)): is it running, and may this till connect (listen_addresses, pg_hba.conf, a firewall)?")
+        }
+        if let info = error.serverInfo, let message = info[.message] {
+            let state = info[.sqlState] ?? "?"
+            let hint = state == "28P01" || state == "28000"
+                ? ": check the user in [store] url and the password in password_file (or TILL_CRM_DB_PASSWORD)"
+                : state == "3D000" ? ": create it (createdb -O USER DATABASE)" : ""
+            return PostgresStoreError("PostgreSQL at \(settings.description): \(message) (SQLSTATE \(state))\(hint)")
+        }
+        return PostgresStoreError("PostgreSQL at \(settings.description): \(error.code)")
     }
 
     // MARK: migrations
 
     private func migrate() throws {
-        try transaction(readOnly: false) { connection in
+        let connection = try connections.checkout()
+        var broken = false
+        defer { connections.checkin(connection, broken: broken) }
+        do {
             // Tills starting together against a new database: one creates it, the others wait.
-            _ = try connection.run("SELECT pg_advisory_xact_lock(7345001)", logger: logger)
-            if let schema = settings.schema {
-                guard schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                    throw PostgresStoreError("[store] schema must be letters, digits and _ only, got \(schema)")
-                }
-                _ = try connection.run("CREATE SCHEMA IF NOT EXISTS \(schema)", logger: logger)
+            // The lock is taken before the transaction begins, so the transaction's view of the
+            // database is taken after the one before it committed (it sees the tables made).
+            _ = try connection.run("SELECT pg_advisory_lock(7345001)", logger: logger)
+            defer { _ = try? connection.run("SELECT pg_advisory_unlock(7345001)", logger: logger) }
+            _ = try connection.run("BEGIN", logger: logger)
+            do {
+                try migrate(on: connection)
+                _ = try connection.run("COMMIT", logger: logger)
+            } catch {
+                _ = try? connection.run("ROLLBACK", logger: logger)
+                throw error
             }
-            _ = try connection.run(
-                "CREATE TABLE IF NOT EXISTS till_crm_migration (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
-                logger: logger)
-            let applied = Set(try connection.run("SELECT version FROM till_crm_migration", logger: logger).map { try PostgresValues($0).int(0) })
-            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
-                for statement in Self.statements(migration.sql) { _ = try connection.run(statement, logger: logger) }
-                _ = try connection.run(
-                    "INSERT INTO till_crm_migration(version, name, applied_ms) VALUES ($1, $2, $3)",
-                    [Int64(migration.version), migration.name, Date().milliseconds], logger: logger)
-            }
-            var generator = SystemRandomNumberGenerator()
-            let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
-            _ = try connection.run("INSERT INTO secret(name, value) VALUES ('suppression', $1) ON CONFLICT (name) DO NOTHING", [key], logger: logger)
+        } catch {
+            broken = isUnreachable(error)
+            throw Self.explained(error, settings: settings)
         }
+    }
+
+    private func migrate(on connection: PostgresConnection) throws {
+        if let schema = settings.schema {
+            guard schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw PostgresStoreError("[store] schema must be letters, digits and _ only, got \(schema)")
+            }
+            _ = try connection.run("CREATE SCHEMA IF NOT EXISTS \(schema)", logger: logger)
+        }
+        _ = try connection.run(
+            "CREATE TABLE IF NOT EXISTS till_crm_migration (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+            logger: logger)
+        let applied = Set(try connection.run("SELECT version FROM till_crm_migration", logger: logger).map { try PostgresValues($0).int(0) })
+        for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+            for statement in Self.statements(migration.sql) { _ = try connection.run(statement, logger: logger) }
+            _ = try connection.run(
+                "INSERT INTO till_crm_migration(version, name, applied_ms) VALUES ($1, $2, $3)",
+                [Int64(migration.version), migration.name, Date().milliseconds], logger: logger)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        _ = try connection.run("INSERT INTO secret(name, value) VALUES ('suppression', $1) ON CONFLICT (name) DO NOTHING", [key], logger: logger)
     }
 
     /// A migration's statements, one at a time (a bound statement holds one command).

@@ -24,14 +24,20 @@ public struct CRMService: Service {
     let moments: MomentPublisher
     /// How often regulars are scanned for going quiet; nil: never (tests, a second instance).
     let scanInterval: Duration?
+    /// Where `till-crm status` reads how the service is doing (nil: nowhere).
+    let status: ServiceStatusFile?
 
-    public init(socket: String, store: any CRMStore, processor: TillEventProcessor, logger: Logger, scanInterval: Duration? = .seconds(3600)) {
+    public init(
+        socket: String, store: any CRMStore, processor: TillEventProcessor, logger: Logger, scanInterval: Duration? = .seconds(3600),
+        status: ServiceStatusFile? = nil
+    ) {
         self.socket = socket
         self.store = store
         self.processor = processor
         self.logger = logger
         self.moments = MomentPublisher(store: store, logger: logger)
         self.scanInterval = scanInterval
+        self.status = status
     }
 
     public func run() async throws {
@@ -61,6 +67,9 @@ public struct CRMService: Service {
                 logger.info("scanned regulars for going quiet", metadata: [
                     "regulars": "\(result.regulars)", "quiet": "\(result.quiet)", "raised": "\(result.raised)", "took": "\(ContinuousClock.now - started)",
                 ])
+            } catch is StoreUnreachable {
+                // The follower says that (once, then a summary); the scan runs again next time.
+                logger.debug("the scan for quiet regulars waits for the customer database")
             } catch {
                 logger.error("the scan for quiet regulars failed; it runs again at the next interval", metadata: ["error": "\(error)"])
             }
@@ -77,6 +86,11 @@ public struct CRMService: Service {
                 delay = .milliseconds(250)
             } catch is CancellationError {
                 return
+            } catch let unreachable as StoreUnreachable {
+                // Not tilld's fault and not the events': wait for the store, then go on from the cursor.
+                guard await waitForStore(unreachable) else { return }
+                delay = .milliseconds(250)
+                continue
             } catch {
                 if Task.isShuttingDownGracefully { return }
                 let what = error is ConnectError ? "tilld is not reachable; retrying" : "following tilld stopped; resubscribing from the cursor"
@@ -89,6 +103,46 @@ public struct CRMService: Service {
             }
             delay = min(delay * 2, .seconds(30))
         }
+    }
+
+    /// The store cannot be reached: says so once, stops applying (tilld's journal keeps every
+    /// event meanwhile), tries the store with back-off, says every ten minutes that it still
+    /// cannot, and returns true once it can (false when till-crm is stopping).
+    private func waitForStore(_ first: StoreUnreachable) async -> Bool {
+        let since = Date()
+        logger.error("the customer database cannot be reached; till-crm stops applying until it can, and then goes on from where it stopped (nothing is lost while tilld's journal keeps the events: its retention)", metadata: [
+            "problem": "\(first.description)", "status": "till-crm status",
+        ])
+        status?.update { $0.storeUnreachable(since: since, problem: first.description) }
+        var delay = Duration.seconds(1)
+        var tries = 0
+        var lastSummary = ContinuousClock.now
+        var problem = first.description
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { [delay] in try await Task.sleep(for: delay) }
+            } catch {
+                return false
+            }
+            tries += 1
+            do {
+                _ = try await store.read { try $0.cursors() }
+                let outage = Int(Date().timeIntervalSince(since))
+                logger.notice("the customer database is back; applying what tilld journaled meanwhile", metadata: ["outage_seconds": "\(outage)", "tries": "\(tries)"])
+                status?.update { $0.storeReachable() }
+                return true
+            } catch {
+                problem = "\(error)"
+            }
+            if ContinuousClock.now - lastSummary >= .seconds(600) {
+                lastSummary = ContinuousClock.now
+                logger.error("the customer database still cannot be reached", metadata: [
+                    "for_minutes": "\(Int(Date().timeIntervalSince(since) / 60))", "tries": "\(tries)", "problem": "\(problem)",
+                ])
+            }
+            delay = min(delay * 2, .seconds(30))
+        }
+        return false
     }
 
     /// One session: subscribe from the cursor, apply until it ends (lag, restart, error).
@@ -164,6 +218,8 @@ public struct CRMService: Service {
             try await report(applied, till)
         } catch let failure as EventNotApplied<[ProcessingOutcome]> {
             try await report(failure.applied, till)
+            // The store gone as a whole is said once, by the caller; an event it refused is this.
+            if let unreachable = failure.underlying as? StoreUnreachable { throw unreachable }
             // Not skipped: skipping would lose it. The loop reconnects with back-off and retries
             // from the cursor; tilld keeps journaling meanwhile, so nothing is lost while stuck.
             logger.error("an event could not be stored; till-crm retries it and holds back the events after it", metadata: [

@@ -14,7 +14,8 @@ struct TillCRMCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Serve.self, CustomerCommand.self, NoteCommand.self, ConversationCommand.self, OpportunityCommand.self,
                       Attach.self, ConsentCommand.self, Export.self, Erase.self,
-                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self, SegmentCommand.self, OutboxCommand.self]
+                      Duplicates.self, Merge.self, Unmerge.self, Dismiss.self, Import.self, Moments.self, SegmentCommand.self, OutboxCommand.self,
+                      Status.self]
     )
 }
 
@@ -55,6 +56,9 @@ struct Serve: AsyncParsableCommand {
         for warning in config.warnings { logger.warning("\(warning)") }
         let database: any CRMStore & OutboxStore
         do {
+            // The status file lives here whatever the store (PostgreSQL keeps no file of its own).
+            try FileManager.default.createDirectory(
+                atPath: config.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if let postgres = config.postgres {
                 database = try await PostgresCRMStore(settings: postgres, logger: logger)
                 logger.info("customer database open", metadata: ["postgres": "\(postgres.description)", "pool": "\(postgres.poolSize)"])
@@ -72,7 +76,8 @@ struct Serve: AsyncParsableCommand {
         var processor = TillEventProcessor(normalizer: IdentifierNormalizer(defaultRegion: config.region))
         processor.moments = MomentRules(settings: config.moments)
         let service = CRMService(
-            socket: socket, store: database, processor: processor, logger: logger, scanInterval: .seconds(config.scanIntervalMinutes * 60))
+            socket: socket, store: database, processor: processor, logger: logger, scanInterval: .seconds(config.scanIntervalMinutes * 60),
+            status: ServiceStatusFile(path: config.dataDirectory + "/serve-status.json"))
         // Delivery to the shop's other systems runs beside the follower: either goes on while
         // the other waits (tilld away, a receiver down).
         let outbox = OutboxService(store: database, settings: config.outbox, logger: logger)
@@ -328,3 +333,34 @@ struct Erase: AsyncParsableCommand {
 extension ConsentRecord.Channel: ExpressibleByArgument {}
 extension ConsentRecord.Purpose: ExpressibleByArgument {}
 extension ConsentRecord.Basis: ExpressibleByArgument {}
+
+/// `till-crm status`: whether `till-crm serve` can reach the customer database, from the file
+/// serve keeps in the data directory (it cannot be kept in a database that is out of reach).
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Whether till-crm serve can reach the customer database.",
+        discussion: "Exits 1 when it cannot, or when no serve has run with this data directory, so a monitor can watch it.")
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let config = store.settings()
+        let path = config.dataDirectory + "/serve-status.json"
+        guard let status = ServiceStatusFile.read(path) else {
+            fail("no status at \(path): till-crm serve has not run with this data directory (check --data-dir, or start the service: systemctl start till-crm)")
+        }
+        let reachable = status["store"]?.stringValue == "ok"
+        if store.json {
+            print(JSONText.encode(status))
+        } else {
+            let database = config.postgres?.description ?? config.dataDirectory + "/crm.sqlite"
+            if reachable {
+                print("customer database: ok (\(database)); serve pid \(status["pid"]?.intValue ?? 0), status written \(status["updated"]?.stringValue ?? "?")")
+            } else {
+                print("customer database: UNREACHABLE since \(status["unreachable_since"]?.stringValue ?? "?") (\(database))")
+                print("  \(status["problem"]?.stringValue ?? "")")
+                print("  till-crm applies nothing meanwhile; tilld keeps journaling, and till-crm goes on from its cursor when the database is back")
+            }
+        }
+        if !reachable { throw ExitCode(1) }
+    }
+}

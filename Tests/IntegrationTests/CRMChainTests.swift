@@ -99,3 +99,96 @@ struct CRMChainTests {
         for follower in followers { #expect(!follower.log.contains("could not be stored"), "\(follower.log.suffix(2000))") }
     }
 }
+
+/// The network between a till and the database: `stop` is the outage (every connection ends,
+/// none can be made), `start` brings it back on the same port.
+final class NetworkUnderTest: @unchecked Sendable {
+    private var process = Process()
+    private let directory: String
+    private let target: Int
+    private(set) var port = 0
+
+    init(directory: String, target: Int) throws {
+        self.directory = directory
+        self.target = target
+        try start()
+    }
+
+    func start() throws {
+        let portFile = directory + "/proxy.port"
+        try? FileManager.default.removeItem(atPath: portFile)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tcp_proxy.py").path,
+                             portFile, String(target)] + (port != 0 ? ["--port", String(port)] : [])
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: portFile), Date() < deadline { usleep(20_000) }
+        port = Int((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "") ?? 0
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+extension CRMChainTests {
+    @Test("the database out of reach mid-stream: till-crm says so once and in status, tilld keeps the sales, and when it is back every sale is applied once; a kill -9 during the catch-up loses and doubles nothing")
+    func outage() async throws {
+        let daemon = try await DaemonUnderTest()
+        let database = try ChainDatabase(directory: daemon.directory)
+        let serverPort = URLComponents(string: ChainDatabase.url!)?.port ?? 5432
+        let network = try NetworkUnderTest(directory: daemon.directory, target: serverPort)
+        let config = try database.config(named: "till", port: network.port)
+        let crm = try CRMUnderTest(daemon: daemon, config: config)
+        var sold = 0
+        func sell(_ count: Int) async throws {
+            let first = sold
+            sold += count
+            try await daemon.connect { till in
+                for sale in first..<(first + count) { try await till.sale("S\(sale)", total: "5.00", identify: ["email": .string("p\(sale % 7)@example.com")]) }
+            }
+        }
+        func applied() throws -> Int { try database.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") }
+
+        try await sell(30)
+        try await crm.eventually("the first sales applied") { try applied() == 30 }
+
+        // The network to the database goes; the shop sells on.
+        network.stop()
+        try await sell(60)
+        try await crm.eventually("till-crm status says the database is out of reach") {
+            let (code, out, _) = try crm.cli(["status", "--config", config])
+            return code == 1 && out.contains("UNREACHABLE")
+        }
+        #expect(try applied() == 30, "nothing applied meanwhile")
+        try await Task.sleep(for: .seconds(3))
+        #expect(crm.log.components(separatedBy: "the customer database cannot be reached").count - 1 == 1, "said once, not at every retry")
+
+        // Back: everything journaled meanwhile is applied, once.
+        try network.start()
+        try await crm.eventually("the backlog applied", timeout: .seconds(90)) { try applied() == 90 }
+        #expect(crm.log.contains("the customer database is back"))
+        let (statusCode, statusOut, _) = try crm.cli(["status", "--config", config])
+        #expect(statusCode == 0 && statusOut.contains("ok"), "\(statusOut)")
+
+        // Out of reach again for a bigger backlog, then killed (-9) part-way through catching up.
+        network.stop()
+        try await sell(500)
+        try await Task.sleep(for: .seconds(1))
+        try network.start()
+        try await crm.eventually("the catch-up under way") { try applied() > 100 }
+        crm.crash()
+        let atKill = try applied()
+        #expect(atKill < sold, "killed part-way through the catch-up (\(atKill) of \(sold) applied)")
+        try crm.start()
+        try await crm.eventually("everything applied after the restart", timeout: .seconds(90)) { try applied() == sold }
+        #expect(try database.count("SELECT COUNT(*) FROM sale_link WHERE unlinked_ms IS NULL") == sold, "each sale linked once")
+        #expect(try database.count("SELECT COALESCE(SUM(visits), 0) FROM customer") == sold, "each sale counted once")
+        #expect(try database.count("SELECT COUNT(*) FROM customer WHERE status = 'active'") == 7)
+    }
+}

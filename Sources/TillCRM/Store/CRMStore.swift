@@ -222,6 +222,14 @@ extension CRMStore {
     }
 }
 
+/// The store cannot be reached at all (a database server down, the network to it gone), as
+/// against a statement it refused. Nothing is wrong with the events: the follower waits for the
+/// store and goes on from its cursor; tilld's journal keeps everything meanwhile.
+public struct StoreUnreachable: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
 /// An event the store could not apply. Events before it in its batch were committed
 /// (`applied`); it and those after it were not, and are retried from the cursor.
 public struct EventNotApplied<Outcome: Sendable>: Error, Sendable, CustomStringConvertible {
@@ -240,6 +248,8 @@ extension CRMStore {
     ) async throws -> [(event: Event, outcome: Outcome)] {
         do {
             return try await apply(events, cursor: name, effects)
+        } catch let unreachable as StoreUnreachable {
+            throw unreachable  // one at a time would fail alike
         } catch {
             var applied: [(event: Event, outcome: Outcome)] = []
             for event in events {

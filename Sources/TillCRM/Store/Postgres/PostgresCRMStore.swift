@@ -3,6 +3,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import PostgresNIO
+import Synchronization
 
 /// Customer memory in PostgreSQL, for a chain of shops: every till-crm of every till writes
 /// to one database (docs/crm.md, "A chain of shops"). The rules are the same as on SQLite;
@@ -23,19 +24,17 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
     /// Tries of a transaction that lost a race before the error is given up to the caller.
     static let maximumTries = 20
 
+    /// The schema is made (or brought up to date) by the first transaction, not here: a till
+    /// started while the database is out of reach still starts, and waits for it.
     public init(settings: PostgresSettings, logger: Logger = Logger(label: "till-crm.postgres")) async throws {
         self.settings = settings
         self.logger = logger
         connections = PostgresConnections(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         threads = NIOThreadPool(numberOfThreads: settings.poolSize)
         threads.start()
-        do {
-            try await threads.runIfActive { [self] in try migrate() }
-        } catch {
-            shutdown()
-            throw error
-        }
     }
+
+    private let migrated = Mutex(false)
 
     deinit {
         threads.shutdownGracefully { _ in }
@@ -83,10 +82,19 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
     /// Runs `body` in a transaction on a checked-out connection (on the store's threads), again
     /// from the start when it lost a race with another till's (serialization failure, deadlock).
     func transaction<T>(readOnly: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
+        if !migrated.withLock({ $0 }) {
+            try migrate()
+            migrated.withLock { $0 = true }
+        }
         var tries = 0
         while true {
             tries += 1
-            let connection = try connections.checkout()
+            let connection: PostgresConnection
+            do {
+                connection = try connections.checkout()
+            } catch {
+                throw Self.explained(error, settings: settings)
+            }
             var broken = false
             defer { connections.checkin(connection, broken: broken) }
             do {
@@ -115,10 +123,12 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
     /// its errors is deliberately empty (it could hold data); the server's message and code
     /// are what a technician needs.
     static func explained(_ error: any Error, settings: PostgresSettings) -> any Error {
-        guard let error = error as? PSQLError else { return error }
         if isUnreachable(error) {
-            return PostgresStoreError("PostgreSQL at \(settings.description) cannot be reached (\(error.code)): is it running, and may this till connect (listen_addresses, pg_hba.conf, a firewall)?")
+            let code = (error as? PSQLError).map { "\($0.code)" } ?? "\(error)"
+            return StoreUnreachable(
+                description: "PostgreSQL at \(settings.description) cannot be reached (\(code)): is it running, and may this till connect (listen_addresses, pg_hba.conf, a firewall)?")
         }
+        guard let error = error as? PSQLError else { return error }
         if let info = error.serverInfo, let message = info[.message] {
             let state = info[.sqlState] ?? "?"
             let hint = state == "28P01" || state == "28000"

@@ -130,7 +130,31 @@ public struct CustomerDirectory: Sendable {
             if let family = customer.familyName { profile["family_name"] = .string(family) }
             if let postcode = customer.postcode { profile["postcode"] = .string(postcode) }
             if cluster.members.count > 1 { profile["merged_records"] = .array(cluster.ids.dropFirst().map(JSONValue.string)) }
+            let places = try Self.shopsAt(cluster.ids, in: store)
+            if !places.isEmpty { profile["shops_at"] = .array(places) }
             return .object(profile)
+        }
+    }
+
+    /// Where a customer shops: their completed purchases by store (the till's `sale.started`
+    /// says which), most visited first, with the tills and the last visit.
+    static func shopsAt(_ records: [String], in store: any CRMTransaction) throws -> [JSONValue] {
+        var visits: [String: (count: Int, lastMs: Int64, tills: Set<String>)] = [:]
+        for record in records {
+            for link in try store.links(ofCustomer: record) where link.unlinkedMs == nil && link.sale.state == .completed {
+                guard let place = link.sale.store else { continue }
+                var entry = visits[place] ?? (0, 0, [])
+                entry.count += 1
+                entry.lastMs = max(entry.lastMs, link.sale.completedMs ?? link.linkedMs)
+                if let till = link.sale.till { entry.tills.insert(till) }
+                visits[place] = entry
+            }
+        }
+        return visits.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.map { place, entry in
+            [
+                "store": .string(place), "visits": .int(Int64(entry.count)), "tills": .array(entry.tills.sorted().map(JSONValue.string)),
+                "last_visit": .string(Timestamp.format(Date(milliseconds: entry.lastMs))),
+            ]
         }
     }
 

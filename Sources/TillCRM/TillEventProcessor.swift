@@ -57,6 +57,7 @@ public struct TillEventProcessor: Sendable {
             var sale = try store.sale(id) ?? SaleRecord(id: id)
             sale.till = data["till"]?.stringValue ?? sale.till
             sale.store = data["store"]?.stringValue ?? sale.store
+            sale.staff = data["staff"]?.stringValue ?? sale.staff
             sale.startedMs = ms
             try store.save(sale)
             return []
@@ -115,6 +116,9 @@ public struct TillEventProcessor: Sendable {
             "sale": .string(sale.id), "receipt": sale.receipt.map(JSONValue.string) ?? .null,
             "total": sale.total.map(JSONValue.string) ?? .null, "currency": sale.currency.map(JSONValue.string) ?? .null,
             "lines": .array(sale.lines), "tenders": .array(sale.tenders),
+            // Where and by whom: a chain's customer shops in several stores.
+            "store": sale.store.map(JSONValue.string) ?? .null, "till": sale.till.map(JSONValue.string) ?? .null,
+            "staff": sale.staff.map(JSONValue.string) ?? .null,
         ]
         let occurred = sale.completedMs ?? ms
         let entry = TimelineEntry(customer: customer, type: .purchase, source: Self.purchaseSource(sale.id), payload: payload, occurredMs: occurred, recordedMs: ms)

@@ -137,6 +137,11 @@ enum ProfileFormatter {
         let visits = profile["visits"]?.intValue ?? 0
         out.append("\(profile["name"]?.stringValue ?? "(no name)")  [\(profile["id"]?.stringValue ?? "?")]  \(plural(Int(visits), "visit")), first \(profile["first_seen"]?.stringValue?.prefix(10) ?? "?"), last \(profile["last_seen"]?.stringValue?.prefix(10) ?? "?")")
         if let postcode = profile["postcode"]?.stringValue { out.append("  postcode: \(postcode)") }
+        if let places = profile["shops_at"]?.arrayValue, !places.isEmpty {
+            out.append("  shops at: " + places.map { place in
+                "\(place["store"]?.stringValue ?? "?") (\(plural(Int(place["visits"]?.intValue ?? 0), "visit")), last \(place["last_visit"]?.stringValue?.prefix(10) ?? "?"))"
+            }.joined(separator: ", "))
+        }
         if let merged = profile["merged_records"]?.arrayValue, !merged.isEmpty {
             out.append("  also known as: \(merged.compactMap(\.stringValue).joined(separator: ", ")) (merged; till-crm unmerge ID separates)")
         }
@@ -154,6 +159,8 @@ enum ProfileFormatter {
             case "purchase"?:
                 let tenders = (data["tenders"]?.arrayValue ?? []).map { "\($0["method"]?.stringValue ?? "?") \($0["amount"]?.stringValue ?? "?")" }
                 summary = "bought \(data["total"]?.stringValue ?? "?") \(data["currency"]?.stringValue ?? "")" + (data["receipt"]?.stringValue.map { " (receipt \($0))" } ?? "")
+                    + (data["store"]?.stringValue.map { " at \($0)" + (data["till"]?.stringValue.map { ", till \($0)" } ?? "") } ?? "")
+                    + (data["staff"]?.stringValue.map { ", served by \($0)" } ?? "")
                     + (tenders.isEmpty ? "" : ", paid " + tenders.joined(separator: " + "))
                     + (data["lines"]?.arrayValue ?? []).map { line in
                         let qty = line["qty"].map { $0.stringValue ?? JSONText.encode($0) } ?? "1"

@@ -115,7 +115,7 @@ struct CRMStoreTests {
             if let error = error as? DatabaseError {
                 return error.resultCode == .SQLITE_CONSTRAINT && error.message?.contains("identifier") == true
             }
-            return sqlState(error) == "23505" && "\(String(reflecting: error))".contains("identifier_unique_card")
+            return "\(error)".contains("SQLSTATE 23505") && "\(error)".contains("identifier_unique_card")
         }
         #expect(try await store.read { try $0.owner(of: card) } == "C1")
         // Partners share an address: the second holder is recorded beside the first, and the

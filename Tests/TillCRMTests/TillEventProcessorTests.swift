@@ -270,4 +270,26 @@ struct AttributionTests {
         #expect(try await ledger.count("SELECT COUNT(*) FROM sale WHERE state = 'completed'") == 1)
         #expect(try await ledger.count("SELECT COUNT(*) FROM timeline WHERE type = 'purchase'") == 1)
     }
+
+    @Test("a chain's purchases keep their store, till and staff; the profile says where the customer shops", arguments: StoreKind.all)
+    func location(_ kind: StoreKind) async throws {
+        let ledger = try await Ledger(kind: kind)
+        for (index, place) in [("North", "N1", "sam"), ("North", "N2", "kim"), ("Harbour", "H1", "lee")].enumerated() {
+            let sale = "L\(index)"
+            try await ledger.feed("sale.started", ["sale": .string(sale), "store": .string(place.0), "till": .string(place.1), "staff": .string(place.2)])
+            try await ledger.feed("sale.line", ["sale": .string(sale), "name": "Tea", "qty": 1, "unit_price": "3.00", "amount": "3.00"])
+            try await ledger.feed("customer.identified", ["sale": .string(sale), "email": "ann@example.com"])
+            try await ledger.feed("sale.completed", ["sale": .string(sale), "total": "3.00", "currency": "EUR"])
+        }
+        let customer = try #require(try await text(ledger.store, "SELECT customer_id FROM identifier WHERE normalized = 'ann@example.com'"))
+        let sale = try #require(try await ledger.store.read { try $0.sale("L2") })
+        #expect(sale.store == "Harbour" && sale.till == "H1" && sale.staff == "lee")
+        let purchases = try await ledger.store.read { try $0.timeline(of: customer, limit: 10) }.filter { $0.type == .purchase }
+        #expect(purchases.count == 3)
+        #expect(purchases.first?.payload["store"] == "Harbour" && purchases.first?.payload["till"] == "H1" && purchases.first?.payload["staff"] == "lee")
+        let profile = try await CustomerDirectory(store: ledger.store, normalizer: ledger.processor.normalizer).profile(customer)
+        let places = try #require(profile["shops_at"]?.arrayValue)
+        #expect(places.map { $0["store"]?.stringValue } == ["North", "Harbour"], "most visited first")
+        #expect(places.first?["visits"] == 2 && places.first?["tills"] == ["N1", "N2"])
+    }
 }

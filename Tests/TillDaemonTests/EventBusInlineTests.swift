@@ -87,7 +87,8 @@ struct EventBusInlineTests {
         let results = completions.results.withLock { $0 }
         #expect(results.count == perSubmitter && results.allSatisfy { $0.seq != nil })
         #expect(results.map(\.seq!) == results.map(\.seq!).sorted(), "the reader's completions in seq order")
-        #expect(results.contains { $0.thread == "till-inline" }, "some committed on the reader's thread")
+        // How many went inline depends on the machine's load (the idle case is the test above);
+        // what must hold whatever the mix is the order checked here.
         try await under.stop()
     }
 

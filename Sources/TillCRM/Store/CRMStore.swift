@@ -275,6 +275,8 @@ public struct SaleRecord: Sendable, Hashable {
     public var id: String
     public var till: String?
     public var store: String?
+    /// Who served (sale.started's `staff`).
+    public var staff: String?
     public var receipt: String?
     public var state: SaleState
     public var total: String?
@@ -287,13 +289,14 @@ public struct SaleRecord: Sendable, Hashable {
     public var completedMs: Int64?
 
     public init(
-        id: String, till: String? = nil, store: String? = nil, receipt: String? = nil, state: SaleState = .open,
+        id: String, till: String? = nil, store: String? = nil, staff: String? = nil, receipt: String? = nil, state: SaleState = .open,
         total: String? = nil, currency: String? = nil, lines: [JSONValue] = [], tenders: [JSONValue] = [],
         startedMs: Int64? = nil, completedMs: Int64? = nil
     ) {
         self.id = id
         self.till = till
         self.store = store
+        self.staff = staff
         self.receipt = receipt
         self.state = state
         self.total = total

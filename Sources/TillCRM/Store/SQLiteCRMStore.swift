@@ -359,6 +359,9 @@ public final class SQLiteCRMStore: CRMStore, OutboxStore {
             // A chain's till-crms share one store: each settles only the moments it was publishing.
             try db.execute(sql: "ALTER TABLE moment ADD COLUMN publish_stream TEXT")
         }
+        migrator.registerMigration("v9: who served each sale") { db in
+            try db.execute(sql: "ALTER TABLE sale ADD COLUMN staff TEXT")
+        }
         return migrator
     }
 }

@@ -45,7 +45,7 @@ struct SQLiteTransaction: CRMTransaction {
 
     private static func sale(_ row: Row) throws -> SaleRecord {
         SaleRecord(
-            id: row["sale_id"], till: row["till"], store: row["store"], receipt: row["receipt"],
+            id: row["sale_id"], till: row["till"], store: row["store"], staff: row["staff"], receipt: row["receipt"],
             state: SaleState(rawValue: row["state"]) ?? .open, total: row["total"], currency: row["currency"],
             lines: try JSONText.decode(row["lines"] as String).arrayValue ?? [],
             tenders: try JSONText.decode(row["tenders"] as String).arrayValue ?? [],
@@ -67,13 +67,13 @@ struct SQLiteTransaction: CRMTransaction {
     func save(_ sale: SaleRecord) throws {
         try run(
             """
-            INSERT INTO sale(sale_id, till, store, receipt, state, total, currency, lines, tenders, started_ms, completed_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, receipt = excluded.receipt,
+            INSERT INTO sale(sale_id, till, store, staff, receipt, state, total, currency, lines, tenders, started_ms, completed_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, staff = excluded.staff, receipt = excluded.receipt,
                 state = excluded.state, total = excluded.total, currency = excluded.currency, lines = excluded.lines,
                 tenders = excluded.tenders, started_ms = excluded.started_ms, completed_ms = excluded.completed_ms
             """,
-            [sale.id, sale.till, sale.store, sale.receipt, sale.state.rawValue, sale.total, sale.currency,
+            [sale.id, sale.till, sale.store, sale.staff, sale.receipt, sale.state.rawValue, sale.total, sale.currency,
              JSONText.encode(JSONValue.array(sale.lines)), JSONText.encode(JSONValue.array(sale.tenders)), sale.startedMs, sale.completedMs])
     }
 

@@ -60,7 +60,9 @@ enum PostgresSchema {
                 lines TEXT NOT NULL DEFAULT '[]',
                 tenders TEXT NOT NULL DEFAULT '[]',
                 started_ms BIGINT,
-                completed_ms BIGINT
+                completed_ms BIGINT,
+                -- Who served (sale.started's staff).
+                staff TEXT
             );
             CREATE INDEX sale_receipt ON sale(receipt);
             CREATE INDEX sale_open ON sale(started_ms) WHERE state = 'open';

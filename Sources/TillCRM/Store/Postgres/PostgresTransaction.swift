@@ -57,11 +57,11 @@ struct PostgresTransaction: CRMTransaction {
 
     // MARK: sales
 
-    private static let saleColumns = "sale_id, till, store, receipt, state, total, currency, lines, tenders, started_ms, completed_ms"
+    private static let saleColumns = "sale_id, till, store, receipt, state, total, currency, lines, tenders, started_ms, completed_ms, staff"
 
     private static func sale(_ row: PostgresValues, from c: Int = 0) throws -> SaleRecord {
         SaleRecord(
-            id: try row[c], till: try row[c + 1], store: try row[c + 2], receipt: try row[c + 3],
+            id: try row[c], till: try row[c + 1], store: try row[c + 2], staff: try row[c + 11], receipt: try row[c + 3],
             state: SaleState(rawValue: try row[c + 4]) ?? .open, total: try row[c + 5], currency: try row[c + 6],
             lines: try JSONText.decode(try row[c + 7] as String).arrayValue ?? [],
             tenders: try JSONText.decode(try row[c + 8] as String).arrayValue ?? [],
@@ -84,13 +84,13 @@ struct PostgresTransaction: CRMTransaction {
     func save(_ sale: SaleRecord) throws {
         try run(
             """
-            INSERT INTO sale(\(Self.saleColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, receipt = excluded.receipt,
+            INSERT INTO sale(\(Self.saleColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, staff = excluded.staff, receipt = excluded.receipt,
                 state = excluded.state, total = excluded.total, currency = excluded.currency, lines = excluded.lines,
                 tenders = excluded.tenders, started_ms = excluded.started_ms, completed_ms = excluded.completed_ms
             """,
             [sale.id, sale.till, sale.store, sale.receipt, sale.state.rawValue, sale.total, sale.currency,
-             JSONText.encode(JSONValue.array(sale.lines)), JSONText.encode(JSONValue.array(sale.tenders)), sale.startedMs, sale.completedMs])
+             JSONText.encode(JSONValue.array(sale.lines)), JSONText.encode(JSONValue.array(sale.tenders)), sale.startedMs, sale.completedMs, sale.staff])
     }
 
     // MARK: links
@@ -112,7 +112,7 @@ struct PostgresTransaction: CRMTransaction {
             FROM sale_link l JOIN sale s ON s.sale_id = l.sale_id WHERE l.customer_id = $1 ORDER BY l.linked_ms, l.id
             """, [customer]
         ).map { row in
-            SaleLink(sale: try Self.sale(row), method: LinkMethod(rawValue: try row[11]) ?? .manual, linkedMs: try row[12], unlinkedMs: try row[13])
+            SaleLink(sale: try Self.sale(row), method: LinkMethod(rawValue: try row[12]) ?? .manual, linkedMs: try row[13], unlinkedMs: try row[14])
         }
     }
 

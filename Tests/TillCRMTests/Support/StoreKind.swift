@@ -36,6 +36,7 @@ enum StoreKind: String, CustomTestStringConvertible, Sendable {
             }
             var settings = try PostgresSettings(url: url, password: ProcessInfo.processInfo.environment["TILL_TEST_POSTGRES_PASSWORD"])
             settings.schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            settings.poolSize = 2  // dozens of these run at once beside the rest of the suite
             var logger = Logger(label: "test.postgres")
             logger.logLevel = .warning
             return try await PostgresCRMStore(settings: settings, logger: logger)

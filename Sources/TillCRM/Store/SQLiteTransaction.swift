@@ -182,10 +182,6 @@ struct SQLiteTransaction: CRMTransaction {
         }
     }
 
-    private static func likePattern(_ text: String) -> String {
-        "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
-    }
-
     func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining name: String, limit: Int) throws -> [CustomerRecord] {
         var ids: [String] = []
         for prefix in identifierPrefixes where !prefix.isEmpty {
@@ -198,10 +194,10 @@ struct SQLiteTransaction: CRMTransaction {
             // Any part ("example.com", "7911"): a scan, for a person at a terminal, bounded by the limit.
             ids += try String.fetchAll(
                 db.cachedStatement(sql: "SELECT customer_id FROM identifier WHERE active = 1 AND normalized LIKE ? ESCAPE '\\' LIMIT ?"),
-                arguments: [Self.likePattern(part), limit])
+                arguments: [StoreSQL.likePattern(part), limit])
         }
         if !name.isEmpty {
-            let pattern = Self.likePattern(name)
+            let pattern = StoreSQL.likePattern(name)
             ids += try String.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT id FROM customer WHERE status IN ('active', 'merged')
@@ -586,29 +582,24 @@ struct SQLiteTransaction: CRMTransaction {
         try run("UPDATE moment SET published_seq = ? WHERE id = ?", [seq, id])
     }
 
-    static let activityTypes = TimelineEntry.Kind.activity.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-
     func activity(of customer: String) throws -> [Int64] {
         try Int64.fetchAll(
-            db.cachedStatement(sql: "SELECT occurred_ms FROM timeline WHERE customer_id = ? AND type IN (\(Self.activityTypes)) ORDER BY occurred_ms"),
+            db.cachedStatement(sql: "SELECT occurred_ms FROM timeline WHERE customer_id = ? AND type IN (\(StoreSQL.activityTypes)) ORDER BY occurred_ms"),
             arguments: [customer])
     }
 
     func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws {
+        var gatherer = CustomerSummaryGatherer(minVisits: minVisits)
         // Records merged into another are few: their visits and activity are gathered first,
         // by their survivor (`root` follows a chain of merges).
-        var extraVisits: [String: Int] = [:]
-        var extraActivity: [String: [Int64]] = [:]
-        var extraSpent: [String: Decimal] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, visits FROM customer WHERE status = 'merged'") {
             let root = try root(of: row[0])
-            extraVisits[root, default: 0] += row[1]
+            gatherer.addMerged(root: root, visits: row[1])
             for entry in try Row.fetchAll(
-                db, sql: "SELECT occurred_ms, type, CAST(json_extract(payload, '$.total') AS TEXT) FROM timeline WHERE customer_id = ? AND type IN (\(Self.activityTypes))",
+                db, sql: "SELECT occurred_ms, type, CAST(json_extract(payload, '$.total') AS TEXT) FROM timeline WHERE customer_id = ? AND type IN (\(StoreSQL.activityTypes))",
                 arguments: [row[0] as String])
             {
-                extraActivity[root, default: []].append(entry[0])
-                extraSpent[root, default: 0] += Self.spent(type: entry[1], total: entry[2])
+                gatherer.addMergedActivity(root: root, occurredMs: entry[0], type: entry[1], total: entry[2])
             }
         }
         // Then one pass over the timeline in the order of its customer index (no sort, so no
@@ -618,52 +609,13 @@ struct SQLiteTransaction: CRMTransaction {
             sql: """
                 SELECT timeline.customer_id, customer.visits, timeline.occurred_ms, timeline.type, CAST(json_extract(timeline.payload, '$.total') AS TEXT)
                 FROM timeline INDEXED BY timeline_customer JOIN customer ON customer.id = timeline.customer_id
-                WHERE customer.status = 'active' AND timeline.type IN (\(Self.activityTypes))
+                WHERE customer.status = 'active' AND timeline.type IN (\(StoreSQL.activityTypes))
                 ORDER BY timeline.customer_id
                 """)
-        var current: String?
-        var visits = 0
-        var activity: [Int64] = []
-        var spent: Decimal = 0
-        func emit(_ customer: String) throws {
-            let total = visits + (extraVisits.removeValue(forKey: customer) ?? 0)
-            if let extra = extraActivity.removeValue(forKey: customer) { activity += extra }
-            spent += extraSpent.removeValue(forKey: customer) ?? 0
-            if total >= minVisits { try body(CustomerSummary(customer: customer, visits: total, activityMs: activity, spent: spent)) }
-        }
         while let row = try rows.next() {
-            let customer: String = row[0]
-            if customer != current {
-                if let current { try emit(current) }
-                current = customer
-                visits = row[1]
-                activity.removeAll(keepingCapacity: true)
-                spent = 0
-            }
-            activity.append(row[2])
-            spent += Self.spent(type: row[3], total: row[4])
+            try gatherer.add(customer: row[0], visits: row[1], occurredMs: row[2], type: row[3], total: row[4], body)
         }
-        if let current { try emit(current) }
-        // Survivors whose own record holds no activity, only their merged records.
-        for (root, extra) in extraActivity.sorted(by: { $0.key < $1.key }) {
-            guard let customer = try customer(root), customer.status == .active else { continue }
-            current = root
-            visits = customer.visits
-            activity = extra
-            spent = 0
-            extraActivity[root] = nil
-            try emit(root)
-        }
-    }
-
-    /// What an activity row adds to money spent: a purchase's total, less a refund's.
-    private static func spent(type: String, total: String?) -> Decimal {
-        guard let total, let amount = Decimal(string: total) else { return 0 }
-        switch type {
-        case TimelineEntry.Kind.purchase.rawValue: return amount
-        case TimelineEntry.Kind.refund.rawValue: return -amount
-        default: return 0
-        }
+        try gatherer.finish(customer: { try customer($0) }, body)
     }
 
     func erasePersonalData(of customer: String) throws {

@@ -196,10 +196,6 @@ struct PostgresTransaction: CRMTransaction {
         }
     }
 
-    private static func likePattern(_ text: String) -> String {
-        "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
-    }
-
     func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining name: String, limit: Int) throws -> [CustomerRecord] {
         var ids: [String] = []
         for prefix in identifierPrefixes where !prefix.isEmpty {
@@ -208,14 +204,14 @@ struct PostgresTransaction: CRMTransaction {
                 [prefix, prefix + "\u{10FFFF}", Int64(limit)])
         }
         for part in identifierParts where part.utf8.count >= 3 {
-            ids += try strings("SELECT customer_id FROM identifier WHERE active AND normalized LIKE $1 LIMIT $2", [Self.likePattern(part), Int64(limit)])
+            ids += try strings("SELECT customer_id FROM identifier WHERE active AND normalized LIKE $1 LIMIT $2", [StoreSQL.likePattern(part), Int64(limit)])
         }
         if !name.isEmpty {
             ids += try strings(
                 """
                 SELECT id FROM customer WHERE status IN ('active', 'merged')
                 AND (name ILIKE $1 OR given_name ILIKE $1 OR family_name ILIKE $1 OR (given_name || ' ' || family_name) ILIKE $1) LIMIT $2
-                """, [Self.likePattern(name), Int64(limit)])
+                """, [StoreSQL.likePattern(name), Int64(limit)])
         }
         var seen = Set<String>()
         return try ids.map { try root(of: $0) }.filter { seen.insert($0).inserted }.compactMap { try customer($0) }
@@ -605,27 +601,22 @@ struct PostgresTransaction: CRMTransaction {
         try run("UPDATE moment SET published_seq = $1 WHERE id = $2", [seq, id])
     }
 
-    static let activityTypes = TimelineEntry.Kind.activity.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-
     func activity(of customer: String) throws -> [Int64] {
-        try rows("SELECT occurred_ms FROM timeline WHERE customer_id = $1 AND type IN (\(Self.activityTypes)) ORDER BY occurred_ms", [customer])
+        try rows("SELECT occurred_ms FROM timeline WHERE customer_id = $1 AND type IN (\(StoreSQL.activityTypes)) ORDER BY occurred_ms", [customer])
             .map { try $0[0] }
     }
 
     func forEachCustomer(minVisits: Int, _ body: (CustomerSummary) throws -> Void) throws {
+        var gatherer = CustomerSummaryGatherer(minVisits: minVisits)
         // As SQLiteTransaction: merged records first, gathered by their survivor.
-        var extraVisits: [String: Int] = [:]
-        var extraActivity: [String: [Int64]] = [:]
-        var extraSpent: [String: Decimal] = [:]
         for row in try rows("SELECT id, visits FROM customer WHERE status = 'merged'") {
             let id: String = try row[0]
             let root = try root(of: id)
-            extraVisits[root, default: 0] += try row.int(1)
+            gatherer.addMerged(root: root, visits: try row.int(1))
             for entry in try rows(
-                "SELECT occurred_ms, type, payload::jsonb ->> 'total' FROM timeline WHERE customer_id = $1 AND type IN (\(Self.activityTypes))", [id])
+                "SELECT occurred_ms, type, payload::jsonb ->> 'total' FROM timeline WHERE customer_id = $1 AND type IN (\(StoreSQL.activityTypes))", [id])
             {
-                extraActivity[root, default: []].append(try entry[0])
-                extraSpent[root, default: 0] += Self.spent(type: try entry[1], total: try entry[2])
+                gatherer.addMergedActivity(root: root, occurredMs: try entry[0], type: try entry[1], total: try entry[2])
             }
         }
         // Then one pass in customer order, fetched through a cursor a batch at a time: a
@@ -635,53 +626,17 @@ struct PostgresTransaction: CRMTransaction {
             DECLARE customer_scan NO SCROLL CURSOR FOR
             SELECT timeline.customer_id, customer.visits, timeline.occurred_ms, timeline.type, timeline.payload::jsonb ->> 'total'
             FROM timeline JOIN customer ON customer.id = timeline.customer_id
-            WHERE customer.status = 'active' AND timeline.type IN (\(Self.activityTypes))
+            WHERE customer.status = 'active' AND timeline.type IN (\(StoreSQL.activityTypes))
             ORDER BY timeline.customer_id
             """)
         defer { _ = try? run("CLOSE customer_scan") }
-        var current: String?
-        var visits = 0
-        var activity: [Int64] = []
-        var spent: Decimal = 0
-        func emit(_ customer: String) throws {
-            let total = visits + (extraVisits.removeValue(forKey: customer) ?? 0)
-            if let extra = extraActivity.removeValue(forKey: customer) { activity += extra }
-            spent += extraSpent.removeValue(forKey: customer) ?? 0
-            if total >= minVisits { try body(CustomerSummary(customer: customer, visits: total, activityMs: activity, spent: spent)) }
-        }
         while true {
             let batch = try rows("FETCH 5000 FROM customer_scan")
             if batch.isEmpty { break }
             for row in batch {
-                let customer: String = try row[0]
-                if customer != current {
-                    if let current { try emit(current) }
-                    current = customer
-                    visits = try row.int(1)
-                    activity.removeAll(keepingCapacity: true)
-                    spent = 0
-                }
-                activity.append(try row[2])
-                spent += Self.spent(type: try row[3], total: try row[4])
+                try gatherer.add(customer: try row[0], visits: try row.int(1), occurredMs: try row[2], type: try row[3], total: try row[4], body)
             }
         }
-        if let current { try emit(current) }
-        for (root, extra) in extraActivity.sorted(by: { $0.key < $1.key }) {
-            guard let customer = try customer(root), customer.status == .active else { continue }
-            visits = customer.visits
-            activity = extra
-            spent = 0
-            extraActivity[root] = nil
-            try emit(root)
-        }
-    }
-
-    private static func spent(type: String, total: String?) -> Decimal {
-        guard let total, let amount = Decimal(string: total) else { return 0 }
-        switch type {
-        case TimelineEntry.Kind.purchase.rawValue: return amount
-        case TimelineEntry.Kind.refund.rawValue: return -amount
-        default: return 0
-        }
+        try gatherer.finish(customer: { try customer($0) }, body)
     }
 }

@@ -5,6 +5,9 @@
 #   eval "$(scripts/postgres-test-server.sh)" && swift test
 # Needs root (or sudo without a password) to start the cluster and act as the postgres user.
 set -euo pipefail
+# Only the two export lines may reach stdout (the caller evals it): whatever the PostgreSQL
+# tools print along the way ("Removed stale pid file.", notices) goes to stderr.
+exec 3>&1 1>&2
 
 as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -n -u postgres "$@"; fi
@@ -20,11 +23,11 @@ fi
 read -r version name port status _ < <(pg_lsclusters --no-header | head -n 1) || true
 if [ -z "${version:-}" ]; then
     version=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
-    as_root pg_createcluster "$version" main >/dev/null
+    as_root pg_createcluster "$version" main >/dev/null 3>&-
     read -r version name port status _ < <(pg_lsclusters --no-header | head -n 1)
 fi
 if [ "$status" != "online" ]; then
-    as_root pg_ctlcluster "$version" "$name" start
+    as_root pg_ctlcluster "$version" "$name" start 3>&-  # the server must not hold the caller's pipe open
 fi
 for _ in $(seq 1 30); do
     pg_isready -q -h 127.0.0.1 -p "$port" && break
@@ -41,5 +44,5 @@ ALTER ROLE till_crm_test PASSWORD '$password';
 DROP DATABASE IF EXISTS till_crm_test WITH (FORCE);
 CREATE DATABASE till_crm_test OWNER till_crm_test;
 SQL
-echo "export TILL_TEST_POSTGRES_URL=postgres://till_crm_test@127.0.0.1:$port/till_crm_test"
-echo "export TILL_TEST_POSTGRES_PASSWORD=$password"
+echo "export TILL_TEST_POSTGRES_URL=postgres://till_crm_test@127.0.0.1:$port/till_crm_test" >&3
+echo "export TILL_TEST_POSTGRES_PASSWORD=$password" >&3

@@ -15,7 +15,10 @@ public struct CRMService: Service {
 
     /// The most events applied in one transaction. Large enough that a replayed backlog costs
     /// one fsync per few hundred events; small enough that greetings are not held back long.
+    /// Halved each time a batch lost a race with another till's on a shared store
+    /// (`CRMStore.racesLost`), doubled back with each that did not, down to `minBatch`.
     public static let maxBatch = 256
+    public static let minBatch = 8
 
     let socket: String
     let store: any CRMStore
@@ -177,10 +180,12 @@ public struct CRMService: Service {
                         }
                     }
                     group.addTask {
+                        var limit = Self.maxBatch
                         while true {
                             // Everything that arrived while the previous batch was committing: one
                             // transaction for a burst or a replay, a lone sale applied at once.
-                            let lines = try await till.nextEvents(max: Self.maxBatch)
+                            let lines = try await till.nextEvents(max: limit)
+                            let racesLost = store.racesLost
                             if lines.isEmpty { return }
                             var events: [Event] = []
                             var lagged: Int64?
@@ -192,6 +197,7 @@ public struct CRMService: Service {
                                 }
                             }
                             try await applyAndReport(events, cursor: cursorName, publisher)
+                            limit = store.racesLost > racesLost ? max(Self.minBatch, limit / 2) : min(Self.maxBatch, limit * 2)
                             try await moments.publishIfIdle(publisher)
                             if let lagged {
                                 logger.notice("fell behind tilld; resubscribing", metadata: ["seq": "\(lagged)"])

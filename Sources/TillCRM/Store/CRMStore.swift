@@ -13,6 +13,15 @@ public protocol CRMStore: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T
     /// Runs `body` in one transaction: everything it wrote commits, or nothing does.
     func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T
+    /// How many transactions so far were run again because another writer's won a race with
+    /// them (0 for a store with one writer). The follower applies smaller batches while this
+    /// grows: a lost race repeats the whole transaction, and a long one meets more of the
+    /// others' writes.
+    var racesLost: Int { get }
+}
+
+extension CRMStore {
+    public var racesLost: Int { 0 }
 }
 
 /// One unit of work on the store. Methods name what the rules need, never how it is kept.
@@ -212,10 +221,14 @@ extension CRMStore {
         return try await write { transaction in
             var current = try transaction.cursor(name)
             var applied: [(event: Event, outcome: Outcome)] = []
+            // The batch's events change the same sales and customers again and again: what
+            // they read is remembered, what they write goes to the store once, at the end.
+            let batch = MemoizingTransaction(transaction)
             for event in events where event.seq > current {
-                applied.append((event, try effects(event, transaction)))
+                applied.append((event, try effects(event, batch)))
                 current = event.seq
             }
+            try batch.flush()
             if !applied.isEmpty { try transaction.setCursor(name, to: current) }
             return applied
         }

@@ -2,9 +2,11 @@ public import Foundation
 import TillCore
 
 /// A transaction that remembers what identification reads (customers, their identifiers and
-/// names, who holds an identifier or a blocking key, merge chains) for a long run of
-/// identifications inside one transaction: an import of a customer list, where the same
-/// customers come up as candidates again and again. Every write updates what is remembered,
+/// names, who holds an identifier or a blocking key, merge chains, sales and their links) for
+/// a long run of work inside one transaction: an import of a customer list, where the same
+/// customers come up as candidates again and again, and a batch of till events, where each
+/// `sale.line` changes the same sale. On PostgreSQL every statement is a round trip to the
+/// server, so what is not asked twice is time saved. Every write updates what is remembered,
 /// so a read after a write sees it, as it would from the store. New identifiers, names,
 /// blocking keys and import rows, and changes to customers that move no merge chain, are
 /// kept and written together by `flush()` (multi-row statements); what a read of the store
@@ -89,6 +91,11 @@ public final class MemoizingTransaction: CRMTransaction {
     private var unwritten: [String: CustomerRecord] = [:]
 
     public func save(_ customer: CustomerRecord) throws {
+        if case .some(.none) = customers[customer.id], customer.status == .active, customer.mergedInto == nil {
+            // New here (read as absent): no one is merged into it, it is its own root.
+            roots[customer.id] = customer.id
+            membersOf[customer.id] = [customer.id]
+        }
         let before = customers[customer.id] ?? nil
         if before?.name != customer.name || before?.givenName != customer.givenName || before?.familyName != customer.familyName
             || before?.postcode != customer.postcode
@@ -128,9 +135,54 @@ public final class MemoizingTransaction: CRMTransaction {
         try base.insert(rows)
     }
 
+    // MARK: sales
+
+    /// Sales read or saved, and those saved but not yet written. A sale is saved once per
+    /// event that changes it (every `sale.line`, every tender), so a burst of events would
+    /// read and write the same row again and again; it is written once, by `flush()` or
+    /// before anything that reads sales another way or refers to them (a link).
+    private var sales: [String: SaleRecord?] = [:]
+    private var unwrittenSales: [String: SaleRecord] = [:]
+    /// The customer each sale is linked to (nil: none), as read or linked here.
+    private var linkOf: [String: String?] = [:]
+    private var suppression: Data?
+
+    /// Sales the store did not hold when this transaction asked: nothing links them, and no
+    /// card waits on them, but what this transaction does.
+    private var newSales: Set<String> = []
+    private var cardOf: [String: CustomerIdentifier?] = [:]
+
+    public func sale(_ id: String) throws -> SaleRecord? {
+        if let known = sales[id] { return known }
+        let sale = try base.sale(id)
+        sales[id] = .some(sale)
+        if sale == nil { newSales.insert(id) }
+        return sale
+    }
+
+    public func save(_ sale: SaleRecord) throws {
+        sales[sale.id] = .some(sale)
+        unwrittenSales[sale.id] = sale
+    }
+
+    private func writeSales() throws {
+        guard !unwrittenSales.isEmpty else { return }
+        for id in unwrittenSales.keys.sorted() { try base.save(unwrittenSales[id]!) }
+        unwrittenSales.removeAll()
+    }
+
+    public func linkedCustomer(ofSale sale: String) throws -> String? {
+        if let known = linkOf[sale] { return known }
+        if newSales.contains(sale) { return nil }
+        let customer = try base.linkedCustomer(ofSale: sale)
+        linkOf[sale] = .some(customer)
+        return customer
+    }
+
     /// Writes what was kept back. Call before the transaction commits.
     public func flush() throws {
         try writeCustomers()
+        try writeSales()
         if !pending.isEmpty {
             try base.insert(pending)
             pending = BulkRows()
@@ -249,6 +301,10 @@ public final class MemoizingTransaction: CRMTransaction {
     public func erasePersonalData(of customer: String) throws {
         try flush()
         try base.erasePersonalData(of: customer)
+        sales.removeAll()
+        newSales.removeAll()
+        cardOf.removeAll()
+        linkOf.removeAll()
         matchRecords.removeAll()
         customers.removeAll()
         identifiersOf.removeAll()
@@ -263,21 +319,41 @@ public final class MemoizingTransaction: CRMTransaction {
     public func cursor(_ name: String) throws -> Int64 { try base.cursor(name) }
     public func cursors() throws -> [String: Int64] { try base.cursors() }
     public func setCursor(_ name: String, to seq: Int64) throws { try base.setCursor(name, to: seq) }
-    public func sale(_ id: String) throws -> SaleRecord? { try base.sale(id) }
-    public func latestSale(receipt: String) throws -> SaleRecord? { try base.latestSale(receipt: receipt) }
-    public func openSales(startedSinceMs: Int64) throws -> [SaleRecord] { try base.openSales(startedSinceMs: startedSinceMs) }
-    public func save(_ sale: SaleRecord) throws { try base.save(sale) }
-    public func linkedCustomer(ofSale sale: String) throws -> String? { try base.linkedCustomer(ofSale: sale) }
+    public func latestSale(receipt: String) throws -> SaleRecord? {
+        try writeSales()
+        return try base.latestSale(receipt: receipt)
+    }
+    public func openSales(startedSinceMs: Int64) throws -> [SaleRecord] {
+        try writeSales()
+        return try base.openSales(startedSinceMs: startedSinceMs)
+    }
     public func link(sale: String, to customer: String, method: LinkMethod, atMs: Int64) throws {
         try writeCustomers()
+        try writeSales()
         try base.link(sale: sale, to: customer, method: method, atMs: atMs)
+        linkOf[sale] = .some(customer)
     }
-    public func links(ofCustomer customer: String) throws -> [SaleLink] { try base.links(ofCustomer: customer) }
-    public func pendingCard(ofSale sale: String) throws -> CustomerIdentifier? { try base.pendingCard(ofSale: sale) }
+    public func links(ofCustomer customer: String) throws -> [SaleLink] {
+        try writeSales()
+        return try base.links(ofCustomer: customer)
+    }
+    public func pendingCard(ofSale sale: String) throws -> CustomerIdentifier? {
+        if let known = cardOf[sale] { return known }
+        if newSales.contains(sale) { return nil }
+        let card = try base.pendingCard(ofSale: sale)
+        cardOf[sale] = .some(card)
+        return card
+    }
     public func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws {
         try base.setPendingCard(card, sale: sale, sourceSeq: sourceSeq)
+        cardOf[sale] = .some(card)
     }
-    public func removePendingCard(ofSale sale: String) throws { try base.removePendingCard(ofSale: sale) }
+    public func removePendingCard(ofSale sale: String) throws {
+        if case .some(.none) = cardOf[sale] { return }
+        if cardOf[sale] == nil, newSales.contains(sale) { return }
+        try base.removePendingCard(ofSale: sale)
+        cardOf[sale] = .some(nil)
+    }
     public func findCustomers(identifierPrefixes: [String], identifierParts: [String], nameContaining: String, limit: Int) throws -> [CustomerRecord] {
         try flush()
         return try base.findCustomers(identifierPrefixes: identifierPrefixes, identifierParts: identifierParts, nameContaining: nameContaining, limit: limit)
@@ -342,7 +418,10 @@ public final class MemoizingTransaction: CRMTransaction {
     public func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs: Int64) throws {
         try base.setMoment(id, status: status, snoozedUntilMs: snoozedUntilMs, actor: actor, atMs: atMs)
     }
-    public func moveMoment(_ id: String, to customer: String) throws { try base.moveMoment(id, to: customer) }
+    public func moveMoment(_ id: String, to customer: String) throws {
+        try writeCustomers()
+        try base.moveMoment(id, to: customer)
+    }
     public func unpublishedMoments(underWay: Bool, stream: String?, limit: Int) throws -> [Moment] {
         try base.unpublishedMoments(underWay: underWay, stream: stream, limit: limit)
     }
@@ -355,7 +434,12 @@ public final class MemoizingTransaction: CRMTransaction {
         try flush()
         try base.forEachCustomer(minVisits: minVisits, body)
     }
-    public func suppressionKey() throws -> Data { try base.suppressionKey() }
+    public func suppressionKey() throws -> Data {
+        if let key = suppression { return key }
+        let key = try base.suppressionKey()
+        suppression = key
+        return key
+    }
     public func isSuppressed(hash: String) throws -> Bool { try base.isSuppressed(hash: hash) }
     public func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs: Int64) throws {
         try base.suppress(hash: hash, kind: kind, reason: reason, atMs: atMs)

@@ -36,6 +36,10 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
 
     private let migrated = Mutex(false)
 
+    private let lost = Mutex(0)
+    /// Transactions run again because another till's won a race (`CRMStore.racesLost`).
+    public var racesLost: Int { lost.withLock { $0 } }
+
     deinit {
         threads.shutdownGracefully { _ in }
     }
@@ -50,17 +54,17 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
         try await threads.runIfActive { [self] in
-            try transaction(readOnly: true) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+            try transaction(readOnly: true) { session in try body(PostgresTransaction(session: session)) }
         }
     }
 
     /// One transaction, its outbox entries written in it just before it commits.
     public func write<T: Sendable>(_ body: @escaping @Sendable (any CRMTransaction) throws -> T) async throws -> T {
         let (result, entries) = try await threads.runIfActive { [self] in
-            try transaction(readOnly: false) { connection -> (T, Int) in
+            try transaction(readOnly: false) { session -> (T, Int) in
                 let recorder = OutboxRecorder()
-                let result = try body(PostgresTransaction(connection: connection, logger: logger, outbox: recorder))
-                return (result, try recorder.flush(into: PostgresTransaction(connection: connection, logger: logger), atMs: Date().milliseconds))
+                let result = try body(PostgresTransaction(session: session, outbox: recorder))
+                return (result, try recorder.flush(into: PostgresTransaction(session: session), atMs: Date().milliseconds))
             }
         }
         if entries > 0 { outboxDoorbell.ring() }
@@ -69,19 +73,19 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
 
     public func outboxRead<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
         try await threads.runIfActive { [self] in
-            try transaction(readOnly: true) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+            try transaction(readOnly: true) { session in try body(PostgresTransaction(session: session)) }
         }
     }
 
     public func outboxWrite<T: Sendable>(_ body: @escaping @Sendable (any OutboxTransaction) throws -> T) async throws -> T {
         try await threads.runIfActive { [self] in
-            try transaction(readOnly: false) { connection in try body(PostgresTransaction(connection: connection, logger: logger)) }
+            try transaction(readOnly: false) { session in try body(PostgresTransaction(session: session)) }
         }
     }
 
     /// Runs `body` in a transaction on a checked-out connection (on the store's threads), again
     /// from the start when it lost a race with another till's (serialization failure, deadlock).
-    func transaction<T>(readOnly: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
+    func transaction<T>(readOnly: Bool, _ body: (PostgresSession) throws -> T) throws -> T {
         if !migrated.withLock({ $0 }) {
             try migrate()
             migrated.withLock { $0 = true }
@@ -100,7 +104,9 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
             do {
                 _ = try connection.run(
                     readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", logger: logger)
-                let result = try body(connection)
+                let session = PostgresSession(connection: connection, logger: logger)
+                let result = try body(session)
+                try session.settle()
                 _ = try connection.run("COMMIT", logger: logger)
                 return result
             } catch {
@@ -110,6 +116,7 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
                     do { _ = try connection.run("ROLLBACK", logger: logger) } catch { broken = true }
                 }
                 guard isRetryable(error), tries < Self.maximumTries else { throw Self.explained(error, settings: settings) }
+                lost.withLock { $0 += 1 }
                 logger.debug("a transaction lost a race with another till's; running it again", metadata: [
                     "sqlstate": "\(sqlState(error) ?? "")", "try": "\(tries)",
                 ])
@@ -198,8 +205,8 @@ extension PostgresCRMStore {
     /// The first column of the first row as a number (0 when none): for tools and tests.
     func scalar(_ sql: String) async throws -> Int {
         try await threads.runIfActive { [self] in
-            try transaction(readOnly: true) { connection in
-                try connection.run(sql, logger: logger).rows.first.map { try PostgresValues($0).int(0) } ?? 0
+            try transaction(readOnly: true) { session in
+                try session.run(sql).rows.first.map { try PostgresValues($0).int(0) } ?? 0
             }
         }
     }
@@ -207,8 +214,8 @@ extension PostgresCRMStore {
     /// The first column of the first row as text.
     func text(_ sql: String) async throws -> String? {
         try await threads.runIfActive { [self] in
-            try transaction(readOnly: true) { connection in
-                try connection.run(sql, logger: logger).rows.first.flatMap { try PostgresValues($0)[0] as String? }
+            try transaction(readOnly: true) { session in
+                try session.run(sql).rows.first.flatMap { try PostgresValues($0)[0] as String? }
             }
         }
     }

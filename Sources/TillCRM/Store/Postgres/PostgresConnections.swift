@@ -158,11 +158,7 @@ final class PostgresConnections: Sendable {
 extension PostgresConnection {
     /// Runs one statement and waits for all its rows (from a thread that may block).
     func run(_ sql: String, _ values: [PostgresBind] = [], logger: Logger) throws -> PostgresQueryResult {
-        var bindings = PostgresBindings(capacity: values.count)
-        for value in values {
-            if let value { try bindings.append(value) } else { bindings.appendNull() }
-        }
-        return try query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+        try query(PostgresQuery(sql, values), logger: logger).wait()
     }
 }
 
@@ -182,4 +178,57 @@ struct PostgresValues {
     }
 
     func int(_ index: Int) throws -> Int { Int(try row[index].decode(Int64.self)) }
+}
+
+/// One connection inside one transaction, as a transaction body uses it (from one thread).
+///
+/// Every statement waited for costs three thread wake-ups (this thread hands it to the event
+/// loop, the event loop hears the server, then wakes this thread), which on PostgreSQL is
+/// most of a transaction's time. A write whose answer nobody reads is therefore `send`:
+/// handed over without waiting, and queued by postgres-nio behind the one before it. The next
+/// statement that is waited for, or the commit, first waits for what was sent, and throws the
+/// first of their errors: a statement that failed aborts the transaction on the server, so
+/// nothing after it took effect either, and the transaction is rolled back or run again whole.
+final class PostgresSession {
+    let connection: PostgresConnection
+    let logger: Logger
+    private var sent: [EventLoopFuture<PostgresQueryResult>] = []
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Runs a statement without waiting for it.
+    func send(_ sql: String, _ values: [PostgresBind] = []) throws {
+        sent.append(connection.query(try PostgresQuery(sql, values), logger: logger))
+    }
+
+    /// Runs a statement and waits for all its rows (and for what was sent before it).
+    func run(_ sql: String, _ values: [PostgresBind] = []) throws -> PostgresQueryResult {
+        try settle()
+        return try connection.query(try PostgresQuery(sql, values), logger: logger).wait()
+    }
+
+    /// Waits for every statement sent; throws the first one's error, after all have ended.
+    func settle() throws {
+        guard !sent.isEmpty else { return }
+        let waiting = sent
+        sent.removeAll()
+        var first: (any Error)?
+        for future in waiting {
+            do { _ = try future.wait() } catch { first = first ?? error }
+        }
+        if let first { throw first }
+    }
+}
+
+extension PostgresQuery {
+    init(_ sql: String, _ values: [PostgresBind]) throws {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            if let value { try bindings.append(value) } else { bindings.appendNull() }
+        }
+        self.init(unsafeSQL: sql, binds: bindings)
+    }
 }

@@ -29,7 +29,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
         guard !rows.isEmpty else { return }
         // Held to commit: entries are numbered in the order their transactions commit, so a
         // target's cursor never moves past a lower seq another till-crm has not committed yet.
-        try run("SELECT pg_advisory_xact_lock(7345002)")
+        try send("SELECT pg_advisory_xact_lock(7345002)")
         try chunked(rows, columns: "id, customer_id, type, body, created_ms", into: "outbox") { row in
             [row.id, row.customer, row.type.rawValue, row.body, row.createdMs]
         }
@@ -62,7 +62,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
     }
 
     func registerTarget(_ name: String) throws {
-        try run(
+        try send(
             "INSERT INTO outbox_target(name, taken_seq) VALUES ($1, (SELECT COALESCE(MIN(seq), 1) - 1 FROM outbox)) ON CONFLICT (name) DO NOTHING",
             [name])
     }
@@ -75,7 +75,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
             SELECT $1, seq, customer_id, $2 FROM outbox WHERE seq > $3 ORDER BY seq LIMIT $4
             """, [target, nowMs, taken, Int64(limit)])
         if count > 0 {
-            try run("UPDATE outbox_target SET taken_seq = (SELECT MAX(seq) FROM delivery WHERE target = $1) WHERE name = $1", [target])
+            try send("UPDATE outbox_target SET taken_seq = (SELECT MAX(seq) FROM delivery WHERE target = $1) WHERE name = $1", [target])
         }
         return count
     }
@@ -98,14 +98,14 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
 
     func markDelivered(target: String, seqs: [Int64], atMs ms: Int64) throws {
         guard !seqs.isEmpty else { return }
-        try run("DELETE FROM delivery WHERE target = $1 AND seq = ANY($2::bigint[])", [target, seqs])
-        try run(
+        try send("DELETE FROM delivery WHERE target = $1 AND seq = ANY($2::bigint[])", [target, seqs])
+        try send(
             "UPDATE outbox_target SET delivered = delivered + $1, last_delivered_ms = $2, last_error = NULL, paused_until_ms = NULL WHERE name = $3",
             [Int64(seqs.count), ms, target])
     }
 
     func markFailed(_ delivery: OutboxDelivery) throws {
-        try run(
+        try send(
             """
             UPDATE delivery SET state = $1, attempts = $2, refusals = $3, next_ms = $4, first_failed_ms = $5, last_error = $6
             WHERE target = $7 AND seq = $8
@@ -115,7 +115,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
     }
 
     func setTargetHealth(_ name: String, error: String?, atMs ms: Int64, pausedUntilMs: Int64?) throws {
-        try run(
+        try send(
             "UPDATE outbox_target SET last_error = $1, last_error_ms = CASE WHEN $1::text IS NULL THEN last_error_ms ELSE $2 END, paused_until_ms = $3 WHERE name = $4",
             [error, ms, pausedUntilMs, name])
     }
@@ -161,7 +161,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
             binds.append(entries)
         }
         let count = try run(sql, binds)
-        try run("UPDATE outbox_target SET paused_until_ms = NULL WHERE $1::text IS NULL OR name = $1", [target])
+        try send("UPDATE outbox_target SET paused_until_ms = NULL WHERE $1::text IS NULL OR name = $1", [target])
         return count
     }
 
@@ -170,7 +170,7 @@ extension PostgresTransaction: OutboxWriting, OutboxTransaction {
     }
 
     func setTargetCheckpoint(_ name: String, to value: String?) throws {
-        try run("UPDATE outbox_target SET checkpoint = $1 WHERE name = $2", [value, name])
+        try send("UPDATE outbox_target SET checkpoint = $1 WHERE name = $2", [value, name])
     }
 
     func pruneOutbox(targets: [String], olderThanMs: Int64) throws -> Int {

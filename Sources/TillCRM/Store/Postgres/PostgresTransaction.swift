@@ -7,20 +7,25 @@ import TillCore
 /// statement for statement what `SQLiteTransaction` does, in PostgreSQL's dialect: `$n`
 /// parameters, `RETURNING` for new ids, the affected-row count from the command tag.
 struct PostgresTransaction: CRMTransaction {
-    let connection: PostgresConnection
-    let logger: Logger
+    let session: PostgresSession
     /// Hears every change a write makes, for the outbox (nil when reading).
     var outbox: OutboxRecorder? = nil
 
     // MARK: statements
 
-    @discardableResult
+    /// A statement whose affected-row count is needed now.
     func run(_ sql: String, _ values: [PostgresBind] = []) throws -> Int {
-        try connection.run(sql, values, logger: logger).metadata.rows ?? 0
+        try session.run(sql, values).metadata.rows ?? 0
+    }
+
+    /// A write nothing waits for (`PostgresSession` says why): its error, if any, is thrown by
+    /// the next statement waited for, or by the commit.
+    func send(_ sql: String, _ values: [PostgresBind] = []) throws {
+        try session.send(sql, values)
     }
 
     func rows(_ sql: String, _ values: [PostgresBind] = []) throws -> [PostgresValues] {
-        try connection.run(sql, values, logger: logger).rows.map(PostgresValues.init)
+        try session.run(sql, values).rows.map(PostgresValues.init)
     }
 
     func row(_ sql: String, _ values: [PostgresBind] = []) throws -> PostgresValues? {
@@ -52,7 +57,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func setCursor(_ name: String, to seq: Int64) throws {
-        try run("INSERT INTO cursor(name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", [name, seq])
+        try send("INSERT INTO cursor(name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", [name, seq])
     }
 
     // MARK: sales
@@ -82,7 +87,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func save(_ sale: SaleRecord) throws {
-        try run(
+        try send(
             """
             INSERT INTO sale(\(Self.saleColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (sale_id) DO UPDATE SET till = excluded.till, store = excluded.store, staff = excluded.staff, receipt = excluded.receipt,
@@ -100,8 +105,8 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func link(sale: String, to customer: String, method: LinkMethod, atMs ms: Int64) throws {
-        try run("UPDATE sale_link SET unlinked_ms = $1 WHERE sale_id = $2 AND unlinked_ms IS NULL", [ms, sale])
-        try run("INSERT INTO sale_link(sale_id, customer_id, method, linked_ms) VALUES ($1, $2, $3, $4)", [sale, customer, method.rawValue, ms])
+        try send("UPDATE sale_link SET unlinked_ms = $1 WHERE sale_id = $2 AND unlinked_ms IS NULL", [ms, sale])
+        try send("INSERT INTO sale_link(sale_id, customer_id, method, linked_ms) VALUES ($1, $2, $3, $4)", [sale, customer, method.rawValue, ms])
     }
 
     func links(ofCustomer customer: String) throws -> [SaleLink] {
@@ -125,7 +130,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws {
-        try run(
+        try send(
             """
             INSERT INTO pending_card(sale_id, card, raw, source_seq) VALUES ($1, $2, $3, $4)
             ON CONFLICT (sale_id) DO UPDATE SET card = excluded.card, raw = excluded.raw, source_seq = excluded.source_seq
@@ -134,7 +139,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func removePendingCard(ofSale sale: String) throws {
-        try run("DELETE FROM pending_card WHERE sale_id = $1", [sale])
+        try send("DELETE FROM pending_card WHERE sale_id = $1", [sale])
     }
 
     // MARK: customers and identifiers
@@ -164,7 +169,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func save(_ customer: CustomerRecord) throws {
-        try run("INSERT INTO customer(\(Self.customerColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" + Self.customerUpsert, Self.values(customer))
+        try send("INSERT INTO customer(\(Self.customerColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" + Self.customerUpsert, Self.values(customer))
         outbox?.touch(customer.id)
     }
 
@@ -256,7 +261,7 @@ struct PostgresTransaction: CRMTransaction {
 
     func addMatchKeys(_ keys: [String], to customer: String) throws {
         guard !keys.isEmpty else { return }
-        try run(
+        try send(
             "INSERT INTO match_key(key, customer_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
             [keys, customer])
     }
@@ -302,7 +307,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func markUndone(merge id: Int64, atMs ms: Int64, actor: String) throws {
-        try run("UPDATE merge_log SET undone_ms = $1, undone_by = $2 WHERE id = $3", [ms, actor, id])
+        try send("UPDATE merge_log SET undone_ms = $1, undone_by = $2 WHERE id = $3", [ms, actor, id])
         if let outbox, let merge = try row("SELECT \(Self.mergeColumns) FROM merge_log WHERE id = $1", [id]).map(Self.merge) {
             outbox.touch(merge.survivor)
             outbox.touch(merge.absorbed)
@@ -322,7 +327,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func queue(_ review: ReviewRecord) throws {
-        try run(
+        try send(
             "INSERT INTO duplicate_review(a, b, score, evidence, status, queued_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (a, b) DO NOTHING",
             [review.a, review.b, review.score, JSONText.encode(JSONValue.array(review.evidence.map(JSONValue.string))), review.status.rawValue, review.queuedMs])
     }
@@ -341,7 +346,7 @@ struct PostgresTransaction: CRMTransaction {
 
     func setReviewStatus(_ x: String, _ y: String, to status: ReviewRecord.Status, actor: String, atMs ms: Int64) throws {
         let (a, b) = x < y ? (x, y) : (y, x)
-        try run("UPDATE duplicate_review SET status = $1, decided_ms = $2, decided_by = $3 WHERE a = $4 AND b = $5", [status.rawValue, ms, actor, a, b])
+        try send("UPDATE duplicate_review SET status = $1, decided_ms = $2, decided_by = $3 WHERE a = $4 AND b = $5", [status.rawValue, ms, actor, a, b])
     }
 
     // MARK: imports
@@ -351,7 +356,7 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func recordImport(source: String, record: String, customer: String, atMs ms: Int64) throws {
-        try run("INSERT INTO import_record(source, record, customer_id, imported_ms) VALUES ($1, $2, $3, $4)", [source, record, customer, ms])
+        try send("INSERT INTO import_record(source, record, customer_id, imported_ms) VALUES ($1, $2, $3, $4)", [source, record, customer, ms])
     }
 
     func importedRecords(source: String) throws -> [String: String] {
@@ -377,7 +382,7 @@ struct PostgresTransaction: CRMTransaction {
                 binds += values(row)
                 tuples.append("(" + (1...width).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
             }
-            try run("INSERT INTO \(table)(\(columns)) VALUES " + tuples.joined(separator: ", ") + conflict, binds)
+            try send("INSERT INTO \(table)(\(columns)) VALUES " + tuples.joined(separator: ", ") + conflict, binds)
             start += chunk.count
         }
     }
@@ -406,7 +411,7 @@ struct PostgresTransaction: CRMTransaction {
     // MARK: consent
 
     func append(_ consent: ConsentRecord) throws {
-        try run(
+        try send(
             """
             INSERT INTO consent(customer_id, channel, purpose, granted, basis, source, sale_id, source_seq, recorded_ms)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -469,7 +474,7 @@ struct PostgresTransaction: CRMTransaction {
 
     func moveEntry(source: String, to customer: String) throws -> String? {
         guard let from = try string("SELECT customer_id FROM timeline WHERE source = $1", [source]), from != customer else { return nil }
-        try run("UPDATE timeline SET customer_id = $1 WHERE source = $2", [customer, source])
+        try send("UPDATE timeline SET customer_id = $1 WHERE source = $2", [customer, source])
         outbox?.record(.timelineMoved, customer: customer, data: ["source": .string(source), "from": .string(from), "to": .string(customer)])
         return from
     }
@@ -488,23 +493,23 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func suppress(hash: String, kind: CustomerIdentifier.Kind, reason: String, atMs ms: Int64) throws {
-        try run(
+        try send(
             "INSERT INTO suppression(hash, kind, reason, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
             [hash, kind.rawValue, reason, ms])
     }
 
     func erasePersonalData(of customer: String) throws {
         for table in ["identifier", "customer_name", "consent", "timeline", "sale_link", "match_key", "import_record", "moment"] {
-            try run("DELETE FROM \(table) WHERE customer_id = $1", [customer])
+            try send("DELETE FROM \(table) WHERE customer_id = $1", [customer])
         }
-        try run("DELETE FROM duplicate_review WHERE a = $1 OR b = $1", [customer])
-        try run(
+        try send("DELETE FROM duplicate_review WHERE a = $1 OR b = $1", [customer])
+        try send(
             """
             UPDATE customer SET name = NULL, given_name = NULL, family_name = NULL, postcode = NULL, status = 'erased',
                 merged_into = NULL, visits = 0 WHERE id = $1
             """, [customer])
-        try run("DELETE FROM delivery WHERE seq IN (SELECT seq FROM outbox WHERE customer_id = $1)", [customer])
-        try run("DELETE FROM outbox WHERE customer_id = $1", [customer])
+        try send("DELETE FROM delivery WHERE seq IN (SELECT seq FROM outbox WHERE customer_id = $1)", [customer])
+        try send("DELETE FROM outbox WHERE customer_id = $1", [customer])
         outbox?.erased(customer, atMs: Date().milliseconds)
     }
 
@@ -562,14 +567,14 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func setMoment(_ id: String, status: Moment.Status, snoozedUntilMs: Int64?, actor: String, atMs ms: Int64) throws {
-        try run(
+        try send(
             "UPDATE moment SET status = $1, snoozed_until_ms = $2, decided_ms = $3, decided_by = $4 WHERE id = $5",
             [status.rawValue, snoozedUntilMs, ms, actor, id])
         try recordMomentUpdate(id)
     }
 
     func moveMoment(_ id: String, to customer: String) throws {
-        try run("UPDATE moment SET customer_id = $1 WHERE id = $2", [customer, id])
+        try send("UPDATE moment SET customer_id = $1 WHERE id = $2", [customer, id])
         try recordMomentUpdate(id)
     }
 
@@ -594,11 +599,11 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func markMomentPublishing(_ id: String, afterSeq seq: Int64?, stream: String?) throws {
-        try run("UPDATE moment SET publish_after_seq = $1, publish_stream = $2 WHERE id = $3", [seq, seq == nil ? nil : stream, id])
+        try send("UPDATE moment SET publish_after_seq = $1, publish_stream = $2 WHERE id = $3", [seq, seq == nil ? nil : stream, id])
     }
 
     func markMomentPublished(_ id: String, seq: Int64) throws {
-        try run("UPDATE moment SET published_seq = $1 WHERE id = $2", [seq, id])
+        try send("UPDATE moment SET published_seq = $1 WHERE id = $2", [seq, id])
     }
 
     func activity(of customer: String) throws -> [Int64] {
@@ -621,7 +626,7 @@ struct PostgresTransaction: CRMTransaction {
         }
         // Then one pass in customer order, fetched through a cursor a batch at a time: a
         // million customers in bounded memory.
-        try run(
+        try send(
             """
             DECLARE customer_scan NO SCROLL CURSOR FOR
             SELECT timeline.customer_id, customer.visits, timeline.occurred_ms, timeline.type, timeline.payload::jsonb ->> 'total'

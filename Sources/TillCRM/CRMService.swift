@@ -172,10 +172,14 @@ public struct CRMService: Service {
                 ])
                 // Moments whose publishing a crash cut off are looked for in the journal first.
                 try await moments.settle(socket: socket)
+                let acks = FollowerAcks(logger: logger)
+                acks.applied(through: since)
+                try await acks.send(on: publisher, idle: true)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         while true {
                             try await moments.publishIfIdle(publisher)
+                            try await acks.send(on: publisher, idle: true)
                             try await Task.sleep(for: Self.publishPoll)
                         }
                     }
@@ -197,6 +201,8 @@ public struct CRMService: Service {
                                 }
                             }
                             try await applyAndReport(events, cursor: cursorName, publisher)
+                            if let last = events.last { acks.applied(through: last.seq) }
+                            try await acks.send(on: publisher, idle: false)
                             limit = store.racesLost > racesLost ? max(Self.minBatch, limit / 2) : min(Self.maxBatch, limit * 2)
                             try await moments.publishIfIdle(publisher)
                             if let lagged {

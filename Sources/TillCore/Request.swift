@@ -44,6 +44,10 @@ public enum SocketOperation: Sendable, Hashable {
     case drawerOpen(device: String?, sale: String?)
     case display(device: String?, content: DisplayContent)
     case simulate(device: String, data: JSONValue)
+    /// A follower (till-crm) says it has durably applied every event through `seq`, so
+    /// `status` and `tillctl doctor` can warn before retention prunes what it has not applied.
+    /// `topics`: the follower's subscription, so only events it would be sent count as behind.
+    case followerAck(follower: String, seq: Int64, topics: [String])
 
     public var name: String {
         switch self {
@@ -57,19 +61,20 @@ public enum SocketOperation: Sendable, Hashable {
         case .drawerOpen: "drawer.open"
         case .display: "display"
         case .simulate: "simulate"
+        case .followerAck: "follower.ack"
         }
     }
 
     public var permission: Permission {
         switch self {
-        case .subscribe, .unsubscribe, .devices, .status: .read
+        case .subscribe, .unsubscribe, .devices, .status, .followerAck: .read
         case .publish, .print, .printCancel, .drawerOpen, .display, .simulate: .act
         }
     }
 
     public static let allNames = [
         "subscribe", "unsubscribe", "devices", "status", "publish", "print", "print.cancel", "drawer.open", "display",
-        "simulate",
+        "simulate", "follower.ack",
     ]
 }
 
@@ -128,6 +133,17 @@ public enum RequestDecoder {
             return .devices
         case "status":
             return .status
+        case "follower.ack":
+            let follower = try fields.string("follower")
+            guard !follower.isEmpty, follower.utf8.count <= 64, follower.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw WireError.badRequest(field: "follower", "must be a name of 1 to 64 printable ASCII characters, such as \"till-crm\"")
+            }
+            guard let seq = try fields.optionalInt("seq", range: 0...Int64.max) else { throw WireError.missing("seq") }
+            let topics = try fields.stringArray("topics") ?? ["*"]
+            guard !topics.isEmpty, topics.count <= 64, topics.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else {
+                throw WireError.badRequest(field: "topics", "must hold 1 to 64 non-empty topic globs (the follower's subscription)")
+            }
+            return .followerAck(follower: follower, seq: seq, topics: topics)
         case "publish":
             let topic = try fields.string("topic")
             guard let data = fields.object["data"] else { throw WireError.missing("data") }

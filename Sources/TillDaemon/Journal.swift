@@ -141,7 +141,94 @@ public final class Journal: Sendable {
                 ALTER TABLE print_job ADD COLUMN drawer_fallback INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v4: followers") { db in
+            // Where each follower (till-crm) says it has applied through (`follower.ack`), and
+            // the topics it follows: a follower cut off from its own database stops
+            // acknowledging, and status warns before retention prunes events it still needs.
+            try db.execute(sql: """
+                CREATE TABLE follower (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, acked_ms INTEGER NOT NULL, topics TEXT NOT NULL);
+                """)
+        }
         return migrator
+    }
+
+    // MARK: followers
+
+    public struct Follower: Sendable, Hashable {
+        public var name: String
+        /// Every event through this seq is applied, the follower says.
+        public var seq: Int64
+        public var ackedMs: Int64
+        /// Its subscription: only these topics count as behind.
+        public var topics: [String]
+        /// Events after `seq` it would be sent (counted up to a bound), and the first of them.
+        public var pending: Int64 = 0
+        public var firstPendingSeq: Int64?
+        public var firstPendingMs: Int64?
+    }
+
+    /// Records a follower's acknowledgement (its last word stands, even a lower seq: a
+    /// follower whose own store was restored from a backup really is back there).
+    public func acknowledge(follower name: String, seq: Int64, topics: [String], atMs ms: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO follower(name, seq, acked_ms, topics) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, acked_ms = excluded.acked_ms, topics = excluded.topics
+                    """,
+                arguments: [name, seq, ms, JSONText.encode(JSONValue.array(topics.map(JSONValue.string)))])
+        }
+    }
+
+    /// The followers, each with what it has not applied yet: the events after its seq that
+    /// match its topics (walked in seq order, at most `scanLimit` rows: status is asked
+    /// rarely, and a follower that far behind is reported as such).
+    public func followers(scanLimit: Int = 1_000_000) async throws -> [Follower] {
+        try await pool.read { db in
+            var followers = try Row.fetchAll(db, sql: "SELECT name, seq, acked_ms, topics FROM follower ORDER BY name").map { row in
+                Follower(name: row["name"], seq: row["seq"], ackedMs: row["acked_ms"], topics: Self.topics(row["topics"]))
+            }
+            for index in followers.indices {
+                let filter = TopicFilter(followers[index].topics)
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, time_ms, topic FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [followers[index].seq, scanLimit])
+                while let row = try rows.next() {
+                    guard filter.matches(row["topic"]) else { continue }
+                    if followers[index].firstPendingSeq == nil {
+                        followers[index].firstPendingSeq = row["seq"]
+                        followers[index].firstPendingMs = row["time_ms"]
+                    }
+                    followers[index].pending += 1
+                }
+            }
+            return followers
+        }
+    }
+
+    private static func topics(_ json: String) -> [String] {
+        ((try? JSONText.decode(json))?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
+    /// Before events go: a follower none of whose events (by its topics) are among them has
+    /// missed nothing by their going, so its position moves to just before what is kept.
+    /// Afterwards a follower whose seq is below the oldest event held really did miss some.
+    private static func advanceFollowers(_ db: Database, before keepFrom: Int64) throws {
+        let followers = try Row.fetchAll(db, sql: "SELECT name, seq, topics FROM follower WHERE seq < ?", arguments: [keepFrom - 1])
+        for follower in followers {
+            let filter = TopicFilter(topics(follower["topics"]))
+            let topics = try String.fetchCursor(
+                db, sql: "SELECT topic FROM event WHERE seq > ? AND seq < ? ORDER BY seq", arguments: [follower["seq"] as Int64, keepFrom])
+            var missed = false
+            while let topic = try topics.next() {
+                if filter.matches(topic) {
+                    missed = true
+                    break
+                }
+            }
+            if !missed {
+                try db.execute(sql: "UPDATE follower SET seq = ? WHERE name = ?", arguments: [keepFrom - 1, follower["name"] as String])
+            }
+        }
     }
 
     /// The highest seq ever assigned (0 for a new journal).
@@ -213,23 +300,16 @@ public final class Journal: Sendable {
             try db.execute(sql: "UPDATE meta SET value = MAX(value, COALESCE((SELECT MAX(seq) FROM event), 0)) WHERE key = 'last_seq'")
             // Time grows with seq, so everything before the first event at or after the cut-off
             // is older: found by walking from the oldest row, with no index on time.
-            try db.execute(
-                sql: """
-                    DELETE FROM event WHERE seq < COALESCE(
-                        (SELECT seq FROM event WHERE time_ms >= ? ORDER BY seq LIMIT 1),
-                        (SELECT MAX(seq) + 1 FROM event))
-                    """,
-                arguments: [Int64(cutoff.timeIntervalSince1970 * 1000)]
-            )
-            var removed = db.changesCount
+            var keepFrom = try Int64.fetchOne(
+                db, sql: "SELECT COALESCE((SELECT seq FROM event WHERE time_ms >= ? ORDER BY seq LIMIT 1), (SELECT MAX(seq) + 1 FROM event), 0)",
+                arguments: [Int64(cutoff.timeIntervalSince1970 * 1000)]) ?? 0
             if let keepLast {
-                try db.execute(
-                    sql: "DELETE FROM event WHERE seq <= (SELECT value FROM meta WHERE key = 'last_seq') - ?",
-                    arguments: [keepLast]
-                )
-                removed += db.changesCount
+                let last = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_seq'") ?? 0
+                keepFrom = max(keepFrom, last - Int64(keepLast) + 1)
             }
-            return removed
+            try Self.advanceFollowers(db, before: keepFrom)
+            try db.execute(sql: "DELETE FROM event WHERE seq < ?", arguments: [keepFrom])
+            return db.changesCount
         }
     }
 

@@ -255,6 +255,9 @@ struct Status: AsyncParsableCommand {
             let reason = device["reason"]?.stringValue.map { " (\($0))" } ?? ""
             print("  \(name): \(device["state"]?.stringValue ?? "?")\(reason)")
         }
+        for follower in status["followers"]?.arrayValue ?? [] {
+            print(Doctor.followerCheck(follower).what)
+        }
         if status["degraded"]?.boolValue == true { throw ExitCode(1) }
     }
 }
@@ -604,9 +607,35 @@ struct Doctor: AsyncParsableCommand {
             }
             let waiting = status["print_queue"]?.intValue ?? 0
             report(waiting < 5, "print queue (\(waiting) waiting)", fix: waiting >= 5 ? "jobs are waiting: check paper and cover, or cancel with print.cancel" : nil)
+            for follower in status["followers"]?.arrayValue ?? [] {
+                let (ok, what, fix) = Self.followerCheck(follower)
+                report(ok, what, fix: fix)
+            }
             systemChecks(status: status, devices: devices, report: report)
         }
         if problems > 0 { throw ExitCode(1) }
+    }
+
+    /// A follower (till-crm) against the journal's retention: `status` judges it
+    /// (`FollowerHorizon`); this says it and what to do.
+    static func followerCheck(_ follower: JSONValue) -> (ok: Bool, what: String, fix: String?) {
+        let name = follower["name"]?.stringValue ?? "?"
+        let seq = follower["seq"]?.intValue ?? 0
+        let behind = follower["behind"]?.intValue ?? 0
+        let acked = follower["acked"]?.stringValue ?? "?"
+        switch follower["state"]?.stringValue {
+        case "lost":
+            return (false, "follower \(name) last applied seq \(seq) (at \(acked)); the journal no longer holds the events after it",
+                    "\(name) goes on from the oldest event held and logs the gap: check `till-crm status`, then re-enter what the gap held (docs/crm.md)")
+        case "near_horizon":
+            var when: [String] = []
+            if let at = follower["pruned_at"]?.stringValue { when.append("at \(at)") }
+            if let left = follower["events_left"]?.intValue { when.append("after \(left) more events") }
+            return (false, "follower \(name) is \(behind) events behind (applied through seq \(seq), at \(acked)); what it has not applied is pruned \(when.joined(separator: " or "))",
+                    "\(name) is not applying: run `till-crm status` (is its database reachable?). To buy time, raise [journal] retain_days / retain_events in tilld's config and restart tilld")
+        default:
+            return (true, "follower \(name) applied through seq \(seq) (\(behind) behind, at \(acked))", nil)
+        }
     }
 
     /// What is wrong around tilld rather than in it: the socket, the device nodes against the

@@ -48,6 +48,42 @@ struct CRMResumeTests {
         #expect(crm.log.contains("events were pruned from tilld's journal before till-crm saw them"))
     }
 
+    @Test("till-crm tells tilld how far it has applied; stopped while the till sells on, doctor warns before retention would prune what it missed")
+    func followerHorizon() async throws {
+        let daemon = try await DaemonUnderTest(config: "[journal]\nretain_events = 1000\n", demo: false)
+        let crm = try CRMUnderTest(daemon: daemon)
+        try await crm.eventually("till-crm to follow") { crm.log.contains("following tilld") }
+        func follower() throws -> JSONValue? {
+            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+            return (try? JSONText.decode(out))?["followers"]?.arrayValue?.first { $0["name"] == "till-crm" }
+        }
+        try await daemon.connect { till in try await till.sale("S0", total: "2.00", identify: ["email": "horizon@example.com"]) }
+        try await crm.eventually("till-crm to acknowledge the sale") {
+            let seen = try follower()
+            return seen?["behind"] == 0 && (seen?["seq"]?.intValue ?? 0) >= 3
+        }
+        kill(crm.pid, SIGSTOP)
+        defer { kill(crm.pid, SIGCONT) }
+        // 810 events for it: 81% of retain_events before the first is pruned.
+        try await daemon.connect { till in
+            for index in 1...270 {
+                try await till.request("publish", ["topic": "sale.started", "data": ["sale": .string("S\(index)"), "till": "T1"]])
+                try await till.request("publish", ["topic": "customer.identified", "data": ["sale": .string("S\(index)"), "email": "horizon@example.com"]])
+                try await till.request("publish", ["topic": "sale.completed", "data": ["sale": .string("S\(index)"), "total": "1.00", "currency": "EUR"]])
+            }
+        }
+        let stopped = try #require(try follower())
+        #expect(stopped["state"] == "near_horizon", "\(stopped)")
+        #expect(stopped["behind"] == 810)
+        let (code, doctor, _) = try daemon.tillctl(["doctor"])
+        #expect(code == 1, "doctor fails on a follower near the horizon")
+        #expect(doctor.contains("follower till-crm is 810 events behind") && doctor.contains("till-crm status"), "\(doctor)")
+        kill(crm.pid, SIGCONT)
+        try await crm.eventually("till-crm to catch up and say so") { try follower()?["behind"] == 0 }
+        #expect(try follower()?["state"] == "ok")
+        #expect(try crm.profile("horizon@example.com")?["visits"]?.intValue == 271)
+    }
+
     @Test("a greeting tilld refuses (forbidden) is logged, and the stream goes on", .enabled(if: getuid() == 0))
     func refusedGreeting() async throws {
         // till-crm runs as nobody, who may read but not publish.

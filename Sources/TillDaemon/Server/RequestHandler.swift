@@ -142,6 +142,13 @@ struct RequestHandler: Sendable {
             return .object(result)
         case .status:
             return try await status(session: session)
+        case .followerAck(let follower, let seq, let topics):
+            let latest = context.bus.lastSeq
+            guard seq <= latest else {
+                throw WireError.badRequest(field: "seq", "\(seq) is ahead of the journal (latest seq is \(latest)): acknowledge only seqs you were sent")
+            }
+            try await context.journal.acknowledge(follower: follower, seq: seq, topics: topics, atMs: Int64(Date().timeIntervalSince1970 * 1000))
+            return [:]
         case .publish:
             preconditionFailure("handled before")
         case .print(let name, let payload):
@@ -225,8 +232,23 @@ struct RequestHandler: Sendable {
             journal["refused"] = .int(Int64(health.refused))
             journal["fix"] = .string(fault.fix)
         }
+        let config = context.config.config
+        let followers = ((try? await context.journal.followers()) ?? []).map { follower -> JSONValue in
+            let horizon = FollowerHorizon(
+                followerSeq: follower.seq, pending: follower.pending, firstPendingMs: follower.firstPendingMs,
+                firstPendingSeq: follower.firstPendingSeq, oldestSeq: oldest ?? nil, latestSeq: context.bus.lastSeq, now: Date(),
+                retainDays: config.retainDays, retainEvents: config.retainEvents)
+            return [
+                "name": .string(follower.name), "seq": .int(follower.seq),
+                "acked": .string(Timestamp.format(Date(timeIntervalSince1970: Double(follower.ackedMs) / 1000))),
+                "behind": .int(horizon.behind), "topics": .array(follower.topics.map(JSONValue.string)), "state": .string(horizon.state.rawValue),
+                "pruned_at": horizon.prunedAt.map { .string(Timestamp.format($0)) } ?? .null,
+                "events_left": horizon.eventsLeft.map(JSONValue.int) ?? .null,
+            ]
+        }
         return [
             "version": .string(context.version),
+            "followers": .array(followers),
             "stream": context.stream.map(JSONValue.string) ?? .null,
             "uptime_seconds": .int(Int64(Date().timeIntervalSince(context.startedAt))),
             "seq": .int(context.bus.lastSeq),

@@ -2,6 +2,8 @@
 //   lookup latency by phone, email and card at N customers; timeline query latency for a
 //   customer with 500 events; database size per sales ingested through the real processor.
 // Run: swift build -c release --product till-crm-bench && .build/release/till-crm-bench [CUSTOMERS] [SALES]
+// With TILL_TEST_POSTGRES_URL/PASSWORD set (eval "$(scripts/postgres-test-server.sh)"), the
+// lookups run on PostgreSQL too, beside SQLite in the same run.
 import Foundation
 import GRDB
 import TillCRM
@@ -59,6 +61,47 @@ try await measure("lookup by phone (\"07 9...\" national form)", picks.count) { 
 }
 try await measure("lookup by email (mixed case)", picks.count) { i in _ = try await directory.resolve("C\(picks[i])@Example.com") }
 try await measure("lookup by card", picks.count) { i in _ = try await directory.resolve("loy\(picks[i])") }
+
+// 1b. The same customers and lookups on PostgreSQL, in the same run, when one is given
+// (eval "$(scripts/postgres-test-server.sh)": a new schema in that database, left behind).
+if let url = ProcessInfo.processInfo.environment["TILL_TEST_POSTGRES_URL"] {
+    let password = ProcessInfo.processInfo.environment["TILL_TEST_POSTGRES_PASSWORD"]
+    var settings = try PostgresSettings(url: url, password: password)
+    settings.schema = "bench_" + UUID().uuidString.prefix(8).lowercased()
+    let postgres = try await PostgresCRMStore(settings: settings)
+    _ = try await postgres.read { try $0.cursor("bench") }  // makes the schema
+    let fill = ContinuousClock.now
+    // Filled by the server itself (generate_series): the figure is the lookups, not the load.
+    let parts = URLComponents(string: url)!
+    let psql = Process()
+    psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+    psql.arguments = ["-h", parts.host!, "-p", "\(parts.port ?? 5432)", "-U", parts.user!, "-d", String(parts.path.dropFirst()), "-qX", "-v", "ON_ERROR_STOP=1", "-c", """
+        BEGIN;
+        INSERT INTO customer(id, name, first_seen_ms, last_seen_ms, visits) SELECT 'C' || i, 'Customer ' || i, 0, 0, 1 FROM generate_series(0, \(customers - 1)) i;
+        INSERT INTO identifier(customer_id, kind, raw, normalized, added_ms)
+            SELECT 'C' || i, 'email', 'c' || i || '@example.com', 'c' || i || '@example.com', 0 FROM generate_series(0, \(customers - 1)) i
+            UNION ALL SELECT 'C' || i, 'phone', '+4479' || lpad(i::text, 8, '0'), '+4479' || lpad(i::text, 8, '0'), 0 FROM generate_series(0, \(customers - 1)) i
+            UNION ALL SELECT 'C' || i, 'loyalty_card', 'LOY' || i, 'LOY' || i, 0 FROM generate_series(0, \(customers - 1)) i;
+        COMMIT;
+        ANALYZE;
+        """]
+    psql.environment = ["PGPASSWORD": password ?? "", "PGOPTIONS": "-c search_path=\(settings.schema!)"]
+    try psql.run()
+    psql.waitUntilExit()
+    guard psql.terminationStatus == 0 else { fatalError("psql could not fill the PostgreSQL store") }
+    print("filled \(customers) customers in PostgreSQL (schema \(settings.schema!)) in \(ContinuousClock.now - fill)")
+    let onPostgres = CustomerDirectory(store: postgres, normalizer: normalizer)
+    try await measure("PostgreSQL: lookup by phone (national form)", picks.count) { i in
+        _ = try await onPostgres.resolve("079\(String(format: "%08d", picks[i]))")
+    }
+    try await measure("PostgreSQL: lookup by email (mixed case)", picks.count) { i in _ = try await onPostgres.resolve("C\(picks[i])@Example.com") }
+    try await measure("PostgreSQL: lookup by card", picks.count) { i in _ = try await onPostgres.resolve("loy\(picks[i])") }
+    // And SQLite again, after: the machine is shared, so the two are measured side by side.
+    try await measure("SQLite again: lookup by phone", picks.count) { i in _ = try await directory.resolve("079\(String(format: "%08d", picks[i]))") }
+    try await measure("SQLite again: lookup by email", picks.count) { i in _ = try await directory.resolve("C\(picks[i])@Example.com") }
+    try await measure("SQLite again: lookup by card", picks.count) { i in _ = try await directory.resolve("loy\(picks[i])") }
+    postgres.shutdown()
+}
 
 // 2. Timeline of a customer with 500 events: purchases of 5 lines, as the processor writes them.
 let purchase = JSONText.encode(JSONValue.object([

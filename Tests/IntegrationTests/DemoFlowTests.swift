@@ -114,7 +114,8 @@ struct DemoFlowTests {
         let daemon = try await DaemonUnderTest()
         try await daemon.connect { till in
             try await till.request("subscribe", ["topics": ["drawer.*"]])
-            try await till.request("simulate", ["device": "sim-drawer", "data": ["close_after": 3]])
+            // Long enough that a loaded machine still kicks again before it closes.
+            try await till.request("simulate", ["device": "sim-drawer", "data": ["close_after": 8]])
             try await till.request("drawer.open", ["sale": "S42"])
             // At once: the kick has gone out and the drawer has not said it is open yet.
             do {

@@ -83,7 +83,7 @@ if let url = ProcessInfo.processInfo.environment["TILL_TEST_POSTGRES_URL"] {
             UNION ALL SELECT 'C' || i, 'phone', '+4479' || lpad(i::text, 8, '0'), '+4479' || lpad(i::text, 8, '0'), 0 FROM generate_series(0, \(customers - 1)) i
             UNION ALL SELECT 'C' || i, 'loyalty_card', 'LOY' || i, 'LOY' || i, 0 FROM generate_series(0, \(customers - 1)) i;
         COMMIT;
-        ANALYZE;
+        ANALYZE customer; ANALYZE identifier;
         """]
     psql.environment = ["PGPASSWORD": password ?? "", "PGOPTIONS": "-c search_path=\(settings.schema!)"]
     try psql.run()

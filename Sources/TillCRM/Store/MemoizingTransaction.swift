@@ -172,11 +172,16 @@ public final class MemoizingTransaction: CRMTransaction {
     }
 
     public func linkedCustomer(ofSale sale: String) throws -> String? {
-        if let known = linkOf[sale] { return known }
+        try remembered(&linkOf, ofSale: sale) { try base.linkedCustomer(ofSale: sale) }
+    }
+
+    /// What `read` says of a sale, remembered in `cache`; nothing for a sale new here.
+    private func remembered<T>(_ cache: inout [String: T?], ofSale sale: String, _ read: () throws -> T?) rethrows -> T? {
+        if let known = cache[sale] { return known }
         if newSales.contains(sale) { return nil }
-        let customer = try base.linkedCustomer(ofSale: sale)
-        linkOf[sale] = .some(customer)
-        return customer
+        let value = try read()
+        cache[sale] = .some(value)
+        return value
     }
 
     /// Writes what was kept back. Call before the transaction commits.
@@ -338,11 +343,7 @@ public final class MemoizingTransaction: CRMTransaction {
         return try base.links(ofCustomer: customer)
     }
     public func pendingCard(ofSale sale: String) throws -> CustomerIdentifier? {
-        if let known = cardOf[sale] { return known }
-        if newSales.contains(sale) { return nil }
-        let card = try base.pendingCard(ofSale: sale)
-        cardOf[sale] = .some(card)
-        return card
+        try remembered(&cardOf, ofSale: sale) { try base.pendingCard(ofSale: sale) }
     }
     public func setPendingCard(_ card: CustomerIdentifier, sale: String, sourceSeq: Int64) throws {
         try base.setPendingCard(card, sale: sale, sourceSeq: sourceSeq)

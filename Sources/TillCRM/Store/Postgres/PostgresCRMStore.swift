@@ -36,6 +36,9 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
 
     private let migrated = Mutex(false)
 
+    /// Hears every statement the store's transactions run (`recordingStatements`).
+    private let observer = Mutex<(@Sendable (PostgresQuery) -> Void)?>(nil)
+
     private let lost = Mutex(0)
     /// Transactions run again because another till's won a race (`CRMStore.racesLost`).
     public var racesLost: Int { lost.withLock { $0 } }
@@ -104,7 +107,7 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
             do {
                 _ = try connection.run(
                     readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", logger: logger)
-                let session = PostgresSession(connection: connection, logger: logger)
+                let session = PostgresSession(connection: connection, logger: logger, observer: observer.withLock { $0 })
                 let result = try body(session)
                 try session.settle()
                 _ = try connection.run("COMMIT", logger: logger)
@@ -207,6 +210,47 @@ extension PostgresCRMStore {
         try await threads.runIfActive { [self] in
             try transaction(readOnly: true) { session in
                 try session.run(sql).rows.first.map { try PostgresValues($0).int(0) } ?? 0
+            }
+        }
+    }
+
+    /// Runs `body` and returns with its result every statement the store ran meanwhile, in
+    /// order (for tests: what does a sale cost, and does each statement use an index).
+    func recordingStatements<T>(_ body: () async throws -> T) async rethrows -> (T, [PostgresQuery]) {
+        let recorded = Mutex<[PostgresQuery]>([])
+        observer.withLock { $0 = { query in recorded.withLock { $0.append(query) } } }
+        defer { observer.withLock { $0 = nil } }
+        let result = try await body()
+        return (result, recorded.withLock { $0 })
+    }
+
+    /// Runs `query` once more under `EXPLAIN (ANALYZE, BUFFERS)` in a transaction that is then
+    /// rolled back, and returns PostgreSQL's plan with the pages (8 kB) the statement touched:
+    /// a lookup touches a few; one that reads a whole table touches all of that table's.
+    func explainAnalyzed(_ query: PostgresQuery) async throws -> (plan: String, pages: Int) {
+        try await threads.runIfActive { [self] in
+            let connection = try connections.checkout()
+            defer { connections.checkin(connection, broken: false) }
+            _ = try connection.run("BEGIN", logger: logger)
+            defer { _ = try? connection.run("ROLLBACK", logger: logger) }
+            let result = try connection.query(
+                PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, BUFFERS) " + query.sql, binds: query.binds), logger: logger).wait()
+            let lines = try result.rows.map { try PostgresValues($0)[0] as String }
+            // The first "Buffers:" line is the top node's, which counts its children's too.
+            let top = lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Buffers:") } ?? ""
+            let pages = ["hit=", "read="].reduce(0) { sum, key in
+                guard let range = top.range(of: key) else { return sum }
+                return sum + (Int(top[range.upperBound...].prefix { $0.isNumber }) ?? 0)
+            }
+            return (lines.joined(separator: "\n"), pages)
+        }
+    }
+
+    /// Runs SQL statements (separated by semicolons) in one transaction: for tools and tests.
+    func execute(_ sql: String) async throws {
+        try await threads.runIfActive { [self] in
+            try transaction(readOnly: false) { session in
+                for statement in Self.statements(sql) { _ = try session.run(statement) }
             }
         }
     }

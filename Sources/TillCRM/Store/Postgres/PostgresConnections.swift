@@ -192,22 +192,29 @@ struct PostgresValues {
 final class PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
+    /// Hears each statement before it is run (tests: which statements does a sale cost).
+    let observer: (@Sendable (PostgresQuery) -> Void)?
     private var sent: [EventLoopFuture<PostgresQueryResult>] = []
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, logger: Logger, observer: (@Sendable (PostgresQuery) -> Void)? = nil) {
         self.connection = connection
         self.logger = logger
+        self.observer = observer
     }
 
     /// Runs a statement without waiting for it.
     func send(_ sql: String, _ values: [PostgresBind] = []) throws {
-        sent.append(connection.query(try PostgresQuery(sql, values), logger: logger))
+        let query = try PostgresQuery(sql, values)
+        observer?(query)
+        sent.append(connection.query(query, logger: logger))
     }
 
     /// Runs a statement and waits for all its rows (and for what was sent before it).
     func run(_ sql: String, _ values: [PostgresBind] = []) throws -> PostgresQueryResult {
         try settle()
-        return try connection.query(try PostgresQuery(sql, values), logger: logger).wait()
+        let query = try PostgresQuery(sql, values)
+        observer?(query)
+        return try connection.query(query, logger: logger).wait()
     }
 
     /// Waits for every statement sent; throws the first one's error, after all have ended.

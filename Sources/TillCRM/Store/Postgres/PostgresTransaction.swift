@@ -179,8 +179,10 @@ struct PostgresTransaction: CRMTransaction {
     }
 
     func holders(of identifier: CustomerIdentifier) throws -> [String] {
+        // In byte order, as identifier_lookup is: an equality in the database's own collation
+        // cannot use that index, and reads the whole table (159 ms at a million customers).
         try strings(
-            "SELECT customer_id FROM identifier WHERE normalized = $1 AND kind = $2 AND active ORDER BY id",
+            #"SELECT customer_id FROM identifier WHERE normalized COLLATE "C" = $1 AND kind = $2 AND active ORDER BY id"#,
             [identifier.normalized, identifier.kind.rawValue])
     }
 

@@ -51,6 +51,9 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
         var unanswered = 0
         var printing = false
         var stalled = false
+        /// The tail of a command that a stall cut in two: it goes out before anything else, or
+        /// the printer would read the next bytes as that command's arguments.
+        var owed: [UInt8] = []
         /// What `printer.status` last said (all clear until the printer says otherwise, so a
         /// printer that is fine at start adds no event).
         var reported = PrinterState()
@@ -154,6 +157,7 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
                 link.reader = StatusReader()
                 link.reported = PrinterState()
                 link.stalled = false
+                link.owed = []
                 link.answered = false
                 link.unanswered = 0
             }
@@ -177,19 +181,21 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
         guard let stream else {
             throw DeviceError(device: info.name, .notReady, "\(problem ?? "not ready"); the job stays queued and prints when the printer is ready")
         }
+        let owed = takeOwed()
+        let bytes = owed.isEmpty ? job.bytes : owed + job.bytes
+        var sent = 0  // of `bytes`: what was owed, then the job
         defer {
             link.withLock { link in
                 link.printing = false
                 link.stalled = false  // a stall belongs to the job: the next starts clean
             }
         }
-        var sent = 0
         do {
-            while sent < job.bytes.count {
+            while sent < bytes.count {
                 try Task.checkCancellation()
-                let end = min(job.bytes.count, sent + settings.chunkBytes)
+                let end = min(bytes.count, sent + settings.chunkBytes)
                 do {
-                    try await stream.write(Array(job.bytes[sent..<end]), timeout: settings.stallTimeout)
+                    try await stream.write(Array(bytes[sent..<end]), timeout: settings.stallTimeout)
                     sent = end
                     if link.withLock({ $0.stalled }) { await setStalled(false, events: events) }
                 } catch let error as TransportError where error.kind == .timedOut {
@@ -204,13 +210,33 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             await stream.close()
             await statusCell.set(derivedStatus(), device: info.name, events)
             sent += error.bytesWritten ?? 0
-            if sent == 0 {
+            let printed = max(0, sent - owed.count)
+            if printed == 0 {
                 throw DeviceError(device: info.name, .notReady, "\(error.message); nothing was sent, the job stays queued")
             }
-            throw DeviceError(device: info.name, .interrupted, "\(error.message); \(sent) of \(job.bytes.count) bytes were sent, so the job is printed again in full, marked REPRINT, when the printer is back")
+            throw DeviceError(device: info.name, .interrupted, "\(error.message); \(printed) of \(job.bytes.count) bytes were sent, so the job is printed again in full, marked REPRINT, when the printer is back")
         } catch is CancellationError {
-            throw DeviceError(device: info.name, .interrupted, "tilld stopped part-way through the job (\(sent) of \(job.bytes.count) bytes sent); it is printed again in full, marked REPRINT")
+            let printed = max(0, sent - owed.count)
+            if printed == 0 {
+                keepOwed(owed, sent: sent)
+                throw DeviceError(device: info.name, .notReady, "tilld stopped before the job began; it stays queued")
+            }
+            throw DeviceError(device: info.name, .interrupted, "tilld stopped part-way through the job (\(printed) of \(job.bytes.count) bytes sent); it is printed again in full, marked REPRINT")
         }
+    }
+
+    /// What a stall left owed to the printer, taken to be sent first by the caller.
+    private func takeOwed() -> [UInt8] {
+        link.withLock { link in
+            defer { link.owed = [] }
+            return link.owed
+        }
+    }
+
+    /// The part of `owed` beyond the first `sent` bytes is still owed.
+    private func keepOwed(_ owed: [UInt8], sent: Int) {
+        guard sent < owed.count else { return }
+        link.withLock { $0.owed = Array(owed[max(0, sent)...]) + $0.owed }
     }
 
     /// Takes the link for a job or a kick (they never interleave: a kick inside picture data
@@ -249,9 +275,11 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             link.withLock { $0.reader.sent(.printer) }
             kick += StatusQuery.printer.command
         }
+        let owed = takeOwed()
         do {
-            try await stream.write(kick, timeout: settings.stallTimeout)
+            try await stream.write(owed + kick, timeout: settings.stallTimeout)
         } catch let error as TransportError {
+            keepOwed(owed, sent: error.bytesWritten ?? 0)
             throw DeviceError(device: info.name, .notReady, "the drawer kick did not reach the printer: \(error.message)")
         }
         // The status loop re-plans with the shorter interval (a USB link's loop is asleep, not reading).
@@ -268,7 +296,13 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             throw TransportError(.unplugged, endpoint: "printer \(info.name)", "the display hangs on printer \"\(info.name)\", which is \(problem ?? "not ready"); it is shown again when the printer is back")
         }
         defer { link.withLock { $0.printing = false } }
-        try await stream.write(ESCPOS.selectPeripheral(.display) + bytes + ESCPOS.selectPeripheral(.printer), timeout: settings.stallTimeout)
+        let owed = takeOwed()
+        do {
+            try await stream.write(owed + ESCPOS.selectPeripheral(.display) + bytes + ESCPOS.selectPeripheral(.printer), timeout: settings.stallTimeout)
+        } catch let error as TransportError {
+            keepOwed(owed, sent: error.bytesWritten ?? 0)
+            throw error
+        }
     }
 
     public func drawerPinChanges() -> AsyncStream<Bool> {
@@ -299,7 +333,8 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             return
         }
         let asks = encoder.profile.realTimeStatus
-        if asks { try await stream.write(ESCPOS.automaticStatusBack(0x0F), timeout: settings.stallTimeout) }
+        // Automatic Status Back is turned on with the first round of queries.
+        var automaticStatusOn = !asks
         let clock = ContinuousClock()
         var nextAsk = clock.now
         var askedAt: ContinuousClock.Instant? = nil
@@ -318,9 +353,9 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             if asks, nextAsk > clock.now + interval { nextAsk = clock.now + interval }
             if asks, clock.now >= nextAsk {
                 nextAsk = clock.now + interval
-                if link.withLock({ !$0.printing }) {
-                    link.withLock { link in StatusQuery.allCases.forEach { link.reader.sent($0) } }
-                    try await stream.write(StatusQuery.allCases.flatMap(\.command), timeout: settings.stallTimeout)
+                let prefix = automaticStatusOn ? [] : ESCPOS.automaticStatusBack(0x0F)
+                if try await ask(StatusQuery.allCases, after: prefix, on: stream, events: events) {
+                    automaticStatusOn = true
                     askedAt = clock.now
                 }
             }
@@ -375,6 +410,52 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
         }
     }
 
+    /// Sends `prefix` and `queries` unless a job, a kick or a display message holds the link
+    /// (never inside one: a query inside picture data is printed as dots). Returns whether they
+    /// went out. A printer that takes nothing for `stallTimeout` has stopped taking data (a
+    /// full buffer: paper out, a cover open), which is not gone: the link stays, the printer is
+    /// shown stalled until it takes data again, the queries that did not leave are not waited
+    /// for, and the tail of one cut in two is owed to the printer before anything else, so a
+    /// job that follows is never read as its argument (nor cut off and reprinted).
+    private func ask(_ queries: [StatusQuery], after prefix: [UInt8], on stream: any ByteStream, events: any EventSink) async throws -> Bool {
+        let owed = link.withLock { link -> [UInt8]? in
+            guard !link.printing, link.stream === stream else { return nil }
+            link.printing = true
+            queries.forEach { link.reader.sent($0) }
+            defer { link.owed = [] }
+            return link.owed
+        }
+        guard let owed else { return false }
+        defer { link.withLock { $0.printing = false } }
+        do {
+            try await stream.write(owed + prefix + queries.flatMap(\.command), timeout: settings.stallTimeout)
+            if link.withLock({ $0.stalled }) { await setStalled(false, events: events) }
+            return true
+        } catch let error as TransportError where error.kind == .timedOut {
+            let written = error.bytesWritten ?? 0
+            let started = link.withLock { link -> Int in
+                guard written >= owed.count else {
+                    link.owed = Array(owed[written...])
+                    link.reader.unsent(queries.count)
+                    return 0
+                }
+                // Whole commands that went out, and the tail of the one cut in two.
+                var left = written - owed.count
+                var started = 0  // queries that left, whole or in part: their replies may come
+                for (index, command) in ([prefix] + queries.map(\.command)).enumerated() where !command.isEmpty {
+                    guard left > 0 else { break }
+                    if index > 0 { started += 1 }
+                    if left < command.count { link.owed = Array(command[left...]) }
+                    left -= min(left, command.count)
+                }
+                link.reader.unsent(queries.count - started)
+                return started
+            }
+            await setStalled(true, events: events)
+            return started > 0
+        }
+    }
+
     private func setStalled(_ stalled: Bool, events: any EventSink) async {
         link.withLock { $0.stalled = stalled }
         await statusCell.set(derivedStatus(), device: info.name, events)
@@ -398,7 +479,7 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             guard link.stream != nil else { return DeviceStatus(.offline, reason: link.reason) }
             if link.answered, let problem = link.reader.state.problem { return DeviceStatus(.error, reason: problem) }
             if link.stalled {
-                return DeviceStatus(.error, reason: "the printer stopped taking data part-way through a job: load paper or close the cover; it goes on by itself")
+                return DeviceStatus(.error, reason: "the printer stopped taking data (its buffer is full): load paper or close the cover; it goes on by itself")
             }
             if !settings.bidirectional {
                 return DeviceStatus(.online, reason: "status unknown: the link carries nothing back, so paper out is not seen")

@@ -88,6 +88,10 @@ public struct StatusReader: Sendable {
     /// A query went unanswered (timed out): forget it, so later replies are not misread.
     public mutating func forgetPending() { pending.removeAll() }
 
+    /// The last `count` queries marked sent never left (a stalled printer took none of them):
+    /// no reply is due for them.
+    public mutating func unsent(_ count: Int) { pending.removeLast(min(count, pending.count)) }
+
     /// Folds received bytes in; returns whether the state changed.
     @discardableResult
     public mutating func receive(_ bytes: some Sequence<UInt8>) -> Bool {

@@ -51,9 +51,6 @@ struct DisplayChainTests {
         let info = DeviceInfo(name: "front-printer", role: .printer, driver: "escpos", transport: "usblp")
         var settings = EscposPrinterTests.settings()
         settings.chainedDisplay = true
-        // No status queries during the stalled job below: one straddling the stall would time
-        // out and drop the link (that case has its own tests); this test is about the display.
-        settings.statusInterval = .seconds(3600)
         let printer = EscposPrinter(info: info, encoder: ReceiptEncoder(profile: .generic80), settings: settings) { DescriptorStream(fake.io) }
         let directory = DeviceDirectory()
         let profile = DisplayProfile()

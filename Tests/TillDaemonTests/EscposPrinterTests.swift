@@ -159,6 +159,36 @@ struct EscposPrinterTests {
         try await sink.waitFor("online again") { _ in printer.status == .online }
     }
 
+    @Test("a printer that stops taking data between jobs, cutting a status query in two, is stalled, not lost: a job started meanwhile waits, then prints once, whole, after the query's tail")
+    func stallDuringStatusQuery() async throws {
+        let opens = Mutex<[FakeEscposPrinter]>([])
+        let printer = Self.printer {
+            let fake = FakeEscposPrinter()
+            opens.withLock { $0.append(fake) }
+            return fake
+        }
+        let (sink, running) = await Self.start(printer)
+        defer { running.cancel() }
+        let fake = try #require(opens.withLock { $0.first })
+        try await sink.waitFor("a status round") { _ in fake.queries >= 4 }
+        // The next round's four queries (DLE EOT 1..4, 3 bytes each): the first whole and one
+        // byte of the second go out, then the printer takes nothing.
+        let before = fake.io.written.count
+        fake.io.stallWrites(after: 4)
+        try await sink.waitFor("stalled") { _ in printer.status.reason?.contains("stopped taking data") == true }
+        #expect(fake.io.written.count == before + 4, "the status loop does not keep writing into a stalled printer")
+        let job = Self.job(2000)
+        let printing = Task { try await printer.print(job, events: sink) }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(printer.status.state == .error, "still stalled: \(printer.status)")
+        fake.io.resumeWrites()
+        try await printing.value
+        #expect(fake.printed == job.bytes, "the job whole and once; the query's tail was not read as the start of the job")
+        #expect(Array(fake.io.written[before..<before + 6]) == [0x10, 0x04, 0x01, 0x10, 0x04, 0x02], "the cut query completed first")
+        #expect(opens.withLock { $0.count } == 1, "the link was kept: a stall is not an unplug")
+        try await sink.waitFor("online again") { _ in printer.status == .online }
+    }
+
     @Test("unplugged mid-job: interrupted (so the spool reprints it whole), offline, and online again when it is back")
     func unplugMidJob() async throws {
         let fakes = Mutex<[FakeEscposPrinter]>([])

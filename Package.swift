@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "TillCore"),
         // Pure ESC/POS: receipt -> bytes, code pages, barcodes, raster, status bytes -> status,
         // bytes -> text (the virtual printer). No I/O.
-        .target(name: "TillESCPOS", dependencies: ["TillCore"]),
+        .target(name: "TillESCPOS", dependencies: ["TillCore", "CDither"]),
+        // Floyd-Steinberg over eight rows at once (vector lanes): a logo is dithered for every receipt.
+        .target(name: "CDither"),
         // Pure pole-display command sets (Epson DM-D, CD5220) and layout.
         .target(name: "TillDisplay", dependencies: ["TillESCPOS"]),
         // libpng (receipt logos) and libqrencode (QR codes as pictures for printers without

@@ -187,7 +187,12 @@ struct DitheringTests {
         return dots
     }
 
-    @Test("the fast Floyd-Steinberg gives the textbook's dots", arguments: [(1, 1), (7, 3), (8, 8), (13, 5), (64, 9), (577, 4)])
+    /// Sizes around the eight-row bands and their two-pixel skew: fewer rows than a band, a
+    /// band and one row, pictures narrower than the skew of a whole band (14 pixels), widths
+    /// that are not whole bytes, a full-width logo.
+    @Test("the fast Floyd-Steinberg gives the textbook's dots", arguments: [
+        (1, 1), (7, 3), (8, 8), (13, 5), (64, 9), (577, 4), (2, 17), (14, 16), (15, 15), (16, 24), (23, 7), (100, 33), (576, 160),
+    ])
     func exact(width: Int, height: Int) {
         var random = SplitMix64(seed: UInt64(width * 1000 + height))
         let image = GrayImage(width: width, height: height, pixels: (0..<width * height).map { _ in UInt8.random(in: 0...255, using: &random) })

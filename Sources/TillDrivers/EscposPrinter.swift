@@ -333,7 +333,7 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             return
         }
         let asks = encoder.profile.realTimeStatus
-        // Automatic Status Back is turned on with the first round of queries.
+        // Automatic Status Back is turned on before the first round of queries.
         var automaticStatusOn = !asks
         let clock = ContinuousClock()
         var nextAsk = clock.now
@@ -353,9 +353,12 @@ public final class EscposPrinter: ReceiptPrinter, DrawerPort, DisplayPort {
             if asks, nextAsk > clock.now + interval { nextAsk = clock.now + interval }
             if asks, clock.now >= nextAsk {
                 nextAsk = clock.now + interval
-                let prefix = automaticStatusOn ? [] : ESCPOS.automaticStatusBack(0x0F)
-                if try await ask(StatusQuery.allCases, after: prefix, on: stream, events: events) {
-                    automaticStatusOn = true
+                // Automatic Status Back first, in a write of its own (a USB printer takes each
+                // as one transfer).
+                if !automaticStatusOn {
+                    automaticStatusOn = try await ask([], after: ESCPOS.automaticStatusBack(0x0F), on: stream, events: events)
+                }
+                if automaticStatusOn, try await ask(StatusQuery.allCases, after: [], on: stream, events: events) {
                     askedAt = clock.now
                 }
             }

@@ -199,11 +199,20 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
         }
     }
 
-    /// The next marquee frame (no event: the lines have not changed).
+    /// The next marquee frame (no event: the lines have not changed), or with `advance` false
+    /// the glass as it should be (after reopening).
     private func redraw(events: any EventSink, advance: Bool = false) async {
+        guard let stream = try? await claim() else { return }
+        defer { release() }
+        // The lines are read only now, holding the link: an update that took it first has
+        // replaced them (and planned its own frames), and a frame of the old lines must not
+        // be drawn over it.
         let columns = encoder.profile.columns
-        let lines = screen.withLock { s -> [String] in
-            if advance { s.frame += 1 }
+        let lines = screen.withLock { s -> [String]? in
+            if advance {
+                guard let due = s.nextFrame, due <= .now else { return nil }
+                s.frame += 1
+            }
             let frame = s.frame
             s.nextFrame = s.lines.contains { $0.count > columns } ? .now + behaviour.marqueeStep : nil
             return s.lines.map { line in
@@ -211,8 +220,7 @@ public final class PoleDisplay: CustomerDisplay, SaleFollower {
                 return frames[frame % frames.count]
             }
         }
-        guard let stream = try? await claim() else { return }
-        defer { release() }
+        guard let lines else { return }
         do {
             try await stream.write(lines.isEmpty ? encoder.clear : encoder.show(lines), timeout: .seconds(2))
         } catch let error as TransportError {

@@ -37,12 +37,12 @@ struct AccessAndToolsTests {
         #expect(mode == 0o660)
         let tillctl = try tillctlForOthers(in: daemon)
         let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        let (statusCode, statusOut, _) = try daemon.tillctl(["status"], executable: tillctl, prefix: asNobody)
+        let (statusCode, statusOut, _) = try await daemon.tillctl(["status"], executable: tillctl, prefix: asNobody)
         #expect(statusCode == 0, "a read peer may ask for status")
         #expect(statusOut.contains("tilld 0.1.0"))
         // Every act op is refused with the code forbidden (tillctl prints the code first).
         for command in [["drawer", "open"], ["publish", "sale.voided", #"{"sale":"S1"}"#], ["print", "test"], ["display", "refused"]] {
-            let (code, _, error) = try daemon.tillctl(command, executable: tillctl, prefix: asNobody)
+            let (code, _, error) = try await daemon.tillctl(command, executable: tillctl, prefix: asNobody)
             #expect(code == 1)
             #expect(error.hasPrefix("tillctl: forbidden: ") && error.contains("act_users"), "\(command): \(error)")
         }
@@ -60,7 +60,7 @@ struct AccessAndToolsTests {
         let line = daemon.log.split(separator: "\n").first { $0.contains("pid=\(peerPID)") } ?? ""
         #expect(line.contains("forbidden") && line.contains("uid=65534") && line.contains("op=drawer.open"), "\(line)")
         // Root may do everything.
-        let (rootCode, _, rootError) = try daemon.tillctl(["drawer", "open"])
+        let (rootCode, _, rootError) = try await daemon.tillctl(["drawer", "open"])
         #expect(rootCode == 0, "\(rootError)")
     }
 
@@ -71,9 +71,9 @@ struct AccessAndToolsTests {
         let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"nogroup\"\n" + access)
         let tillctl = try tillctlForOthers(in: daemon)
         let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        let (code, _, error) = try daemon.tillctl(["drawer", "open"], executable: tillctl, prefix: asNobody)
+        let (code, _, error) = try await daemon.tillctl(["drawer", "open"], executable: tillctl, prefix: asNobody)
         #expect(code == 0, "\(error)")
-        let (publishCode, _, publishError) = try daemon.tillctl(["publish", "sale.voided", #"{"sale":"S1"}"#], executable: tillctl, prefix: asNobody)
+        let (publishCode, _, publishError) = try await daemon.tillctl(["publish", "sale.voided", #"{"sale":"S1"}"#], executable: tillctl, prefix: asNobody)
         #expect(publishCode == 0, "\(publishError)")
     }
 
@@ -82,7 +82,7 @@ struct AccessAndToolsTests {
         let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"nogroup\"\n")
         let tillctl = try tillctlForOthers(in: daemon)
         // uid 1 (daemon) with gid 1: not in nogroup.
-        let (code, _, error) = try daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
+        let (code, _, error) = try await daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
         #expect(code != 0)
         #expect(error.contains("permission denied") && error.contains("nogroup"), "\(error)")
     }
@@ -98,25 +98,25 @@ struct AccessAndToolsTests {
         let output = Pipe()
         watcher.standardOutput = output
         try watcher.run()
-        #expect(try daemon.tillctl(["simulate", "scan", "LOYALTY-42"]).0 == 0)
+        #expect(try await daemon.tillctl(["simulate", "scan", "LOYALTY-42"]).0 == 0)
         #expect(await waitForExit(watcher), "tillctl watch --count 1 ends after one event")
         let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let event = try JSONText.decode(line.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(event["topic"] == "scanner.data" && event["data"]?["text"] == "LOYALTY-42")
 
-        let (publishCode, publishOut, _) = try daemon.tillctl(["publish", "sale.started", #"{"sale":"S1","till":"T1"}"#])
+        let (publishCode, publishOut, _) = try await daemon.tillctl(["publish", "sale.started", #"{"sale":"S1","till":"T1"}"#])
         #expect(publishCode == 0 && publishOut.contains("seq"))
-        let (badCode, _, badError) = try daemon.tillctl(["publish", "sale.started", #"{"sale":"S1"}"#])
+        let (badCode, _, badError) = try await daemon.tillctl(["publish", "sale.started", #"{"sale":"S1"}"#])
         #expect(badCode != 0 && badError.contains("data.till"), "one-line reason naming the field: \(badError)")
-        let (devicesCode, devicesOut, _) = try daemon.tillctl(["devices"])
+        let (devicesCode, devicesOut, _) = try await daemon.tillctl(["devices"])
         #expect(devicesCode == 0 && devicesOut.contains("sim-printer") && devicesOut.contains("online"))
-        let (doctorCode, doctorOut, _) = try daemon.tillctl(["doctor"])
+        let (doctorCode, doctorOut, _) = try await daemon.tillctl(["doctor"])
         #expect(doctorCode == 0 && doctorOut.contains("ok   sim-printer"), "\(doctorOut)")
-        let (since, sinceOut, _) = try daemon.tillctl(["watch", "--since", "0", "--count", "2", "device.*"])
+        let (since, sinceOut, _) = try await daemon.tillctl(["watch", "--since", "0", "--count", "2", "device.*"])
         #expect(since == 0 && sinceOut.split(separator: "\n").count == 2 && sinceOut.contains("#1 device.added [sim-scanner]"))
 
-        daemon.stop()
-        let (downCode, _, downError) = try daemon.tillctl(["status"])
+        await daemon.stop()
+        let (downCode, _, downError) = try await daemon.tillctl(["status"])
         #expect(downCode == 1)
         #expect(downError.contains("tilld is not running") && downError.contains(daemon.socket))
     }
@@ -126,7 +126,7 @@ struct AccessAndToolsTests {
         let daemon = try await DaemonUnderTest(config: "[socket]\ngroup = \"no-such-group-tilld\"\n")
         #expect(daemon.log.contains("groupadd no-such-group-tilld"), "the daemon says how to create it")
         let tillctl = try tillctlForOthers(in: daemon)
-        let (code, _, error) = try daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
+        let (code, _, error) = try await daemon.tillctl(["status"], executable: tillctl, prefix: ["/usr/bin/setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
         #expect(code == 1)
         #expect(error.contains("groupadd till") && error.contains("could not give it its own group"), "\(error)")
         #expect(!error.contains("usermod -aG root"), "never advise joining root's group: \(error)")
@@ -159,11 +159,11 @@ struct AccessAndToolsTests {
         try watcher.run()
         defer { if watcher.isRunning { kill(watcher.processIdentifier, SIGKILL) } }
         try await poll("the watcher to subscribe") {
-            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+            let (_, out, _) = try await daemon.tillctl(["status", "--json"])
             return (try? JSONText.decode(out))?["subscribers"]?.intValue ?? 0 >= 1
         }
         try await daemon.connect { till in _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "A"]]) }
-        daemon.stop()
+        await daemon.stop()
         // Published while the watcher is cut off: it must still see it, from the journal.
         try await daemon.start()
         try await daemon.connect { till in
@@ -196,7 +196,7 @@ struct AccessAndToolsTests {
         // Wait until it has subscribed (it says so on stderr), then scan.
         let said = try readUntil(errors, contains: "subscribed", timeout: .seconds(20))
         #expect(said.contains("subscribed"), "\(said)")
-        #expect(try daemon.tillctl(["simulate", "scan", "4006381333931"]).0 == 0)
+        #expect(try await daemon.tillctl(["simulate", "scan", "4006381333931"]).0 == 0)
         #expect(await waitForExit(python))
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(python.terminationStatus == 0)

@@ -77,12 +77,12 @@ final class CRMUnderTest: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds (till-crm is asynchronous by design).
-    func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+    func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
             do {
-                if try condition() { return }
+                if try await condition() { return }
             } catch {
                 lastError = error
             }
@@ -331,7 +331,7 @@ struct CRMLifecycleTests {
     @Test("SIGTERM stops till-crm promptly, also while it is waiting for an absent tilld")
     func sigterm() async throws {
         let daemon = try await DaemonUnderTest()
-        daemon.stop()
+        await daemon.stop()
         let crm = try CRMUnderTest(daemon: daemon)
         try await crm.eventually("a reconnect attempt") { crm.log.contains("tilld is not reachable") }
         kill(crm.process.processIdentifier, SIGTERM)

@@ -39,7 +39,7 @@ struct CRMResumeTests {
             for index in 0..<1100 { try await till.request("publish", ["topic": "pos.tick", "data": ["n": .int(Int64(index))]]) }
         }
         try await poll("retention to prune") {
-            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+            let (_, out, _) = try await daemon.tillctl(["status", "--json"])
             return (try? JSONText.decode(out))?["journal"]?["oldest"]?.intValue ?? 0 > 1
         }
         try await daemon.connect { till in try await till.sale("S1", total: "2.00", identify: ["email": "late@example.com"]) }
@@ -53,13 +53,13 @@ struct CRMResumeTests {
         let daemon = try await DaemonUnderTest(config: "[journal]\nretain_events = 1000\n", demo: false)
         let crm = try CRMUnderTest(daemon: daemon)
         try await crm.eventually("till-crm to follow") { crm.log.contains("following tilld") }
-        func follower() throws -> JSONValue? {
-            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+        func follower() async throws -> JSONValue? {
+            let (_, out, _) = try await daemon.tillctl(["status", "--json"])
             return (try? JSONText.decode(out))?["followers"]?.arrayValue?.first { $0["name"] == "till-crm" }
         }
         try await daemon.connect { till in try await till.sale("S0", total: "2.00", identify: ["email": "horizon@example.com"]) }
         try await crm.eventually("till-crm to acknowledge the sale") {
-            let seen = try follower()
+            let seen = try await follower()
             return seen?["behind"] == 0 && (seen?["seq"]?.intValue ?? 0) >= 3
         }
         kill(crm.pid, SIGSTOP)
@@ -72,15 +72,15 @@ struct CRMResumeTests {
                 try await till.request("publish", ["topic": "sale.completed", "data": ["sale": .string("S\(index)"), "total": "1.00", "currency": "EUR"]])
             }
         }
-        let stopped = try #require(try follower())
+        let stopped = try #require(try await follower())
         #expect(stopped["state"] == "near_horizon", "\(stopped)")
         #expect(stopped["behind"] == 810)
-        let (code, doctor, _) = try daemon.tillctl(["doctor"])
+        let (code, doctor, _) = try await daemon.tillctl(["doctor"])
         #expect(code == 1, "doctor fails on a follower near the horizon")
         #expect(doctor.contains("follower till-crm is 810 events behind") && doctor.contains("till-crm status"), "\(doctor)")
         kill(crm.pid, SIGCONT)
-        try await crm.eventually("till-crm to catch up and say so") { try follower()?["behind"] == 0 }
-        #expect(try follower()?["state"] == "ok")
+        try await crm.eventually("till-crm to catch up and say so") { try await follower()?["behind"] == 0 }
+        #expect(try await follower()?["state"] == "ok")
         #expect(try crm.profile("horizon@example.com")?["visits"]?.intValue == 271)
     }
 

@@ -105,7 +105,7 @@ struct DemoFlowTests {
             #expect(shown.topic == "display.updated" && shown.data["lines"] == ["Flat white", "7.00 EUR"])
             #expect(try String(contentsOfFile: daemon.stateDirectory + "/demo/sim-display.txt", encoding: .utf8) == "Flat white\n7.00 EUR\n")
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed on a clean stop")
     }
 
@@ -136,7 +136,7 @@ struct DemoFlowTests {
             #expect(kicked.data["sale"] == "S42" && kicked.data["uid"] == .int(Int64(getuid())) && kicked.data["pid"]?.intValue ?? 0 > 0, "\(kicked.data)")
             #expect(events.filter { $0.topic == "drawer.kicked" }.count == 1, "the refused kick is not in the trail")
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         let (code, output, error) = try runProcess(Binaries.tillctl, ["drawer", "log", "--socket", daemon.socket])
         #expect(code == 0, "\(error)")

@@ -26,12 +26,12 @@ struct DoctorTests {
             path = "/dev/ttyS0"
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false, wrapper: asNobody)
-        let (code, output, _) = try await offThePool { try daemon.tillctl(["doctor"]) }
+        let (code, output, _) = try await offThePool { try daemon.tillctlBlocking(["doctor"]) }
         #expect(code == 1, "\(output)")
         let line = output.split(separator: "\n").map(String.init).first { $0.contains("back-scanner: /dev/ttyS0") }
         #expect(line?.hasPrefix("FAIL") == true && line?.contains("crw------- root:root") == true && line?.contains("tilld runs as nobody") == true, "\(output)")
         #expect(output.contains("install the udev rules"), "\(output)")
-        let (_, json, _) = try await offThePool { try daemon.tillctl(["doctor", "--json"]) }
+        let (_, json, _) = try await offThePool { try daemon.tillctlBlocking(["doctor", "--json"]) }
         #expect(json.split(separator: "\n").contains { $0.contains(#""ok":false"#) && $0.contains("/dev/ttyS0") }, "\(json)")
     }
 
@@ -46,12 +46,12 @@ struct DoctorTests {
             usb = { vendor = "04b8", product = "0e15", serial = "PRN-7" }
             """
         let daemon = try await DaemonUnderTest(config: config, demo: false, wrapper: bed.wrapper)
-        let (code, output, _) = try await offThePool { try daemon.tillctl(["doctor"]) }
+        let (code, output, _) = try await offThePool { try daemon.tillctlBlocking(["doctor"]) }
         #expect(code == 1, "\(output)")
         let line = output.split(separator: "\n").map(String.init).first { $0.contains("front-printer: the usblp kernel driver is bound") }
         #expect(line?.hasPrefix("FAIL") == true, "\(output)")
         #expect(output.contains("/sys/bus/usb/drivers/usblp/unbind"), "\(output)")
-        let (_, devices, _) = try await offThePool { try daemon.tillctl(["devices"]) }
+        let (_, devices, _) = try await offThePool { try daemon.tillctlBlocking(["devices"]) }
         #expect(devices.contains("/dev/usb/lp0") && devices.contains("the usblp node of the printer tilld drives through libusb as front-printer"), "\(devices)")
     }
 }

@@ -87,7 +87,7 @@ struct DurabilityTests {
             }
             return seqs
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         let trace = SyncTrace(try String(contentsOfFile: tracePath, encoding: .utf8))
         return (trace, acknowledged)
     }
@@ -134,7 +134,7 @@ struct DurabilityTests {
             #expect(error.message.contains("chattr -i \(wal)"), "\(error.message)")
         }
         for command in [["simulate", "scan", "4006381333931"], ["drawer", "open"], ["print", "test"]] {
-            let (code, _, stderr) = try daemon.tillctl(command)
+            let (code, _, stderr) = try await daemon.tillctl(command)
             #expect(code == 1, "tillctl \(command.joined(separator: " ")) must fail")
             #expect(stderr.contains("journal_unavailable") && stderr.contains("chattr -i"), "\(stderr)")
         }
@@ -144,19 +144,19 @@ struct DurabilityTests {
                 (error as? WireError)?.code == .journalUnavailable
             }
         }
-        let (statusCode, statusOut, _) = try daemon.tillctl(["status"])
+        let (statusCode, statusOut, _) = try await daemon.tillctl(["status"])
         #expect(statusCode == 1)
         #expect(statusOut.contains("DEGRADED") && statusOut.contains("chattr -i"), "\(statusOut)")
-        let (doctorCode, doctorOut, _) = try daemon.tillctl(["doctor"])
+        let (doctorCode, doctorOut, _) = try await daemon.tillctl(["doctor"])
         #expect(doctorCode == 1)
         #expect(doctorOut.contains("FAIL journal commits events"), "\(doctorOut)")
         // Wait for the drawer's own event to be held.
         try await poll("the drawer.closed event to be held") {
-            let (_, out, _) = try daemon.tillctl(["status", "--json"])
+            let (_, out, _) = try await daemon.tillctl(["status", "--json"])
             return (try? JSONText.decode(out))?["journal"]?["held"]?.intValue ?? 0 >= 1
         }
         try chattrInTest("-i", wal)
-        try await poll("the journal to recover") { try daemon.tillctl(["status"]).0 == 0 }
+        try await poll("the journal to recover") { try await daemon.tillctl(["status"]).0 == 0 }
         try await daemon.connect { till in
             let after = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": "S1"]])["seq"]!.intValue!
             try await till.request("subscribe", ["since": .int(before - 1)])
@@ -193,9 +193,9 @@ struct DurabilityTests {
             #expect(error.message.contains("deleted") && error.message.contains("restart tilld"), "\(error.message)")
         }
         #expect(daemon.log.contains("was deleted while tilld was running"))
-        let (code, out, _) = try daemon.tillctl(["status"])
+        let (code, out, _) = try await daemon.tillctl(["status"])
         #expect(code == 1 && out.contains("restart tilld"), "\(out)")
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         try await daemon.connect { till in
             #expect(till.hello.seq >= last, "hello's seq does not go back with the journal")
@@ -284,9 +284,9 @@ struct DurabilityTests {
 }
 
 /// Polls `condition` every 100 ms for at most `timeout`.
-func poll(_ what: String, timeout: Duration = .seconds(15), every interval: Duration = .milliseconds(100), _ condition: () throws -> Bool) async throws {
+func poll(_ what: String, timeout: Duration = .seconds(15), every interval: Duration = .milliseconds(100), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
-    while try !condition() {
+    while try await !condition() {
         if ContinuousClock.now > deadline { throw TimedOut(what: what) }
         try await Task.sleep(for: interval)
     }

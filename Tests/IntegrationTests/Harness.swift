@@ -98,10 +98,16 @@ final class DaemonUnderTest: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.isRunning { throw TimedOut(what: "tilld to start (it exited; log: \(log.suffix(2000)))") }
-            if let client = try? RawClient(path: socket), (try? client.readLine(timeout: .seconds(2))) != nil {
-                client.close()
-                return
-            }
+            // The probe blocks (a connect, a read of up to 2 s), so it runs off the cooperative
+            // pool: dozens of tests start a tilld at once, and probes holding both of this
+            // machine's pool threads stalled every other test for 20 s.
+            let socket = self.socket
+            let greeted = (try? await offThePool { () -> Bool in
+                guard let client = try? RawClient(path: socket) else { return false }
+                defer { client.close() }
+                return (try? client.readLine(timeout: .seconds(2))) != nil
+            }) ?? false
+            if greeted { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TimedOut(what: "tilld's socket \(socket)")
@@ -125,9 +131,14 @@ final class DaemonUnderTest: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM and wait (at most 30 s, then SIGKILL and -1); returns the exit status.
+    /// SIGTERM and wait (at most 30 s, then SIGKILL and -1); returns the exit status. The
+    /// wait is off the cooperative pool (it polls with usleep).
     @discardableResult
-    func stop() -> Int32 {
+    func stop() async -> Int32 {
+        (try? await offThePool { self.stopBlocking() }) ?? -1
+    }
+
+    private func stopBlocking() -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
         kill(pid, SIGTERM)
         for _ in 0..<3000 where process.isRunning { usleep(10_000) }
@@ -155,8 +166,13 @@ final class DaemonUnderTest: @unchecked Sendable {
         try await TillConnection.with(socket: socket, body)
     }
 
-    /// Runs tillctl and returns (status, stdout, stderr).
-    func tillctl(_ arguments: [String], executable: String = Binaries.tillctl, prefix: [String] = []) throws -> (Int32, String, String) {
+    /// Runs tillctl and returns (status, stdout, stderr), waiting off the cooperative pool.
+    func tillctl(_ arguments: [String], executable: String = Binaries.tillctl, prefix: [String] = []) async throws -> (Int32, String, String) {
+        try await offThePool { try self.tillctlBlocking(arguments, executable: executable, prefix: prefix) }
+    }
+
+    /// tillctl, waiting on this thread (for code already off the pool).
+    func tillctlBlocking(_ arguments: [String], executable: String = Binaries.tillctl, prefix: [String] = []) throws -> (Int32, String, String) {
         try runProcess(prefix.isEmpty ? executable : prefix[0], (prefix.isEmpty ? [] : Array(prefix.dropFirst()) + [executable]) + arguments + ["--socket", socket])
     }
 }

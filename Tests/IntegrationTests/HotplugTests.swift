@@ -50,7 +50,7 @@ struct HotplugTests {
         do {
             return try await body()
         } catch let error as TimedOut {
-            let devices = (try? await offThePool { try daemon.tillctl(["devices", "--json"]) }).map { $0.1 } ?? "?"
+            let devices = (try? await offThePool { try daemon.tillctlBlocking(["devices", "--json"]) }).map { $0.1 } ?? "?"
             throw TimedOut(what: "\(what) (\(error.what)); devices:\n\(devices)\nlog:\n\(daemon.log.suffix(3000))")
         }
     }
@@ -98,7 +98,7 @@ struct HotplugTests {
             let second = try await till.collect { $0.contains { $0.topic == "scanner.data" } }
             #expect(second.last?.data["text"] == "5901234123457")
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         #expect(!daemon.log.contains("event10") || !daemon.log.contains("grab"), "the keyboard was never opened")
     }
 
@@ -147,7 +147,7 @@ struct HotplugTests {
             #expect(try await claims(till) == names, "the same names after replug in the other order")
             return names
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         let after = try await daemon.connect { till in try await claims(till) }
         #expect(after == before, "the same names after a restart (kept in the state directory)")

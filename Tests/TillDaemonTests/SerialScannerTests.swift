@@ -19,8 +19,10 @@ final class RecordingSink: EventSink {
     var scans: [Scan] { events.withLock { $0.compactMap { if case .scan(let scan) = $0.1 { scan } else { nil } } } }
     var states: [DeviceStatus] { events.withLock { $0.compactMap { if case .state(let status) = $0.1 { status } else { nil } } } }
 
+    /// Generous: the whole suite runs at once, and while dozens of integration tests start
+    /// their daemons a two-core machine gives this process no time for up to ~20 s.
     func waitFor(_ what: String, _ condition: @escaping @Sendable (RecordingSink) -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(45)
         while !condition(self) {
             guard ContinuousClock.now < deadline else { throw TransportError(.timedOut, endpoint: "test", "waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(10))

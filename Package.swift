@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "TillESCPOS", dependencies: ["TillCore", "CDither"]),
         // Floyd-Steinberg over eight rows at once (vector lanes): a logo is dithered for every receipt.
         .target(name: "CDither"),
+        // libjpeg (Debian libjpeg62-turbo-dev) behind two calls that cannot end the process:
+        // the receipt pictures a browser POS sends (till-web).
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         // Pure pole-display command sets (Epson DM-D, CD5220) and layout.
         .target(name: "TillDisplay", dependencies: ["TillESCPOS"]),
         // libpng (receipt logos) and libqrencode (QR codes as pictures for printers without
@@ -145,6 +148,29 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The browser bridge (till-web): HTTP for web POS software, Odoo's IoT box routes; a client
+        // of tilld's socket like till-crm.
+        .target(
+            name: "TillWeb",
+            dependencies: [
+                "TillCore", "TillClient", "TillESCPOS", "TillImaging", "CJPEG",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "till-web",
+            dependencies: [
+                "TillWeb",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "tillctl",
             dependencies: [
@@ -181,6 +207,15 @@ let package = Package(
         .testTarget(name: "TillCoreTests", dependencies: ["TillCore", "TillScanner", "TillTransportTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "TillESCPOSTests", dependencies: ["TillESCPOS", "TillCore", "TillImaging", "TillDisplay", "TillTransportTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "TillClientTests", dependencies: ["TillClient"]),
+        .testTarget(
+            name: "TillWebTests",
+            dependencies: [
+                "TillWeb", "TillCore", "TillESCPOS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "TillTransportTests", dependencies: ["TillTransport", "TillTransportTesting", "TillSystem"]),
         .testTarget(
             name: "TillCRMTests",
@@ -210,7 +245,11 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TillCore", "TillClient", "TillESCPOS", "TillTransportTesting", "tilld", "tillctl", "till-crm", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TillCore", "TillClient", "TillESCPOS", "TillTransportTesting", "TillWeb", "tilld", "tillctl", "till-crm", "till-web",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             exclude: ["Fixtures"]
         ),
     ]

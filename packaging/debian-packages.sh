@@ -6,8 +6,9 @@
 #   libphonenumber-dev: phone numbers for till-crm; libevdev-dev and libxkbcommon-dev (with
 #   xkb-data, the layouts): keyboard-wedge scanners; libusb-1.0-0-dev: USB printers;
 #   libpng-dev and libqrencode-dev: receipt logos, and QR codes as pictures; libudev-dev:
-#   what is plugged in, and hotplug.
-BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev libevdev-dev libxkbcommon-dev xkb-data libusb-1.0-0-dev libpng-dev libqrencode-dev libudev-dev pkg-config"
+#   what is plugged in, and hotplug; libjpeg62-turbo-dev: the receipt pictures a browser POS
+#   sends to till-web.
+BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev libevdev-dev libxkbcommon-dev xkb-data libusb-1.0-0-dev libpng-dev libqrencode-dev libudev-dev libjpeg62-turbo-dev pkg-config"
 
 # To run the tests, on top of the build's:
 #   systemd: systemd-analyze, systemd-socket-activate; util-linux: setpriv (a client as another

@@ -1,0 +1,84 @@
+public import Foundation
+import TOMLKit
+
+/// till-web's settings: `/etc/tilld/till-web.toml` (or `--config`), each overridable by a flag.
+///
+/// ```toml
+/// [web]
+/// listen = "127.0.0.1:8069"   # Odoo's IoT port; loopback unless the POS runs on another machine
+/// socket = "/run/tilld/tilld.sock"
+/// origins = ["https://shop.odoo.com"]   # the pages allowed to use the till
+/// print_retry_seconds = 60    # the same receipt picture again within this is a retry, not a reprint
+/// ```
+public struct WebConfig: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8069
+    public var socket = "/run/tilld/tilld.sock"
+    public var origins: [String] = []
+    public var printRetrySeconds = 60
+
+    public init() {}
+
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// `HOST:PORT`, `[V6]:PORT` or `:PORT` (loopback).
+    public mutating func setListen(_ text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw Invalid(description: "listen = \"\(text)\": write HOST:PORT, e.g. \"127.0.0.1:8069\" (\"0.0.0.0:8069\" for the LAN)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+
+    public static func load(path: String) throws -> WebConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Invalid(description: "\(path): cannot be read (\(error.localizedDescription)); give --config another file, or none to use the flags")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String = "till-web.toml") throws -> WebConfig {
+        var config = WebConfig()
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw Invalid(description: "\(file):\(error.source.begin.line): \(error.description)")
+        }
+        for key in table.keys where key != "web" {
+            throw Invalid(description: "\(file): [\(key)] is not a till-web section; its settings go under [web]")
+        }
+        guard let web = table["web"]?.table else { return config }
+        for key in web.keys {
+            switch key {
+            case "listen":
+                guard let value = web[key]?.string else { throw Invalid(description: "\(file): [web] listen must be a string like \"127.0.0.1:8069\"") }
+                try config.setListen(value)
+            case "socket":
+                guard let value = web[key]?.string else { throw Invalid(description: "\(file): [web] socket must be a path") }
+                config.socket = value
+            case "origins":
+                guard let array = web[key]?.array else { throw Invalid(description: "\(file): [web] origins must be a list of origins, e.g. [\"https://shop.odoo.com\"]") }
+                config.origins = try array.map { value in
+                    guard let origin = value.string, origin.hasPrefix("http://") || origin.hasPrefix("https://") else {
+                        throw Invalid(description: "\(file): [web] origins: \(value) is not an origin; write scheme and host, e.g. \"https://shop.odoo.com\"")
+                    }
+                    return origin
+                }
+            case "print_retry_seconds":
+                guard let value = web[key]?.int, value >= 0 else { throw Invalid(description: "\(file): [web] print_retry_seconds must be a whole number of seconds") }
+                config.printRetrySeconds = value
+            default:
+                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds)")
+            }
+        }
+        return config
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import TillWeb
+
+/// The browser bridge: an HTTP server on loopback (or the LAN) for web POS software that cannot
+/// open tilld's Unix socket. A client of tilld's socket like any other, running as its own user
+/// with the `act` right it needs (docs/web.md).
+@main
+struct TillWebCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "till-web",
+        abstract: "Lets browser POS software (Odoo POS and others) use tilld's devices over HTTP.")
+
+    @Option(help: "Config file ([web] listen, socket, origins).")
+    var config: String?
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8069, Odoo's IoT box port).")
+    var listen: String?
+    @Option(help: "tilld's socket.")
+    var socket: String?
+    @Option(name: .customLong("origin"), help: "A page origin allowed to use the till (repeatable), e.g. https://shop.odoo.com.")
+    var origins: [String] = []
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var settings: WebConfig
+        do {
+            settings = try config.map(WebConfig.load(path:)) ?? WebConfig()
+            if let listen { try settings.setListen(listen) }
+        } catch let error as WebConfig.Invalid {
+            throw ValidationError(error.description)
+        }
+        if let socket { settings.socket = socket }
+        settings.origins += origins
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "till-web")
+        if settings.origins.isEmpty {
+            logger.warning("no origins are allowed: every browser page is refused; add the POS's origin to [web] origins (or --origin)")
+        }
+        let scans = ScanFeed()
+        let odoo = OdooProxy(till: SocketTillLink(socket: settings.socket), scans: scans,
+                             retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), logger: logger)
+        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: settings.origins), odoo: odoo, logger: logger), logger: logger)
+        let listener: Awaited
+        do {
+            listener = Awaited(try await server.bind(host: settings.host, port: settings.port))
+        } catch {
+            throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error); is another program (an IoT box service?) using the port?")
+        }
+        let address = listener.channel.channel.localAddress.map { "\($0)" } ?? "?"
+        logger.notice("listening", metadata: ["address": "\(address)", "tilld": "\(settings.socket)", "origins": "\(settings.origins)"])
+        let tilld = settings.socket
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await scans.follow(socket: tilld, logger: logger) }
+            group.addTask { try await server.serve(listener.channel) }
+        }
+    }
+}
+
+/// The bound listener, handed to the serving task.
+struct Awaited: @unchecked Sendable {
+    let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    init(_ channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>) { self.channel = channel }
+}

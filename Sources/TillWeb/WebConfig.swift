@@ -23,8 +23,13 @@ public struct WebConfig: Sendable, Equatable {
         public var description: String
     }
 
-    /// `HOST:PORT`, `[V6]:PORT` or `:PORT` (loopback).
+    /// `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback).
     public mutating func setListen(_ text: String) throws {
+        if let port = Int(text), (0...65535).contains(port) {
+            host = "127.0.0.1"
+            self.port = port
+            return
+        }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw Invalid(description: "listen = \"\(text)\": write HOST:PORT, e.g. \"127.0.0.1:8069\" (\"0.0.0.0:8069\" for the LAN)")
         }

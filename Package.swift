@@ -150,10 +150,13 @@ let package = Package(
         ),
         // The browser bridge (till-web): HTTP for web POS software, Odoo's IoT box routes; a client
         // of tilld's socket like till-crm.
+        // Pairing a web page with the till: codes tillctl writes, tokens till-web keeps.
+        .target(name: "TillWebPairing", dependencies: ["TillSystem"]),
         .target(
             name: "TillWeb",
             dependencies: [
-                "TillCore", "TillClient", "TillESCPOS", "TillImaging", "CJPEG",
+                "TillCore", "TillClient", "TillNIO", "TillESCPOS", "TillImaging", "TillWebPairing", "CJPEG",
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -164,7 +167,7 @@ let package = Package(
         .executableTarget(
             name: "till-web",
             dependencies: [
-                "TillWeb",
+                "TillWeb", "TillWebPairing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -174,7 +177,7 @@ let package = Package(
         .executableTarget(
             name: "tillctl",
             dependencies: [
-                "TillCore", "TillClient", "TillESCPOS", "TillImaging",
+                "TillCore", "TillClient", "TillESCPOS", "TillImaging", "TillWebPairing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -210,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "TillWebTests",
             dependencies: [
-                "TillWeb", "TillCore", "TillESCPOS",
+                "TillWeb", "TillWebPairing", "TillCore", "TillESCPOS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -2,6 +2,8 @@ public import Logging
 public import NIOCore
 public import NIOHTTP1
 import NIOPosix
+import Synchronization
+public import NIOWebSocket
 
 /// A request as the bridge's routes see it: the whole body read (up to `HTTPServer.maxBody`).
 public struct HTTPRequest: Sendable {
@@ -46,43 +48,93 @@ public protocol HTTPResponder: Sendable {
     func respond(to request: HTTPRequest) async -> HTTPResponse
 }
 
-/// HTTP/1.1 on NIO, one task per connection, keep-alive, requests answered in order. A body
-/// over `maxBody` is answered 413 and the connection closed (a receipt picture is a few
-/// hundred kilobytes; nothing the bridge takes is larger).
+/// What serves WebSockets: which upgrade requests it takes (checked on the event loop, so it
+/// must not block), and the conversation once upgraded. A request it does not take is answered
+/// as plain HTTP by the responder (which says why: no token, wrong origin).
+public protocol WebSocketService: Sendable {
+    func accepts(_ head: HTTPRequestHead) -> Bool
+    func serve(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, head: HTTPRequestHead) async
+}
+
+/// HTTP/1.1 on NIO, one task per connection, keep-alive, requests answered in order, and the
+/// upgrade to a WebSocket where `webSocket` takes it. A body over `maxBody` is answered 413 and
+/// the connection closed (a receipt picture is a few hundred kilobytes; nothing the bridge
+/// takes is larger).
 public struct HTTPServer: Sendable {
     public static let maxBody = 16 << 20
     let responder: any HTTPResponder
+    let webSocket: (any WebSocketService)?
     let logger: Logger
+    private let refusedUpgrades = RefusedUpgrades()
 
-    public init(responder: any HTTPResponder, logger: Logger) {
+    public init(responder: any HTTPResponder, webSocket: (any WebSocketService)? = nil, logger: Logger) {
         self.responder = responder
+        self.webSocket = webSocket
         self.logger = logger
     }
 
+    public enum Connection: Sendable {
+        case http(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>)
+        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, HTTPRequestHead)
+    }
+    public typealias Listener = NIOAsyncChannel<EventLoopFuture<Connection>, Never>
+
     /// Binds and returns the listening channel (its local address says the port when 0 was asked).
-    public func bind(host: String, port: Int) async throws -> NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never> {
-        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    public func bind(host: String, port: Int) async throws -> Listener {
+        let webSocket = self.webSocket
+        let refused = refusedUpgrades
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
+                        maxFrameSize: Self.maxBody,
+                        shouldUpgrade: { channel, head in
+                            if webSocket?.accepts(head) == true { return channel.eventLoop.makeSucceededFuture(HTTPHeaders()) }
+                            refused.keep(head, for: channel)
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        },
+                        upgradePipelineHandler: { channel, head in
+                            channel.eventLoop.makeCompletedFuture {
+                                // A message split into fragments arrives whole.
+                                try channel.pipeline.syncOperations.addHandler(
+                                    NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: Self.maxBody))
+                                return Connection.webSocket(try NIOAsyncChannel(wrappingChannelSynchronously: channel), head)
+                            }
+                        })
+                    let configuration = NIOTypedHTTPServerUpgradeConfiguration(upgraders: [upgrader]) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            return Connection.http(try NIOAsyncChannel(wrappingChannelSynchronously: channel))
+                        }
+                    }
+                    return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                        configuration: .init(upgradeConfiguration: configuration))
                 }
             }
     }
 
     /// Serves connections on `listener` until the task is cancelled.
-    public func serve(_ listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>) async throws {
+    public func serve(_ listener: Listener) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await listener.executeThenClose { connections in
                 for try await connection in connections {
-                    group.addTask { await self.handle(connection) }
+                    group.addTask {
+                        do {
+                            switch try await connection.get() {
+                            case .http(let channel): await self.handle(channel)
+                            case .webSocket(let channel, let head): await self.webSocket?.serve(channel, head: head)
+                            }
+                        } catch {
+                            self.logger.debug("a connection failed before its first request", metadata: ["error": "\(error)"])
+                        }
+                    }
                 }
             }
         }
     }
 
     private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        defer { _ = refusedUpgrades.take(connection.channel) }  // a client gone before the end
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -97,18 +149,21 @@ public struct HTTPServer: Sendable {
                     case .body(var chunk):
                         if body.readableBytes + chunk.readableBytes > Self.maxBody { tooLarge = true } else { body.writeBuffer(&chunk) }
                     case .end:
+                        // An upgrade the WebSocket service did not take reaches here as its end
+                        // alone (NIO's typed upgrade handler keeps the head): it was kept aside
+                        // when refused, and is answered (why: no token, wrong origin), then closed.
+                        if head == nil, let refused = refusedUpgrades.take(connection.channel) {
+                            try await write(await responder.respond(to: HTTPRequest(method: refused.method, uri: refused.uri, headers: refused.headers)),
+                                            to: refused, keepAlive: false, outbound)
+                            return
+                        }
                         guard let request = head else { continue }
                         head = nil
                         let response = tooLarge
                             ? HTTPResponse.text(.payloadTooLarge, "the body is over \(Self.maxBody >> 20) MiB\n")
                             : await responder.respond(to: HTTPRequest(method: request.method, uri: request.uri, headers: request.headers, body: body))
                         let keepAlive = request.isKeepAlive && !tooLarge
-                        var headers = HTTPHeaders(response.headers)
-                        headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.readableBytes)")
-                        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-                        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
-                        if response.body.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(response.body))) }
-                        try await outbound.write(.end(nil))
+                        try await write(response, to: request, keepAlive: keepAlive, outbound)
                         if !keepAlive { return }
                     }
                 }
@@ -116,5 +171,28 @@ public struct HTTPServer: Sendable {
         } catch {
             logger.debug("an HTTP connection ended with an error", metadata: ["error": "\(error)"])
         }
+    }
+
+    private func write(_ response: HTTPResponse, to request: HTTPRequestHead, keepAlive: Bool,
+                       _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var headers = HTTPHeaders(response.headers)
+        headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.readableBytes)")
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+        if response.body.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(response.body))) }
+        try await outbound.write(.end(nil))
+    }
+}
+
+/// Upgrade requests the WebSocket service refused, by connection, until answered.
+final class RefusedUpgrades: Sendable {
+    private let heads = Mutex<[ObjectIdentifier: HTTPRequestHead]>([:])
+
+    func keep(_ head: HTTPRequestHead, for channel: any Channel) {
+        heads.withLock { $0[ObjectIdentifier(channel)] = head }
+    }
+
+    func take(_ channel: any Channel) -> HTTPRequestHead? {
+        heads.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 }

@@ -9,6 +9,7 @@ import TOMLKit
 /// socket = "/run/tilld/tilld.sock"
 /// origins = ["https://shop.odoo.com"]   # the pages allowed to use the till
 /// print_retry_seconds = 60    # the same receipt picture again within this is a retry, not a reprint
+/// state_dir = "/var/lib/till-web"   # pairing codes and the pages' tokens
 /// ```
 public struct WebConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -16,6 +17,8 @@ public struct WebConfig: Sendable, Equatable {
     public var socket = "/run/tilld/tilld.sock"
     public var origins: [String] = []
     public var printRetrySeconds = 60
+    /// Pairing codes and the tokens pages were given.
+    public var stateDirectory = "/var/lib/till-web"
 
     public init() {}
 
@@ -77,11 +80,14 @@ public struct WebConfig: Sendable, Equatable {
                     }
                     return origin
                 }
+            case "state_dir":
+                guard let value = web[key]?.string else { throw Invalid(description: "\(file): [web] state_dir must be a path") }
+                config.stateDirectory = value
             case "print_retry_seconds":
                 guard let value = web[key]?.int, value >= 0 else { throw Invalid(description: "\(file): [web] print_retry_seconds must be a whole number of seconds") }
                 config.printRetrySeconds = value
             default:
-                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds)")
+                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir)")
             }
         }
         return config

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TillWeb
+import TillWebPairing
 
 /// The browser bridge: an HTTP server on loopback (or the LAN) for web POS software that cannot
 /// open tilld's Unix socket. A client of tilld's socket like any other, running as its own user
@@ -22,6 +23,8 @@ struct TillWebCommand: AsyncParsableCommand {
     var socket: String?
     @Option(name: .customLong("origin"), help: "A page origin allowed to use the till (repeatable), e.g. https://shop.odoo.com.")
     var origins: [String] = []
+    @Option(help: "Where pairing codes and the pages' tokens are kept (default /var/lib/till-web).")
+    var stateDir: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -34,6 +37,7 @@ struct TillWebCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         if let socket { settings.socket = socket }
+        if let stateDir { settings.stateDirectory = stateDir }
         settings.origins += origins
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -48,7 +52,12 @@ struct TillWebCommand: AsyncParsableCommand {
         let scans = ScanFeed()
         let odoo = OdooProxy(till: SocketTillLink(socket: settings.socket), scans: scans,
                              retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), logger: logger)
-        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: settings.origins), odoo: odoo, logger: logger), logger: logger)
+        let origins = OriginPolicy(allowed: settings.origins)
+        let pairing = PairedTokens(directory: PairingDirectory(path: settings.stateDirectory))
+        let server = HTTPServer(
+            responder: Bridge(origins: origins, odoo: odoo, pairing: pairing, logger: logger),
+            webSocket: WebSocketRelay(socket: settings.socket, origins: origins, tokens: pairing, logger: logger),
+            logger: logger)
         let listener: Awaited
         do {
             listener = Awaited(try await server.bind(host: settings.host, port: settings.port))
@@ -67,6 +76,6 @@ struct TillWebCommand: AsyncParsableCommand {
 
 /// The bound listener, handed to the serving task.
 struct Awaited: @unchecked Sendable {
-    let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    init(_ channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>) { self.channel = channel }
+    let channel: HTTPServer.Listener
+    init(_ channel: HTTPServer.Listener) { self.channel = channel }
 }

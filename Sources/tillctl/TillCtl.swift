@@ -4,6 +4,7 @@ import Synchronization
 import TillClient
 import TillESCPOS
 import TillImaging
+import TillWebPairing
 import TillCore
 
 @main
@@ -14,7 +15,7 @@ struct TillCtl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Watch.self, Devices.self, Status.self, Publish.self, Simulate.self, Print.self, Drawer.self, Display.self,
-            Doctor.self,
+            Doctor.self, Web.self,
         ]
     )
 }
@@ -548,6 +549,35 @@ struct Display: AsyncParsableCommand {
         let result = try await connection.run { [params] in try await $0.request("display", params) }
         if connection.json { return connection.emit(result) }
         print(clear ? "display cleared" : "display shows \(lines.count) line\(lines.count == 1 ? "" : "s")")
+    }
+}
+
+/// till-web, the browser bridge (docs/web.md).
+struct Web: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till.", subcommands: [Pair.self])
+
+    struct Pair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a one-time code that lets a page of ORIGIN (e.g. https://pos.example.com) open the till's WebSocket.")
+        @Argument(help: "The page's origin: scheme and host (and port if not the default).")
+        var origin: String
+        @Option(help: "till-web's state directory.")
+        var stateDir = "/var/lib/till-web"
+
+        func run() throws {
+            guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/") else {
+                fail("\(origin) is not an origin: write the scheme and host the page is served from, e.g. https://pos.example.com")
+            }
+            let code: String
+            do {
+                code = try PairingDirectory(path: stateDir).issueCode(for: origin)
+            } catch {
+                fail("cannot write a pairing code in \(stateDir): \(error) (run with sudo, or give till-web's --state-dir)")
+            }
+            print("pairing code for \(PairingDirectory.normalized(origin)): \(code)")
+            print("enter it in the page within 10 minutes (it sends it to till-web's POST /pair once).")
+            print("the origin must also be in till-web's [web] origins.")
+        }
     }
 }
 

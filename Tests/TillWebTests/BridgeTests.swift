@@ -188,7 +188,8 @@ struct BridgeTests {
         #expect(config.host == "0.0.0.0" && config.port == 9000 && config.socket == "/tmp/t.sock")
         #expect(config.origins == ["https://shop.odoo.com"] && config.printRetrySeconds == 30)
         #expect(try WebConfig.parse("").port == 8069, "Odoo's IoT port by default")
-        #expect(throws: WebConfig.Invalid.self) { try WebConfig.parse("[web]\nlisten = \"8069\"") }
+        #expect(throws: WebConfig.Invalid.self) { try WebConfig.parse("[web]\nlisten = \"localhost\"") }
+        #expect(try WebConfig.parse("[web]\nlisten = \"9069\"").host == "127.0.0.1", "a bare port is loopback")
         do {
             _ = try WebConfig.parse("[web]\norigins = [\"shop.odoo.com\"]")
             Issue.record("a bare host was taken as an origin")

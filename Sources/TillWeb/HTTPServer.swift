@@ -13,14 +13,17 @@ public struct HTTPRequest: Sendable {
     public var query: String?
     public var headers: HTTPHeaders
     public var body: ByteBuffer
+    /// The client's IP address (Odoo 16/17's customer display belongs to one cashier's machine).
+    public var peer: String?
 
-    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) {
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(), peer: String? = nil) {
         self.method = method
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = String(parts.first ?? "/")
         query = parts.count > 1 ? String(parts[1]) : nil
         self.headers = headers
         self.body = body
+        self.peer = peer
     }
 }
 
@@ -135,6 +138,7 @@ public struct HTTPServer: Sendable {
 
     private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
         defer { _ = refusedUpgrades.take(connection.channel) }  // a client gone before the end
+        let peer = connection.channel.remoteAddress?.ipAddress
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -153,7 +157,7 @@ public struct HTTPServer: Sendable {
                         // alone (NIO's typed upgrade handler keeps the head): it was kept aside
                         // when refused, and is answered (why: no token, wrong origin), then closed.
                         if head == nil, let refused = refusedUpgrades.take(connection.channel) {
-                            try await write(await responder.respond(to: HTTPRequest(method: refused.method, uri: refused.uri, headers: refused.headers)),
+                            try await write(await responder.respond(to: HTTPRequest(method: refused.method, uri: refused.uri, headers: refused.headers, peer: peer)),
                                             to: refused, keepAlive: false, outbound)
                             return
                         }
@@ -161,7 +165,7 @@ public struct HTTPServer: Sendable {
                         head = nil
                         let response = tooLarge
                             ? HTTPResponse.text(.payloadTooLarge, "the body is over \(Self.maxBody >> 20) MiB\n")
-                            : await responder.respond(to: HTTPRequest(method: request.method, uri: request.uri, headers: request.headers, body: body))
+                            : await responder.respond(to: HTTPRequest(method: request.method, uri: request.uri, headers: request.headers, body: body, peer: peer))
                         let keepAlive = request.isKeepAlive && !tooLarge
                         try await write(response, to: request, keepAlive: keepAlive, outbound)
                         if !keepAlive { return }

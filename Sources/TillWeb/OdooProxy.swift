@@ -23,6 +23,17 @@ public struct OdooProxy: Sendable {
     let scans: ScanFeed
     let retries: RetryWindow
     let logger: Logger
+    /// Odoo's customer display: the last order data (18), the machine in control (16/17).
+    private struct DisplayState {
+        var data: JSONValue?
+        var owner: String?
+    }
+    private final class Shared<State: Sendable>: Sendable {
+        private let mutex: Mutex<State>
+        init(_ state: State) { mutex = Mutex(state) }
+        func withLock<T: Sendable>(_ body: (inout State) -> T) -> T { mutex.withLock { body(&$0) } }
+    }
+    private let display = Shared(DisplayState())
     /// How long the scanner long-poll holds a request (Odoo's client gives up after about a minute).
     var scannerWait: Duration
 
@@ -47,6 +58,18 @@ public struct OdooProxy: Sendable {
             return await replyAsync(to: request) { params in await printerAction(params["data"] ?? params) }
         case "/hw_proxy/scanner":
             return await replyAsync(to: request) { _ in .string(await scans.next(timeout: scannerWait)) }
+        case "/hw_proxy/customer_facing_display":
+            return await replyAsync(to: request) { params in await customerDisplay(params, peer: request.peer) }
+        case "/hw_proxy/take_control":
+            return await replyAsync(to: request) { params in
+                display.withLock { $0.owner = request.peer }
+                if let html = params["html"]?.stringValue, let lines = CustomerDisplay.lines(html: html) { _ = await show(lines) }
+                return ["status": "success", "message": "You now have access to the display"]
+            }
+        case "/hw_proxy/test_ownership":
+            return reply(to: request) { _ in
+                ["status": display.withLock { $0.owner != nil && $0.owner == request.peer } ? "OWNER" : "NOWNER"]
+            }
         default:
             return nil
         }
@@ -74,6 +97,48 @@ public struct OdooProxy: Sendable {
             drivers[driver] = ["status": online ? "connected" : "disconnected", "messages": .string(reasons.joined(separator: "; "))]
         }
         return .object(drivers)
+    }
+
+    /// The customer display: Odoo 18 sends `action` (`set` with the order's data, `get` from
+    /// the display page, `open`, `close`); Odoo 16/17 send `html`, accepted from the machine
+    /// that took control (`take_control`), as their IoT box did.
+    func customerDisplay(_ params: JSONValue, peer: String?) async -> JSONValue {
+        switch params["action"]?.stringValue {
+        case "set":
+            let data = params["data"] ?? .object([:])
+            display.withLock { $0.data = data }
+            return await show(CustomerDisplay.lines(odoo: data))
+        case "get":
+            return ["status": "success", "data": display.withLock { $0.data } ?? .object([:])]
+        case "open", "open_kiosk":
+            return ["status": "opened"]
+        case "close":
+            display.withLock { $0.data = nil }
+            _ = await show([])
+            return ["status": "closed"]
+        case let action?:
+            logger.warning("customer_facing_display: an action tilld does not do", metadata: ["action": "\(action)"])
+            return ["status": "failed", "message": .string("unknown action \(action)")]
+        case nil:
+            guard let html = params["html"]?.stringValue else { return ["status": "failed", "message": "no html"] }
+            let owned = display.withLock { state -> Bool in
+                if state.owner == nil { state.owner = peer }
+                return state.owner == peer
+            }
+            guard owned else { return ["status": "failed", "message": "Somebody else is using the display"] }
+            if let lines = CustomerDisplay.lines(html: html) { return await show(lines) }
+            return ["status": "updated"]
+        }
+    }
+
+    private func show(_ lines: [String]) async -> JSONValue {
+        do {
+            try await till.display(lines)
+            return ["status": "updated"]
+        } catch {
+            logger.warning("the customer display did not take the update", metadata: ["error": "\(error)"])
+            return ["status": "failed", "message": .string("\(error)")]
+        }
     }
 
     func printerAction(_ data: JSONValue) async -> JSONValue {

@@ -10,6 +10,8 @@ public protocol TillLink: Sendable {
     func openDrawer() async throws
     /// `print` of a receipt document; returns the job id once it is durably spooled.
     func print(_ receipt: JSONValue) async throws -> String
+    /// `display` on the default customer display: these lines, or clear it (no lines).
+    func display(_ lines: [String]) async throws
 }
 
 /// The bridge is a client of tilld's socket like any other (tilld's own surface stays a Unix
@@ -36,6 +38,11 @@ public struct SocketTillLink: TillLink {
         try await TillConnection.with(socket: socket) { till in
             try await till.request("print", ["receipt": receipt])["job"]?.stringValue ?? "?"
         }
+    }
+
+    public func display(_ lines: [String]) async throws {
+        let params: [String: JSONValue] = lines.isEmpty ? ["clear": true] : ["lines": .array(lines.map(JSONValue.string))]
+        _ = try await TillConnection.with(socket: socket) { till in try await till.request("display", params) }
     }
 }
 

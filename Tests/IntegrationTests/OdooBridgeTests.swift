@@ -89,6 +89,15 @@ struct OdooBridgeTests {
         #expect(printed.components(separatedBy: "--- job").count == 2, "printed once: \(printed)")
         #expect(printed.contains("[image 512x400 dots]"), "the receipt reached the printer as a raster: \(printed)")
 
+        // Odoo 18's customer display: the order's data, shown on the pole display.
+        try await daemon.connect { till in
+            try await till.request("subscribe", ["topics": ["display.updated"]])
+            let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1", "price": "3.20"]], "amount": "3.20", "change": false, "finalized": false]
+            #expect(try await Self.rpc(base, "/hw_proxy/customer_facing_display", ["action": "set", "data": order]).1?["status"] == "updated")
+            let shown = try await till.collect { $0.contains { $0.topic == "display.updated" } }
+            #expect(shown.last?.data["lines"] == ["Flat white      3.20", "Total           3.20"], "\(shown)")
+        }
+
         // The barcode long-poll: a call waiting, then a scan at the till.
         async let scanned = Self.rpc(base, "/hw_proxy/scanner")
         try await Task.sleep(for: .milliseconds(300))

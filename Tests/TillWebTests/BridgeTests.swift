@@ -18,11 +18,13 @@ final class FakeTill: TillLink {
             ["name": "scanner", "role": "scanner", "state": "offline"],
         ]
         var failPrints = false
+        var shown: [[String]] = []
     }
     let state = Mutex(State())
 
     func devices() async throws -> [JSONValue] { state.withLock { $0.devices } }
     func openDrawer() async throws { state.withLock { $0.drawers += 1 } }
+    func display(_ lines: [String]) async throws { state.withLock { $0.shown.append(lines) } }
     func print(_ receipt: JSONValue) async throws -> String {
         try state.withLock { state in
             if state.failPrints { throw WireError(.deviceError, "printer offline") }
@@ -32,11 +34,11 @@ final class FakeTill: TillLink {
     }
 }
 
-func rpc(_ path: String, _ params: JSONValue = [:], origin: String? = "https://shop.example", id: Int64 = 7) -> HTTPRequest {
+func rpc(_ path: String, _ params: JSONValue = [:], origin: String? = "https://shop.example", id: Int64 = 7, peer: String? = nil) -> HTTPRequest {
     var headers = HTTPHeaders([("Content-Type", "application/json")])
     if let origin { headers.add(name: "Origin", value: origin) }
     let body = JSONText.encode(["jsonrpc": "2.0", "method": "call", "params": params, "id": .int(id)])
-    return HTTPRequest(method: .POST, uri: path, headers: headers, body: ByteBuffer(string: body))
+    return HTTPRequest(method: .POST, uri: path, headers: headers, body: ByteBuffer(string: body), peer: peer)
 }
 
 func result(_ response: HTTPResponse) throws -> JSONValue? {
@@ -174,6 +176,41 @@ struct BridgeTests {
         await feed.arrived("STALE")
         try await Task.sleep(for: .milliseconds(400))
         #expect(await feed.next(timeout: .milliseconds(100)) == "", "a scan nobody took while it was fresh is not handed out later")
+    }
+
+    @Test("Odoo 18's customer display: set shows the last item and the total (then the change), get gives the data back, close clears; bare bodies too")
+    func customerDisplay18() async throws {
+        let till = FakeTill()
+        let bridge = Self.bridge(till)
+        let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1", "price": "3.20"], ["productName": "Croissant au beurre", "qty": "2", "price": "5.00"]],
+                                "amount": "8.20", "change": false, "finalized": false, "paymentLines": []]
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "set", "data": order]))
+        #expect(till.state.withLock { $0.shown.last } == ["Croissant au be 5.00", "Total           8.20"])
+        let got = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "get"]))
+        #expect(try result(got)?["data"]?["amount"] == "8.20")
+        // Odoo 18 also sends the body bare, without JSON-RPC's params.
+        let paid: JSONValue = ["action": "set", "data": ["lines": [], "amount": "8.20", "change": "1.80", "finalized": true, "paymentLines": [["name": "Cash", "amount": "10.00"]]]]
+        _ = await bridge.respond(to: HTTPRequest(method: .POST, uri: "/hw_proxy/customer_facing_display", headers: HTTPHeaders([("Origin", "https://shop.example")]),
+                                                 body: ByteBuffer(string: JSONText.encode(paid))))
+        #expect(till.state.withLock { $0.shown.last } == ["Total           8.20", "Change          1.80"])
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "close"]))
+        #expect(till.state.withLock { $0.shown.last } == [])
+    }
+
+    @Test("Odoo 16/17's customer display: the machine that takes control owns it; the total comes out of the HTML; another machine is refused")
+    func customerDisplay16() async throws {
+        let till = FakeTill()
+        let bridge = Self.bridge(till)
+        let html = #"<div class="pos-customer_facing_display"><div class="pos_orderlines">Flat white 3.20</div><div class="pos-total"><span>Total</span> <span class="pos_total-amount">€&nbsp;3.20</span></div></div>"#
+        #expect(try result(await bridge.respond(to: rpc("/hw_proxy/test_ownership", peer: "10.0.0.5")))?["status"] == "NOWNER")
+        _ = await bridge.respond(to: rpc("/hw_proxy/take_control", ["html": .string(html)], peer: "10.0.0.5"))
+        #expect(try result(await bridge.respond(to: rpc("/hw_proxy/test_ownership", peer: "10.0.0.5")))?["status"] == "OWNER")
+        #expect(till.state.withLock { $0.shown.last } == ["Total           3.20"])
+        let other = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["html": .string(html)], peer: "10.0.0.9"))
+        #expect(try result(other)?["status"] == "failed")
+        let mine = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["html": .string(html.replacingOccurrences(of: "3.20", with: "6.40"))], peer: "10.0.0.5"))
+        #expect(try result(mine)?["status"] == "updated")
+        #expect(till.state.withLock { $0.shown.last } == ["Total           6.40"])
     }
 
     @Test("config: listen, socket, origins and the retry window; a mistake names the key and what to write")

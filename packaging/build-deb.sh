@@ -14,8 +14,8 @@ version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/tilld/Tilld.
 arch=$(dpkg --print-architecture)
 stage=".build/deb/tilld_${version}_${arch}"
 
-echo "package: release build of tilld, tillctl and till-crm (static Swift runtime)"
-for product in tilld tillctl till-crm; do
+echo "package: release build of tilld, tillctl, till-crm and till-web (static Swift runtime)"
+for product in tilld tillctl till-crm till-web; do
     swift build -c release --static-swift-stdlib --product "$product" >/dev/null
 done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
@@ -29,7 +29,7 @@ install -d "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/
     "$stage/usr/lib/tmpfiles.d" "$stage/lib/udev/rules.d" "$stage/etc/tilld" "$stage/etc/till-crm" "$stage/usr/share/tilld/quirks" \
     "$stage/usr/share/doc/tilld" "$stage/usr/share/man/man1" "$stage/usr/share/bash-completion/completions" \
     "$stage/usr/share/zsh/vendor-completions" "$stage/usr/share/fish/vendor_completions.d"
-for product in tilld tillctl till-crm; do
+for product in tilld tillctl till-crm till-web; do
     install -m 0755 "$bin/$product" "$stage/usr/bin/$product"
     strip --strip-debug "$stage/usr/bin/$product"
     "$bin/$product" --generate-completion-script bash >"$stage/usr/share/bash-completion/completions/$product"
@@ -38,17 +38,18 @@ for product in tilld tillctl till-crm; do
 done
 find "$manuals" -name '*.1' -exec install -m 0644 {} "$stage/usr/share/man/man1/" \;
 gzip -9n "$stage"/usr/share/man/man1/*.1
-install -m 0644 systemd/tilld.socket systemd/tilld.service systemd/till-crm.service "$stage/lib/systemd/system/"
+install -m 0644 systemd/tilld.socket systemd/tilld.service systemd/till-crm.service systemd/till-web.service "$stage/lib/systemd/system/"
 install -m 0644 systemd/tilld.sysusers.conf "$stage/usr/lib/sysusers.d/tilld.conf"
 install -m 0644 systemd/tilld.tmpfiles.conf "$stage/usr/lib/tmpfiles.d/tilld.conf"
 install -m 0644 udev/60-tilld.rules "$stage/lib/udev/rules.d/60-tilld.rules"
 install -m 0644 packaging/tilld.toml "$stage/etc/tilld/tilld.toml"
 install -m 0644 packaging/till-crm.toml "$stage/etc/till-crm/till-crm.toml"
+install -m 0644 packaging/till-web.toml "$stage/etc/tilld/till-web.toml"
 install -m 0644 Sources/TillDrivers/Quirks/*.json "$stage/usr/share/tilld/quirks/"
 install -m 0644 README.md docs/*.md "$stage/usr/share/doc/tilld/"
 install -m 0644 packaging/copyright "$stage/usr/share/doc/tilld/copyright"
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$stage/DEBIAN/"
-printf '%s\n' /etc/tilld/tilld.toml /etc/till-crm/till-crm.toml >"$stage/DEBIAN/conffiles"
+printf '%s\n' /etc/tilld/tilld.toml /etc/tilld/till-web.toml /etc/till-crm/till-crm.toml >"$stage/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: tilld
@@ -63,7 +64,8 @@ Homepage: https://example.invalid/tilld
 Description: till device daemon, diagnostics CLI and customer memory for shops
  tilld drives a till's barcode scanners, receipt printers, cash drawers and customer
  displays, journals every event and serves them on a Unix socket (tilld.socket).
- tillctl is the technician's CLI; till-crm keeps one clean record per customer.
+ tillctl is the technician's CLI; till-crm keeps one clean record per customer;
+ till-web lets browser POS software (Odoo POS) use the till.
 CONTROL
 mkdir -p dist
 dpkg-deb --root-owner-group --build "$stage" "dist/tilld_${version}_${arch}.deb" >/dev/null

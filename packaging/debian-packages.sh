@@ -23,4 +23,4 @@ PACKAGE_PACKAGES="dpkg-dev fakeroot"
 
 # What the installed programs need at run time (the package's Depends). The Swift runtime is
 # linked into the programs (--static-swift-stdlib), so no Swift package is needed on a till.
-RUN_DEPENDS="libc6, libstdc++6, libsystemd0, libsqlite3-0, libphonenumber8, libevdev2, libxkbcommon0, xkb-data, libusb-1.0-0, libpng16-16, libqrencode4, libudev1, systemd"
+RUN_DEPENDS="libc6, libstdc++6, libsystemd0, libsqlite3-0, libphonenumber8, libevdev2, libxkbcommon0, xkb-data, libusb-1.0-0, libpng16-16, libqrencode4, libudev1, libjpeg62-turbo, systemd"

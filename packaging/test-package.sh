@@ -18,7 +18,10 @@ echo "== install $deb"
 dpkg -i "$deb" >/dev/null
 check "user tilld, in group till" sh -c 'id -nG tilld | grep -qw till'
 check "user till-crm, in group till" sh -c 'id -nG till-crm | grep -qw till'
-check "programs installed" test -x /usr/bin/tilld -a -x /usr/bin/tillctl -a -x /usr/bin/till-crm
+check "user till-web, in group till" sh -c 'id -nG till-web | grep -qw till'
+check "programs installed" test -x /usr/bin/tilld -a -x /usr/bin/tillctl -a -x /usr/bin/till-crm -a -x /usr/bin/till-web
+check "till-web runs" /usr/bin/till-web --help
+check "/etc/tilld/till-web.toml 644 root:root" mode_owner /etc/tilld/till-web.toml 644 root:root
 check "programs carry their Swift runtime (no libswift from a toolchain)" sh -c '! ldd /usr/bin/tilld | grep -q "libswift.*not found"'
 check "tillctl runs" /usr/bin/tillctl --help
 check "till-crm runs" /usr/bin/till-crm --help
@@ -34,9 +37,10 @@ check "quirks shipped" test -s /usr/share/tilld/quirks/devices.json -a -s /usr/s
 check "udev rules" test -s /lib/udev/rules.d/60-tilld.rules
 check "man pages" test -s /usr/share/man/man1/tilld.1.gz
 check "bash completion" test -s /usr/share/bash-completion/completions/tillctl
-check "units verify" systemd-analyze verify /lib/systemd/system/tilld.socket /lib/systemd/system/tilld.service /lib/systemd/system/till-crm.service
+check "units verify" systemd-analyze verify /lib/systemd/system/tilld.socket /lib/systemd/system/tilld.service /lib/systemd/system/till-crm.service /lib/systemd/system/till-web.service
 check "tilld.service exposure <= 1.5" systemd-analyze security --offline=true --threshold=15 /lib/systemd/system/tilld.service
 check "till-crm.service exposure <= 2.0" systemd-analyze security --offline=true --threshold=20 /lib/systemd/system/till-crm.service
+check "till-web.service exposure <= 2.0" systemd-analyze security --offline=true --threshold=20 /lib/systemd/system/till-web.service
 check "tilld.socket enabled" sh -c 'systemctl is-enabled tilld.socket | grep -q enabled'
 systemd-analyze security --offline=true /lib/systemd/system/tilld.service 2>/dev/null | tail -1 || true
 systemd-analyze security --offline=true /lib/systemd/system/till-crm.service 2>/dev/null | tail -1 || true
@@ -73,8 +77,8 @@ dpkg -P tilld >/dev/null
 check "journal gone" test ! -e /var/lib/tilld
 check "customer data gone" test ! -e /var/lib/till-crm
 check "config gone" test ! -e /etc/tilld -a ! -e /etc/till-crm
-check "users gone" sh -c '! getent passwd tilld && ! getent passwd till-crm'
-check "groups gone (till, and the users' own)" sh -c '! getent group till && ! getent group tilld && ! getent group till-crm'
+check "users gone" sh -c '! getent passwd tilld && ! getent passwd till-crm && ! getent passwd till-web'
+check "groups gone (till, and the users' own)" sh -c '! getent group till && ! getent group tilld && ! getent group till-crm && ! getent group till-web'
 
 if [ "$failures" -ne 0 ]; then
     echo "package: $failures check(s) failed" >&2

@@ -1,5 +1,5 @@
-import Foundation
 public import NIOHTTP1
+import TillWebPairing
 
 /// Which web pages may use the bridge, and the CORS answers that let them. A browser sends
 /// `Origin` with every cross-origin request; a page whose origin is not listed is refused
@@ -14,13 +14,10 @@ public struct OriginPolicy: Sendable {
         self.allowed = Set(allowed.map(Self.normalized))
     }
 
-    /// `https://Shop.Example:443/` → `https://shop.example`: what a browser would send.
+    /// `https://Shop.Example:443/` → `https://shop.example`: what a browser would send (one
+    /// rule for the allowlist and for pairing).
     public static func normalized(_ origin: String) -> String {
-        var text = origin.trimmingCharacters(in: .whitespaces).lowercased()
-        while text.hasSuffix("/") { text.removeLast() }
-        if text.hasPrefix("https://"), text.hasSuffix(":443") { text.removeLast(4) }
-        if text.hasPrefix("http://"), text.hasSuffix(":80") { text.removeLast(3) }
-        return text
+        PairingDirectory.normalized(origin)
     }
 
     public enum Verdict: Equatable, Sendable {

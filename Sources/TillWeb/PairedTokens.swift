@@ -25,17 +25,21 @@ public final class PairedTokens: Sendable {
         return token.token
     }
 
-    /// Whether `token` was given to a page of `origin`. Compared in constant time (a wrong
-    /// guess takes as long whatever its first characters).
+    /// Whether `token` was given to a page of `origin` and not revoked since (`tillctl web
+    /// unpair`). Compared in constant time (a wrong guess takes as long whatever its first
+    /// characters).
     public func valid(_ token: String, origin: String) -> Bool {
         let origin = PairingDirectory.normalized(origin)
         let offered = Array(token.utf8)
-        return tokens.withLock { tokens in
-            tokens.contains { known in
+        let given = tokens.withLock { tokens in
+            tokens.first { known in
                 let bytes = Array(known.token.utf8)
                 guard known.origin == origin, bytes.count == offered.count else { return false }
                 return zip(bytes, offered).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
             }
         }
+        guard let given else { return false }
+        if let revoked = directory.revokedAt(origin: origin), given.created <= revoked { return false }
+        return true
     }
 }

@@ -17,6 +17,7 @@ public struct PairingDirectory: Sendable {
     }
 
     var codes: String { path + "/codes" }
+    var revocations: String { path + "/revoked" }
     var tokensFile: String { path + "/tokens.json" }
 
     public struct Problem: Error, CustomStringConvertible, Sendable {
@@ -51,6 +52,25 @@ public struct PairingDirectory: Sendable {
         guard let entry = try? JSONSerialization.jsonObject(with: data) as? [String: String],
               let issued = entry["origin"], let expires = entry["expires"].flatMap(Double.init) else { return false }
         return Self.sameOrigin(issued, origin) && now.timeIntervalSince1970 < expires
+    }
+
+    /// Revokes every token given to pages of `origin` until now (`tillctl web unpair`): a file
+    /// in `revoked/` named by the origin, whose time till-web compares with each token's. The
+    /// page can be paired again later; a WebSocket already open stays open until it closes.
+    public func revoke(origin: String, now: Date = Date()) throws {
+        try FileManager.default.createDirectory(atPath: revocations, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileSystem.replaceDurably(revocationFile(origin), contents: String(now.timeIntervalSince1970), mode: 0o600)
+    }
+
+    /// When `origin`'s tokens were last revoked, if ever.
+    public func revokedAt(origin: String) -> Date? {
+        guard let data = FileManager.default.contents(atPath: revocationFile(origin)),
+              let seconds = Double(String(decoding: data, as: UTF8.self)) else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
+
+    private func revocationFile(_ origin: String) -> String {
+        revocations + "/" + Self.normalized(origin).utf8.map { String(format: "%02x", $0) }.joined()
     }
 
     public struct Token: Codable, Sendable, Equatable {

@@ -554,7 +554,7 @@ struct Display: AsyncParsableCommand {
 
 /// till-web, the browser bridge (docs/web.md).
 struct Web: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till.", subcommands: [Pair.self])
+    static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till.", subcommands: [Pair.self, Unpair.self])
 
     struct Pair: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -577,6 +577,24 @@ struct Web: ParsableCommand {
             print("pairing code for \(PairingDirectory.normalized(origin)): \(code)")
             print("enter it in the page within 10 minutes (it sends it to till-web's POST /pair once).")
             print("the origin must also be in till-web's [web] origins.")
+        }
+    }
+
+    struct Unpair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke every token the pages of ORIGIN were given: they must be paired again to open the WebSocket.")
+        @Argument(help: "The page's origin, as given to `tillctl web pair`.")
+        var origin: String
+        @Option(help: "till-web's state directory.")
+        var stateDir = "/var/lib/till-web"
+
+        func run() throws {
+            do {
+                try PairingDirectory(path: stateDir).revoke(origin: origin)
+            } catch {
+                fail("cannot revoke in \(stateDir): \(error) (run with sudo, or give till-web's --state-dir)")
+            }
+            print("tokens of \(PairingDirectory.normalized(origin)) revoked; a WebSocket already open stays open until it closes")
         }
     }
 }

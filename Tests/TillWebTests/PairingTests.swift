@@ -29,6 +29,20 @@ struct PairingTests {
         #expect(mode == 0o600)
     }
 
+    @Test("unpair revokes the origin's tokens, another origin's stay good, and pairing again works")
+    func revoke() throws {
+        let directory = Self.directory()
+        let tokens = PairedTokens(directory: directory)
+        let first = try #require(try tokens.exchange(code: try directory.issueCode(for: "https://pos.example.com"), origin: "https://pos.example.com"))
+        let other = try #require(try tokens.exchange(code: try directory.issueCode(for: "https://other.example"), origin: "https://other.example"))
+        try directory.revoke(origin: "https://POS.example.com/")
+        #expect(!tokens.valid(first, origin: "https://pos.example.com"))
+        #expect(!PairedTokens(directory: directory).valid(first, origin: "https://pos.example.com"), "revoked across a restart too")
+        #expect(tokens.valid(other, origin: "https://other.example"))
+        let again = try #require(try tokens.exchange(code: try directory.issueCode(for: "https://pos.example.com"), origin: "https://pos.example.com"))
+        #expect(tokens.valid(again, origin: "https://pos.example.com"), "a page paired after the revocation is good")
+    }
+
     @Test("an expired code, and codes that are not six digits (a path, say), are refused")
     func refused() throws {
         let directory = Self.directory()

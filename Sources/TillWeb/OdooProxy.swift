@@ -51,23 +51,23 @@ public struct OdooProxy: Sendable {
         case "/hw_proxy/hello":
             return .text(.ok, "ping")
         case "/hw_proxy/handshake":
-            return reply(to: request) { _ in .bool(true) }
+            return await reply(to: request) { _ in .bool(true) }
         case "/hw_proxy/status_json":
-            return await replyAsync(to: request) { _ in await status() }
+            return await reply(to: request) { _ in await status() }
         case "/hw_proxy/default_printer_action":
-            return await replyAsync(to: request) { params in await printerAction(params["data"] ?? params) }
+            return await reply(to: request) { params in await printerAction(params["data"] ?? params) }
         case "/hw_proxy/scanner":
-            return await replyAsync(to: request) { _ in .string(await scans.next(timeout: scannerWait)) }
+            return await reply(to: request) { _ in .string(await scans.next(timeout: scannerWait)) }
         case "/hw_proxy/customer_facing_display":
-            return await replyAsync(to: request) { params in await customerDisplay(params, peer: request.peer) }
+            return await reply(to: request) { params in await customerDisplay(params, peer: request.peer) }
         case "/hw_proxy/take_control":
-            return await replyAsync(to: request) { params in
+            return await reply(to: request) { params in
                 display.withLock { $0.owner = request.peer }
                 if let html = params["html"]?.stringValue, let lines = CustomerDisplay.lines(html: html) { _ = await show(lines) }
                 return ["status": "success", "message": "You now have access to the display"]
             }
         case "/hw_proxy/test_ownership":
-            return reply(to: request) { _ in
+            return await reply(to: request) { _ in
                 ["status": display.withLock { $0.owner != nil && $0.owner == request.peer } ? "OWNER" : "NOWNER"]
             }
         default:
@@ -194,14 +194,8 @@ public struct OdooProxy: Sendable {
         return body
     }
 
-    private func reply(to request: HTTPRequest, _ result: (JSONValue) -> JSONValue) -> HTTPResponse {
-        switch Self.call(request) {
-        case .success(let (id, params)): return Self.envelope(id: id, result: result(params))
-        case .failure(let error): return error.response
-        }
-    }
-
-    private func replyAsync(to request: HTTPRequest, _ result: (JSONValue) async -> JSONValue) async -> HTTPResponse {
+    /// Answers a JSON-RPC call with `result` of its params, in the envelope, with its id.
+    private func reply(to request: HTTPRequest, _ result: (JSONValue) async -> JSONValue) async -> HTTPResponse {
         switch Self.call(request) {
         case .success(let (id, params)): return Self.envelope(id: id, result: await result(params))
         case .failure(let error): return error.response

@@ -1,5 +1,6 @@
 public import Foundation
 import TOMLKit
+import TillWebPairing
 
 /// till-web's settings: `/etc/tilld/till-web.toml` (or `--config`), each overridable by a flag.
 ///
@@ -18,7 +19,7 @@ public struct WebConfig: Sendable, Equatable {
     public var origins: [String] = []
     public var printRetrySeconds = 60
     /// Pairing codes and the tokens pages were given.
-    public var stateDirectory = "/var/lib/till-web"
+    public var stateDirectory = PairingDirectory.defaultPath
 
     public init() {}
 

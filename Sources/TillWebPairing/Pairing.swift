@@ -8,6 +8,8 @@ import TillSystem
 /// with two pages racing, and the two programs never rewrite the same file. Tokens are kept by
 /// till-web alone, in `tokens.json` (0600).
 public struct PairingDirectory: Sendable {
+    /// Where till-web keeps them unless told otherwise (`StateDirectory=till-web` in its unit).
+    public static let defaultPath = "/var/lib/till-web"
     public let path: String
     /// How long a code shown by tillctl may be used.
     public static let codeLifetime: TimeInterval = 600

@@ -552,6 +552,14 @@ struct Display: AsyncParsableCommand {
     }
 }
 
+/// What `tillctl web pair` and `unpair` take: a page's origin, and where till-web keeps pairings.
+struct PageOrigin: ParsableArguments {
+    @Argument(help: "The page's origin: scheme and host (and port if not the default), e.g. https://pos.example.com.")
+    var origin: String
+    @Option(help: "till-web's state directory.")
+    var stateDir = PairingDirectory.defaultPath
+}
+
 /// till-web, the browser bridge (docs/web.md).
 struct Web: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till.", subcommands: [Pair.self, Unpair.self])
@@ -559,12 +567,10 @@ struct Web: ParsableCommand {
     struct Pair: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a one-time code that lets a page of ORIGIN (e.g. https://pos.example.com) open the till's WebSocket.")
-        @Argument(help: "The page's origin: scheme and host (and port if not the default).")
-        var origin: String
-        @Option(help: "till-web's state directory.")
-        var stateDir = "/var/lib/till-web"
+        @OptionGroup var page: PageOrigin
 
         func run() throws {
+            let origin = page.origin, stateDir = page.stateDir
             guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/") else {
                 fail("\(origin) is not an origin: write the scheme and host the page is served from, e.g. https://pos.example.com")
             }
@@ -583,12 +589,10 @@ struct Web: ParsableCommand {
     struct Unpair: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke every token the pages of ORIGIN were given: they must be paired again to open the WebSocket.")
-        @Argument(help: "The page's origin, as given to `tillctl web pair`.")
-        var origin: String
-        @Option(help: "till-web's state directory.")
-        var stateDir = "/var/lib/till-web"
+        @OptionGroup var page: PageOrigin
 
         func run() throws {
+            let origin = page.origin, stateDir = page.stateDir
             do {
                 try PairingDirectory(path: stateDir).revoke(origin: origin)
             } catch {

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Money on the wire is a decimal string ("12.50", "-3", "0.125"), never a float:
 /// floats cannot hold cents exactly, and a till must add up to the cent.
 public enum DecimalString {
@@ -25,4 +27,23 @@ public enum DecimalString {
     }
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+}
+
+extension DecimalString {
+    /// The decimal a wire amount holds ("12.50" → 12.5), nil when it is not a decimal string.
+    public static func decimal(_ value: JSONValue?) -> Decimal? {
+        guard let text = value?.stringValue, isValid(text) else { return nil }
+        return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
+    }
+
+    /// Two decimals, a point, rounded half up: "7.00", "-0.50". What a customer reads.
+    public static func twoPlaces(_ value: Decimal) -> String {
+        var rounded = Decimal()
+        var source = value
+        NSDecimalRound(&rounded, &source, 2, .plain)
+        let text = NSDecimalNumber(decimal: rounded).stringValue
+        guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
+        let decimals = text.distance(from: dot, to: text.endIndex) - 1
+        return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
+    }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import TillCore
 
 /// What a sale-driven display shows, from the POS's published events (pure: events in, lines
@@ -75,20 +75,6 @@ public struct SaleDisplay: Sendable {
         tendered = 0
     }
 
-    static func decimal(_ value: JSONValue?) -> Decimal? {
-        guard let text = value?.stringValue else { return nil }
-        return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
-    }
-
-    /// Two decimals, a point: "7.00".
-    static func money(_ value: Decimal?) -> String {
-        guard let value else { return "" }
-        var rounded = Decimal()
-        var source = value
-        NSDecimalRound(&rounded, &source, 2, .plain)
-        let text = NSDecimalNumber(decimal: rounded).stringValue
-        guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
-        let decimals = text.distance(from: dot, to: text.endIndex) - 1
-        return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
-    }
+    static func decimal(_ value: JSONValue?) -> Decimal? { DecimalString.decimal(value) }
+    static func money(_ value: Decimal?) -> String { value.map(DecimalString.twoPlaces) ?? "" }
 }

@@ -11,18 +11,25 @@ public struct Bridge: HTTPResponder {
     public let odoo: OdooProxy
     /// Pairing (`POST /pair`) and the WebSocket's tokens; nil: no WebSocket.
     public let pairing: PairedTokens?
+    /// The customer-facing screen (`/screen`); nil: not served.
+    public let screen: CustomerScreen?
     let logger: Logger
 
-    public init(origins: OriginPolicy, odoo: OdooProxy, pairing: PairedTokens? = nil, logger: Logger) {
+    public init(origins: OriginPolicy, odoo: OdooProxy, pairing: PairedTokens? = nil, screen: CustomerScreen? = nil, logger: Logger) {
         self.origins = origins
         self.odoo = odoo
         self.pairing = pairing
+        self.screen = screen
         self.logger = logger
     }
 
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         let cors: [(String, String)]
-        switch origins.judge(request.headers) {
+        var verdict = origins.judge(request.headers)
+        if case .refused = verdict, request.path == "/screen" || request.path.hasPrefix("/screen/"), OriginPolicy.isOwnPage(request.headers) {
+            verdict = .noOrigin  // the screen's own page calling back: same origin, no CORS
+        }
+        switch verdict {
         case .refused(let origin):
             logger.warning("refused a request from a page whose origin is not allowed", metadata: [
                 "origin": "\(origin)", "path": "\(request.path)",
@@ -46,6 +53,8 @@ public struct Bridge: HTTPResponder {
         if let answer = await odoo.handle(request) { return answer }
         switch request.path {
         case "/pair": return pair(request)
+        case "/screen", "/screen/": return screenPage(request)
+        case "/screen/identify": return await identify(request)
         case "/ws":
             // Here only when the upgrade was not taken: say why.
             return .text(.unauthorized, "this page is not paired with the till: run `tillctl web pair ORIGIN` on the till, send the code it shows to POST /pair from the page, and open /ws?token=TOKEN with the token you get\n")
@@ -53,6 +62,46 @@ public struct Bridge: HTTPResponder {
         }
         if request.method == .OPTIONS { return HTTPResponse(.noContent, headers: [("Allow", "GET, POST, OPTIONS")]) }
         return .text(.notFound, "no such route: \(request.path)\n")
+    }
+
+    /// `GET /screen`: the customer-facing page. It is all inline, so the policy allows inline
+    /// script and style and nothing from elsewhere; it may not be framed (a page framing the
+    /// form could trick a customer into typing into it).
+    private func screenPage(_ request: HTTPRequest) -> HTTPResponse {
+        guard screen != nil else { return .text(.notFound, "the customer screen is off in till-web's config ([web] customer_screen)\n") }
+        guard request.method == .GET || request.method == .HEAD else { return .text(.methodNotAllowed, "GET /screen\n", headers: [("Allow", "GET")]) }
+        return HTTPResponse(.ok, headers: [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; form-action 'none'"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+        ], body: ByteBuffer(string: ScreenPage.html))
+    }
+
+    /// `POST /screen/identify` from the screen's form: the customer's own email (and, if they
+    /// gave them, phone and consents) for the sale on the screen, published once.
+    private func identify(_ request: HTTPRequest) async -> HTTPResponse {
+        guard let screen else { return .text(.notFound, "the customer screen is off in till-web's config ([web] customer_screen)\n") }
+        guard request.method == .POST else { return .text(.methodNotAllowed, "POST the form\n", headers: [("Allow", "POST")]) }
+        func answer(_ status: HTTPResponseStatus, _ fields: [String: JSONValue]) -> HTTPResponse {
+            var response = HTTPResponse.json(JSONText.encode(.object(fields)))
+            response.status = status
+            return response
+        }
+        guard let body = try? JSONText.decode(request.body.readableBytesView) else {
+            return answer(.badRequest, ["ok": false, "message": "the form could not be read; reload the page"])
+        }
+        switch await screen.identify(body) {
+        case .published, .already:
+            return answer(.ok, ["ok": true])
+        case .saleOver:
+            return answer(.conflict, ["ok": false, "message": "this sale is finished; please ask at the till"])
+        case .refused(let refusal):
+            return answer(.badRequest, ["ok": false, "field": .string(refusal.field), "message": .string(refusal.description)])
+        case .failed:
+            return answer(.serviceUnavailable, ["ok": false, "message": "the till could not save your details just now; please try again"])
+        }
     }
 
     /// `POST /pair` `{"code": "123456"}` from the page: a code `tillctl web pair ORIGIN` showed,

@@ -1,4 +1,5 @@
 public import NIOHTTP1
+import Glibc
 import TillWebPairing
 
 /// Which web pages may use the bridge, and the CORS answers that let them. A browser sends
@@ -57,5 +58,46 @@ public struct OriginPolicy: Sendable {
             answer.append(("Access-Control-Allow-Local-Network", "true"))
         }
         return answer
+    }
+}
+
+extension OriginPolicy {
+    /// Whether the request comes from a page the bridge served itself (the customer screen):
+    /// its `Origin` names the very host and port the request was sent to (`Host`). Only for an
+    /// address, or `localhost`: a page on a DNS name could be a rebinding attack (a public
+    /// site whose name was pointed at the till's address, which the browser would call the
+    /// same origin). A name the shop uses for the till (`http://till.local:8069`) goes in
+    /// `[web] origins` instead.
+    public static func isOwnPage(_ headers: HTTPHeaders) -> Bool {
+        guard let origin = headers.first(name: "origin"), let host = headers.first(name: "host")?.lowercased() else { return false }
+        let normalized = normalized(origin)
+        let authority: Substring
+        if normalized.hasPrefix("http://") {
+            authority = normalized.dropFirst("http://".count)
+        } else if normalized.hasPrefix("https://") {
+            authority = normalized.dropFirst("https://".count)
+        } else {
+            return false
+        }
+        // A default port is left out of Origin, and may or may not be in Host.
+        let defaultPort = normalized.hasPrefix("https://") ? ":443" : ":80"
+        let sentTo = host.hasSuffix(defaultPort) ? String(host.dropLast(defaultPort.count)) : host
+        guard authority == sentTo else { return false }
+        return isAddressOrLocalhost(hostPart(of: sentTo))
+    }
+
+    /// `192.168.1.10:8069` → `192.168.1.10`; `[::1]:8069` → `::1`.
+    static func hostPart(of authority: String) -> String {
+        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") {
+            return String(authority[authority.index(after: authority.startIndex)..<end])
+        }
+        return String(authority.split(separator: ":", maxSplits: 1).first ?? "")
+    }
+
+    static func isAddressOrLocalhost(_ host: String) -> Bool {
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }
 }

@@ -12,6 +12,8 @@ public protocol TillLink: Sendable {
     func print(_ receipt: JSONValue) async throws -> String
     /// `display` on the default customer display: these lines, or clear it (no lines).
     func display(_ lines: [String]) async throws
+    /// `publish` of a POS event; returns its seq once it is durable.
+    func publish(_ topic: String, _ data: JSONValue) async throws -> Int64
 }
 
 /// The bridge is a client of tilld's socket like any other (tilld's own surface stays a Unix
@@ -43,6 +45,12 @@ public struct SocketTillLink: TillLink {
     public func display(_ lines: [String]) async throws {
         let params: [String: JSONValue] = lines.isEmpty ? ["clear": true] : ["lines": .array(lines.map(JSONValue.string))]
         _ = try await TillConnection.with(socket: socket) { till in try await till.request("display", params) }
+    }
+
+    public func publish(_ topic: String, _ data: JSONValue) async throws -> Int64 {
+        try await TillConnection.with(socket: socket) { till in
+            try await till.request("publish", ["topic": .string(topic), "data": data])["seq"]?.intValue ?? 0
+        }
     }
 }
 

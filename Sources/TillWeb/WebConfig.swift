@@ -11,6 +11,7 @@ import TillWebPairing
 /// origins = ["https://shop.odoo.com"]   # the pages allowed to use the till
 /// print_retry_seconds = 60    # the same receipt picture again within this is a retry, not a reprint
 /// state_dir = "/var/lib/till-web"   # pairing codes and the pages' tokens
+/// customer_screen = true      # the customer-facing page at /screen
 /// ```
 public struct WebConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -20,6 +21,8 @@ public struct WebConfig: Sendable, Equatable {
     public var printRetrySeconds = 60
     /// Pairing codes and the tokens pages were given.
     public var stateDirectory = PairingDirectory.defaultPath
+    /// Serve the customer-facing screen (`/screen`).
+    public var customerScreen = true
 
     public init() {}
 
@@ -87,8 +90,11 @@ public struct WebConfig: Sendable, Equatable {
             case "print_retry_seconds":
                 guard let value = web[key]?.int, value >= 0 else { throw Invalid(description: "\(file): [web] print_retry_seconds must be a whole number of seconds") }
                 config.printRetrySeconds = value
+            case "customer_screen":
+                guard let value = web[key]?.bool else { throw Invalid(description: "\(file): [web] customer_screen must be true or false") }
+                config.customerScreen = value
             default:
-                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir)")
+                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir, customer_screen)")
             }
         }
         return config

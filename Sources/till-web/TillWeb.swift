@@ -54,9 +54,12 @@ struct TillWebCommand: AsyncParsableCommand {
                              retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), logger: logger)
         let origins = OriginPolicy(allowed: settings.origins)
         let pairing = PairedTokens(directory: PairingDirectory(path: settings.stateDirectory))
+        let screen = settings.customerScreen ? CustomerScreen(till: SocketTillLink(socket: settings.socket), logger: logger) : nil
+        var webSockets: [any WebSocketService] = [WebSocketRelay(socket: settings.socket, origins: origins, tokens: pairing, logger: logger)]
+        if let screen { webSockets.append(ScreenFeed(screen: screen, origins: origins)) }
         let server = HTTPServer(
-            responder: Bridge(origins: origins, odoo: odoo, pairing: pairing, logger: logger),
-            webSocket: WebSocketRelay(socket: settings.socket, origins: origins, tokens: pairing, logger: logger),
+            responder: Bridge(origins: origins, odoo: odoo, pairing: pairing, screen: screen, logger: logger),
+            webSocket: WebSocketRoutes(webSockets),
             logger: logger)
         let listener: Awaited
         do {
@@ -69,6 +72,7 @@ struct TillWebCommand: AsyncParsableCommand {
         let tilld = settings.socket
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await scans.follow(socket: tilld, logger: logger) }
+            if let screen { group.addTask { await screen.follow(socket: tilld) } }
             group.addTask { try await server.serve(listener.channel) }
         }
     }

@@ -19,12 +19,23 @@ final class FakeTill: TillLink {
         ]
         var failPrints = false
         var shown: [[String]] = []
+        var published: [(topic: String, data: JSONValue)] = []
+        var failPublishes = false
     }
     let state = Mutex(State())
 
     func devices() async throws -> [JSONValue] { state.withLock { $0.devices } }
     func openDrawer() async throws { state.withLock { $0.drawers += 1 } }
     func display(_ lines: [String]) async throws { state.withLock { $0.shown.append(lines) } }
+    func publish(_ topic: String, _ data: JSONValue) async throws -> Int64 {
+        // A durable publish takes a moment: a second submit can arrive meanwhile.
+        try await Task.sleep(for: .milliseconds(20))
+        return try state.withLock { state in
+            if state.failPublishes { throw WireError(.deviceError, "journal cannot commit") }
+            state.published.append((topic, data))
+            return Int64(state.published.count)
+        }
+    }
     func print(_ receipt: JSONValue) async throws -> String {
         try state.withLock { state in
             if state.failPrints { throw WireError(.deviceError, "printer offline") }

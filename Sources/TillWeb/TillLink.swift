@@ -119,6 +119,7 @@ public actor ScanFeed {
                 }
                 told = false
             } catch {
+                if Task.isCancelled { return }
                 if !told { logger.warning("cannot follow tilld's scans; trying again every second", metadata: ["error": "\(error)"]) }
                 told = true
             }

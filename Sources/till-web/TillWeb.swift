@@ -49,32 +49,19 @@ struct TillWebCommand: AsyncParsableCommand {
         if settings.origins.isEmpty {
             logger.warning("no origins are allowed: every browser page is refused; add the POS's origin to [web] origins (or --origin)")
         }
-        let scans = ScanFeed()
-        let odoo = OdooProxy(till: SocketTillLink(socket: settings.socket), scans: scans,
-                             retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), logger: logger)
-        let origins = OriginPolicy(allowed: settings.origins)
-        let pairing = PairedTokens(directory: PairingDirectory(path: settings.stateDirectory))
-        let screen = settings.customerScreen ? CustomerScreen(till: SocketTillLink(socket: settings.socket), logger: logger) : nil
-        var webSockets: [any WebSocketService] = [WebSocketRelay(socket: settings.socket, origins: origins, tokens: pairing, logger: logger)]
-        if let screen { webSockets.append(ScreenFeed(screen: screen, origins: origins)) }
-        let server = HTTPServer(
-            responder: Bridge(origins: origins, odoo: odoo, pairing: pairing, screen: screen, logger: logger),
-            webSocket: WebSocketRoutes(webSockets),
-            logger: logger)
+        let bridge = WebBridge(settings: settings, logger: logger)
         let listener: Awaited
         do {
-            listener = Awaited(try await server.bind(host: settings.host, port: settings.port))
+            listener = Awaited(try await bridge.bind())
         } catch {
             throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error); is another program (an IoT box service?) using the port?")
         }
         let address = listener.channel.channel.localAddress.map { "\($0)" } ?? "?"
         logger.notice("listening", metadata: ["address": "\(address)", "tilld": "\(settings.socket)", "origins": "\(settings.origins)"])
-        let tilld = settings.socket
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await scans.follow(socket: tilld, logger: logger) }
-            if let screen { group.addTask { await screen.follow(socket: tilld) } }
-            group.addTask { try await server.serve(listener.channel) }
+        if settings.customerScreen {
+            logger.notice("the customer screen is at /screen: open http://THIS-TILL:\(settings.port)/screen on the customer's display")
         }
+        try await bridge.run(listener.channel)
     }
 }
 

@@ -139,6 +139,7 @@ public actor CustomerScreen {
                 }
                 told = false
             } catch {
+                if Task.isCancelled { return }
                 if !told { logger.warning("cannot follow tilld's sales for the customer screen; trying again every second", metadata: ["error": "\(error)"]) }
                 told = true
             }

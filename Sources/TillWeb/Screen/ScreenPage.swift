@@ -16,14 +16,14 @@ enum ScreenPage {
 <meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1, user-scalable=no">
 <title>Your basket</title>
 <style>
-  :root { --ink: #111; --soft: #666; --line: #ddd; --accent: #0a6b3d; --bad: #a11; font-size: clamp(18px, 2.6vw, 30px); }
+  :root { --ink: #111; --soft: #666; --line: #ddd; --accent: #0a6b3d; --bad: #a11; font-size: clamp(16px, 2.1vw, 28px); }
   * { box-sizing: border-box; }
   html, body { margin: 0; height: 100%; font-family: system-ui, "DejaVu Sans", sans-serif; color: var(--ink); background: #fafafa; }
-  body { display: grid; grid-template-columns: 3fr 2fr; height: 100vh; }
-  @media (max-aspect-ratio: 1/1) { body { grid-template-columns: 1fr; grid-template-rows: 3fr auto; } }
-  main { display: flex; flex-direction: column; padding: 1rem 1.2rem; min-height: 0; }
+  body { display: grid; grid-template-columns: 3fr 2fr; grid-template-rows: minmax(0, 1fr); height: 100vh; overflow: hidden; }
+  @media (max-aspect-ratio: 1/1) { body { grid-template-columns: 1fr; grid-template-rows: minmax(0, 1fr) auto; } }
+  main { display: flex; flex-direction: column; padding: .8rem 1.2rem; min-height: 0; overflow: hidden; }
   h1 { font-size: 1.5rem; margin: 0 0 .6rem; font-weight: 600; }
-  #lines { list-style: none; margin: 0; padding: 0; flex: 1; overflow: hidden; display: flex; flex-direction: column; justify-content: flex-end; }
+  #lines { list-style: none; margin: 0; padding: 0; flex: 1 1 auto; min-height: 0; overflow: hidden; display: flex; flex-direction: column; justify-content: flex-end; }
   #lines li { display: flex; justify-content: space-between; gap: 1rem; padding: .35rem 0; border-bottom: 1px solid var(--line); font-size: 1.1rem; }
   #lines li .qty { color: var(--soft); margin-right: .4rem; }
   #lines li .amount { font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -33,16 +33,17 @@ enum ScreenPage {
   #paid-row, #change-row { font-size: 1.4rem; }
   #change-row { color: var(--accent); font-weight: 700; font-size: 2rem; }
   #welcome { flex: 1; display: flex; align-items: center; justify-content: center; font-size: 2.6rem; color: var(--soft); text-align: center; }
-  aside { background: #fff; border-left: 1px solid var(--line); padding: 1rem 1.2rem; display: flex; flex-direction: column; justify-content: center; }
+  aside { background: #fff; border-left: 1px solid var(--line); padding: .8rem 1.2rem; display: flex; flex-direction: column; justify-content: center; overflow-y: auto; min-height: 0; }
   @media (max-aspect-ratio: 1/1) { aside { border-left: 0; border-top: 1px solid var(--line); } }
-  aside h2 { font-size: 1.3rem; margin: 0 0 .6rem; }
-  label { display: block; margin: .5rem 0 .2rem; }
-  input[type=email], input[type=tel] { width: 100%; font-size: 1.2rem; padding: .5rem .6rem; border: 2px solid #999; border-radius: .4rem; }
-  .tick { display: flex; align-items: center; gap: .6rem; margin: .6rem 0; }
+  aside h2 { font-size: 1.25rem; margin: 0 0 .3rem; }
+  label { display: block; margin: .4rem 0 .15rem; }
+  input[type=email], input[type=tel] { width: 100%; font-size: 1.15rem; padding: .4rem .6rem; border: 2px solid #999; border-radius: .4rem; }
+  .tick { display: flex; align-items: center; gap: .6rem; margin: .45rem 0; }
+  .tick label { margin: 0; }
   .tick input { width: 1.6rem; height: 1.6rem; }
-  button { margin-top: .6rem; width: 100%; font-size: 1.3rem; padding: .7rem; border: 0; border-radius: .4rem; background: var(--accent); color: #fff; }
+  button { margin-top: .4rem; width: 100%; font-size: 1.25rem; padding: .6rem; border: 0; border-radius: .4rem; background: var(--accent); color: #fff; }
   button:disabled { background: #999; }
-  .small { font-size: .75rem; color: var(--soft); margin-top: .6rem; }
+  .small { font-size: .7rem; color: var(--soft); margin-top: .3rem; }
   #message { min-height: 1.4em; margin-top: .4rem; }
   #message.bad { color: var(--bad); }
   #thanks { font-size: 1.6rem; color: var(--accent); text-align: center; }

@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // till-web's HTTPS on the LAN: TLS, and the local certificate authority it makes.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // System libraries: module map + shim header only.
@@ -152,10 +156,21 @@ let package = Package(
         // of tilld's socket like till-crm.
         // Pairing a web page with the till: codes tillctl writes, tokens till-web keeps.
         .target(name: "TillWebPairing", dependencies: ["TillSystem"]),
+        // HTTPS for the LAN: the local certificate authority and the server's TLS context.
+        .target(
+            name: "TillWebTLS",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .target(
             name: "TillWeb",
             dependencies: [
-                "TillCore", "TillClient", "TillNIO", "TillESCPOS", "TillImaging", "TillWebPairing", "CJPEG",
+                "TillCore", "TillClient", "TillNIO", "TillESCPOS", "TillImaging", "TillWebPairing", "TillWebTLS", "CJPEG",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -167,7 +182,7 @@ let package = Package(
         .executableTarget(
             name: "till-web",
             dependencies: [
-                "TillWeb", "TillWebPairing",
+                "TillWeb", "TillWebPairing", "TillWebTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -213,7 +228,11 @@ let package = Package(
         .testTarget(
             name: "TillWebTests",
             dependencies: [
-                "TillWeb", "TillWebPairing", "TillCore", "TillESCPOS",
+                "TillWeb", "TillWebPairing", "TillWebTLS", "TillCore", "TillESCPOS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -16,8 +16,9 @@ BUILD_PACKAGES="libsystemd-dev libsqlite3-dev libphonenumber-dev libevdev-dev li
 #   chattr makes the journal unwritable; socat and umockdev: the device test recipes;
 #   python3-gi and gir1.2-umockdev-1.0: a umockdev testbed that plugs devices in and out;
 #   postgresql: till-crm's store tests also run against PostgreSQL (scripts/postgres-test-server.sh);
-#   chromium: till-web's pages are tested in a real browser, headless (Tests/IntegrationTests/BrowserTests.swift).
-TEST_PACKAGES="systemd util-linux python3 socat umockdev python3-gi gir1.2-umockdev-1.0 strace e2fsprogs postgresql chromium"
+#   chromium: till-web's pages are tested in a real browser, headless (Tests/IntegrationTests/BrowserTests.swift),
+#   and libnss3-tools (certutil) makes that browser trust till-web's local certificate authority.
+TEST_PACKAGES="systemd util-linux python3 socat umockdev python3-gi gir1.2-umockdev-1.0 strace e2fsprogs postgresql chromium libnss3-tools"
 
 # To build the Debian package, on top of the build's.
 PACKAGE_PACKAGES="dpkg-dev fakeroot"

@@ -13,13 +13,18 @@ public struct Bridge: HTTPResponder {
     public let pairing: PairedTokens?
     /// The customer-facing screen (`/screen`); nil: not served.
     public let screen: CustomerScreen?
+    /// The local authority's certificate (PEM) when HTTPS is on: `GET /tls/ca.pem` hands it out
+    /// for browsers to trust (compare its fingerprint with `tillctl web trust`).
+    public let authorityCertificate: String?
     let logger: Logger
 
-    public init(origins: OriginPolicy, odoo: OdooProxy, pairing: PairedTokens? = nil, screen: CustomerScreen? = nil, logger: Logger) {
+    public init(origins: OriginPolicy, odoo: OdooProxy, pairing: PairedTokens? = nil, screen: CustomerScreen? = nil,
+                authorityCertificate: String? = nil, logger: Logger) {
         self.origins = origins
         self.odoo = odoo
         self.pairing = pairing
         self.screen = screen
+        self.authorityCertificate = authorityCertificate
         self.logger = logger
     }
 
@@ -55,6 +60,10 @@ public struct Bridge: HTTPResponder {
         case "/pair": return pair(request)
         case "/screen", "/screen/": return screenPage(request)
         case "/screen/identify": return await identify(request)
+        case "/tls/ca.pem":
+            guard let authorityCertificate else { return .text(.notFound, "HTTPS is off: set [web] tls_listen in till-web's config\n") }
+            return HTTPResponse(.ok, headers: [("Content-Type", "application/x-pem-file"), ("Content-Disposition", "attachment; filename=\"tilld-local-ca.pem\"")],
+                                body: ByteBuffer(string: authorityCertificate))
         case "/ws":
             // Here only when the upgrade was not taken: say why.
             return .text(.unauthorized, "this page is not paired with the till: run `tillctl web pair ORIGIN` on the till, send the code it shows to POST /pair from the page, and open /ws?token=TOKEN with the token you get\n")

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import NIOHTTP1
 import NIOPosix
+public import NIOSSL
 import Synchronization
 public import NIOWebSocket
 
@@ -82,14 +83,16 @@ public struct HTTPServer: Sendable {
     }
     public typealias Listener = NIOAsyncChannel<EventLoopFuture<Connection>, Never>
 
-    /// Binds and returns the listening channel (its local address says the port when 0 was asked).
-    public func bind(host: String, port: Int) async throws -> Listener {
+    /// Binds and returns the listening channel (its local address says the port when 0 was
+    /// asked). With `tls`, every connection speaks TLS first (HTTPS, WSS).
+    public func bind(host: String, port: Int, tls: NIOSSLContext? = nil) async throws -> Listener {
         let webSocket = self.webSocket
         let refused = refusedUpgrades
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
                         maxFrameSize: Self.maxBody,
                         shouldUpgrade: { channel, head in

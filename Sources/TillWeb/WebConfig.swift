@@ -12,6 +12,8 @@ import TillWebPairing
 /// print_retry_seconds = 60    # the same receipt picture again within this is a retry, not a reprint
 /// state_dir = "/var/lib/till-web"   # pairing codes and the pages' tokens
 /// customer_screen = true      # the customer-facing page at /screen
+/// tls_listen = "0.0.0.0:443"  # HTTPS too (for a POS on another machine); absent: no HTTPS
+/// tls_names = ["till.shop.lan"]  # names beyond the till's host name and addresses
 /// ```
 public struct WebConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -23,6 +25,11 @@ public struct WebConfig: Sendable, Equatable {
     public var stateDirectory = PairingDirectory.defaultPath
     /// Serve the customer-facing screen (`/screen`).
     public var customerScreen = true
+    /// Where to serve HTTPS as well (nil: not at all), with certificates from till-web's own
+    /// authority (`state_dir/tls`).
+    public var tlsListen: (host: String, port: Int)?
+    /// Names the server certificate carries beyond the host name and the addresses.
+    public var tlsNames: [String] = []
 
     public init() {}
 
@@ -30,20 +37,31 @@ public struct WebConfig: Sendable, Equatable {
         public var description: String
     }
 
+    public static func == (a: WebConfig, b: WebConfig) -> Bool {
+        a.host == b.host && a.port == b.port && a.socket == b.socket && a.origins == b.origins
+            && a.printRetrySeconds == b.printRetrySeconds && a.stateDirectory == b.stateDirectory
+            && a.customerScreen == b.customerScreen && a.tlsListen?.host == b.tlsListen?.host
+            && a.tlsListen?.port == b.tlsListen?.port && a.tlsNames == b.tlsNames
+    }
+
     /// `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback).
     public mutating func setListen(_ text: String) throws {
-        if let port = Int(text), (0...65535).contains(port) {
-            host = "127.0.0.1"
-            self.port = port
-            return
-        }
+        (host, port) = try Self.address(text, key: "listen", example: "\"127.0.0.1:8069\" (\"0.0.0.0:8069\" for the LAN)")
+    }
+
+    /// `tls_listen`, the same way.
+    public mutating func setTLSListen(_ text: String) throws {
+        tlsListen = try Self.address(text, key: "tls_listen", example: "\"0.0.0.0:443\" (Odoo's POS on HTTPS calls the IoT box on 443)")
+    }
+
+    static func address(_ text: String, key: String, example: String) throws -> (String, Int) {
+        if let port = Int(text), (0...65535).contains(port) { return ("127.0.0.1", port) }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw Invalid(description: "listen = \"\(text)\": write HOST:PORT, e.g. \"127.0.0.1:8069\" (\"0.0.0.0:8069\" for the LAN)")
+            throw Invalid(description: "\(key) = \"\(text)\": write HOST:PORT, e.g. \(example)")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        self.host = host.isEmpty ? "127.0.0.1" : host
-        self.port = port
+        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     public static func load(path: String) throws -> WebConfig {
@@ -90,11 +108,19 @@ public struct WebConfig: Sendable, Equatable {
             case "print_retry_seconds":
                 guard let value = web[key]?.int, value >= 0 else { throw Invalid(description: "\(file): [web] print_retry_seconds must be a whole number of seconds") }
                 config.printRetrySeconds = value
+            case "tls_listen":
+                guard let value = web[key]?.string else { throw Invalid(description: "\(file): [web] tls_listen must be a string like \"0.0.0.0:443\"") }
+                try config.setTLSListen(value)
+            case "tls_names":
+                guard let names = web[key]?.array?.compactMap({ $0.string }), names.count == web[key]?.array?.count else {
+                    throw Invalid(description: "\(file): [web] tls_names must be a list of host names, e.g. [\"till.shop.lan\"]")
+                }
+                config.tlsNames = names
             case "customer_screen":
                 guard let value = web[key]?.bool else { throw Invalid(description: "\(file): [web] customer_screen must be true or false") }
                 config.customerScreen = value
             default:
-                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir, customer_screen)")
+                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir, customer_screen, tls_listen, tls_names)")
             }
         }
         return config

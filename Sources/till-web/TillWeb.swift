@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import TillWeb
 import TillWebPairing
+import TillWebTLS
 
 /// The browser bridge: an HTTP server on loopback (or the LAN) for web POS software that cannot
 /// open tilld's Unix socket. A client of tilld's socket like any other, running as its own user
@@ -23,6 +24,8 @@ struct TillWebCommand: AsyncParsableCommand {
     var socket: String?
     @Option(name: .customLong("origin"), help: "A page origin allowed to use the till (repeatable), e.g. https://shop.odoo.com.")
     var origins: [String] = []
+    @Option(help: "Serve HTTPS as well on HOST:PORT (e.g. 0.0.0.0:443), with certificates from till-web's own authority.")
+    var tlsListen: String?
     @Option(help: "Where pairing codes and the pages' tokens are kept (default /var/lib/till-web).")
     var stateDir: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
@@ -33,6 +36,7 @@ struct TillWebCommand: AsyncParsableCommand {
         do {
             settings = try config.map(WebConfig.load(path:)) ?? WebConfig()
             if let listen { try settings.setListen(listen) }
+            if let tlsListen { try settings.setTLSListen(tlsListen) }
         } catch let error as WebConfig.Invalid {
             throw ValidationError(error.description)
         }
@@ -49,15 +53,27 @@ struct TillWebCommand: AsyncParsableCommand {
         if settings.origins.isEmpty {
             logger.warning("no origins are allowed: every browser page is refused; add the POS's origin to [web] origins (or --origin)")
         }
-        let bridge = WebBridge(settings: settings, logger: logger)
+        let bridge: WebBridge
+        do {
+            bridge = try WebBridge(settings: settings, logger: logger)
+        } catch {
+            throw ValidationError("HTTPS cannot be set up: \(error)")
+        }
+        if let tls = bridge.tls {
+            logger.notice(tls.issued ? "issued a server certificate from the local authority" : "using the server certificate from the local authority",
+                          metadata: ["names": "\(tls.names.dns + tls.names.addressTexts)", "authority": "\(tls.authority.certificatePath)",
+                                     "trust": "run `tillctl web trust` for how to trust the authority in each browser"])
+        }
         let listener: Awaited
         do {
             listener = Awaited(try await bridge.bind())
         } catch {
-            throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error); is another program (an IoT box service?) using the port?")
+            let where_ = settings.tlsListen.map { "\(settings.host):\(settings.port) or \($0.host):\($0.port)" } ?? "\(settings.host):\(settings.port)"
+            throw ValidationError("cannot listen on \(where_): \(error); is another program (an IoT box service?) using the port? (a port under 1024 needs CAP_NET_BIND_SERVICE, which till-web.service gives)")
         }
-        let address = listener.channel.channel.localAddress.map { "\($0)" } ?? "?"
-        logger.notice("listening", metadata: ["address": "\(address)", "tilld": "\(settings.socket)", "origins": "\(settings.origins)"])
+        let address = listener.channel.http.channel.localAddress.map { "\($0)" } ?? "?"
+        let secure = listener.channel.https?.channel.localAddress.map { "\($0)" } ?? "off"
+        logger.notice("listening", metadata: ["address": "\(address)", "https": "\(secure)", "tilld": "\(settings.socket)", "origins": "\(settings.origins)"])
         if settings.customerScreen {
             logger.notice("the customer screen is at /screen: open http://THIS-TILL:\(settings.port)/screen on the customer's display")
         }
@@ -67,6 +83,6 @@ struct TillWebCommand: AsyncParsableCommand {
 
 /// The bound listener, handed to the serving task.
 struct Awaited: @unchecked Sendable {
-    let channel: HTTPServer.Listener
-    init(_ channel: HTTPServer.Listener) { self.channel = channel }
+    let channel: WebBridge.Listeners
+    init(_ channel: WebBridge.Listeners) { self.channel = channel }
 }

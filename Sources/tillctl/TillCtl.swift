@@ -562,7 +562,7 @@ struct PageOrigin: ParsableArguments {
 
 /// till-web, the browser bridge (docs/web.md).
 struct Web: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till.", subcommands: [Pair.self, Unpair.self])
+    static let configuration = CommandConfiguration(abstract: "The browser bridge (till-web): pair a web page with the till; trust its HTTPS.", subcommands: [Pair.self, Unpair.self, Trust.self])
 
     struct Pair: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -599,6 +599,51 @@ struct Web: ParsableCommand {
                 fail("cannot revoke in \(stateDir): \(error) (run with sudo, or give till-web's --state-dir)")
             }
             print("tokens of \(PairingDirectory.normalized(origin)) revoked; a WebSocket already open stays open until it closes")
+        }
+    }
+
+    struct Trust: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How to make a browser trust till-web's HTTPS: its local certificate authority, its fingerprint, and the steps per system.")
+        @Option(help: "till-web's state directory.")
+        var stateDir = PairingDirectory.defaultPath
+        @Flag(help: "Print the authority's certificate (PEM) instead, to copy it.")
+        var pem = false
+
+        func run() throws {
+            let directory = stateDir + "/tls"
+            guard let certificate = try? String(contentsOfFile: directory + "/ca.pem", encoding: .utf8) else {
+                fail("no local certificate authority in \(directory) yet: set [web] tls_listen (e.g. \"0.0.0.0:443\") in /etc/tilld/till-web.toml and restart till-web; it makes one at its first start with HTTPS on")
+            }
+            if pem {
+                print(certificate, terminator: "")
+                return
+            }
+            let fingerprint = (try? String(contentsOfFile: directory + "/ca.sha256", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "(ca.sha256 is missing)"
+            print("""
+            till-web's local certificate authority: \(directory)/ca.pem
+            SHA-256 fingerprint: \(fingerprint)
+
+            On each machine whose browser runs the POS (once; the authority lasts ten years):
+            1. Download http://THIS-TILL:8069/tls/ca.pem (or copy the file: `tillctl web trust --pem`)
+               and check that its SHA-256 fingerprint is the one above.
+            2. Trust it as an authority:
+               - Windows (Chrome, Edge): open the file > Install Certificate > Local Machine >
+                 Place all certificates in "Trusted Root Certification Authorities".
+               - macOS: open it in Keychain Access (System keychain), double-click it > Trust >
+                 "When using this certificate: Always Trust".
+               - Linux (Chrome, Chromium): Settings > Privacy and security > Security > Manage
+                 certificates > Authorities > Import, tick "Trust this certificate for identifying
+                 websites"; or: certutil -d sql:$HOME/.pki/nssdb -A -t "C,," -n "tilld local CA" -i ca.pem
+               - ChromeOS, Android: Settings > Security > Encryption & credentials > Install a
+                 certificate > CA certificate.
+               - iPad: open the file in Safari, install the profile, then Settings > General >
+                 About > Certificate Trust Settings: turn on full trust for it.
+            3. Open https://THIS-TILL-ADDRESS/hw_proxy/hello: it answers "ping" with no warning.
+            The server certificate names this till's host name and addresses (till-web's log says
+            which at start) and is renewed by till-web itself; the authority's key never leaves
+            \(directory) (mode 0600).
+            """)
         }
     }
 }

@@ -22,17 +22,24 @@ struct StaticPage: HTTPResponder {
 struct BrowserTests {
     /// The bridge as till-web assembles it, on a free loopback port.
     static func startBridge(daemon: DaemonUnderTest, origins: [String]) async throws -> (port: Int, stop: Task<Void, any Error>) {
+        let (port, _, stop) = try await startBridge(daemon: daemon, origins: origins, https: false)
+        return (port, stop)
+    }
+
+    /// With `https`, HTTPS too on another free port (its authority made in the state directory).
+    static func startBridge(daemon: DaemonUnderTest, origins: [String], https: Bool) async throws -> (port: Int, httpsPort: Int?, stop: Task<Void, any Error>) {
         var settings = WebConfig()
         settings.port = 0
+        if https { settings.tlsListen = ("127.0.0.1", 0) }
         settings.socket = daemon.socket
         settings.origins = origins
         settings.stateDirectory = daemon.directory + "/web"
         var logger = Logger(label: "till-web-test")
         logger.logLevel = .warning
-        let bridge = WebBridge(settings: settings, logger: logger)
-        let listener = try await bridge.bind()
-        let port = try #require(listener.channel.localAddress?.port)
-        return (port, Task { try await bridge.run(listener) })
+        let bridge = try WebBridge(settings: settings, logger: logger)
+        let listeners = try await bridge.bind()
+        let port = try #require(listeners.http.channel.localAddress?.port)
+        return (port, listeners.https?.channel.localAddress?.port, Task { try await bridge.run(listeners) })
     }
 
     /// The POS's page: pairs with the code it is given, opens the WebSocket, subscribes,
@@ -177,5 +184,34 @@ struct BrowserTests {
         }
         #expect(identified.count == 1, "\(identified)")
         #expect(identified.first?.data == ["sale": "S-1001", "email": "anna@example.org", "consent": ["email_marketing": true]])
+    }
+
+    @Test("HTTPS for the LAN: with till-web's local authority trusted (as `tillctl web trust` says), Chromium loads the customer screen at the till's address over https and its live basket over wss; a browser that does not trust it gets no page")
+    func httpsWithTheLocalAuthority() async throws {
+        let daemon = try await DaemonUnderTest()
+        let (_, httpsPort, bridge) = try await Self.startBridge(daemon: daemon, origins: [], https: true)
+        defer { bridge.cancel() }
+        let port = try #require(httpsPort)
+        let authority = daemon.directory + "/web/tls/ca.pem"
+
+        let stranger = try await offThePool { try HeadlessChromium.launch() }
+        try await offThePool {
+            try stranger.open("https://127.0.0.1:\(port)/screen")
+            try stranger.wait(for: "the certificate error page", until: "location.href.startsWith('chrome-error:')", timeout: 30)
+        }
+        stranger.quit()
+
+        let browser = try await offThePool { try HeadlessChromium.launch(trusting: authority) }
+        defer { browser.quit() }
+        try await offThePool {
+            try browser.open("https://127.0.0.1:\(port)/screen")
+            try browser.wait(for: "the screen over https", until: "location.protocol === 'https:' && document.getElementById('heading').textContent === 'Welcome'")
+        }
+        try await daemon.connect { till in
+            try await Self.publish(till, "sale.line", ["sale": "S-2002", "name": "Espresso", "qty": 1, "unit_price": "2.10", "amount": "2.10"])
+        }
+        try await offThePool {
+            try browser.wait(for: "the basket over wss", until: "document.getElementById('total').textContent === '2.10'")
+        }
     }
 }

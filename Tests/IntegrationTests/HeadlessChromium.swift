@@ -30,11 +30,27 @@ final class HeadlessChromium: @unchecked Sendable {
     }
 
     /// Starts the browser with a fresh profile and a 1024×600 window (a 7-inch till screen).
-    static func launch() throws -> HeadlessChromium {
+    /// `trusting`: a certificate authority (PEM file) the browser trusts, added the way a
+    /// shop's technician adds till-web's on Linux (`certutil` into the user's NSS database),
+    /// in a home of the browser's own.
+    static func launch(trusting authority: String? = nil) throws -> HeadlessChromium {
         guard let executable else { throw Missing() }
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("tilld-chromium-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: profile, withIntermediateDirectories: true)
+        let home = profile + "/home"
+        let nss = home + "/.pki/nssdb"
+        try FileManager.default.createDirectory(atPath: nss, withIntermediateDirectories: true)
+        if let authority {
+            for arguments in [["-N", "-d", "sql:" + nss, "--empty-password"],
+                              ["-A", "-d", "sql:" + nss, "-t", "C,,", "-n", "tilld local CA", "-i", authority]] {
+                let (status, _, err) = try runProcess("/usr/bin/certutil", arguments)
+                guard status == 0 else { throw Failed(description: "certutil \(arguments.joined(separator: " ")): \(err) (scripts/setup.sh test installs libnss3-tools)") }
+            }
+        }
         let process = Process()
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home
+        process.environment = environment
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

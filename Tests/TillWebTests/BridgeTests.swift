@@ -232,8 +232,21 @@ struct BridgeTests {
             socket = "/tmp/t.sock"
             origins = ["https://shop.odoo.com"]
             print_retry_seconds = 30
+            tls_listen = "0.0.0.0:443"
+            tls_names = ["till.shop.lan"]
+            customer_screen = false
             """)
         #expect(config.host == "0.0.0.0" && config.port == 9000 && config.socket == "/tmp/t.sock")
+        #expect(config.tlsListen?.host == "0.0.0.0" && config.tlsListen?.port == 443 && config.tlsNames == ["till.shop.lan"])
+        #expect(!config.customerScreen)
+        #expect(try WebConfig.parse("").tlsListen == nil, "no HTTPS unless asked")
+        #expect(try WebConfig.parse("").customerScreen)
+        do {
+            _ = try WebConfig.parse("[web]\ntls_listen = \"https\"")
+            Issue.record("a tls_listen without a port was accepted")
+        } catch let error as WebConfig.Invalid {
+            #expect(error.description.contains("tls_listen") && error.description.contains("443"))
+        }
         #expect(config.origins == ["https://shop.odoo.com"] && config.printRetrySeconds == 30)
         #expect(try WebConfig.parse("").port == 8069, "Odoo's IoT port by default")
         #expect(throws: WebConfig.Invalid.self) { try WebConfig.parse("[web]\nlisten = \"localhost\"") }

@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Testing
+import TillWebTLS
+import SwiftASN1
+import X509
+@testable import TillWeb
+
+/// till-web's local certificate authority: made once with private files, server certificates
+/// for the till's names, renewed when they change, and a TLS connection that trusts only it.
+@Suite("till-web: HTTPS from its local certificate authority")
+struct LocalAuthorityTests {
+    static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tilld-ca-\(UUID().uuidString)").path
+    }
+
+    static func mode(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions]) as? Int) ?? -1
+    }
+
+    static let names = LocalAuthority.Names(dns: ["till", "till.local", "localhost"], addresses: [[127, 0, 0, 1], [192, 168, 1, 10]])
+
+    @Test("made once: the key 0600, the certificate and fingerprint readable; loaded again it is the same authority; it may sign servers only")
+    func madeOnce() throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
+        #expect(Self.mode(directory + "/ca.key") == 0o600)
+        #expect(Self.mode(directory + "/ca.pem") == 0o644)
+        #expect(try String(contentsOfFile: directory + "/ca.sha256", encoding: .utf8) == authority.fingerprint + "\n")
+        #expect(authority.fingerprint.split(separator: ":").count == 32)
+        let constraints = try #require(try authority.certificate.extensions.basicConstraints)
+        #expect(constraints == .isCertificateAuthority(maxPathLength: 0))
+        let again = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
+        #expect(again.certificate == authority.certificate)
+
+        // A key that is not the certificate's is refused with what to do, not used.
+        let other = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        _ = try LocalAuthority.loadOrCreate(directory: other, label: "other")
+        try FileManager.default.removeItem(atPath: directory + "/ca.key")
+        try FileManager.default.copyItem(atPath: other + "/ca.key", toPath: directory + "/ca.key")
+        #expect(throws: LocalAuthority.Failure.self) { try LocalAuthority.loadOrCreate(directory: directory, label: "till") }
+    }
+
+    @Test("the server certificate names the till's names and addresses, is kept while it covers them, and is issued again for a new address or near its end")
+    func serverCertificates() throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
+        let first = try authority.serverCertificate(for: Self.names)
+        #expect(first.issued)
+        #expect(Self.mode(directory + "/server.key") == 0o600)
+        let certificate = try Certificate(pemEncoded: first.certificate)
+        #expect(certificate.issuer == authority.certificate.subject)
+        let san = try #require(try certificate.extensions.subjectAlternativeNames)
+        #expect(san.contains(.dnsName("till.local")))
+        #expect(san.contains(.ipAddress(.init(contentBytes: [192, 168, 1, 10]))))
+        #expect(try certificate.extensions.extendedKeyUsage?.contains(.serverAuth) == true)
+        #expect(certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore) <= 398 * 86_400)
+
+        #expect(try !authority.serverCertificate(for: Self.names).issued, "the same names: the same certificate")
+        var moved = Self.names
+        moved.addresses.append([192, 168, 1, 77])  // a new DHCP lease
+        #expect(try authority.serverCertificate(for: moved).issued)
+        let late = Date().addingTimeInterval(380 * 86_400)
+        #expect(try authority.serverCertificate(for: moved, now: late).issued, "renewed within 30 days of its end")
+    }
+
+    @Test("a TLS client that trusts only the authority connects to the bridge by name and gets an answer; a name the certificate does not carry, or another authority, is refused")
+    func handshake() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
+        // No loopback address in it: a TLS client also accepts the address it connected to when
+        // the certificate names it, and this test connects to 127.0.0.1 to check names.
+        let (context, _) = try authority.serverContext(for: LocalAuthority.Names(dns: ["till.local"], addresses: [[192, 168, 1, 10]]))
+        let logger = Logger(label: "test")
+        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: []), odoo: OdooProxy(till: FakeTill(), scans: ScanFeed(), logger: logger),
+                                                  authorityCertificate: try authority.certificatePEM(), logger: logger), logger: logger)
+        let listener = try await server.bind(host: "127.0.0.1", port: 0, tls: context)
+        let port = try #require(listener.channel.localAddress?.port)
+        let serving = Task { try await server.serve(listener) }
+        defer { serving.cancel() }
+
+        let trusted = try NIOSSLCertificate.fromPEMFile(directory + "/ca.pem")
+        // By name here; by address (the IP names), in Chromium (BrowserTests).
+        let answer = try await Self.get("/hw_proxy/hello", port: port, serverName: "till.local", trusting: trusted)
+        #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        #expect(answer.hasSuffix("ping"))
+        let wrong = try? await Self.get("/hw_proxy/hello", port: port, serverName: "elsewhere.example", trusting: trusted)
+        #expect(wrong == nil, "a name the certificate does not carry: \(wrong ?? "")")
+        let pem = try await Self.get("/tls/ca.pem", port: port, serverName: "till.local", trusting: trusted)
+        #expect(pem.contains("-----BEGIN CERTIFICATE-----"))
+
+        let stranger = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: stranger) }
+        _ = try LocalAuthority.loadOrCreate(directory: stranger, label: "elsewhere")
+        await #expect(throws: (any Error).self) {
+            _ = try await Self.get("/hw_proxy/hello", port: port, serverName: "till.local", trusting: try NIOSSLCertificate.fromPEMFile(stranger + "/ca.pem"))
+        }
+    }
+
+    /// One request over TLS, verifying the server against `trusting` only; the whole answer.
+    static func get(_ path: String, port: Int, serverName: String, trusting roots: [NIOSSLCertificate]) async throws -> String {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates(roots)
+        configuration.certificateVerification = .fullVerification
+        let context = try NIOSSLContext(configuration: configuration)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(serverName):\(port)\r\nConnection: close\r\n\r\n"))
+            var answer = ""
+            for try await chunk in inbound { answer += String(buffer: chunk) }
+            return answer
+        }
+    }
+}

@@ -160,6 +160,7 @@ let package = Package(
         .target(
             name: "TillWebTLS",
             dependencies: [
+                "TillSystem",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -169,7 +170,7 @@ let package = Package(
         .target(
             name: "TillWeb",
             dependencies: [
-                "TillCore", "TillClient", "TillNIO", "TillESCPOS", "TillImaging", "TillWebPairing", "TillWebTLS", "CJPEG",
+                "TillCore", "TillClient", "TillNIO", "TillESCPOS", "TillImaging", "TillSystem", "TillWebPairing", "TillWebTLS", "CJPEG",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

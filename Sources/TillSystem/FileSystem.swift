@@ -126,7 +126,7 @@ extension FileSystem {
     }
 
     /// The directory holding `path` ("." for a bare file name).
-    static func parentDirectory(of path: String) -> String {
+    public static func parentDirectory(of path: String) -> String {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         return directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : directory
     }

@@ -68,12 +68,15 @@ public struct HTTPServer: Sendable {
     public static let maxBody = 16 << 20
     let responder: any HTTPResponder
     let webSocket: (any WebSocketService)?
+    /// The machines that may connect at all (`[web] clients`); others get 403 on every request.
+    let clients: ClientPolicy
     let logger: Logger
     private let refusedUpgrades = RefusedUpgrades()
 
-    public init(responder: any HTTPResponder, webSocket: (any WebSocketService)? = nil, logger: Logger) {
+    public init(responder: any HTTPResponder, webSocket: (any WebSocketService)? = nil, clients: ClientPolicy = ClientPolicy.everyone, logger: Logger) {
         self.responder = responder
         self.webSocket = webSocket
+        self.clients = clients
         self.logger = logger
     }
 
@@ -127,8 +130,14 @@ public struct HTTPServer: Sendable {
                     group.addTask {
                         do {
                             switch try await connection.get() {
-                            case .http(let channel): await self.handle(channel)
-                            case .webSocket(let channel, let head): await self.webSocket?.serve(channel, head: head)
+                            case .http(let channel):
+                                await self.handle(channel, admitted: self.admits(channel.channel))
+                            case .webSocket(let channel, let head):
+                                if self.admits(channel.channel) {
+                                    await self.webSocket?.serve(channel, head: head)
+                                } else {
+                                    try? await channel.channel.close()
+                                }
                             }
                         } catch {
                             self.logger.debug("a connection failed before its first request", metadata: ["error": "\(error)"])
@@ -139,7 +148,16 @@ public struct HTTPServer: Sendable {
         }
     }
 
-    private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func admits(_ channel: any Channel) -> Bool {
+        let peer = channel.remoteAddress?.ipAddress
+        if clients.admits(peer) { return true }
+        logger.warning("refused a connection from a machine not in [web] clients", metadata: [
+            "peer": "\(peer ?? "?")", "fix": "add its address (or its network, e.g. 192.168.1.0/24) to [web] clients if it is one of the shop's",
+        ])
+        return false
+    }
+
+    private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, admitted: Bool = true) async {
         defer { _ = refusedUpgrades.take(connection.channel) }  // a client gone before the end
         let peer = connection.channel.remoteAddress?.ipAddress
         do {
@@ -166,10 +184,12 @@ public struct HTTPServer: Sendable {
                         }
                         guard let request = head else { continue }
                         head = nil
-                        let response = tooLarge
+                        let response = !admitted
+                            ? HTTPResponse.text(.forbidden, "this machine (\(peer ?? "?")) may not use the till: add its address to [web] clients in till-web's config\n")
+                            : tooLarge
                             ? HTTPResponse.text(.payloadTooLarge, "the body is over \(Self.maxBody >> 20) MiB\n")
                             : await responder.respond(to: HTTPRequest(method: request.method, uri: request.uri, headers: request.headers, body: body, peer: peer))
-                        let keepAlive = request.isKeepAlive && !tooLarge
+                        let keepAlive = request.isKeepAlive && !tooLarge && admitted
                         try await write(response, to: request, keepAlive: keepAlive, outbound)
                         if !keepAlive { return }
                     }

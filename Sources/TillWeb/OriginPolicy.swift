@@ -1,5 +1,5 @@
 public import NIOHTTP1
-import Glibc
+import TillSystem
 import TillWebPairing
 
 /// Which web pages may use the bridge, and the CORS answers that let them. A browser sends
@@ -95,9 +95,6 @@ extension OriginPolicy {
     }
 
     static func isAddressOrLocalhost(_ host: String) -> Bool {
-        if host == "localhost" { return true }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+        host == "localhost" || NetworkAddress.bytes(host) != nil
     }
 }

@@ -51,7 +51,7 @@ public struct WebBridge: Sendable {
         let authorityPEM = try tls.map { try $0.authority.certificatePEM() }
         server = HTTPServer(
             responder: Bridge(origins: origins, odoo: odoo, pairing: pairing, screen: screen, authorityCertificate: authorityPEM, logger: logger),
-            webSocket: WebSocketRoutes(webSockets), logger: logger)
+            webSocket: WebSocketRoutes(webSockets), clients: try ClientPolicy(settings.clients), logger: logger)
     }
 
     public func bind() async throws -> Listeners {

@@ -14,6 +14,7 @@ import TillWebPairing
 /// customer_screen = true      # the customer-facing page at /screen
 /// tls_listen = "0.0.0.0:443"  # HTTPS too (for a POS on another machine); absent: no HTTPS
 /// tls_names = ["till.shop.lan"]  # names beyond the till's host name and addresses
+/// clients = ["192.168.1.0/24"]   # the machines that may connect (loopback always); empty: any
 /// ```
 public struct WebConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -30,6 +31,8 @@ public struct WebConfig: Sendable, Equatable {
     public var tlsListen: (host: String, port: Int)?
     /// Names the server certificate carries beyond the host name and the addresses.
     public var tlsNames: [String] = []
+    /// The machines that may connect (`[web] clients`); empty: any that reach the port.
+    public var clients: [String] = []
 
     public init() {}
 
@@ -41,7 +44,7 @@ public struct WebConfig: Sendable, Equatable {
         a.host == b.host && a.port == b.port && a.socket == b.socket && a.origins == b.origins
             && a.printRetrySeconds == b.printRetrySeconds && a.stateDirectory == b.stateDirectory
             && a.customerScreen == b.customerScreen && a.tlsListen?.host == b.tlsListen?.host
-            && a.tlsListen?.port == b.tlsListen?.port && a.tlsNames == b.tlsNames
+            && a.tlsListen?.port == b.tlsListen?.port && a.tlsNames == b.tlsNames && a.clients == b.clients
     }
 
     /// `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback).
@@ -116,11 +119,17 @@ public struct WebConfig: Sendable, Equatable {
                     throw Invalid(description: "\(file): [web] tls_names must be a list of host names, e.g. [\"till.shop.lan\"]")
                 }
                 config.tlsNames = names
+            case "clients":
+                guard let entries = web[key]?.array?.compactMap({ $0.string }), entries.count == web[key]?.array?.count else {
+                    throw Invalid(description: "\(file): [web] clients must be a list of addresses or networks, e.g. [\"192.168.1.20\", \"192.168.1.0/24\"]")
+                }
+                do { _ = try ClientPolicy(entries) } catch { throw Invalid(description: "\(file): [web] clients: \(error)") }
+                config.clients = entries
             case "customer_screen":
                 guard let value = web[key]?.bool else { throw Invalid(description: "\(file): [web] customer_screen must be true or false") }
                 config.customerScreen = value
             default:
-                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir, customer_screen, tls_listen, tls_names)")
+                throw Invalid(description: "\(file): [web] \(key) is not a till-web setting (listen, socket, origins, print_retry_seconds, state_dir, customer_screen, tls_listen, tls_names, clients)")
             }
         }
         return config

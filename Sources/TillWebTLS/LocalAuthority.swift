@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 import SwiftASN1
+import TillSystem
 public import X509
 
 /// till-web's own certificate authority, for HTTPS on the shop's LAN (a browser on another
@@ -154,23 +155,13 @@ public struct LocalAuthority: Sendable {
         self.key = key
     }
 
-    /// Written whole or not at all: a temporary file of the final mode, synced, renamed.
-    static func write(_ text: String, to path: String, mode: mode_t) throws {
-        let temporary = path + ".new"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno))); check that till-web owns \((path as NSString).deletingLastPathComponent)") }
-        defer { close(fd) }
-        fchmod(fd, mode)  // whatever the umask
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            guard written > 0 else { throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-            offset += written
-        }
-        guard fsync(fd) == 0, rename(temporary, path) == 0 else {
-            throw Failure(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
+    /// Written whole or not at all (a temporary file, synced, renamed), with `mode` from its
+    /// first byte.
+    static func write(_ text: String, to path: String, mode: UInt32) throws {
+        do {
+            try FileSystem.replaceDurably(path, contents: text, mode: mode)
+        } catch {
+            throw Failure(description: "cannot write \(path): \(error); check that till-web owns \(FileSystem.parentDirectory(of: path))")
         }
     }
 }

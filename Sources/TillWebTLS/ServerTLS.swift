@@ -1,5 +1,5 @@
 public import Foundation
-import Glibc
+import TillSystem
 public import NIOSSL
 
 extension LocalAuthority.Names {
@@ -8,54 +8,20 @@ extension LocalAuthority.Names {
     /// address Odoo's IoT box setting holds), and the names the shop added (`[web] tls_names`).
     public static func ofThisMachine(adding extra: [String] = []) -> Self {
         var dns: [String] = []
-        var host = [CChar](repeating: 0, count: 256)
-        if gethostname(&host, host.count) == 0 {
-            let name = String(cString: host).lowercased()
-            if !name.isEmpty, name != "localhost" {
-                dns.append(name)
-                if !name.contains(".") { dns.append(name + ".local") }
-            }
+        if let name = NetworkAddress.hostName(), name != "localhost" {
+            dns.append(name)
+            if !name.contains(".") { dns.append(name + ".local") }
         }
         dns.append("localhost")
         for name in extra where !dns.contains(name.lowercased()) { dns.append(name.lowercased()) }
-
         var addresses: [[UInt8]] = [[127, 0, 0, 1], Array(repeating: 0, count: 15) + [1]]
-        var list: UnsafeMutablePointer<ifaddrs>?
-        if getifaddrs(&list) == 0 {
-            defer { freeifaddrs(list) }
-            var next = list
-            while let entry = next {
-                defer { next = entry.pointee.ifa_next }
-                guard let address = entry.pointee.ifa_addr else { continue }
-                var bytes: [UInt8]
-                switch Int32(address.pointee.sa_family) {
-                case AF_INET:
-                    bytes = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
-                        withUnsafeBytes(of: pointer.pointee.sin_addr) { Array($0) }
-                    }
-                case AF_INET6:
-                    bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
-                        withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
-                    }
-                    // fe80::/10 needs a zone id in a URL; no browser page uses one.
-                    if bytes[0] == 0xFE, bytes[1] & 0xC0 == 0x80 { continue }
-                default:
-                    continue
-                }
-                if !addresses.contains(bytes) { addresses.append(bytes) }
-            }
-        }
+        for address in NetworkAddress.ofInterfaces() where !addresses.contains(address) { addresses.append(address) }
         return Self(dns: dns, addresses: addresses)
     }
 
-    /// `192.168.1.10`, `::1`: for the log and `tillctl web trust`.
+    /// `192.168.1.10`, `::1`: for the log.
     public var addressTexts: [String] {
-        addresses.map { bytes in
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            let family = bytes.count == 4 ? AF_INET : AF_INET6
-            _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
-            return String(cString: text)
-        }
+        addresses.compactMap(NetworkAddress.text)
     }
 }
 

@@ -24,6 +24,8 @@ struct TillWebCommand: AsyncParsableCommand {
     var socket: String?
     @Option(name: .customLong("origin"), help: "A page origin allowed to use the till (repeatable), e.g. https://shop.odoo.com.")
     var origins: [String] = []
+    @Option(name: .customLong("client"), help: "A machine (address) or network (192.168.1.0/24) that may connect (repeatable; loopback always may). None: any that reaches the port.")
+    var clients: [String] = []
     @Option(help: "Serve HTTPS as well on HOST:PORT (e.g. 0.0.0.0:443), with certificates from till-web's own authority.")
     var tlsListen: String?
     @Option(help: "Where pairing codes and the pages' tokens are kept (default /var/lib/till-web).")
@@ -43,6 +45,7 @@ struct TillWebCommand: AsyncParsableCommand {
         if let socket { settings.socket = socket }
         if let stateDir { settings.stateDirectory = stateDir }
         settings.origins += origins
+        settings.clients += clients
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -50,6 +53,10 @@ struct TillWebCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "till-web")
+        let loopback = ["127.0.0.1", "::1", "localhost"]
+        if settings.clients.isEmpty, !loopback.contains(settings.host) || settings.tlsListen.map({ !loopback.contains($0.host) }) == true {
+            logger.warning("listening beyond this machine with no [web] clients: any machine that reaches the port can print and open the drawer (Odoo's IoT routes carry no token); list the POS machines' addresses in [web] clients")
+        }
         if settings.origins.isEmpty {
             logger.warning("no origins are allowed: every browser page is refused; add the POS's origin to [web] origins (or --origin)")
         }
@@ -57,7 +64,7 @@ struct TillWebCommand: AsyncParsableCommand {
         do {
             bridge = try WebBridge(settings: settings, logger: logger)
         } catch {
-            throw ValidationError("HTTPS cannot be set up: \(error)")
+            throw ValidationError(error is ClientPolicy.Invalid ? "--client: \(error)" : "HTTPS cannot be set up: \(error)")
         }
         if let tls = bridge.tls {
             logger.notice(tls.issued ? "issued a server certificate from the local authority" : "using the server certificate from the local authority",

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 import Testing
 import TillWebTLS
 import SwiftASN1
@@ -120,6 +121,62 @@ struct LocalAuthorityTests {
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(serverName):\(port)\r\nConnection: close\r\n\r\n"))
+            var answer = ""
+            for try await chunk in inbound { answer += String(buffer: chunk) }
+            return answer
+        }
+    }
+}
+
+/// `[web] clients`: which machines may connect at all.
+@Suite("till-web: the machines that may connect")
+struct ClientPolicyTests {
+    @Test("addresses and networks, IPv4 and IPv6 (and IPv4 seen on a dual-stack socket); loopback always; no list: anyone; a mistake says what to write")
+    func policy() throws {
+        let policy = try ClientPolicy(["192.168.1.20", "10.1.0.0/16", "fd00::/64"])
+        #expect(policy.admits("192.168.1.20"))
+        #expect(!policy.admits("192.168.1.21"))
+        #expect(policy.admits("10.1.200.3"))
+        #expect(!policy.admits("10.2.0.1"))
+        #expect(policy.admits("fd00::1234"))
+        #expect(!policy.admits("fd00:0:0:1::1"))
+        #expect(policy.admits("::ffff:10.1.2.3"))
+        #expect(policy.admits("127.0.0.1") && policy.admits("::1"), "the till itself")
+        #expect(!policy.admits(nil))
+        #expect(ClientPolicy.everyone.admits("203.0.113.9"))
+        #expect(try ClientPolicy(["192.168.1.0/23"]).admits("192.168.0.7"))
+        for bad in ["till.local", "192.168.1.0/33", "10.0.0.0/x", ""] {
+            #expect(throws: ClientPolicy.Invalid.self, "\(bad)") { try ClientPolicy([bad]) }
+        }
+    }
+
+    @Test("a machine not on the list gets 403 saying what to add, and its request reaches nothing")
+    func refusedOverHTTP() async throws {
+        let till = FakeTill()
+        let logger = Logger(label: "test")
+        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: []), odoo: OdooProxy(till: till, scans: ScanFeed(), logger: logger), logger: logger),
+                                clients: try ClientPolicy(["10.0.0.0/8"], loopback: false), logger: logger)
+        let listener = try await server.bind(host: "127.0.0.1", port: 0)
+        let port = try #require(listener.channel.localAddress?.port)
+        let serving = Task { try await server.serve(listener) }
+        defer { serving.cancel() }
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"call","params":{"data":{"action":"cashbox"}}}"#
+        let answer = try await LocalAuthorityTests.plain("POST /hw_proxy/default_printer_action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", port: port)
+        #expect(answer.hasPrefix("HTTP/1.1 403"), "\(answer)")
+        #expect(answer.contains("[web] clients"))
+        #expect(till.state.withLock { $0.drawers } == 0)
+    }
+}
+
+extension LocalAuthorityTests {
+    /// One request over plain TCP; the whole answer (the server closes).
+    static func plain(_ request: String, port: Int) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
             var answer = ""
             for try await chunk in inbound { answer += String(buffer: chunk) }
             return answer

@@ -106,21 +106,36 @@ public actor ScanFeed {
     /// goes away. Scans while the bridge is not connected are not replayed: a long-poll only
     /// ever wanted the scan of the moment.
     public func follow(socket: String, logger: Logger) async {
+        await TillFollower.follow(socket: socket, what: "scans", logger: logger, subscribe: { till in
+            _ = try await till.request("subscribe", ["topics": ["scanner.data"]])
+        }, each: { event in
+            if let text = event.data["text"]?.stringValue { await self.arrived(text) }
+        })
+    }
+}
+
+/// A subscription to tilld that lasts: connects, subscribes, hands each event on, and when
+/// tilld goes away (a restart, an upgrade) tries again every second, saying so once in the log
+/// and again when it is back, until the task is cancelled.
+enum TillFollower {
+    static func follow(socket: String, what: String, logger: Logger,
+                       subscribe: @escaping @Sendable (TillConnection) async throws -> Void,
+                       each: @escaping @Sendable (Event) async -> Void) async {
         var told = false
         while !Task.isCancelled {
             do {
                 let wasTold = told
                 try await TillConnection.with(socket: socket) { till in
-                    _ = try await till.request("subscribe", ["topics": ["scanner.data"]])
-                    if wasTold { logger.notice("following tilld's scans again") }
+                    try await subscribe(till)
+                    if wasTold { logger.notice("following tilld's \(what) again") }
                     for try await line in till.events {
-                        if case .event(let event) = line, let text = event.data["text"]?.stringValue { await self.arrived(text) }
+                        if case .event(let event) = line { await each(event) }
                     }
                 }
                 told = false
             } catch {
                 if Task.isCancelled { return }
-                if !told { logger.warning("cannot follow tilld's scans; trying again every second", metadata: ["error": "\(error)"]) }
+                if !told { logger.warning("cannot follow tilld's \(what); trying again every second", metadata: ["error": "\(error)"]) }
                 told = true
             }
             try? await Task.sleep(for: .seconds(1))

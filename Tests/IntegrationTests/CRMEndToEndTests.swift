@@ -88,8 +88,11 @@ final class CRMUnderTest: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        // Say why: is till-crm alive, what did the check last throw, what did till-crm log.
-        let tail = log.split(separator: "\n").suffix(30).joined(separator: "\n")
+        // Say why: is till-crm alive, what did the check last throw, what did till-crm log (from
+        // the crash report's first line when it died: its last lines are only registers).
+        let lines = log.split(separator: "\n")
+        let crashed = lines.firstIndex { $0.contains("Fatal error") || $0.contains("💣") || $0.contains("Crash") }
+        let tail = (crashed.map { Array(lines[max(0, $0 - 10)...].prefix(60)) } ?? Array(lines.suffix(30))).joined(separator: "\n")
         throw TimedOut(what: "\(what) (till-crm running: \(process.isRunning); last error: \(lastError.map { "\($0)" } ?? "none"))\n\(tail)")
     }
 

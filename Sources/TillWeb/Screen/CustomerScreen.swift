@@ -119,31 +119,17 @@ public actor CustomerScreen {
     /// Follows tilld's sale events until cancelled, reconnecting a second after tilld goes
     /// away. Each connection starts with the last `replay` events, so the basket is whole.
     public func follow(socket: String) async {
-        var told = false
-        while !Task.isCancelled {
+        await TillFollower.follow(socket: socket, what: "sales (for the customer screen)", logger: logger, subscribe: { till in
+            let since = await self.resumePoint(tilldAt: till.hello.seq)
+            let topics: JSONValue = ["sale.*", "customer.identified"]
             do {
-                let wasTold = told
-                try await TillConnection.with(socket: socket) { till in
-                    let since = await self.resumePoint(tilldAt: till.hello.seq)
-                    let topics: JSONValue = ["sale.*", "customer.identified"]
-                    do {
-                        _ = try await till.request("subscribe", ["topics": topics, "since": .int(since)])
-                    } catch {
-                        // The journal no longer holds that far back (journal_truncated): live only.
-                        _ = try await till.request("subscribe", ["topics": topics])
-                    }
-                    if wasTold { self.logger.notice("following tilld's sales again") }
-                    for try await line in till.events {
-                        if case .event(let event) = line { await self.apply(event) }
-                    }
-                }
-                told = false
+                _ = try await till.request("subscribe", ["topics": topics, "since": .int(since)])
             } catch {
-                if Task.isCancelled { return }
-                if !told { logger.warning("cannot follow tilld's sales for the customer screen; trying again every second", metadata: ["error": "\(error)"]) }
-                told = true
+                // The journal no longer holds that far back (journal_truncated): live only.
+                _ = try await till.request("subscribe", ["topics": topics])
             }
-            try? await Task.sleep(for: .seconds(1))
-        }
+        }, each: { event in
+            await self.apply(event)
+        })
     }
 }

@@ -58,7 +58,7 @@ struct TillWebCommand: AsyncParsableCommand {
             logger.warning("listening beyond this machine with no [web] clients: any machine that reaches the port can print and open the drawer (Odoo's IoT routes carry no token); list the POS machines' addresses in [web] clients")
         }
         if settings.origins.isEmpty {
-            logger.warning("no origins are allowed: every browser page is refused; add the POS's origin to [web] origins (or --origin)")
+            logger.warning("no origins are allowed: a web POS page from another site is refused (this bridge's own customer screen still works); add the POS's origin to [web] origins (or --origin)")
         }
         let bridge: WebBridge
         do {

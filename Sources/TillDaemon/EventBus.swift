@@ -19,7 +19,12 @@ import TillSystem
 /// latency above the sync itself. A submitter on a thread that may block (a scanner's reader,
 /// `ThreadMayBlock`) commits its event itself when no commit is under way: the scan then
 /// goes from the thread the kernel woke for it to the subscriber's event loop, without a
-/// wake-up of the writer in between. Under load the writer's group commits take over.
+/// wake-up of the writer in between. A connection's event loop does the same with the
+/// publishes of one read (`submit(held:)`, then `commitHeld` at the read's end): one
+/// transaction for them, committed on the loop when no commit is under way, so their replies
+/// and the fan-out to that loop's subscribers leave without crossing threads; the loop is
+/// blocked for that one sync, which is what its subscribers would have waited for anyway.
+/// Under load the writer's group commits take over.
 ///
 /// When the journal cannot commit (disk full, read-only, a file replaced), the bus is
 /// *degraded*: publishes fail with `journal_unavailable`; device events wait, in order, in a
@@ -157,15 +162,19 @@ public final class EventBus: Service, Sendable {
     /// Queues an event without waiting; `completion` runs once it is durable and fanned out
     /// (or failed). Events submitted in order are committed, and completed, in that order:
     /// a connection can pipeline publishes and still answer them in order.
+    ///
+    /// `held`: the caller commits later itself (`commitHeld`, from an event loop at the end of
+    /// a read): the event waits in the batch without waking the writer.
     public func submit(
-        topic: String, device: String? = nil, data: JSONValue, origin: Origin = .client,
+        topic: String, device: String? = nil, data: JSONValue, origin: Origin = .client, held: Bool = false,
         completion: @escaping @Sendable (Result<Event, any Error>) -> Void
     ) {
-        enum Route { case refused, queued, inline([Pending]) }
+        enum Route { case refused, queued, held, inline([Pending]) }
         let mayCommitHere = ThreadMayBlock.current
         let route = state.withLock { state -> Route in
             guard state.accepting else { return .refused }
             state.pending.append(Pending(topic: topic, device: device, data: data, origin: origin, completion: completion))
+            if held { return .held }
             guard mayCommitHere, state.writerStarted, !state.committing, state.health.fault == nil else { return .queued }
             state.committing = true
             defer { state.pending.removeAll(keepingCapacity: true) }
@@ -174,18 +183,42 @@ public final class EventBus: Service, Sendable {
         switch route {
         case .refused:
             completion(.failure(Draining()))
+        case .held:
+            break
         case .queued:
             wake.signal()
         case .inline(let batch):
-            commit(batch, retrying: false)
-            // What arrived meanwhile is the writer's, and so are a shutdown waiting for this
-            // commit and a fault it ran into (the writer retries on its timer).
-            let writerNeeded = state.withLock { state -> Bool in
-                state.committing = false
-                return !state.pending.isEmpty || !state.accepting || state.health.fault != nil
-            }
-            if writerNeeded { wake.signal() }
+            commitInline(batch)
         }
+    }
+
+    /// Commits what is waiting, here on the caller's thread when no commit is under way (an
+    /// event loop at the end of a read: the publishes of that read are one transaction, and
+    /// their replies and fan-out go out from this loop with no wake-up of the writer and back),
+    /// else hands it to the writer.
+    public func commitHeld() {
+        let batch = state.withLock { state -> [Pending]? in
+            guard !state.pending.isEmpty, state.writerStarted, !state.committing, state.health.fault == nil, state.accepting else { return nil }
+            state.committing = true
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
+        if let batch {
+            commitInline(batch)
+        } else if state.withLock({ !$0.pending.isEmpty }) {
+            wake.signal()
+        }
+    }
+
+    private func commitInline(_ batch: [Pending]) {
+        commit(batch, retrying: false)
+        // What arrived meanwhile is the writer's, and so are a shutdown waiting for this
+        // commit and a fault it ran into (the writer retries on its timer).
+        let writerNeeded = state.withLock { state -> Bool in
+            state.committing = false
+            return !state.pending.isEmpty || !state.accepting || state.health.fault != nil
+        }
+        if writerNeeded { wake.signal() }
     }
 
     public func run() async throws {

@@ -11,7 +11,9 @@ import TillNIO
 /// Why on the loop: a publish used to cross four threads before its subscriber saw it (the
 /// loop, a task reading requests, the journal writer, a task writing the subscriber's socket,
 /// the loop again); each crossing is a wake-up, and on a two-core box wake-ups were a third of
-/// the latency that was not the sync. Now it crosses two: loop → journal writer → loop.
+/// the latency that was not the sync. Then it crossed two (loop → journal writer → loop); now
+/// the loop commits a read's publishes itself when the journal is idle, and crosses none to
+/// its own subscribers.
 ///
 /// Everything here runs on the channel's event loop; other threads reach it through the
 /// outbox's `wake` and `space` callbacks and `requestDone`/`replayDone`, which hop onto it.
@@ -37,6 +39,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inputClosed = false
     /// A line over the limit was answered: nothing more is read from this client.
     private var refusing = false
+    /// Publishes of this read wait for its end, to be committed as one (`channelReadComplete`).
+    private var heldPublishes = false
     /// A replay owns the socket until it hands back.
     private var replaying = false
     /// The lag notice or the last item was written; nothing more goes out.
@@ -75,7 +79,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .line(let line):
             if line.readableBytes == 0 { return }  // blank lines are keep-alives
             guard let request = requests.admit(line.readableBytesView, session: session) else { return }
-            if inTask == 0, requests.publishNow(request, session: session) { return }
+            if inTask == 0, requests.publishNow(request, session: session, held: true) {
+                heldPublishes = true
+                return
+            }
             inTask += 1
             toTask.yield(request)
         case .tooLong(let limit):
@@ -84,6 +91,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
             refusing = true
             session.outbox.finish()
         }
+    }
+
+    /// The end of a read: its publishes are committed here, on the loop, when no commit is
+    /// under way (one transaction for them; their replies and fan-out leave from this loop
+    /// without a round trip through the journal's writer thread), else by the writer.
+    /// Blocking the loop for the sync is the price, paid once per read, never per publish.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if heldPublishes {
+            heldPublishes = false
+            requests.bus.commitHeld()
+        }
+        context.fireChannelReadComplete()
     }
 
     /// NIO asks for more input after each read: granted only while no request waits on the task

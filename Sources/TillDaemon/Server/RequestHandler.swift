@@ -45,12 +45,15 @@ struct RequestHandler: Sendable {
     /// Hands a `publish` to the bus without waiting (true), so the next request is read while
     /// this one commits and pipelined publishes share a transaction; the reply waits in the
     /// outbox, in order. Runs on the event loop. False for every other op.
-    func publishNow(_ request: Request, session: Session) -> Bool {
+    ///
+    /// `held`: on the event loop, during a read; the loop commits the read's publishes at its
+    /// end (`EventBus.commitHeld`).
+    func publishNow(_ request: Request, session: Session, held: Bool = false) -> Bool {
         guard case .publish(let topic, let data) = request.operation else { return false }
         let reply = session.outbox.deferReply()
         let id = request.id
         let devices = context.devices
-        context.bus.submit(topic: topic, data: data) { result in
+        context.bus.submit(topic: topic, data: data, held: held) { result in
             switch result {
             case .success(let event):
                 reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
@@ -65,6 +68,8 @@ struct RequestHandler: Sendable {
 
     /// Carries out an admitted request and queues exactly one reply (a connection's requests
     /// run one at a time, in order, on the connection's task).
+    var bus: EventBus { context.bus }
+
     func handle(_ request: Request, session: Session) async {
         if publishNow(request, session: session) { return }
         if case .subscribe(let topics, let since) = request.operation {

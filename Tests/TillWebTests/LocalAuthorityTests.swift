@@ -12,7 +12,7 @@ import X509
 
 /// till-web's local certificate authority: made once with private files, server certificates
 /// for the till's names, renewed when they change, and a TLS connection that trusts only it.
-@Suite("till-web: HTTPS from its local certificate authority")
+@Suite("till-web: HTTPS from its local certificate authority", .timeLimit(.minutes(1)))
 struct LocalAuthorityTests {
     static func directory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("tilld-ca-\(UUID().uuidString)").path
@@ -129,7 +129,7 @@ struct LocalAuthorityTests {
 }
 
 /// `[web] clients`: which machines may connect at all.
-@Suite("till-web: the machines that may connect")
+@Suite("till-web: the machines that may connect", .timeLimit(.minutes(1)))
 struct ClientPolicyTests {
     @Test("addresses and networks, IPv4 and IPv6 (and IPv4 seen on a dual-stack socket); loopback always; no list: anyone; a mistake says what to write")
     func policy() throws {

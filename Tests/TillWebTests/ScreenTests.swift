@@ -9,7 +9,7 @@ import TillCore
 
 /// The customer-facing screen: the basket it draws from the sale events, the form's checks,
 /// one `customer.identified` per sale, and who may load and post the page.
-@Suite("till-web: the customer screen")
+@Suite("till-web: the customer screen", .timeLimit(.minutes(1)))
 struct ScreenTests {
     static let now = Date()
 

@@ -234,9 +234,12 @@ public struct CRMService: Service {
             if let unreachable = failure.underlying as? StoreUnreachable { throw unreachable }
             // Not skipped: skipping would lose it. The loop reconnects with back-off and retries
             // from the cursor; tilld keeps journaling meanwhile, so nothing is lost while stuck.
-            logger.error("an event could not be stored; till-crm retries it and holds back the events after it", metadata: [
+            let contended = failure.underlying is StoreContended
+            logger.log(level: contended ? .warning : .error, "an event could not be stored; till-crm retries it and holds back the events after it", metadata: [
                 "seq": "\(failure.event.seq)", "topic": "\(failure.event.topic)", "error": "\(failure.underlying)",
-                "what_to_do": "if this repeats, check the disk and the data directory's permissions, then report this line",
+                "what_to_do": contended
+                    ? "nothing is lost; if this repeats, the database server is overloaded by the tills writing at once (check its CPU and disk)"
+                    : "if this repeats, check the disk and the data directory's permissions, then report this line",
             ])
             throw failure.underlying
         }

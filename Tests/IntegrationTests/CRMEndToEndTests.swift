@@ -91,9 +91,15 @@ final class CRMUnderTest: @unchecked Sendable {
         // Say why: is till-crm alive, what did the check last throw, what did till-crm log (from
         // the crash report's first line when it died: its last lines are only registers).
         let lines = log.split(separator: "\n")
-        let crashed = lines.firstIndex { $0.contains("Fatal error") || $0.contains("💣") || $0.contains("Crash") }
+        let crashed = lines.firstIndex { $0.contains("Fatal error") || $0.contains("rogram crashed") || $0.contains("runtime failure") }
         let tail = (crashed.map { Array(lines[max(0, $0 - 10)...].prefix(60)) } ?? Array(lines.suffix(30))).joined(separator: "\n")
-        throw TimedOut(what: "\(what) (till-crm running: \(process.isRunning); last error: \(lastError.map { "\($0)" } ?? "none"))\n\(tail)")
+        // A till-crm that died: its whole log is kept (the test's directory is removed after).
+        var kept = ""
+        if !process.isRunning {
+            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("till-crm-died-\(UUID().uuidString).log").path
+            if (try? FileManager.default.copyItem(atPath: logPath, toPath: copy)) != nil { kept = " (its whole log: \(copy))" }
+        }
+        throw TimedOut(what: "\(what) (till-crm running: \(process.isRunning)\(kept); last error: \(lastError.map { "\($0)" } ?? "none"))\n\(tail)")
     }
 
     deinit {

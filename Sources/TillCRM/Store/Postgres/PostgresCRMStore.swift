@@ -118,13 +118,18 @@ public final class PostgresCRMStore: CRMStore, OutboxStore {
                 } else {
                     do { _ = try connection.run("ROLLBACK", logger: logger) } catch { broken = true }
                 }
-                guard isRetryable(error), tries < Self.maximumTries else { throw Self.explained(error, settings: settings) }
+                guard isRetryable(error) else { throw Self.explained(error, settings: settings) }
+                guard tries < Self.maximumTries else {
+                    throw StoreContended(description: "PostgreSQL at \(settings.description): this transaction lost \(tries) races in a row with other tills' (SQLSTATE \(sqlState(error) ?? "?"))")
+                }
                 lost.withLock { $0 += 1 }
                 logger.debug("a transaction lost a race with another till's; running it again", metadata: [
                     "sqlstate": "\(sqlState(error) ?? "")", "try": "\(tries)",
                 ])
-                // Apart a little, at random: two tills that collided should not collide again.
-                Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.005) * Double(min(tries, 10)))
+                // Apart, at random, and further apart each time (2 ms doubling to 200 ms, about
+                // 3 s over all the tries): two tills that collided should not collide again, and
+                // a server slowed by load gets the time to let one through.
+                Thread.sleep(forTimeInterval: min(0.2, 0.002 * Double(1 << min(tries - 1, 10))) * Double.random(in: 0.5...1))
             }
         }
     }

@@ -54,6 +54,13 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+/// A transaction that kept losing races with other tills' (serialization failures, deadlocks)
+/// through every retry: nothing is wrong with the data or the disk; the server is busy with
+/// many tills writing at once. The event is tried again later, like any that was not stored.
+public struct StoreContended: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
 /// PostgreSQL's error code for an error, when the server gave one ("40001": a serialization
 /// failure, "23505": a unique constraint).
 func sqlState(_ error: any Error) -> String? {

@@ -92,6 +92,16 @@ public final class EventBus: Service, Sendable {
         var committing = false
         /// The writer thread is up (inline commits wait for it: it prunes first).
         var writerStarted = false
+
+        /// What is waiting, for a commit on the caller's thread, when one may happen there now
+        /// (no commit under way, the writer up, no fault, not shutting down); the commit is
+        /// then under way.
+        mutating func takeForInlineCommit() -> [Pending]? {
+            guard !pending.isEmpty, writerStarted, !committing, health.fault == nil, accepting else { return nil }
+            committing = true
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
     }
 
     private let state: Mutex<State>
@@ -175,10 +185,8 @@ public final class EventBus: Service, Sendable {
             guard state.accepting else { return .refused }
             state.pending.append(Pending(topic: topic, device: device, data: data, origin: origin, completion: completion))
             if held { return .held }
-            guard mayCommitHere, state.writerStarted, !state.committing, state.health.fault == nil else { return .queued }
-            state.committing = true
-            defer { state.pending.removeAll(keepingCapacity: true) }
-            return .inline(state.pending)
+            guard mayCommitHere, let batch = state.takeForInlineCommit() else { return .queued }
+            return .inline(batch)
         }
         switch route {
         case .refused:
@@ -197,13 +205,7 @@ public final class EventBus: Service, Sendable {
     /// their replies and fan-out go out from this loop with no wake-up of the writer and back),
     /// else hands it to the writer.
     public func commitHeld() {
-        let batch = state.withLock { state -> [Pending]? in
-            guard !state.pending.isEmpty, state.writerStarted, !state.committing, state.health.fault == nil, state.accepting else { return nil }
-            state.committing = true
-            defer { state.pending.removeAll(keepingCapacity: true) }
-            return state.pending
-        }
-        if let batch {
+        if let batch = state.withLock({ $0.takeForInlineCommit() }) {
             commitInline(batch)
         } else if state.withLock({ !$0.pending.isEmpty }) {
             wake.signal()

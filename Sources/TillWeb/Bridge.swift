@@ -30,11 +30,8 @@ public struct Bridge: HTTPResponder {
 
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         let cors: [(String, String)]
-        var verdict = origins.judge(request.headers)
-        if case .refused = verdict, request.path == "/screen" || request.path.hasPrefix("/screen/"), OriginPolicy.isOwnPage(request.headers) {
-            verdict = .noOrigin  // the screen's own page calling back: same origin, no CORS
-        }
-        switch verdict {
+        // The screen's own page calling back is the same origin: no CORS.
+        switch origins.judge(request.headers, ownPages: request.path == "/screen" || request.path.hasPrefix("/screen/")) {
         case .refused(let origin):
             logger.warning("refused a request from a page whose origin is not allowed", metadata: [
                 "origin": "\(origin)", "path": "\(request.path)",

@@ -26,7 +26,7 @@ public struct ClientPolicy: Sendable, Equatable {
         var networks: [Network] = []
         for entry in entries {
             let parts = entry.split(separator: "/", maxSplits: 1)
-            guard let address = parts.first.flatMap({ Self.bytes(String($0)) }) else {
+            guard let address = parts.first.flatMap({ NetworkAddress.bytes(String($0)) }) else {
                 throw Invalid(description: "\(entry) is not an address or a network; write e.g. \"192.168.1.20\" or \"192.168.1.0/24\"")
             }
             let most = address.count * 8
@@ -46,7 +46,7 @@ public struct ClientPolicy: Sendable, Equatable {
 
     /// Whether a machine at `address` (as NIO gives it: "192.168.1.20", "::1") may use the bridge.
     public func admits(_ address: String?) -> Bool {
-        guard let address, var bytes = Self.bytes(address) else { return networks.isEmpty }
+        guard let address, var bytes = NetworkAddress.bytes(address) else { return networks.isEmpty }
         // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
         if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { bytes = Array(bytes[12...]) }
         if loopback, bytes.count == 4 ? bytes[0] == 127 : bytes == Array(repeating: 0, count: 15) + [1] { return true }
@@ -62,9 +62,5 @@ public struct ClientPolicy: Sendable, Equatable {
             }
             return true
         }
-    }
-
-    static func bytes(_ text: String) -> [UInt8]? {
-        NetworkAddress.bytes(text)
     }
 }

@@ -28,11 +28,14 @@ public struct OriginPolicy: Sendable {
         case refused(String)
     }
 
-    public func judge(_ headers: HTTPHeaders) -> Verdict {
+    /// `ownPages`: the route serves the bridge's own pages (the customer screen), so a page
+    /// the bridge served itself (`isOwnPage`) is let through as not cross-origin.
+    public func judge(_ headers: HTTPHeaders, ownPages: Bool = false) -> Verdict {
         guard let origin = headers.first(name: "origin") else { return .noOrigin }
         let normalized = Self.normalized(origin)
         // "null" is what a sandboxed frame or a file:// page sends: never a shop's page.
-        return normalized != "null" && allowed.contains(normalized) ? .allowed(origin) : .refused(origin)
+        if normalized != "null" && allowed.contains(normalized) { return .allowed(origin) }
+        return ownPages && Self.isOwnPage(headers) ? .noOrigin : .refused(origin)
     }
 
     /// The headers every answer to an allowed origin carries.

@@ -33,8 +33,8 @@ public struct WebBridge: Sendable {
         self.settings = settings
         self.logger = logger
         if settings.tlsListen != nil {
-            let authority = try LocalAuthority.loadOrCreate(directory: settings.stateDirectory + "/tls", label: LocalAuthority.Names.ofThisMachine().dns.first ?? "till")
             let names = LocalAuthority.Names.ofThisMachine(adding: settings.tlsNames)
+            let authority = try LocalAuthority.loadOrCreate(directory: settings.stateDirectory + "/tls", label: names.dns.first ?? "till")
             let (context, issued) = try authority.serverContext(for: names)
             tls = TLS(authority: authority, names: names, context: context, issued: issued)
         } else {

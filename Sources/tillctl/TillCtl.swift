@@ -558,6 +558,14 @@ struct PageOrigin: ParsableArguments {
     var origin: String
     @Option(help: "till-web's state directory.")
     var stateDir = PairingDirectory.defaultPath
+
+    /// The origin, once it looks like one (scheme and host, no path).
+    func checkedOrigin() -> String {
+        guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/") else {
+            fail("\(origin) is not an origin: write the scheme and host the page is served from, e.g. https://pos.example.com")
+        }
+        return origin
+    }
 }
 
 /// till-web, the browser bridge (docs/web.md).
@@ -570,10 +578,7 @@ struct Web: ParsableCommand {
         @OptionGroup var page: PageOrigin
 
         func run() throws {
-            let origin = page.origin, stateDir = page.stateDir
-            guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/") else {
-                fail("\(origin) is not an origin: write the scheme and host the page is served from, e.g. https://pos.example.com")
-            }
+            let origin = page.checkedOrigin(), stateDir = page.stateDir
             let code: String
             do {
                 code = try PairingDirectory(path: stateDir).issueCode(for: origin)
@@ -592,7 +597,7 @@ struct Web: ParsableCommand {
         @OptionGroup var page: PageOrigin
 
         func run() throws {
-            let origin = page.origin, stateDir = page.stateDir
+            let origin = page.checkedOrigin(), stateDir = page.stateDir
             do {
                 try PairingDirectory(path: stateDir).revoke(origin: origin)
             } catch {

@@ -110,17 +110,24 @@ struct LocalAuthorityTests {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = .certificates(roots)
         configuration.certificateVerification = .fullVerification
-        let context = try NIOSSLContext(configuration: configuration)
+        return try await exchange("GET \(path) HTTP/1.1\r\nHost: \(serverName):\(port)\r\nConnection: close\r\n\r\n", port: port,
+                                  tls: (try NIOSSLContext(configuration: configuration), serverName))
+    }
+
+    /// One request to 127.0.0.1:`port` (over TLS to `serverName` when given); the whole
+    /// answer, read until the server closes.
+    static func exchange(_ request: String, port: Int, tls: (context: NIOSSLContext, serverName: String)? = nil) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                    }
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(serverName):\(port)\r\nConnection: close\r\n\r\n"))
+            try await outbound.write(ByteBuffer(string: request))
             var answer = ""
             for try await chunk in inbound { answer += String(buffer: chunk) }
             return answer
@@ -161,25 +168,9 @@ struct ClientPolicyTests {
         let serving = Task { try await server.serve(listener) }
         defer { serving.cancel() }
         let body = #"{"jsonrpc":"2.0","id":1,"method":"call","params":{"data":{"action":"cashbox"}}}"#
-        let answer = try await LocalAuthorityTests.plain("POST /hw_proxy/default_printer_action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", port: port)
+        let answer = try await LocalAuthorityTests.exchange("POST /hw_proxy/default_printer_action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", port: port)
         #expect(answer.hasPrefix("HTTP/1.1 403"), "\(answer)")
         #expect(answer.contains("[web] clients"))
         #expect(till.state.withLock { $0.drawers } == 0)
-    }
-}
-
-extension LocalAuthorityTests {
-    /// One request over plain TCP; the whole answer (the server closes).
-    static func plain(_ request: String, port: Int) async throws -> String {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: request))
-            var answer = ""
-            for try await chunk in inbound { answer += String(buffer: chunk) }
-            return answer
-        }
     }
 }

@@ -17,10 +17,8 @@ public struct ScreenFeed: WebSocketService {
 
     public func accepts(_ head: HTTPRequestHead) -> Bool {
         guard HTTPRequest(method: head.method, uri: head.uri).path == "/screen/ws" else { return false }
-        switch origins.judge(head.headers) {
-        case .allowed, .noOrigin: return true
-        case .refused: return OriginPolicy.isOwnPage(head.headers)
-        }
+        if case .refused = origins.judge(head.headers, ownPages: true) { return false }
+        return true
     }
 
     public func serve(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, head: HTTPRequestHead) async {

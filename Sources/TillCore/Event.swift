@@ -20,9 +20,15 @@ public struct Event: Sendable, Hashable {
     /// The wire line without the trailing newline. `dataJSON` lets the journal hand over the
     /// stored text so an event is serialised once, not once per subscriber.
     public func wireLine(dataJSON: String? = nil) -> String {
+        wireLine(dataJSON: dataJSON, timeText: Timestamp.format(time))
+    }
+
+    /// The wire line with its time already formatted (the events of one commit share their
+    /// time, so a batch formats it once).
+    public func wireLine(dataJSON: String?, timeText: String) -> String {
         let data = dataJSON ?? JSONText.encode(self.data)
         let device = self.device.map { JSONText.encode($0) } ?? "null"
-        return "{\"type\":\"event\",\"seq\":\(seq),\"time\":\"\(Timestamp.format(time))\",\"topic\":\(JSONText.encode(topic)),\"device\":\(device),\"data\":\(data)}"
+        return "{\"type\":\"event\",\"seq\":\(seq),\"time\":\"\(timeText)\",\"topic\":\(JSONText.encode(topic)),\"device\":\(device),\"data\":\(data)}"
     }
 
     /// Parses an event line (clients and tests use this).
@@ -51,11 +57,30 @@ public enum Timestamp {
         let minute = msOfDay / 60_000 % 60
         let second = msOfDay / 1000 % 60
         let ms = msOfDay % 1000
-        var text = ""
-        text.reserveCapacity(24)
-        text += pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
-        text += pad(hour, 2) + ":" + pad(minute, 2) + ":" + pad(second, 2) + "." + pad(ms, 3) + "Z"
-        return text
+        guard (0...9999).contains(year) else {
+            return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":" + pad(minute, 2) + ":"
+                + pad(second, 2) + "." + pad(ms, 3) + "Z"
+        }
+        // Digits written straight into the string's storage: building it from pieces was a
+        // third of an event's wire line.
+        return String(unsafeUninitializedCapacity: 24) { bytes in
+            var at = 0
+            func put(_ value: Int64, _ width: Int) {
+                var value = value
+                for index in stride(from: at + width - 1, through: at, by: -1) {
+                    bytes[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                at += width
+            }
+            func put(_ ascii: Unicode.Scalar) {
+                bytes[at] = UInt8(ascii: ascii)
+                at += 1
+            }
+            put(year, 4); put("-"); put(month, 2); put("-"); put(day, 2); put("T")
+            put(hour, 2); put(":"); put(minute, 2); put(":"); put(second, 2); put("."); put(ms, 3); put("Z")
+            return at
+        }
     }
 
     public static func parse(_ text: String) -> Date? {

@@ -13,6 +13,11 @@ public enum ServerMessage {
         "{\"type\":\"reply\",\"id\":\(JSONText.encode(id)),\"ok\":true,\"result\":\(JSONText.encode(result))}"
     }
 
+    /// The reply to a publish: `{"seq":N}`, written directly (it is sent for every publish).
+    public static func published(id: JSONValue, seq: Int64) -> String {
+        "{\"type\":\"reply\",\"id\":\(JSONText.encode(id)),\"ok\":true,\"result\":{\"seq\":\(seq)}}"
+    }
+
     public static func error(id: JSONValue, _ error: WireError) -> String {
         "{\"type\":\"reply\",\"id\":\(JSONText.encode(id)),\"ok\":false,\"error\":\(JSONText.encode(error))}"
     }

@@ -420,28 +420,26 @@ public final class EventBus: Service, Sendable {
         for item in toldFailed { item.completion?(.failure(error)) }
     }
 
-    /// Records the new `lastSeq` and offers each event to every live subscriber, under the bus
-    /// lock, so a subscriber switching from replay to live cannot fall in between.
+    /// Records the new `lastSeq` and offers the batch to every live subscriber, under the bus
+    /// lock, so a subscriber switching from replay to live cannot fall in between. Each
+    /// subscriber gets slices of one shared buffer (`FanOutBatch`), and each distinct filter is
+    /// matched against the batch's topics once, however many subscribers share it.
     private func fanOut(_ rows: [(event: Event, dataJSON: String)]) {
-        let lines = rows.map { row -> ByteBuffer in
-            var buffer = ByteBuffer(string: row.event.wireLine(dataJSON: row.dataJSON))
-            buffer.writeInteger(UInt8(ascii: "\n"))
-            return buffer
-        }
-        // Plain arrays for the loop below, which runs once per subscriber and event: walking the
-        // rows themselves copied (retained and released) each whole event every time.
-        let seqs = rows.map(\.event.seq)
-        let topics = rows.map(\.event.topic)
+        let batch = FanOutBatch(rows)
+        let lastSeq = batch.lastSeq!
         let lagged: [UInt64] = state.withLock { state in
-            state.lastSeq = seqs.last!
+            state.lastSeq = lastSeq
+            var wantedBy: [TopicFilter: [Bool]] = [:]
             var lagged: [UInt64] = []
             for (id, subscriber) in state.subscribers {
+                let wanted = wantedBy[subscriber.filter] ?? {
+                    let wanted = batch.wanted(by: subscriber.filter)
+                    wantedBy[subscriber.filter] = wanted
+                    return wanted
+                }()
                 // One lock and one wake-up per subscriber and batch, not per event.
-                let alive = subscriber.outbox.offerEvents(seqs: seqs, lines: lines, after: subscriber.deliveredThrough) { index in
-                    subscriber.filter.matches(topics[index])
-                }
-                if alive {
-                    state.subscribers[id]!.deliveredThrough = max(subscriber.deliveredThrough, seqs.last!)
+                if subscriber.outbox.offerRuns(batch.runs(after: subscriber.deliveredThrough, wanted: wanted)) {
+                    state.subscribers[id]!.deliveredThrough = max(subscriber.deliveredThrough, lastSeq)
                 } else {
                     state.subscribers[id] = nil
                     lagged.append(id)

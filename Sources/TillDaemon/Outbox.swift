@@ -16,6 +16,7 @@ public final class Outbox: Sendable {
     public enum Item: Sendable {
         /// A reply or the greeting.
         case line(ByteBuffer)
+        /// One or more whole event lines (a run of a committed batch); `seq` is the last one's.
         case event(seq: Int64, ByteBuffer)
         /// Start replaying the journal for this subscription (paced by the socket, off the loop).
         case replay(Subscription)
@@ -97,22 +98,22 @@ public final class Outbox: Sendable {
 
     /// Offers a live event. Returns false when the subscriber has lagged (now or before).
     public func offerEvent(seq: Int64, _ buffer: ByteBuffer) -> Bool {
-        offerEvents(seqs: [seq], lines: [buffer], after: seq - 1) { _ in true }
+        offerRuns([(seq, buffer)])
     }
 
-    /// Offers the events with seq above `after` that `wanted` accepts, in order, under one lock
-    /// and with one wake-up (the bus fans a committed batch out this way). Returns false when
-    /// the subscriber has lagged (now or before): past the limit, the queued events are
-    /// dropped and the lag notice queued instead.
-    public func offerEvents(seqs: [Int64], lines: [ByteBuffer], after: Int64, wanted: (Int) -> Bool) -> Bool {
+    /// Offers runs of events, in order, under one lock and with one wake-up (the bus fans a
+    /// committed batch out this way: each run is a slice of the batch's one buffer, holding one
+    /// or more whole lines, with the seq of its last). Returns false when the subscriber has
+    /// lagged (now or before): past the limit, the queued events are dropped and the lag notice
+    /// queued instead.
+    public func offerRuns(_ runs: [(lastSeq: Int64, lines: ByteBuffer)]) -> Bool {
         var lagNow = false
         var accepted = true
         let wake = state.withLock { state -> (@Sendable () -> Void)? in
             if state.lagged { accepted = false; return nil }
             if state.finished { return nil }
-            for index in seqs.indices where seqs[index] > after && wanted(index) {
-                let buffer = lines[index]
-                if state.queuedBytes + buffer.readableBytes > limitBytes {
+            for run in runs {
+                if state.queuedBytes + run.lines.readableBytes > limitBytes {
                     // Drop what the socket has not taken; the client resumes from lastHandedSeq.
                     state.queue.removeAll { item in
                         if case .event = item { return true }
@@ -125,8 +126,8 @@ public final class Outbox: Sendable {
                     accepted = false
                     break
                 }
-                state.queue.append(.event(seq: seqs[index], buffer))
-                state.queuedBytes += buffer.readableBytes
+                state.queue.append(.event(seq: run.lastSeq, run.lines))
+                state.queuedBytes += run.lines.readableBytes
             }
             return Self.takeWake(&state)
         }

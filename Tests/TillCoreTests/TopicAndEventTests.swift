@@ -15,6 +15,15 @@ struct TopicAndEventTests {
         #expect(TopicPattern(pattern).matches(topic) == matches)
     }
 
+    @Test("topic names: lower-case words joined by single dots, at least two, at most 128 bytes", arguments: [
+        ("sale.completed", true), ("a.b", true), ("shop-1.till_2.x9", true), (String(repeating: "a", count: 126) + ".b", true),
+        ("", false), ("sale", false), (".sale", false), ("sale.", false), ("sale..line", false), ("Sale.line", false),
+        ("sale.lïne", false), ("sale line.x", false), ("sale.*", false), (String(repeating: "a", count: 127) + ".b", false),
+    ])
+    func topicNames(_ topic: String, _ valid: Bool) {
+        #expect(TopicName.isValid(topic) == valid)
+    }
+
     @Test("an event line parses back to the same event")
     func eventRoundTrip() throws {
         let event = Event(seq: 42, time: Date(timeIntervalSince1970: 1_764_000_000.123), topic: "scanner.data", device: "sim-scanner", data: ["text": "é\"\n"])
@@ -44,6 +53,10 @@ struct TopicAndEventTests {
     func serverLines() throws {
         guard case .reply(let ok) = try ServerLine(line: Array(ServerMessage.ok(id: "x", result: ["seq": 3]).utf8)) else { throw WireError(.badRequest, "") }
         #expect(try ok.result.get()["seq"] == 3)
+        guard case .reply(let published) = try ServerLine(line: Array(ServerMessage.published(id: "p\"1", seq: 12).utf8)) else {
+            throw WireError(.badRequest, "")
+        }
+        #expect(try published.id == "p\"1" && published.result.get() == ["seq": 12])
         let failure = ServerMessage.error(id: 9, WireError(.journalTruncated, "gone", details: ["oldest": 100]))
         guard case .reply(let bad) = try ServerLine(line: Array(failure.utf8)), case .failure(let error) = bad.result else {
             throw WireError(.badRequest, "")

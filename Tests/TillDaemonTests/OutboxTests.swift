@@ -1,3 +1,4 @@
+import Foundation
 import TillCore
 import NIOCore
 import Synchronization
@@ -103,32 +104,60 @@ final class LagFlag: @unchecked Sendable {
     var value: Bool { flag }
 }
 
-@Suite("Outbox batch offers", .timeLimit(.minutes(1)))
+@Suite("Fan-out batches and their offer", .timeLimit(.minutes(1)))
 struct OutboxBatchTests {
-    @Test("a batch offer queues only the wanted events after the cursor, in order, with one wake-up")
-    func batch() {
+    private func batch(seqs: [Int64], topics: [String]) -> FanOutBatch {
+        let time = Date(timeIntervalSince1970: 1_700_000_000)
+        return FanOutBatch(zip(seqs, topics).map { seq, topic in
+            (Event(seq: seq, time: time, topic: topic, device: nil, data: ["n": .int(seq)]), "{\"n\":\(seq)}")
+        })
+    }
+
+    private func text(_ buffer: ByteBuffer) -> String { String(buffer: buffer) }
+
+    @Test("a subscriber gets the wanted events after its cursor as runs of whole lines, each run one slice of the batch")
+    func runs() throws {
+        let batch = batch(seqs: [10, 11, 12, 13, 14, 15], topics: ["a.x", "a.x", "a.x", "b.x", "a.x", "a.x"])
+        let wanted = batch.wanted(by: TopicFilter(["a.*"]))
+        #expect(wanted == [true, true, true, false, true, true])
+        let runs = batch.runs(after: 10, wanted: wanted)
+        #expect(runs.map(\.lastSeq) == [12, 15])
+        let lines = runs.map { text($0.lines).split(separator: "\n").map { try! Event(wire: JSONText.decode(Array($0.utf8))).seq } }
+        #expect(lines == [[11, 12], [14, 15]])
+        #expect(runs.allSatisfy { text($0.lines).hasSuffix("\n") })
+        // The slices share the batch's storage: handing a subscriber a run copies no bytes.
+        let base = batch.wire.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let first = runs[0].lines.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(first > base && first < base + UInt(batch.wire.readableBytes))
+        #expect(batch.runs(after: 15, wanted: wanted).isEmpty)
+        #expect(batch.runs(after: 0, wanted: batch.wanted(by: TopicFilter(["c.*"]))).isEmpty)
+    }
+
+    @Test("an offer of runs queues them in order with one wake-up; the handed seq is a run's last")
+    func offer() {
         let wakes = Counter()
         let outbox = Outbox(limitBytes: 10_000)
         outbox.setConsumer(wake: { wakes.add() }, space: {})
-        let lines = (0..<5).map { ByteBuffer(string: "e\($0)\n") }
-        #expect(outbox.offerEvents(seqs: [10, 11, 12, 13, 14], lines: lines, after: 11) { $0 != 3 })
+        let batch = batch(seqs: [1, 2, 3, 4], topics: ["a.x", "b.x", "a.x", "a.x"])
+        #expect(outbox.offerRuns(batch.runs(after: 0, wanted: batch.wanted(by: TopicFilter(["a.*"])))))
         #expect(wakes.value == 1)
         guard case .items(let items) = outbox.poll() else { Issue.record("expected items"); return }
         let seqs = items.compactMap { item -> Int64? in if case .event(let seq, _) = item { return seq } else { return nil } }
-        #expect(seqs == [12, 14])
+        #expect(seqs == [1, 4])
     }
 
-    @Test("a batch that crosses the limit lags the subscriber at the last seq handed, dropping what was queued")
+    @Test("runs that cross the limit lag the subscriber at the last seq handed, dropping what was queued")
     func batchLag() {
         let outbox = Outbox(limitBytes: 10)
-        let lines = (0..<4).map { _ in ByteBuffer(string: "12345\n") }  // 6 bytes each
-        #expect(outbox.offerEvent(seq: 1, lines[0]))
+        let line = ByteBuffer(string: "12345\n")  // 6 bytes
+        #expect(outbox.offerEvent(seq: 1, line))
         guard case .items = outbox.poll(max: 1) else { Issue.record("expected the first event"); return }
-        #expect(!outbox.offerEvents(seqs: [2, 3, 4], lines: Array(lines[1...]), after: 1) { _ in true })
+        let runs: [(lastSeq: Int64, lines: ByteBuffer)] = [(2, line), (4, ByteBuffer(string: "12345\n12345\n"))]
+        #expect(!outbox.offerRuns(runs))
         guard case .items(let items) = outbox.poll(), items.count == 1, case .lagged(let last) = items[0] else {
             Issue.record("expected only the lag notice"); return
         }
         #expect(last == 1)
-        #expect(!outbox.offerEvent(seq: 5, lines[0]), "a lagged subscriber takes nothing more")
+        #expect(!outbox.offerEvent(seq: 5, line), "a lagged subscriber takes nothing more")
     }
 }

@@ -178,9 +178,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 wrote = false
                 return
             case .items(let items):
-                // Consecutive lines go out as one buffer: copying a few hundred bytes each is
-                // cheaper than passing each line through the pipeline (at 32 subscribers, the
-                // per-write cost was most of the fan-out's time).
+                // Consecutive replies go out as one buffer: copying a few hundred bytes each is
+                // cheaper than passing each line through the pipeline. Events come as runs of
+                // lines in a buffer shared with every other subscriber, written as they are
+                // (appending to one would copy the lot).
                 var batch: ByteBuffer? = nil
                 func flushBatch() {
                     if let full = batch { context.write(wrapOutboundOut(full), promise: nil) }
@@ -189,12 +190,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 defer { flushBatch() }
                 for item in items {
                     switch item {
-                    case .line(var buffer), .event(_, var buffer):
+                    case .line(var buffer):
                         if batch == nil {
                             batch = buffer
                         } else {
                             batch!.writeBuffer(&buffer)
                         }
+                        wrote = true
+                    case .event(_, let lines):
+                        flushBatch()
+                        context.write(wrapOutboundOut(lines), promise: nil)
                         wrote = true
                     case .deferred:
                         preconditionFailure("poll hands fulfilled replies as lines")

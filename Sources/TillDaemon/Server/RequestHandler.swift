@@ -56,7 +56,7 @@ struct RequestHandler: Sendable {
         context.bus.submit(topic: topic, data: data, held: held) { result in
             switch result {
             case .success(let event):
-                reply.fulfil(ServerMessage.ok(id: id, result: ["seq": .int(event.seq)]))
+                reply.fulfil(ServerMessage.published(id: id, seq: event.seq))
                 devices.published(topic: topic, data: data)
             case .failure(let error as WireError): reply.fulfil(ServerMessage.error(id: id, error))
             case .failure(is EventBus.Draining): reply.fulfil(ServerMessage.error(id: id, WireError(.busy, "tilld is shutting down; retry once it is back")))

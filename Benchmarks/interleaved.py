@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Two (or more) tilld builds compared in interleaved rounds, beside the durable floor.
+
+    python3 Benchmarks/interleaved.py --rounds 10 OLD_TILLD NEW_TILLD
+
+Why: on this shared two-core machine one `bench.py` run moves by ±20 % from the next, more
+than most changes. Here every round measures each build and the durable relay (bench.py's
+floor) once, in a shuffled order, so a slow minute hits all of them; the figure for a build is
+the median over the rounds of its p50 ÷ the same round's floor p50.
+
+Cases: publish -> subscriber latency with 1 and 32 subscribers (200 publishes each, one every
+2 ms, each waiting for its acknowledgement), and fan-out to 32 subscribers (events/s, every
+event to every subscriber checked). Same client code as bench.py.
+"""
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+RELAY = "durable relay"
+
+
+def latency_round(name, relay_bin, subscribers, events):
+    with tempfile.TemporaryDirectory() as work:
+        if name == RELAY:
+            sock = os.path.join(work, "relay.sock")
+            relay = subprocess.Popen([relay_bin, sock, os.path.join(work, "relay.log")])
+            bench.connect(sock).close()
+            time.sleep(0.2)
+            try:
+                return bench.measure_latency(sock, "relay", subscribers, events, 0.002)
+            finally:
+                relay.terminate()
+                relay.wait()
+        proc, sock = bench.start_tilld(name, work, sync="full")
+        bench.connect(sock).close()
+        time.sleep(0.2)
+        try:
+            return bench.measure_latency(sock, "tilld", subscribers, events, 0.002)
+        finally:
+            bench.stop(proc)
+
+
+def fanout_round(name, events):
+    with tempfile.TemporaryDirectory() as work:
+        proc, sock = bench.start_tilld(name, work, sync="full")
+        bench.connect(sock).close()
+        time.sleep(0.2)
+        try:
+            return bench.measure_fanout(sock, 32, events)
+        finally:
+            bench.stop(proc)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("tilld", nargs="+", help="tilld binaries to compare")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--events", type=int, default=200, help="publishes per latency measurement")
+    parser.add_argument("--fan-events", type=int, default=20000)
+    parser.add_argument("--only", default="latency,fanout")
+    args = parser.parse_args()
+    phases = set(args.only.split(","))
+    names = args.tilld
+    with tempfile.TemporaryDirectory() as work:
+        relay_bin = os.path.join(work, "relay")
+        subprocess.check_call(["cc", "-O2", "-o", relay_bin, os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay.c")])
+        if "latency" in phases:
+            for subscribers in (1, 32):
+                p50 = {n: [] for n in names + [RELAY]}
+                p99 = {n: [] for n in names + [RELAY]}
+                for _ in range(args.rounds):
+                    order = names + [RELAY]
+                    random.shuffle(order)
+                    for name in order:
+                        result = latency_round(name, relay_bin, subscribers, args.events)
+                        if result["samples"] != result["expected"]:
+                            sys.exit("%s lost events: %d of %d delivered" % (name, result["samples"], result["expected"]))
+                        p50[name].append(result["median_us"])
+                        p99[name].append(result["p99_us"])
+                print("publish -> subscriber, %d subscriber%s, %d rounds: p50 (µs, median of rounds), p50 ÷ floor and p99 ÷ floor (median of the rounds' ratios)" % (
+                    subscribers, "" if subscribers == 1 else "s", args.rounds))
+                for name in names + [RELAY]:
+                    ratios = [a / b for a, b in zip(p50[name], p50[RELAY])]
+                    tail = [a / b for a, b in zip(p99[name], p99[RELAY])]
+                    print("  %-28s %7.0f   x%.2f   x%.2f   (rounds: %s)" % (
+                        name[-28:], statistics.median(p50[name]), statistics.median(ratios), statistics.median(tail),
+                        " ".join("%.2f" % r for r in ratios)))
+        if "fanout" in phases:
+            rates = {n: [] for n in names}
+            for _ in range(args.rounds):
+                order = list(names)
+                random.shuffle(order)
+                for name in order:
+                    result = fanout_round(name, args.fan_events)
+                    if not result["all_received"]:
+                        sys.exit("%s: a subscriber missed events in the fan-out" % name)
+                    rates[name].append(result["events_per_s"])
+            print("fan-out to 32 subscribers, %d events, %d rounds: events/s (median; every event to every subscriber)" % (args.fan_events, args.rounds))
+            for name in names:
+                print("  %-28s %7.0f   (rounds: %s)" % (name[-28:], statistics.median(rates[name]), " ".join("%.0f" % r for r in rates[name])))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ import NIOPosix
 public import NIOSSL
 import Synchronization
 public import NIOWebSocket
+import TillCore
 
 /// A request as the bridge's routes see it: the whole body read (up to `HTTPServer.maxBody`).
 public struct HTTPRequest: Sendable {
@@ -72,6 +73,9 @@ public struct HTTPServer: Sendable {
     let clients: ClientPolicy
     let logger: Logger
     private let refusedUpgrades = RefusedUpgrades()
+    /// A machine that keeps retrying must not fill the log: a few warnings a minute, and the
+    /// next one says how many were left out.
+    private let refusedLog = LogRateLimiter(burst: 5, per: .seconds(60))
 
     public init(responder: any HTTPResponder, webSocket: (any WebSocketService)? = nil, clients: ClientPolicy = ClientPolicy.everyone, logger: Logger) {
         self.responder = responder
@@ -151,9 +155,13 @@ public struct HTTPServer: Sendable {
     private func admits(_ channel: any Channel) -> Bool {
         let peer = channel.remoteAddress?.ipAddress
         if clients.admits(peer) { return true }
-        logger.warning("refused a connection from a machine not in [web] clients", metadata: [
-            "peer": "\(peer ?? "?")", "fix": "add its address (or its network, e.g. 192.168.1.0/24) to [web] clients if it is one of the shop's",
-        ])
+        if let suppressed = refusedLog.admit() {
+            var metadata: Logger.Metadata = [
+                "peer": "\(peer ?? "?")", "fix": "add its address (or its network, e.g. 192.168.1.0/24) to [web] clients if it is one of the shop's",
+            ]
+            if suppressed > 0 { metadata["suppressed_before"] = "\(suppressed)" }
+            logger.warning("refused a connection from a machine not in [web] clients", metadata: metadata)
+        }
         return false
     }
 

@@ -173,4 +173,37 @@ struct ClientPolicyTests {
         #expect(answer.contains("[web] clients"))
         #expect(till.state.withLock { $0.drawers } == 0)
     }
+
+    @Test("a machine that keeps retrying is refused every time but logged a few times a minute, not once per try")
+    func refusedLogIsRateLimited() async throws {
+        let lines = CapturedLog()
+        let logger = Logger(label: "test") { _ in lines }
+        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: []), odoo: OdooProxy(till: FakeTill(), scans: ScanFeed(), logger: logger), logger: logger),
+                                clients: try ClientPolicy(["10.0.0.0/8"], loopback: false), logger: logger)
+        let listener = try await server.bind(host: "127.0.0.1", port: 0)
+        let port = try #require(listener.channel.localAddress?.port)
+        let serving = Task { try await server.serve(listener) }
+        defer { serving.cancel() }
+        for _ in 0..<12 {
+            let answer = try await LocalAuthorityTests.exchange("GET /hw_proxy/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", port: port)
+            #expect(answer.hasPrefix("HTTP/1.1 403"))
+        }
+        let refusals = lines.messages.filter { $0.contains("not in [web] clients") }
+        #expect(refusals.count == 5, "\(refusals.count) warnings for 12 refused connections")
+    }
+}
+
+/// Keeps what a logger was told (message text), for tests that count log lines.
+final class CapturedLog: LogHandler, @unchecked Sendable {
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        lines.withLock { $0.append(event.message.description) }
+    }
+    var messages: [String] { lines.withLock { $0 } }
 }

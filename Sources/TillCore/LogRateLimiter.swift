@@ -2,8 +2,8 @@ import Synchronization
 
 /// Lets at most `burst` log lines of one kind through per window, and tells the next line let
 /// through how many were held back, so a client repeating a mistake cannot flood the log yet
-/// the count is never lost.
-final class LogRateLimiter: Sendable {
+/// the count is never lost. Used by tilld (bad requests) and till-web (refused machines).
+public final class LogRateLimiter: Sendable {
     private struct Window {
         var start: ContinuousClock.Instant
         var admitted = 0
@@ -15,7 +15,7 @@ final class LogRateLimiter: Sendable {
     private let state: Mutex<Window>
     private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(burst: Int, per window: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(burst: Int, per window: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.burst = burst
         self.window = window
         self.now = now
@@ -24,7 +24,7 @@ final class LogRateLimiter: Sendable {
 
     /// nil: do not log this one. Otherwise log it, noting the returned count of lines
     /// suppressed since the last one logged (0 for none).
-    func admit() -> Int? {
+    public func admit() -> Int? {
         let instant = now()
         return state.withLock { state -> Int? in
             if instant - state.start >= window {

@@ -7,7 +7,8 @@ Figures (medians and p99; this machine is shared and noisy, so compare ratios):
   1. publish-to-subscriber latency, 1 and 32 subscribers: tilld (sync=full and sync=normal)
      against two floors driven by the same client code: a bare C relay (Benchmarks/relay.c)
      and a durable one (the same relay given a file: it appends each chunk to it and
-     fdatasyncs it before forwarding, the least a durable relay can do)
+     fdatasyncs it before forwarding, the least a durable relay can do); also shown, the
+     durable relay acknowledging each line to its publisher, who waits for it as tilld's does
   2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event,
      beside the durable relay's fan-out
   2b. syncs (fsync + fdatasync) per acknowledged publish, at low load (one publish at a time)
@@ -117,6 +118,8 @@ def measure_latency(path, kind, subscribers, events, spacing):
             lines.next()  # the ack: publish is sequential, as a POS would do it
         else:
             pub.sendall(b'{"t":%d}\n' % t)
+            if kind == "relay-ack":
+                lines.next()  # the relay's acknowledgement (relay --ack), waited for as tilld's is
         time.sleep(spacing)
     all_latencies = []
     for _ in procs:
@@ -325,9 +328,10 @@ def main():
 
         def run_floor(name, measure):
             sock = os.path.join(work, name + ".sock")
-            # The durable floor is the same relay given a file to append to and fdatasync.
-            extra = [os.path.join(work, name + ".log")] if name == "durable" else []
-            relay = subprocess.Popen([relay_bin, sock] + extra)
+            # The durable floor is the same relay given a file to append to and fdatasync;
+            # "durable-ack" also acknowledges each line to its publisher, which waits for it.
+            extra = [os.path.join(work, name + ".log")] if name.startswith("durable") else []
+            relay = subprocess.Popen([relay_bin] + (["--ack"] if name == "durable-ack" else []) + [sock] + extra)
             connect(sock).close()
             time.sleep(0.2)  # the probe connection has gone before the measurement starts
             try:
@@ -337,9 +341,10 @@ def main():
                 relay.wait()
 
         if "latency" in phases:
-            for name in ("relay", "durable"):
+            for name in ("relay", "durable", "durable-ack"):
                 for subs in (1, 32):
-                    results["%s_%d" % (name, subs)] = run_floor(name, lambda sock: measure_latency(sock, "relay", subs, events, 0.002))
+                    kind = "relay-ack" if name == "durable-ack" else "relay"
+                    results["%s_%d" % (name, subs)] = run_floor(name, lambda sock: measure_latency(sock, kind, subs, events, 0.002))
             for sync in ("full", "normal"):
                 with tempfile.TemporaryDirectory() as tw:
                     proc, sock = start_tilld(args.tilld, tw, sync=sync)
@@ -364,17 +369,19 @@ def main():
 
     print(json.dumps(results, indent=2))
     if "latency" in phases:
-        print("\npublish -> subscriber latency (µs)   median      p99   vs durable floor: median  p99   (vs bare relay median)")
+        print("\npublish -> subscriber latency (µs)   median      p99   vs durable floor: median  p99   (vs acked floor; vs bare relay median)")
         for subs in (1, 32):
             bare = results["relay_%d" % subs]
             base = results["durable_%d" % subs]
+            acked = results["durable-ack_%d" % subs]
             print("  bare relay,      %2d sub       %9.1f %9.1f" % (subs, bare["median_us"], bare["p99_us"]))
             print("  durable relay,   %2d sub       %9.1f %9.1f" % (subs, base["median_us"], base["p99_us"]))
+            print("  durable + ack,   %2d sub       %9.1f %9.1f" % (subs, acked["median_us"], acked["p99_us"]))
             for sync in ("full", "normal"):
                 r = results["tilld_%s_%d" % (sync, subs)]
-                print("  tilld sync=%-6s %2d sub       %9.1f %9.1f          x%.2f  x%.2f   (x%.1f)  %d/%d delivered" % (
+                print("  tilld sync=%-6s %2d sub       %9.1f %9.1f          x%.2f  x%.2f   (x%.2f; x%.1f)  %d/%d delivered" % (
                     sync, subs, r["median_us"], r["p99_us"], r["median_us"] / base["median_us"], r["p99_us"] / base["p99_us"],
-                    r["median_us"] / bare["median_us"], r["samples"], r["expected"]))
+                    r["median_us"] / acked["median_us"], r["median_us"] / bare["median_us"], r["samples"], r["expected"]))
     if "fanout" in phases:
         for key, label in (("fanout_durable_32", "durable relay"), ("fanout_32", "tilld sync=full")):
             f = results[key]

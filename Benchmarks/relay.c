@@ -3,8 +3,10 @@
  * validation. Given FILE, it is the durable floor: each chunk read from a publisher (one line
  * when lines come one at a time; several when they arrive together, the analogue of a group
  * commit) is appended to FILE and fdatasync'ed before it is forwarded: the least a durable
- * relay can do.
- * Build: cc -O2 -o relay relay.c ; run: ./relay SOCKET [FILE] */
+ * relay can do. With --ack, after forwarding a chunk it also answers its sender with one line
+ * per line relayed: what a publisher that waits for its acknowledgement (tilld's protocol, a
+ * POS) needs, so the floor pays the reply and the publisher's wake-up as tilld does.
+ * Build: cc -O2 -o relay relay.c ; run: ./relay [--ack] SOCKET [FILE] */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -25,7 +27,9 @@ static void write_all(int fd, const char *data, ssize_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: relay SOCKET [FILE]\n"); return 2; }
+    int ack = argc > 1 && strcmp(argv[1], "--ack") == 0;
+    if (ack) { argc--; argv++; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: relay [--ack] SOCKET [FILE]\n"); return 2; }
     int log = -1;
     if (argc == 3 && (log = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) { perror("open"); return 1; }
     int server = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -54,6 +58,12 @@ int main(int argc, char **argv) {
             }
             for (int j = 1; j < count; j++) {
                 if (j != i) write_all(fds[j].fd, buffer, n);
+            }
+            if (ack) {
+                static char acks[1 << 16];
+                ssize_t lines = 0;
+                for (ssize_t k = 0; k < n; k++) if (buffer[k] == '\n') acks[lines++] = '\n';
+                write_all(fds[i].fd, acks, lines);
             }
         }
     }

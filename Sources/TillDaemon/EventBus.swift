@@ -1,7 +1,6 @@
 import DequeModule
 public import Foundation
 public import Logging
-import NIOCore
 public import ServiceLifecycle
 import Synchronization
 public import TillCore

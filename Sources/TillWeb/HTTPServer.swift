@@ -93,13 +93,21 @@ public struct HTTPServer: Sendable {
     /// Binds and returns the listening channel (its local address says the port when 0 was
     /// asked). With `tls`, every connection speaks TLS first (HTTPS, WSS).
     public func bind(host: String, port: Int, tls: NIOSSLContext? = nil) async throws -> Listener {
+        let provider: (@Sendable () -> NIOSSLContext)? = if let tls { { tls } } else { nil }
+        return try await bind(host: host, port: port, tlsContext: provider)
+    }
+
+    /// As `bind(host:port:tls:)`, with the TLS context asked for at each connection: a renewed
+    /// server certificate (`ServerTLSRenewal`) is used from the next connection on.
+    public func bind(host: String, port: Int, tlsContext: (@Sendable () -> NIOSSLContext)?) async throws -> Listener {
+        let tls = tlsContext
         let webSocket = self.webSocket
         let refused = refusedUpgrades
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls())) }
                     let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
                         maxFrameSize: Self.maxBody,
                         shouldUpgrade: { channel, head in

@@ -18,11 +18,17 @@ public struct WebBridge: Sendable {
     let logger: Logger
 
     public struct TLS: Sendable {
-        public let authority: LocalAuthority
-        public let names: LocalAuthority.Names
-        public let context: NIOSSLContext
-        public let issued: Bool
+        /// The server certificate in use, checked again every `recheckInterval`.
+        public let renewal: ServerTLSRenewal
+        public var authority: LocalAuthority { renewal.authority }
+        public var names: LocalAuthority.Names { renewal.names }
+        public var context: NIOSSLContext { renewal.context }
+        public var issued: Bool { renewal.issuedAtStart }
     }
+
+    /// How often a running till-web looks at the till's names and addresses again (a new DHCP
+    /// lease) and at its certificate's end date.
+    public static let recheckInterval: Duration = .seconds(600)
 
     public struct Listeners: Sendable {
         public let http: HTTPServer.Listener
@@ -33,10 +39,10 @@ public struct WebBridge: Sendable {
         self.settings = settings
         self.logger = logger
         if settings.tlsListen != nil {
-            let names = LocalAuthority.Names.ofThisMachine(adding: settings.tlsNames)
+            let extra = settings.tlsNames
+            let names = LocalAuthority.Names.ofThisMachine(adding: extra)
             let authority = try LocalAuthority.loadOrCreate(directory: settings.stateDirectory + "/tls", label: names.dns.first ?? "till")
-            let (context, issued) = try authority.serverContext(for: names)
-            tls = TLS(authority: authority, names: names, context: context, issued: issued)
+            tls = TLS(renewal: try ServerTLSRenewal(authority: authority, names: { LocalAuthority.Names.ofThisMachine(adding: extra) }))
         } else {
             tls = nil
         }
@@ -57,7 +63,8 @@ public struct WebBridge: Sendable {
     public func bind() async throws -> Listeners {
         let http = try await server.bind(host: settings.host, port: settings.port)
         guard let tls, let address = settings.tlsListen else { return Listeners(http: http, https: nil) }
-        return Listeners(http: http, https: try await server.bind(host: address.host, port: address.port, tls: tls.context))
+        let renewal = tls.renewal
+        return Listeners(http: http, https: try await server.bind(host: address.host, port: address.port, tlsContext: { renewal.context }))
     }
 
     /// Serves the listeners and follows tilld until cancelled.
@@ -67,6 +74,25 @@ public struct WebBridge: Sendable {
             if let screen { group.addTask { await screen.follow(socket: settings.socket) } }
             group.addTask { try await server.serve(listeners.http) }
             if let https = listeners.https { group.addTask { try await server.serve(https) } }
+            if let renewal = tls?.renewal { group.addTask { await keepCertificate(renewal) } }
+        }
+    }
+
+    /// Checks the server certificate every `recheckInterval` until cancelled, and says so when
+    /// it was issued again. A failure (a full disk) keeps the certificate in use and is retried.
+    private func keepCertificate(_ renewal: ServerTLSRenewal) async {
+        while (try? await Task.sleep(for: Self.recheckInterval)) != nil {
+            do {
+                if let names = try renewal.renewIfNeeded() {
+                    logger.notice("issued a new server certificate: the till's names or addresses changed, or the old one was near its end", metadata: [
+                        "names": "\(names.dns + names.addressTexts)", "authority": "\(renewal.authority.certificatePath)",
+                    ])
+                }
+            } catch {
+                logger.warning("could not issue a new server certificate; the one in use stays, retrying later", metadata: [
+                    "error": "\(error)", "directory": "\(settings.stateDirectory)/tls",
+                ])
+            }
         }
     }
 }

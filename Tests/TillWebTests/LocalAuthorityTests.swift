@@ -105,6 +105,42 @@ struct LocalAuthorityTests {
         }
     }
 
+    @Test("while till-web runs: a new name or address gets a certificate for the next connection, nothing changed issues nothing, a certificate near its end is replaced")
+    func renewalWhileRunning() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
+        // What the machine is called "now", moved by the test as a DHCP lease or a rename would.
+        let current = Mutex(LocalAuthority.Names(dns: ["till.local"], addresses: [[192, 168, 1, 10]]))
+        let renewal = try ServerTLSRenewal(authority: authority, names: { current.withLock { $0 } })
+        #expect(renewal.issuedAtStart)
+        let logger = Logger(label: "test")
+        let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: []), odoo: OdooProxy(till: FakeTill(), scans: ScanFeed(), logger: logger), logger: logger),
+                                logger: logger)
+        let listener = try await server.bind(host: "127.0.0.1", port: 0, tlsContext: { renewal.context })
+        let port = try #require(listener.channel.localAddress?.port)
+        let serving = Task { try await server.serve(listener) }
+        defer { serving.cancel() }
+        let trusted = try NIOSSLCertificate.fromPEMFile(directory + "/ca.pem")
+
+        #expect(try renewal.renewIfNeeded() == nil, "nothing changed: the certificate in use stays")
+        let before = try String(contentsOfFile: directory + "/server.pem", encoding: .utf8)
+        let early = try? await Self.get("/hw_proxy/hello", port: port, serverName: "till.lan", trusting: trusted)
+        #expect(early == nil, "not named yet")
+
+        current.withLock { $0 = LocalAuthority.Names(dns: ["till.local", "till.lan"], addresses: [[192, 168, 1, 23]]) }
+        let renewed = try renewal.renewIfNeeded()
+        #expect(renewed?.dns == ["till.local", "till.lan"])
+        #expect(try String(contentsOfFile: directory + "/server.pem", encoding: .utf8) != before)
+        let answer = try await Self.get("/hw_proxy/hello", port: port, serverName: "till.lan", trusting: trusted)
+        #expect(answer.hasPrefix("HTTP/1.1 200"), "the next connection gets the new certificate: \(answer)")
+        #expect(try renewal.renewIfNeeded() == nil)
+
+        let inAYear = Date().addingTimeInterval(380 * 86_400)
+        #expect(try renewal.renewIfNeeded(now: inAYear) != nil, "under 30 days left: issued again")
+        #expect(try renewal.renewIfNeeded(now: inAYear) == nil)
+    }
+
     /// One request over TLS, verifying the server against `trusting` only; the whole answer.
     static func get(_ path: String, port: Int, serverName: String, trusting roots: [NIOSSLCertificate]) async throws -> String {
         var configuration = TLSConfiguration.makeClientConfiguration()

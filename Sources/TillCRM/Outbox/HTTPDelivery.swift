@@ -57,10 +57,14 @@ enum HTTPDelivery {
             case .deadlineExceeded, .readTimeout, .connectTimeout:
                 return "no answer from \(url) within \(timeout) s (is the receiver up and reachable?)"
             case .remoteConnectionClosed:
-                return "\(url) closed the connection before answering"
+                return "\(url) closed the connection before answering (is the receiver up and reachable?)"
             default:
                 return "\(url): \(error)"
             }
+        }
+        if let error = error as? ChannelError, error == .ioOnClosedChannel || error == .alreadyClosed || error == .eof {
+            // A pooled connection the receiver closed (it stopped, or restarted) before answering.
+            return "\(url) closed the connection before answering (is the receiver up and reachable?)"
         }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") {

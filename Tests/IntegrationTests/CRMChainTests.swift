@@ -104,6 +104,7 @@ struct CRMChainTests {
 /// none can be made), `start` brings it back on the same port.
 final class NetworkUnderTest: @unchecked Sendable {
     private var process = Process()
+    private var exit: ChildExit?
     private let directory: String
     private let target: Int
     private(set) var port = 0
@@ -121,8 +122,10 @@ final class NetworkUnderTest: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tcp_proxy.py").path,
                              portFile, String(target)] + (port != 0 ? ["--port", String(port)] : [])
+        let exit = ChildExit(process)
         try process.run()
         self.process = process
+        self.exit = exit
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: portFile), Date() < deadline { usleep(20_000) }
         port = Int((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "") ?? 0
@@ -130,7 +133,7 @@ final class NetworkUnderTest: @unchecked Sendable {
 
     func stop() {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        exit?.wait(seconds: 10)
     }
 
     deinit { stop() }

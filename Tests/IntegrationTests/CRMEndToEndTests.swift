@@ -11,6 +11,7 @@ final class CRMUnderTest: @unchecked Sendable {
     let dataDirectory: String
     let logPath: String
     private(set) var process = Process()
+    private var exit: ChildExit?
 
     /// `wrapper`: what till-crm runs under (strace, setpriv), ending before till-crm's path;
     /// `executable`: another copy of till-crm (one another user can execute).
@@ -52,14 +53,16 @@ final class CRMUnderTest: @unchecked Sendable {
         try log.seekToEnd()
         process.standardError = log
         process.standardOutput = log
+        let exit = ChildExit(process)
         try process.run()
         self.process = process
+        self.exit = exit
     }
 
     func crash() {
         kill(pid, SIGKILL)
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        exit?.wait(seconds: 10)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -106,7 +109,7 @@ final class CRMUnderTest: @unchecked Sendable {
         if process.isRunning {
             kill(pid, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            exit?.wait(seconds: 10)
         }
     }
 }

@@ -217,13 +217,14 @@ struct DurabilityTests {
                          "serve", "--socket", daemon.socket, "--data-dir", dataDirectory, "--region", "GB"]
         crm.standardError = FileHandle.nullDevice
         crm.standardOutput = FileHandle.nullDevice
+        let crmExit = ChildExit(crm)
         try crm.run()
         defer {
             // till-crm first: killing strace alone would leave it running, detached.
             let children = (try? String(contentsOfFile: "/proc/\(crm.processIdentifier)/task/\(crm.processIdentifier)/children", encoding: .utf8)) ?? ""
             for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGKILL) }
-            if crm.isRunning { kill(crm.processIdentifier, SIGKILL) }
-            crm.waitUntilExit()
+            if !crmExit.hasExited { kill(crm.processIdentifier, SIGKILL) }
+            crmExit.wait(seconds: 10)
         }
         try await daemon.connect { till in
             try await till.sale("S1", total: "12.00", identify: ["email": "ann@example.com"])

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TillClient
 import TillCore
@@ -29,6 +30,35 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
+/// A child's exit, as Foundation reports it through `terminationHandler` (set here, before
+/// `run()`). Waits are bounded, and `Process.waitUntilExit()` is not used for children that
+/// live long: it spins the calling thread's run loop until Foundation marks the child done, and
+/// under `.ci/under-load.sh` one was found (gdb) parked for 20 minutes on a cooperative-pool
+/// thread after a SIGKILL, which, with a blocking wait on the pool's other thread, stalled the
+/// whole suite.
+final class ChildExit: Sendable {
+    private let signal = DispatchSemaphore(value: 0)
+    private let exited = Mutex(false)
+
+    init(_ process: Process) {
+        process.terminationHandler = { [self] _ in
+            exited.withLock { $0 = true }
+            signal.signal()
+        }
+    }
+
+    var hasExited: Bool { exited.withLock { $0 } }
+
+    /// Waits at most `seconds`; whether the child has exited.
+    @discardableResult
+    func wait(seconds: Double) -> Bool {
+        if hasExited { return true }
+        guard signal.wait(timeout: .now() + seconds) == .success else { return hasExited }
+        signal.signal()  // for the next waiter
+        return true
+    }
+}
+
 /// A real `tilld` process on a temporary socket and state directory.
 final class DaemonUnderTest: @unchecked Sendable {
     let directory: String
@@ -37,6 +67,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     let configPath: String?
     let logPath: String
     private(set) var process: Process
+    private(set) var exit: ChildExit
 
     /// `wrapper`: a command tilld runs under (strace), its arguments ending before tilld's path.
     init(config: String? = nil, demo: Bool = true, wrapper: [String] = []) async throws {
@@ -54,6 +85,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         }
         self.demo = demo
         process = Process()
+        exit = ChildExit(process)
         try await start()
     }
 
@@ -89,15 +121,17 @@ final class DaemonUnderTest: @unchecked Sendable {
         environment["LISTEN_FDS"] = nil
         environment["NOTIFY_SOCKET"] = nil
         process.environment = environment
+        let exit = ChildExit(process)
         try process.run()
         self.process = process
+        self.exit = exit
         try await waitUntilReady()
     }
 
     func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if !process.isRunning { throw TimedOut(what: "tilld to start (it exited; log: \(log.suffix(2000)))") }
+            if exit.hasExited { throw TimedOut(what: "tilld to start (it exited; log: \(log.suffix(2000)))") }
             // The probe blocks (a connect, a read of up to 2 s), so it runs off the cooperative
             // pool: dozens of tests start a tilld at once, and probes holding both of this
             // machine's pool threads stalled every other test for 20 s.
@@ -128,7 +162,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     /// SIGKILL: no chance to flush or clean up.
     func crash() {
         kill(pid, SIGKILL)
-        process.waitUntilExit()
+        exit.wait(seconds: 10)
     }
 
     /// SIGTERM and wait (at most 30 s, then SIGKILL and -1); returns the exit status. The
@@ -139,12 +173,12 @@ final class DaemonUnderTest: @unchecked Sendable {
     }
 
     private func stopBlocking() -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
+        guard !exit.hasExited else { return process.terminationStatus }
         kill(pid, SIGTERM)
-        for _ in 0..<3000 where process.isRunning { usleep(10_000) }
-        if process.isRunning {
+        if !exit.wait(seconds: 30) {
+            kill(pid, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            exit.wait(seconds: 10)
             return -1
         }
         return process.terminationStatus
@@ -153,11 +187,11 @@ final class DaemonUnderTest: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     deinit {
-        if process.isRunning {
+        if !exit.hasExited {
             // tilld itself first: under a wrapper, killing the wrapper alone would orphan it.
             kill(pid, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            exit.wait(seconds: 10)
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -209,10 +243,12 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let exit = ChildExit(process)
     try process.run()
     let output = out.fileHandleForReading.readDataToEndOfFile()
     let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    // `timeout` kills the program at 60 s, so this wait is a backstop, never the limit.
+    if !exit.wait(seconds: 90) { kill(process.processIdentifier, SIGKILL); exit.wait(seconds: 10) }
     return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
 }
 

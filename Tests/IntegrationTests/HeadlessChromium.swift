@@ -11,6 +11,7 @@ import TillCore
 /// as root (CI) needs `--no-sandbox`: the pages are the tests' own.
 final class HeadlessChromium: @unchecked Sendable {
     private let process: Process
+    private let exit: ChildExit
     private let devtools: TinyWebSocket
     private let profile: String
     private var nextID = 0
@@ -63,6 +64,7 @@ final class HeadlessChromium: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         let log = FileManager.default.createFile(atPath: profile + ".log", contents: nil) ? FileHandle(forWritingAtPath: profile + ".log") : nil
         process.standardError = log ?? FileHandle.nullDevice
+        let exit = ChildExit(process)
         try process.run()
         // Chromium writes the port it took, and the browser's DevTools path, to this file.
         let portFile = profile + "/DevToolsActivePort"
@@ -83,11 +85,12 @@ final class HeadlessChromium: @unchecked Sendable {
         guard let port = Int(contents[0]) else { throw Failed(description: "DevToolsActivePort: \(contents)") }
         let (status, devtools) = try TinyWebSocket.open(port: port, path: String(contents[1]), origin: nil, timeoutSeconds: 60)
         guard status == 101 else { throw Failed(description: "the DevTools WebSocket answered \(status)") }
-        return HeadlessChromium(process: process, devtools: devtools, profile: profile)
+        return HeadlessChromium(process: process, exit: exit, devtools: devtools, profile: profile)
     }
 
-    private init(process: Process, devtools: TinyWebSocket, profile: String) {
+    private init(process: Process, exit: ChildExit, devtools: TinyWebSocket, profile: String) {
         self.process = process
+        self.exit = exit
         self.devtools = devtools
         self.profile = profile
     }
@@ -95,9 +98,9 @@ final class HeadlessChromium: @unchecked Sendable {
     deinit { quit() }
 
     func quit() {
-        if process.isRunning {
+        if !exit.hasExited {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            exit.wait(seconds: 10)
         }
         try? FileManager.default.removeItem(atPath: profile)
         try? FileManager.default.removeItem(atPath: profile + ".log")

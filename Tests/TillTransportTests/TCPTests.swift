@@ -30,8 +30,20 @@ final class Listener: @unchecked Sendable {
         self.port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Accepts one connection (blocking) and returns its descriptor.
-    func accept() -> Int32 { Glibc.accept(descriptor, nil, nil) }
+    /// Accepts one connection and returns its descriptor, or -1 when none came within
+    /// `timeout` seconds. It waits on a thread of its own, never on the cooperative pool: a
+    /// blocking accept there held one of this machine's two pool threads, and with another
+    /// test's blocking wait on the other, the whole suite stalled for 20 minutes (gdb).
+    func accept(timeout: Double = 20) async -> Int32 {
+        let descriptor = self.descriptor
+        return await withCheckedContinuation { continuation in
+            Thread {
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                let answer = poll(&ready, 1, Int32(timeout * 1000)) == 1 ? Glibc.accept(descriptor, nil, nil) : -1
+                continuation.resume(returning: answer)
+            }.start()
+        }
+    }
 
     func close() { Glibc.close(descriptor) }
 
@@ -60,7 +72,7 @@ struct TCPTests {
     func roundTripAndDrop() async throws {
         let listener = try Listener()
         defer { listener.close() }
-        let accepted = Task.detached { listener.accept() }
+        let accepted = Task { await listener.accept() }
         let stream = try await TCPConnection.open(host: "127.0.0.1", port: listener.port)
         let peer = await accepted.value
         try await stream.write(Array("\u{1B}@receipt".utf8), timeout: .seconds(2))
@@ -94,7 +106,7 @@ struct TCPTests {
         let late = Task.detached { () -> (Listener, Int32) in
             try await Task.sleep(for: .milliseconds(300))
             let listener = try Listener(port: port)
-            return (listener, listener.accept())
+            return (listener, await listener.accept())
         }
         let first = try await connection.stream()
         let (listener, peer) = try await late.value
@@ -105,7 +117,7 @@ struct TCPTests {
         Glibc.close(peer)
         await #expect(throws: TransportError.self) { _ = try await first.read(maxCount: 8, timeout: .seconds(2)) }
         await connection.lost(first)
-        let accepted = Task.detached { listener.accept() }
+        let accepted = Task { await listener.accept() }
         let second = try await connection.stream()
         #expect(second !== first)
         try await second.write([0x1B, 0x40], timeout: .seconds(2))

@@ -1,6 +1,6 @@
 import Foundation
-public import NIOCore
-public import TillCore
+import NIOCore
+import TillCore
 
 /// One committed batch of events as subscribers receive it: every wire line, in seq order, in
 /// one buffer, and each subscriber handed slices of it (a run of consecutive events its filter
@@ -10,15 +10,15 @@ public import TillCore
 /// at 32 subscribers that per-delivery work (reference counting, mostly) was the larger part of
 /// the daemon's CPU. A slice shares the batch's storage, so handing a subscriber 200 events
 /// costs what handing it one did, and its socket gets them in one write.
-public struct FanOutBatch: Sendable {
+struct FanOutBatch: Sendable {
     /// Every event's line, each ending in a newline.
-    public let wire: ByteBuffer
-    public let seqs: [Int64]
-    public let topics: [String]
+    let wire: ByteBuffer
+    let seqs: [Int64]
+    let topics: [String]
     /// `wire`'s reader offsets where each line starts, plus one past the last.
     private let bounds: [Int]
 
-    public init(_ events: [(event: Event, dataJSON: String)]) {
+    init(_ events: [(event: Event, dataJSON: String)]) {
         var wire = ByteBuffer()
         var bounds: [Int] = [0]
         bounds.reserveCapacity(events.count + 1)
@@ -36,18 +36,17 @@ public struct FanOutBatch: Sendable {
         self.topics = events.map(\.event.topic)
     }
 
-    public var isEmpty: Bool { seqs.isEmpty }
-    public var lastSeq: Int64? { seqs.last }
+    var lastSeq: Int64? { seqs.last }
 
     /// Which events `filter` wants (computed once per distinct filter and batch by the caller).
-    public func wanted(by filter: TopicFilter) -> [Bool] {
+    func wanted(by filter: TopicFilter) -> [Bool] {
         topics.map(filter.matches)
     }
 
     /// The slices a subscriber gets: runs of consecutive events after `after` that `wanted`
     /// marks, each with the seq of its last event (what the subscriber has been handed once the
     /// slice is on the wire).
-    public func runs(after: Int64, wanted: [Bool]) -> [(lastSeq: Int64, lines: ByteBuffer)] {
+    func runs(after: Int64, wanted: [Bool]) -> [(lastSeq: Int64, lines: ByteBuffer)] {
         var runs: [(lastSeq: Int64, lines: ByteBuffer)] = []
         var start: Int? = nil
         func close(_ end: Int) {

@@ -42,7 +42,7 @@ public struct WebBridge: Sendable {
             let extra = settings.tlsNames
             let names = LocalAuthority.Names.ofThisMachine(adding: extra)
             let authority = try LocalAuthority.loadOrCreate(directory: settings.stateDirectory + "/tls", label: names.dns.first ?? "till")
-            tls = TLS(renewal: try ServerTLSRenewal(authority: authority, names: { LocalAuthority.Names.ofThisMachine(adding: extra) }))
+            tls = TLS(renewal: try ServerTLSRenewal(authority: authority, names: names, current: { LocalAuthority.Names.ofThisMachine(adding: extra) }))
         } else {
             tls = nil
         }

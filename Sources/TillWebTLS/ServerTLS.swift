@@ -54,11 +54,13 @@ public final class ServerTLSRenewal: Sendable {
     private let currentNames: @Sendable () -> LocalAuthority.Names
     private let state: Mutex<(context: NIOSSLContext, names: LocalAuthority.Names)>
 
-    /// - Parameter names: what the till is called and where it is now (`Names.ofThisMachine`).
-    public init(authority: LocalAuthority, names: @escaping @Sendable () -> LocalAuthority.Names, now: Date = Date()) throws {
+    /// - Parameters:
+    ///   - names: what the till is called and where it is at start (read once by the caller,
+    ///     which names the authority after it too).
+    ///   - current: the same, read again at each `renewIfNeeded` (`Names.ofThisMachine`).
+    public init(authority: LocalAuthority, names: LocalAuthority.Names, current: @escaping @Sendable () -> LocalAuthority.Names, now: Date = Date()) throws {
         self.authority = authority
-        self.currentNames = names
-        let names = names()
+        self.currentNames = current
         let (context, issued) = try authority.serverContext(for: names, now: now)
         state = Mutex((context, names))
         issuedAtStart = issued

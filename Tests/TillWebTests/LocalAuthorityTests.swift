@@ -112,7 +112,7 @@ struct LocalAuthorityTests {
         let authority = try LocalAuthority.loadOrCreate(directory: directory, label: "till")
         // What the machine is called "now", moved by the test as a DHCP lease or a rename would.
         let current = Mutex(LocalAuthority.Names(dns: ["till.local"], addresses: [[192, 168, 1, 10]]))
-        let renewal = try ServerTLSRenewal(authority: authority, names: { current.withLock { $0 } })
+        let renewal = try ServerTLSRenewal(authority: authority, names: current.withLock { $0 }, current: { current.withLock { $0 } })
         #expect(renewal.issuedAtStart)
         let logger = Logger(label: "test")
         let server = HTTPServer(responder: Bridge(origins: OriginPolicy(allowed: []), odoo: OdooProxy(till: FakeTill(), scans: ScanFeed(), logger: logger), logger: logger),

@@ -50,6 +50,10 @@ enum HTTPDelivery {
         }
     }
 
+    private static func closedBeforeAnswering(_ url: String) -> String {
+        "\(url) closed the connection before answering (is the receiver up and reachable?)"
+    }
+
     /// Transport errors in words that say what to check.
     static func describe(_ error: any Error, url: String, timeout: Double) -> String {
         if let error = error as? HTTPClientError {
@@ -57,14 +61,14 @@ enum HTTPDelivery {
             case .deadlineExceeded, .readTimeout, .connectTimeout:
                 return "no answer from \(url) within \(timeout) s (is the receiver up and reachable?)"
             case .remoteConnectionClosed:
-                return "\(url) closed the connection before answering (is the receiver up and reachable?)"
+                return closedBeforeAnswering(url)
             default:
                 return "\(url): \(error)"
             }
         }
         if let error = error as? ChannelError, error == .ioOnClosedChannel || error == .alreadyClosed || error == .eof {
             // A pooled connection the receiver closed (it stopped, or restarted) before answering.
-            return "\(url) closed the connection before answering (is the receiver up and reachable?)"
+            return closedBeforeAnswering(url)
         }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") {

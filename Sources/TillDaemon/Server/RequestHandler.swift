@@ -66,10 +66,11 @@ struct RequestHandler: Sendable {
         return true
     }
 
-    /// Carries out an admitted request and queues exactly one reply (a connection's requests
-    /// run one at a time, in order, on the connection's task).
+    /// The bus, for the connection's event loop to commit a read's held publishes.
     var bus: EventBus { context.bus }
 
+    /// Carries out an admitted request and queues exactly one reply (a connection's requests
+    /// run one at a time, in order, on the connection's task).
     func handle(_ request: Request, session: Session) async {
         if publishNow(request, session: session) { return }
         if case .subscribe(let topics, let since) = request.operation {

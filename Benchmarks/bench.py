@@ -10,7 +10,9 @@ Figures (medians and p99; this machine is shared and noisy, so compare ratios):
      fdatasyncs it before forwarding, the least a durable relay can do); also shown, the
      durable relay acknowledging each line to its publisher, who waits for it as tilld's does
   2. sustained fan-out to 32 subscribers: events/s with every subscriber receiving every event,
-     beside the durable relay's fan-out
+     beside the durable relay's fan-out; and where the CPU went, per event: the server's, the
+     32 subscribers' and the publisher's, with how many events one write to a subscriber
+     carried (on two cores the clients' share bounds the rate as much as the server's)
   2b. syncs (fsync + fdatasync) per acknowledged publish, at low load (one publish at a time)
      and high load (the fan-out run), counted by strace (--seccomp-bpf, so only those calls stop)
   3. idle tilld: RSS and CPU over 60 s with no events, and its context switches (wake-ups),
@@ -22,6 +24,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import select
 import socket
 import statistics
@@ -143,6 +146,7 @@ def counting_subscriber(path, expected, kind, ready, results):
         while b'"type":"reply"' not in lines.next():
             pass
     ready.put(1)
+    cpu_start = time.process_time()  # this subscriber's CPU from here: counting, not starting up
     # After the subscribe reply every line is an event (a lagged notice would end the count short).
     count = lines.buffer.count(b"\n")
     while count < expected:
@@ -150,15 +154,35 @@ def counting_subscriber(path, expected, kind, ready, results):
         if not chunk:
             break
         count += chunk.count(b"\n")
-    results.put((count, time.perf_counter_ns()))
+    results.put((count, time.perf_counter_ns(), time.process_time() - cpu_start))
 
 
-def measure_fanout(path, subscribers, events, kind="tilld"):
+def cpu_seconds(pid):
+    """User + system CPU of a running process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_calls(pid):
+    """write-family system calls a process made (/proc/PID/io syscw: write, writev, pwrite)."""
+    with open("/proc/%d/io" % pid) as f:
+        return int(next(line for line in f if line.startswith("syscw:")).split()[1])
+
+
+def measure_fanout(path, subscribers, events, kind="tilld", server_pid=None):
+    """Events/s with every event to every subscriber, and where the CPU went: the server's
+    (given its pid), the subscribers' (each counts its own from its subscription on) and the
+    publisher's (this process), each per event, beside the server's
+    writes per subscriber (how many events one write carries). On a two-core box the clients'
+    share bounds the rate as much as the server's."""
     procs, results = start_subscribers(subscribers, counting_subscriber, path, events, kind)
     pub = connect(path)
     lines = Lines(pub)
     if kind == "tilld":
         lines.next()
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
+    server_before = (cpu_seconds(server_pid), write_calls(server_pid)) if server_pid else None
     start = time.perf_counter_ns()
     if kind == "tilld":
         window = 256  # requests in flight
@@ -175,13 +199,26 @@ def measure_fanout(path, subscribers, events, kind="tilld"):
         for first in range(0, events, 256):
             pub.sendall(b"".join(b'{"topic":"bench.fan","n":%d}\n' % n for n in range(first, min(events, first + 256))))
     counts = [results.get(timeout=120) for _ in procs]
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    server_after = (cpu_seconds(server_pid), write_calls(server_pid)) if server_pid else None
     for p in procs:
         p.join()
-    end = max(t for _, t in counts)
-    received = [c for c, _ in counts]
+    end = max(t for _, t, _ in counts)
+    received = [c for c, _, _ in counts]
     seconds = (end - start) / 1e9
-    return {"events": events, "subscribers": subscribers, "all_received": all(c >= events for c in received),
-            "events_per_s": events / seconds, "deliveries_per_s": events * subscribers / seconds}
+
+    def used(before, after):
+        return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+    result = {"events": events, "subscribers": subscribers, "all_received": all(c >= events for c in received),
+              "events_per_s": events / seconds, "deliveries_per_s": events * subscribers / seconds,
+              "subscribers_cpu_us_per_event": sum(c for _, _, c in counts) / events * 1e6,
+              "publisher_cpu_us_per_event": used(self_before, self_after) / events * 1e6}
+    if server_before:
+        result["server_cpu_us_per_event"] = (server_after[0] - server_before[0]) / events * 1e6
+        writes = server_after[1] - server_before[1]
+        result["events_per_write"] = events * subscribers / writes if writes else None
+    return result
 
 
 # ---------------------------------------------------------------- helpers to run tilld
@@ -335,7 +372,7 @@ def main():
             connect(sock).close()
             time.sleep(0.2)  # the probe connection has gone before the measurement starts
             try:
-                return measure(sock)
+                return measure(sock, relay.pid)
             finally:
                 relay.terminate()
                 relay.wait()
@@ -344,7 +381,7 @@ def main():
             for name in ("relay", "durable", "durable-ack"):
                 for subs in (1, 32):
                     kind = "relay-ack" if name == "durable-ack" else "relay"
-                    results["%s_%d" % (name, subs)] = run_floor(name, lambda sock: measure_latency(sock, kind, subs, events, 0.002))
+                    results["%s_%d" % (name, subs)] = run_floor(name, lambda sock, _: measure_latency(sock, kind, subs, events, 0.002))
             for sync in ("full", "normal"):
                 with tempfile.TemporaryDirectory() as tw:
                     proc, sock = start_tilld(args.tilld, tw, sync=sync)
@@ -353,11 +390,11 @@ def main():
                         results["tilld_%s_%d" % (sync, subs)] = measure_latency(sock, "tilld", subs, events, 0.002)
                     stop(proc)
         if "fanout" in phases:
-            results["fanout_durable_32"] = run_floor("durable", lambda sock: measure_fanout(sock, 32, fan_events, kind="relay"))
+            results["fanout_durable_32"] = run_floor("durable", lambda sock, pid: measure_fanout(sock, 32, fan_events, kind="relay", server_pid=pid))
             with tempfile.TemporaryDirectory() as tw:
                 proc, sock = start_tilld(args.tilld, tw, sync="full")
                 connect(sock).close()
-                results["fanout_32"] = measure_fanout(sock, 32, fan_events)
+                results["fanout_32"] = measure_fanout(sock, 32, fan_events, server_pid=proc.pid)
                 stop(proc)
     if "syncs" in phases:
         results["syncs_low"] = count_syncs(args.tilld, "low", args.quick)
@@ -387,6 +424,14 @@ def main():
             f = results[key]
             print("fan-out to 32 subscribers, %-15s %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
                 label + ":", f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
+            # /proc counts CPU in ticks: a server that used less than one shows as under one.
+            tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / f["events"]
+            server = f["server_cpu_us_per_event"]
+            print("  CPU per event: server %s µs, 32 subscribers %.1f µs, publisher %.1f µs; %.0f events per write" % (
+                "%.1f" % server if server else "under %.1f" % tick_us, f["subscribers_cpu_us_per_event"],
+                f["publisher_cpu_us_per_event"], f["events_per_write"] or 0))
+            print("  at 100,000 events/s these costs would need %.1f cores (this machine has %d)" % (
+                (f["server_cpu_us_per_event"] + f["subscribers_cpu_us_per_event"] + f["publisher_cpu_us_per_event"]) / 10, os.cpu_count()))
     if "syncs" in phases:
         for key, label in (("syncs_low", "low load (one publish at a time)"), ("syncs_high", "high load (256 in flight, 32 subscribers)")):
             r = results[key]

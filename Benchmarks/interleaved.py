@@ -59,7 +59,7 @@ def fanout_round(name, events):
         bench.connect(sock).close()
         time.sleep(0.2)
         try:
-            return bench.measure_fanout(sock, 32, events)
+            return bench.measure_fanout(sock, 32, events, server_pid=proc.pid)
         finally:
             bench.stop(proc)
 
@@ -101,6 +101,7 @@ def main():
                         statistics.median(acked), " ".join("%.2f" % r for r in ratios)))
         if "fanout" in phases:
             rates = {n: [] for n in names}
+            cpu = {n: [] for n in names}
             for _ in range(args.rounds):
                 order = list(names)
                 random.shuffle(order)
@@ -109,9 +110,15 @@ def main():
                     if not result["all_received"]:
                         sys.exit("%s: a subscriber missed events in the fan-out" % name)
                     rates[name].append(result["events_per_s"])
-            print("fan-out to 32 subscribers, %d events, %d rounds: events/s (median; every event to every subscriber)" % (args.fan_events, args.rounds))
+                    cpu[name].append(result)
+            print("fan-out to 32 subscribers, %d events, %d rounds: events/s (median; every event to every subscriber); "
+                  "CPU µs per event, medians: tilld, its 32 subscribers, the publisher; events per write" % (args.fan_events, args.rounds))
             for name in names:
-                print("  %-28s %7.0f   (rounds: %s)" % (name[-28:], statistics.median(rates[name]), " ".join("%.0f" % r for r in rates[name])))
+                def med(key):
+                    return statistics.median(r[key] or 0 for r in cpu[name])
+                print("  %-28s %7.0f   tilld %.1f, subscribers %.1f, publisher %.1f; %.0f per write   (rounds: %s)" % (
+                    name[-28:], statistics.median(rates[name]), med("server_cpu_us_per_event"), med("subscribers_cpu_us_per_event"),
+                    med("publisher_cpu_us_per_event"), med("events_per_write"), " ".join("%.0f" % r for r in rates[name])))
 
 
 if __name__ == "__main__":

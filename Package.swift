@@ -209,6 +209,8 @@ let package = Package(
         ),
         // Scan decoding throughput (docs/benchmarks.md); not a test: run it in release.
         .executableTarget(name: "till-scan-bench", dependencies: ["TillScanner"], path: "Benchmarks/ScanBench"),
+        // The event path's protocol work per publish (docs/benchmarks.md); not a test: run it in release.
+        .executableTarget(name: "till-wire-bench", dependencies: ["TillCore"], path: "Benchmarks/WireBench"),
         // Receipt encoding and rasterising (docs/benchmarks.md, Benchmarks/escpos_bench.py); run it in release.
         .executableTarget(name: "till-escpos-bench", dependencies: ["TillESCPOS", "TillImaging", "TillCore"], path: "Benchmarks/ESCPOSBench"),
         // till-crm figures (docs/benchmarks.md); not a test: run it in release.

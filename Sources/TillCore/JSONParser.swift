@@ -94,12 +94,14 @@ public struct JSONParser {
     private mutating func object(depth: Int) throws(Failure) -> JSONValue {
         guard depth <= Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
         index += 1
-        var object: [String: JSONValue] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object([:])
         }
+        // Room for a request's or an event's keys from the start: growing from empty rehashed
+        // every key at each doubling (till-wire-bench).
+        var object = [String: JSONValue](minimumCapacity: 8)
         while true {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key in quotes, found \(describeCurrent())") }
             let keyOffset = index

@@ -4,7 +4,7 @@ public import TillCore
 /// What Odoo sends its customer display, as the two lines of a pole display (the common
 /// 2×20 glass): the latest item and its price, then the total (or, once paid, the change).
 /// Odoo 18 sends the order as data; Odoo 16/17 send the HTML their IoT box showed in a
-/// browser, of which the total is taken (a pole display shows text, not pages).
+/// browser, out of which the order is read (a pole display shows text, not pages).
 public enum CustomerDisplay {
     public static let columns = 20
 
@@ -19,14 +19,26 @@ public enum CustomerDisplay {
             return total.isEmpty ? [] : [row("Total", total, columns)]
         }
         let name = last["productName"]?.stringValue ?? last["product_name"]?.stringValue ?? ""
-        let quantity = last["qty"]?.stringValue.flatMap { $0 == "1" || $0 == "1.00" ? nil : $0 }
-        let item = quantity.map { "\(name) x\($0)" } ?? name
-        return [row(item, last["price"]?.stringValue ?? "", columns), row("Total", total, columns)]
+        let price = last["price"]?.stringValue ?? ""
+        // The quantity is kept whole and the name cut instead: "Croissant au x2", never
+        // "Croissant au be" for two croissants.
+        let item: String
+        if let quantity = last["qty"]?.stringValue.map(shortQuantity), quantity != "1", !quantity.isEmpty {
+            let tag = " x\(quantity)"
+            let room = max(0, columns - price.count - 1 - tag.count)
+            item = String(name.prefix(room)).trimmingCharacters(in: .whitespaces) + tag
+        } else {
+            item = name
+        }
+        return [row(item, price, columns), row("Total", total, columns)]
     }
 
-    /// Odoo 16/17's HTML: its text, and the amount that follows the word "Total" (nil when
-    /// there is none: the glass keeps what it shows).
+    /// Odoo 16/17's HTML: the order read out of their template (`OdooDisplayHTML`), shown as
+    /// Odoo 18's is. HTML that is not that template (a theme of the shop's own) gives the
+    /// amount that follows the word "Total"; nil when there is none (the glass keeps what it
+    /// shows: Odoo's welcome page, say).
     public static func lines(html: String, columns: Int = columns) -> [String]? {
+        if let order = OdooDisplayHTML.order(html) { return lines(odoo: order, columns: columns) }
         var text = ""
         var inTag = false
         for character in html {
@@ -34,16 +46,28 @@ public enum CustomerDisplay {
             if character == ">" { inTag = false; continue }
             if !inTag { text.append(character) }
         }
-        let words = text.replacingOccurrences(of: "&nbsp;", with: " ").split(whereSeparator: \.isWhitespace).map(String.init)
+        let words = OdooDisplayHTML.Reader.decode(ArraySlice(text.utf8)).split(whereSeparator: \.isWhitespace).map(String.init)
         guard let at = words.lastIndex(where: { $0.lowercased().hasPrefix("total") }) else { return nil }
         guard let amount = words[(at + 1)...].first(where: { $0.contains(where: \.isNumber) }) else { return nil }
         return [row("Total", amount, columns)]
     }
 
+    /// A quantity as short as it reads: "2.00" is "2", "1,50" is "1,5" (Odoo formats with
+    /// its unit's decimals; the glass has 20 columns).
+    static func shortQuantity(_ quantity: String) -> String {
+        let text = quantity.trimmingCharacters(in: .whitespaces)
+        guard let separator = text.lastIndex(where: { $0 == "." || $0 == "," }),
+              text[text.index(after: separator)...].allSatisfy(\.isNumber) else { return text }
+        var short = Substring(text)
+        while short.last == "0", short.index(before: short.endIndex) > separator { short.removeLast() }
+        if short.index(before: short.endIndex) == separator { short.removeLast() }
+        return String(short)
+    }
+
     /// `left` and `right` on one row of `columns`, the right one whole (an amount never cut).
     static func row(_ left: String, _ right: String, _ columns: Int) -> String {
         let room = max(0, columns - right.count - 1)
-        let shown = String(left.prefix(room))
+        let shown = String(left.prefix(room)).trimmingCharacters(in: .whitespaces)
         return shown + String(repeating: " ", count: max(1, columns - shown.count - right.count)) + right
     }
 }

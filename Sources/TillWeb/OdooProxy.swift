@@ -1,9 +1,9 @@
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
-public import TillCore
+import TillCore
 
 /// The routes an Odoo POS (16, 17, 18) calls on an "IoT box" set by IP address, the community
 /// `hw_proxy` ones, answered from tilld. What each route takes and gives was read from Odoo's

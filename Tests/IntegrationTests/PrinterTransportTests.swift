@@ -24,7 +24,7 @@ final class FakePrinterProcess: @unchecked Sendable {
     }
 
     deinit {
-        FileManager.default.createFile(atPath: directory + "/stop", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/stop", contents: nil)
         process.terminate()
     }
 

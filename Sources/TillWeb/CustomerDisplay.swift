@@ -52,6 +52,23 @@ public enum CustomerDisplay {
         return [row("Total", amount, columns)]
     }
 
+    /// Odoo's order (18's data, or 16/17's read out of their page) for the customer screen:
+    /// every line, the total and, once paid, the change, formatted as Odoo formatted them.
+    /// Paid is Odoo 18's `finalized`; 16/17 say nothing of it, so there it is a payment made
+    /// and change given.
+    public static func shownOrder(odoo data: JSONValue) -> Basket.ShownOrder {
+        let lines = (data["lines"]?.arrayValue ?? []).map { line in
+            Basket.Line(name: line["productName"]?.stringValue ?? line["product_name"]?.stringValue ?? "",
+                        quantity: shortQuantity(line["qty"]?.stringValue ?? "1"),
+                        amount: line["price"]?.stringValue ?? "")
+        }
+        let change = data["change"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        let paying = data["paymentLines"]?.arrayValue?.isEmpty == false
+        let changeGiven = change?.contains { $0.isNumber && $0 != "0" } == true
+        let finished = data["finalized"] == .bool(true) || (data["finalized"] == nil && paying && changeGiven)
+        return Basket.ShownOrder(lines: lines, total: data["amount"]?.stringValue ?? "", change: change, finished: finished)
+    }
+
     /// A quantity as short as it reads: "2.00" is "2", "1,50" is "1,5" (Odoo formats with
     /// its unit's decimals; the glass has 20 columns).
     static func shortQuantity(_ quantity: String) -> String {

@@ -36,12 +36,16 @@ public struct OdooProxy: Sendable {
     private let display = Shared(DisplayState())
     /// How long the scanner long-poll holds a request (Odoo's client gives up after about a minute).
     var scannerWait: Duration
+    /// The customer screen (`/screen`), shown Odoo's order as the pole display is; nil: off.
+    let screen: CustomerScreen?
 
-    public init(till: any TillLink, scans: ScanFeed, retries: RetryWindow = RetryWindow(), scannerWait: Duration = .seconds(50), logger: Logger) {
+    public init(till: any TillLink, scans: ScanFeed, retries: RetryWindow = RetryWindow(), scannerWait: Duration = .seconds(50),
+                screen: CustomerScreen? = nil, logger: Logger) {
         self.till = till
         self.scans = scans
         self.retries = retries
         self.scannerWait = scannerWait
+        self.screen = screen
         self.logger = logger
     }
 
@@ -63,7 +67,7 @@ public struct OdooProxy: Sendable {
         case "/hw_proxy/take_control":
             return await reply(to: request) { params in
                 display.withLock { $0.owner = request.peer }
-                if let html = params["html"]?.stringValue, let lines = CustomerDisplay.lines(html: html) { _ = await show(lines) }
+                if let html = params["html"]?.stringValue { _ = await show(html: html) }
                 return ["status": "success", "message": "You now have access to the display"]
             }
         case "/hw_proxy/test_ownership":
@@ -107,6 +111,7 @@ public struct OdooProxy: Sendable {
         case "set":
             let data = params["data"] ?? .object([:])
             display.withLock { $0.data = data }
+            await screen?.show(CustomerDisplay.shownOrder(odoo: data))
             return await show(CustomerDisplay.lines(odoo: data))
         case "get":
             return ["status": "success", "data": display.withLock { $0.data } ?? .object([:])]
@@ -114,6 +119,7 @@ public struct OdooProxy: Sendable {
             return ["status": "opened"]
         case "close":
             display.withLock { $0.data = nil }
+            await screen?.show(nil)
             _ = await show([])
             return ["status": "closed"]
         case let action?:
@@ -126,9 +132,16 @@ public struct OdooProxy: Sendable {
                 return state.owner == peer
             }
             guard owned else { return ["status": "failed", "message": "Somebody else is using the display"] }
-            if let lines = CustomerDisplay.lines(html: html) { return await show(lines) }
-            return ["status": "updated"]
+            return await show(html: html)
         }
+    }
+
+    /// Odoo 16/17's page: the order read out of it, on the glass and the customer screen. A
+    /// page that is not an order (the welcome) changes neither.
+    private func show(html: String) async -> JSONValue {
+        if let order = OdooDisplayHTML.order(html) { await screen?.show(CustomerDisplay.shownOrder(odoo: order)) }
+        guard let lines = CustomerDisplay.lines(html: html) else { return ["status": "updated"] }
+        return await show(lines)
     }
 
     private func show(_ lines: [String]) async -> JSONValue {

@@ -48,10 +48,10 @@ public struct WebBridge: Sendable {
         }
         let till = SocketTillLink(socket: settings.socket)
         scans = ScanFeed()
-        let odoo = OdooProxy(till: till, scans: scans, retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), logger: logger)
+        screen = settings.customerScreen ? CustomerScreen(till: till, logger: logger) : nil
+        let odoo = OdooProxy(till: till, scans: scans, retries: RetryWindow(window: .seconds(settings.printRetrySeconds)), screen: screen, logger: logger)
         let origins = OriginPolicy(allowed: settings.origins)
         let pairing = PairedTokens(directory: PairingDirectory(path: settings.stateDirectory))
-        screen = settings.customerScreen ? CustomerScreen(till: till, logger: logger) : nil
         var webSockets: [any WebSocketService] = [WebSocketRelay(socket: settings.socket, origins: origins, tokens: pairing, logger: logger)]
         if let screen { webSockets.append(ScreenFeed(screen: screen, origins: origins)) }
         let authorityPEM = try tls.map { try $0.authority.certificatePEM() }

@@ -186,6 +186,32 @@ struct BrowserTests {
         #expect(identified.first?.data == ["sale": "S-1001", "email": "anna@example.org", "consent": ["email_marketing": true]])
     }
 
+    @Test("Odoo's POS, which publishes no sale events, still fills the customer screen: its customer display order shows line by line, with no form; close brings back the welcome")
+    func odooOrderOnTheScreen() async throws {
+        let daemon = try await DaemonUnderTest()
+        let (port, bridge) = try await Self.startBridge(daemon: daemon, origins: [OdooBridgeTests.origin])
+        defer { bridge.cancel() }
+        let browser = try await offThePool { try HeadlessChromium.launch() }
+        defer { browser.quit() }
+        try await offThePool {
+            try browser.open("http://127.0.0.1:\(port)/screen")
+            try browser.wait(for: "the welcome", until: "document.getElementById('heading').textContent === 'Welcome'")
+        }
+        let base = try #require(URL(string: "http://127.0.0.1:\(port)"))
+        let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1.00", "price": "€ 3.20"], ["productName": "<i>Croissant</i>", "qty": "2.00", "price": "€ 5.00"]],
+                                "amount": "€ 8.20", "change": false, "finalized": false, "paymentLines": []]
+        #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "set", "data": order]).1?["status"] == "updated")
+        try await offThePool {
+            try browser.wait(for: "Odoo's two lines and total", until: "document.querySelectorAll('#lines li').length === 2 && document.getElementById('total').textContent === '€ 8.20'")
+            #expect(try browser.evaluate("document.getElementById('side').hidden") == .bool(true), "no sale on tilld's socket: no form")
+            #expect(try browser.evaluate("document.querySelectorAll('#lines i').length") == .int(0), "a name is text, never markup")
+        }
+        #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "close"]).1?["status"] == "closed")
+        try await offThePool {
+            try browser.wait(for: "the welcome again", until: "document.getElementById('heading').textContent === 'Welcome'")
+        }
+    }
+
     @Test("HTTPS for the LAN: with till-web's local authority trusted (as `tillctl web trust` says), Chromium loads the customer screen at the till's address over https and its live basket over wss; a browser that does not trust it gets no page")
     func httpsWithTheLocalAuthority() async throws {
         let daemon = try await DaemonUnderTest()

@@ -179,6 +179,64 @@ struct ScreenTests {
         Issue.record("the screen never went back to idle")
     }
 
+    @Test("Odoo's order (18's data, 16/17's page) on the screen: every line, Odoo's own formatting, no form (no sale on tilld's socket); paid lingers from when it was first paid; close or an empty order is the welcome; a sale event takes over")
+    func odooOrder() async throws {
+        let till = FakeTill()
+        let screen = CustomerScreen(till: till, lingers: .seconds(90), logger: Logger(label: "test"))
+        let bridge = Self.bridge(till, screen: screen)
+        let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1.00", "price": "€ 3.20"], ["productName": "Croissant <b>", "qty": "2.00", "price": "€ 5.00"]],
+                                "amount": "€ 8.20", "change": false, "finalized": false, "paymentLines": []]
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "set", "data": order]))
+        var shown = await screen.snapshot
+        #expect(shown["state"] == "open")
+        #expect(shown["lines"]?.arrayValue?.map { $0["qty"] } == ["1", "2"])
+        #expect(shown["lines"]?.arrayValue?[1]["name"] == "Croissant <b>")
+        #expect(shown["total"] == "€ 8.20")
+        #expect(shown["sale"] == nil && shown["currency"] == nil, "no sale to attach a form to; the amounts carry Odoo's currency")
+        #expect(till.state.withLock { $0.shown.last } == ["Croissant x2  € 5.00", "Total         € 8.20"], "the pole display too")
+
+        let paid: JSONValue = ["lines": order["lines"]!, "amount": "€ 8.20", "change": "€ 1.80", "finalized": true,
+                               "paymentLines": [["name": "Cash", "amount": "€ 10.00"]]]
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "set", "data": paid]))
+        shown = await screen.snapshot
+        #expect(shown["state"] == "paid" && shown["change"] == "€ 1.80")
+        // Odoo sends the same order again and again: it lingers from when it was first paid.
+        var basket = Basket(lingers: .seconds(90))
+        let finished = CustomerDisplay.shownOrder(odoo: paid)
+        let first = basket.show(finished, now: Self.now)
+        let again = basket.show(finished, now: Self.now.addingTimeInterval(60))
+        let expired = basket.expire(now: Self.now.addingTimeInterval(91))
+        #expect(first && !again, "the same order again changes nothing")
+        #expect(expired)
+
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["action": "close"]))
+        #expect(await screen.snapshot["state"] == "idle")
+
+        // Odoo 16/17: the page, read the same way; the next, empty order is the welcome.
+        let page = OdooDisplayHTMLTests.page(lines: [("Flat white", "1.00", "€&nbsp;3.20")], total: "€&nbsp;3.20")
+        _ = await bridge.respond(to: rpc("/hw_proxy/take_control", ["html": .string(page)], peer: "10.0.0.5"))
+        shown = await screen.snapshot
+        #expect(shown["state"] == "open" && shown["total"] == "€ 3.20" && shown["lines"]?.arrayValue?.first?["name"] == "Flat white")
+        let cash = OdooDisplayHTMLTests.page(lines: [("Flat white", "1.00", "€&nbsp;3.20")], total: "€&nbsp;3.20", payments: [("Cash", "€&nbsp;5.00")], change: "€&nbsp;1.80")
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["html": .string(cash)], peer: "10.0.0.5"))
+        shown = await screen.snapshot
+        #expect(shown["state"] == "paid" && shown["change"] == "€ 1.80")
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["html": .string(OdooDisplayHTMLTests.page(lines: [], total: "€&nbsp;0.00"))], peer: "10.0.0.5"))
+        #expect(await screen.snapshot["state"] == "idle")
+
+        // A sale published on tilld's socket takes the screen back, with its form.
+        _ = await bridge.respond(to: rpc("/hw_proxy/customer_facing_display", ["html": .string(page)], peer: "10.0.0.5"))
+        await screen.apply(Self.event(1, "sale.started", Self.sale[0].1))
+        shown = await screen.snapshot
+        #expect(shown["sale"] == "S1" && shown["lines"]?.arrayValue?.isEmpty == true)
+    }
+
+    static func bridge(_ till: FakeTill, screen: CustomerScreen) -> Bridge {
+        let logger = Logger(label: "test")
+        return Bridge(origins: OriginPolicy(allowed: ["https://shop.example"]),
+                      odoo: OdooProxy(till: till, scans: ScanFeed(), screen: screen, logger: logger), screen: screen, logger: logger)
+    }
+
     static func request(_ method: HTTPMethod, _ uri: String, origin: String?, host: String = "192.168.1.10:8069", body: JSONValue? = nil) -> HTTPRequest {
         var headers = HTTPHeaders([("Host", host)])
         if let origin { headers.add(name: "Origin", value: origin) }

@@ -33,6 +33,19 @@ public struct Basket: Sendable {
     /// When the sale finished, by the event's own time (so a replay after a restart does not
     /// bring back a sale finished long ago).
     public private(set) var finishedAt: Date?
+    /// The order as a POS that sends it whole shows it (Odoo's customer display), instead of
+    /// the lines and sums built from events.
+    public private(set) var shown: ShownOrder?
+
+    /// An order from a POS that sends its display the whole order, formatted (Odoo), rather
+    /// than sale events: its amounts are shown as they come. It has no sale on tilld's socket,
+    /// so the screen offers no form for it.
+    public struct ShownOrder: Sendable, Equatable {
+        public var lines: [Line]
+        public var total: String
+        public var change: String?
+        public var finished: Bool
+    }
 
     public init(lingers: Duration = .seconds(90)) {
         self.lingers = lingers
@@ -81,6 +94,25 @@ public struct Basket: Sendable {
         }
     }
 
+    /// Shows an order sent whole (nil, or one with no line that is not finished: the
+    /// welcome). True when what the screen shows changed. A finished order keeps the time it
+    /// first finished, however often the POS sends it again, so it lingers only `lingers`.
+    @discardableResult
+    public mutating func show(_ order: ShownOrder?, now: Date) -> Bool {
+        guard let order, !order.lines.isEmpty || order.finished else {
+            let wasIdle = state == .idle
+            self = Basket(lingers: lingers)
+            return !wasIdle
+        }
+        guard order != shown else { return false }
+        let finishedBefore = shown?.finished == true ? finishedAt : nil
+        self = Basket(lingers: lingers)
+        shown = order
+        state = order.finished ? .paid : .open
+        finishedAt = order.finished ? finishedBefore ?? now : nil
+        return true
+    }
+
     /// Back to the welcome once a finished sale has lingered; true when that changed the screen.
     @discardableResult
     public mutating func expire(now: Date) -> Bool {
@@ -114,6 +146,17 @@ public struct Basket: Sendable {
 
     /// What a screen is sent (one WebSocket message): everything it draws.
     public var snapshot: JSONValue {
+        if let shown {
+            var object: [String: JSONValue] = [
+                "type": "basket",
+                "state": .string(state.rawValue),
+                "lines": .array(shown.lines.map { ["name": .string($0.name), "qty": .string($0.quantity), "amount": .string($0.amount)] }),
+                "total": .string(shown.total),
+                "identified": false,
+            ]
+            if state == .paid, let change = shown.change { object["change"] = .string(change) }
+            return .object(object)
+        }
         var object: [String: JSONValue] = [
             "type": "basket",
             "state": .string(state.rawValue),

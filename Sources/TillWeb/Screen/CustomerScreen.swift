@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Logging
 public import TillCore
 import TillClient
@@ -55,6 +55,13 @@ public actor CustomerScreen {
         var changed = basket.apply(topic: event.topic, data: event.data, time: event.time)
         changed = basket.expire(now: Date()) || changed
         if changed { broadcast() }
+        scheduleExpiry()
+    }
+
+    /// An order from a POS that sends it whole (Odoo's customer display route): shown until
+    /// the next one, or a sale event, replaces it.
+    public func show(_ order: Basket.ShownOrder?) {
+        if basket.show(order, now: Date()) { broadcast() }
         scheduleExpiry()
     }
 

@@ -122,7 +122,8 @@ function render(basket) {
     $("message").textContent = "";
     $("send").disabled = false;
   }
-  $("side").hidden = !active;
+  // No sale on tilld's socket (Odoo's order, shown as it sends it): nothing to attach a form to.
+  $("side").hidden = !active || !basket.sale;
   $("join").hidden = !!basket.identified;
   $("thanks").hidden = !basket.identified;
 }

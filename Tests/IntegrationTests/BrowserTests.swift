@@ -117,98 +117,99 @@ struct BrowserTests {
         #expect(paper.contains("Printed from a browser"))
     }
 
+    /// tilld, till-web and Chromium showing the customer screen's welcome, for `body`; all
+    /// three stopped after it.
+    static func onTheScreen(origins: [String], _ body: (DaemonUnderTest, Int, HeadlessChromium) async throws -> Void) async throws {
+        let daemon = try await DaemonUnderTest()
+        let (port, bridge) = try await startBridge(daemon: daemon, origins: origins)
+        defer { bridge.cancel() }
+        let browser = try await offThePool { try HeadlessChromium.launch() }
+        defer { browser.quit() }
+        try await offThePool {
+            try browser.open("http://127.0.0.1:\(port)/screen")
+            try browser.wait(for: "the welcome", until: "document.getElementById('heading').textContent === 'Welcome'")
+        }
+        try await body(daemon, port, browser)
+    }
+
     static func publish(_ till: TillConnection, _ topic: String, _ data: JSONValue) async throws {
         _ = try await till.request("publish", ["topic": .string(topic), "data": data])
     }
 
     @Test("the customer screen shows the basket live; the customer's form produces one customer.identified for the sale; the change shows once paid")
     func customerScreenInChromium() async throws {
-        let daemon = try await DaemonUnderTest()
-        let (port, bridge) = try await Self.startBridge(daemon: daemon, origins: [])
-        defer { bridge.cancel() }
-        let browser = try await offThePool { try HeadlessChromium.launch() }
-        defer { browser.quit() }
-        try await offThePool {
-            try browser.open("http://127.0.0.1:\(port)/screen")
-            try browser.wait(for: "the welcome", until: "document.getElementById('heading').textContent === 'Welcome'")
-        }
-        try await daemon.connect { till in
-            try await Self.publish(till, "sale.started", ["sale": "S-1001", "till": "T1"])
-            try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "Flat white", "qty": 2, "unit_price": "3.50", "amount": "7.00"])
-            try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "Almond croissant", "qty": 1, "unit_price": "3.20", "amount": "3.20"])
-        }
-        try await offThePool {
-            try browser.wait(for: "two lines and the total", until: "document.querySelectorAll('#lines li').length === 2 && document.getElementById('total').textContent === '10.20'")
-            // The customer types their own email and ticks one box.
-            try browser.click("#email")
-            try browser.type("anna@example.org")
-            try browser.click("#email_marketing")
-        }
-        if let path = ProcessInfo.processInfo.environment["TILL_SCREENSHOT"] {
-            // docs/images/customer-screen.png was taken this way.
-            try await offThePool { try browser.screenshot().write(to: URL(fileURLWithPath: path)) }
-        }
-        try await offThePool {
-            try browser.click("#send")
-            try browser.wait(for: "the thank-you", until: "!document.getElementById('thanks').hidden")
-            // Sent again (a second tap, the form shown again): still one.
-            _ = try browser.evaluate("fetch('/screen/identify', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({sale: 'S-1001', email: 'anna@example.org'})}).then(r => r.status)")
-        }
-        try await daemon.connect { till in
-            try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "<b>Oat milk</b>", "qty": 1, "unit_price": "0.40", "amount": "0.40"])
-        }
-        try await offThePool {
-            try browser.wait(for: "the third line", until: "document.querySelectorAll('#lines li').length === 3 && document.getElementById('total').textContent === '10.60'")
-            // A name is text, never markup.
-            #expect(try browser.evaluate("document.querySelector('#lines').innerText.includes('<b>Oat milk</b>')") == .bool(true))
-            #expect(try browser.evaluate("document.querySelectorAll('#lines b').length") == .int(0))
-        }
-        try await daemon.connect { till in
-            try await Self.publish(till, "sale.tender", ["sale": "S-1001", "method": "cash", "amount": "20.00"])
-            try await Self.publish(till, "sale.completed", ["sale": "S-1001", "total": "10.60", "currency": "EUR"])
-        }
-        try await offThePool {
-            try browser.wait(for: "the change", until: "document.getElementById('change').textContent === 'EUR 9.40'")
-        }
-        // Everything journaled so far, up to a marker published after it: one identification.
-        let identified = try await daemon.connect { till in
-            try await till.request("subscribe", ["topics": ["customer.identified", "test.marker"], "since": 0])
-            try await Self.publish(till, "test.marker", [:])
-            var found: [Event] = []
-            for try await line in till.events {
-                guard case .event(let event) = line else { continue }
-                if event.topic == "test.marker" { break }
-                found.append(event)
+        try await Self.onTheScreen(origins: []) { daemon, port, browser in
+            try await daemon.connect { till in
+                try await Self.publish(till, "sale.started", ["sale": "S-1001", "till": "T1"])
+                try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "Flat white", "qty": 2, "unit_price": "3.50", "amount": "7.00"])
+                try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "Almond croissant", "qty": 1, "unit_price": "3.20", "amount": "3.20"])
             }
-            return found
+            try await offThePool {
+                try browser.wait(for: "two lines and the total", until: "document.querySelectorAll('#lines li').length === 2 && document.getElementById('total').textContent === '10.20'")
+                // The customer types their own email and ticks one box.
+                try browser.click("#email")
+                try browser.type("anna@example.org")
+                try browser.click("#email_marketing")
+            }
+            if let path = ProcessInfo.processInfo.environment["TILL_SCREENSHOT"] {
+                // docs/images/customer-screen.png was taken this way.
+                try await offThePool { try browser.screenshot().write(to: URL(fileURLWithPath: path)) }
+            }
+            try await offThePool {
+                try browser.click("#send")
+                try browser.wait(for: "the thank-you", until: "!document.getElementById('thanks').hidden")
+                // Sent again (a second tap, the form shown again): still one.
+                _ = try browser.evaluate("fetch('/screen/identify', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({sale: 'S-1001', email: 'anna@example.org'})}).then(r => r.status)")
+            }
+            try await daemon.connect { till in
+                try await Self.publish(till, "sale.line", ["sale": "S-1001", "name": "<b>Oat milk</b>", "qty": 1, "unit_price": "0.40", "amount": "0.40"])
+            }
+            try await offThePool {
+                try browser.wait(for: "the third line", until: "document.querySelectorAll('#lines li').length === 3 && document.getElementById('total').textContent === '10.60'")
+                // A name is text, never markup.
+                #expect(try browser.evaluate("document.querySelector('#lines').innerText.includes('<b>Oat milk</b>')") == .bool(true))
+                #expect(try browser.evaluate("document.querySelectorAll('#lines b').length") == .int(0))
+            }
+            try await daemon.connect { till in
+                try await Self.publish(till, "sale.tender", ["sale": "S-1001", "method": "cash", "amount": "20.00"])
+                try await Self.publish(till, "sale.completed", ["sale": "S-1001", "total": "10.60", "currency": "EUR"])
+            }
+            try await offThePool {
+                try browser.wait(for: "the change", until: "document.getElementById('change').textContent === 'EUR 9.40'")
+            }
+            // Everything journaled so far, up to a marker published after it: one identification.
+            let identified = try await daemon.connect { till in
+                try await till.request("subscribe", ["topics": ["customer.identified", "test.marker"], "since": 0])
+                try await Self.publish(till, "test.marker", [:])
+                var found: [Event] = []
+                for try await line in till.events {
+                    guard case .event(let event) = line else { continue }
+                    if event.topic == "test.marker" { break }
+                    found.append(event)
+                }
+                return found
+            }
+            #expect(identified.count == 1, "\(identified)")
+            #expect(identified.first?.data == ["sale": "S-1001", "email": "anna@example.org", "consent": ["email_marketing": true]])
         }
-        #expect(identified.count == 1, "\(identified)")
-        #expect(identified.first?.data == ["sale": "S-1001", "email": "anna@example.org", "consent": ["email_marketing": true]])
     }
 
     @Test("Odoo's POS, which publishes no sale events, still fills the customer screen: its customer display order shows line by line, with no form; close brings back the welcome")
     func odooOrderOnTheScreen() async throws {
-        let daemon = try await DaemonUnderTest()
-        let (port, bridge) = try await Self.startBridge(daemon: daemon, origins: [OdooBridgeTests.origin])
-        defer { bridge.cancel() }
-        let browser = try await offThePool { try HeadlessChromium.launch() }
-        defer { browser.quit() }
-        try await offThePool {
-            try browser.open("http://127.0.0.1:\(port)/screen")
-            try browser.wait(for: "the welcome", until: "document.getElementById('heading').textContent === 'Welcome'")
-        }
-        let base = try #require(URL(string: "http://127.0.0.1:\(port)"))
-        let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1.00", "price": "€ 3.20"], ["productName": "<i>Croissant</i>", "qty": "2.00", "price": "€ 5.00"]],
-                                "amount": "€ 8.20", "change": false, "finalized": false, "paymentLines": []]
-        #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "set", "data": order]).1?["status"] == "updated")
-        try await offThePool {
-            try browser.wait(for: "Odoo's two lines and total", until: "document.querySelectorAll('#lines li').length === 2 && document.getElementById('total').textContent === '€ 8.20'")
-            #expect(try browser.evaluate("document.getElementById('side').hidden") == .bool(true), "no sale on tilld's socket: no form")
-            #expect(try browser.evaluate("document.querySelectorAll('#lines i').length") == .int(0), "a name is text, never markup")
-        }
-        #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "close"]).1?["status"] == "closed")
-        try await offThePool {
-            try browser.wait(for: "the welcome again", until: "document.getElementById('heading').textContent === 'Welcome'")
+        try await Self.onTheScreen(origins: [OdooBridgeTests.origin]) { _, port, browser in
+            let base = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let order: JSONValue = ["lines": [["productName": "Flat white", "qty": "1.00", "price": "€ 3.20"], ["productName": "<i>Croissant</i>", "qty": "2.00", "price": "€ 5.00"]],
+                                    "amount": "€ 8.20", "change": false, "finalized": false, "paymentLines": []]
+            #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "set", "data": order]).1?["status"] == "updated")
+            try await offThePool {
+                try browser.wait(for: "Odoo's two lines and total", until: "document.querySelectorAll('#lines li').length === 2 && document.getElementById('total').textContent === '€ 8.20'")
+                #expect(try browser.evaluate("document.getElementById('side').hidden") == .bool(true), "no sale on tilld's socket: no form")
+                #expect(try browser.evaluate("document.querySelectorAll('#lines i').length") == .int(0), "a name is text, never markup")
+            }
+            #expect(try await OdooBridgeTests.rpc(base, "/hw_proxy/customer_facing_display", ["action": "close"]).1?["status"] == "closed")
+            try await offThePool {
+                try browser.wait(for: "the welcome again", until: "document.getElementById('heading').textContent === 'Welcome'")
+            }
         }
     }
 

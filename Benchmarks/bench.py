@@ -55,18 +55,32 @@ def connect(path, timeout=10):
 
 
 class Lines:
+    """Lines from a socket. The buffer is read from an offset, not split: splitting copied
+    the rest of the buffer at every line, and a publisher reading 256 replies from one chunk
+    spent more CPU on that than on anything it measured."""
+
     def __init__(self, sock):
         self.sock = sock
-        self.buffer = b""
+        self.buffer = bytearray()
+        self.start = 0  # where the next line begins in buffer
 
     def next(self):
-        while b"\n" not in self.buffer:
+        while True:
+            end = self.buffer.find(b"\n", self.start)
+            if end >= 0:
+                line = bytes(self.buffer[self.start:end])
+                self.start = end + 1
+                return line
+            del self.buffer[:self.start]
+            self.start = 0
             chunk = self.sock.recv(1 << 16)
             if not chunk:
                 return None
             self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
+
+    def pending_lines(self):
+        """Whole lines received and not yet read."""
+        return self.buffer.count(b"\n", self.start)
 
 
 # ---------------------------------------------------------------- latency
@@ -148,12 +162,15 @@ def counting_subscriber(path, expected, kind, ready, results):
     ready.put(1)
     cpu_start = time.process_time()  # this subscriber's CPU from here: counting, not starting up
     # After the subscribe reply every line is an event (a lagged notice would end the count short).
-    count = lines.buffer.count(b"\n")
+    # One buffer for every read: sock.recv(1 << 20) allocated a megabyte per call, and that was
+    # most of the subscribers' CPU (they then needed two cores at 50,000 events/s).
+    count = lines.pending_lines()
+    buffer = bytearray(1 << 20)
     while count < expected:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
+        n = sock.recv_into(buffer)
+        if not n:
             break
-        count += chunk.count(b"\n")
+        count += buffer.count(b"\n", 0, n)
     results.put((count, time.perf_counter_ns(), time.process_time() - cpu_start))
 
 
@@ -170,7 +187,7 @@ def write_calls(pid):
         return int(next(line for line in f if line.startswith("syscw:")).split()[1])
 
 
-def measure_fanout(path, subscribers, events, kind="tilld", server_pid=None):
+def measure_fanout(path, subscribers, events, kind="tilld", server_pid=None, window=256):
     """Events/s with every event to every subscriber, and where the CPU went: the server's
     (given its pid), the subscribers' (each counts its own from its subscription on) and the
     publisher's (this process), each per event, beside the server's
@@ -185,19 +202,24 @@ def measure_fanout(path, subscribers, events, kind="tilld", server_pid=None):
     server_before = (cpu_seconds(server_pid), write_calls(server_pid)) if server_pid else None
     start = time.perf_counter_ns()
     if kind == "tilld":
-        window = 256  # requests in flight
-        sent = acked = 0
+        sent = acked = 0  # window: requests in flight at most
         while acked < events:
-            while sent < events and sent - acked < window:
-                pub.sendall(b'{"id":%d,"op":"publish","topic":"bench.fan","data":{"n":%d}}\n' % (sent, sent))
-                sent += 1
-            line = lines.next()
-            if b'"type":"reply"' in line:
+            # Whatever the window has room for, in one write (a write per publish was most of
+            # the publisher's CPU); then every reply that has arrived.
+            room = min(events - sent, window - (sent - acked))
+            if room > 0:
+                pub.sendall(b"".join(b'{"id":%d,"op":"publish","topic":"bench.fan","data":{"n":%d}}\n' % (n, n)
+                                     for n in range(sent, sent + room)))
+                sent += room
+            if b'"type":"reply"' in lines.next():
                 acked += 1
+            for _ in range(lines.pending_lines()):
+                if b'"type":"reply"' in lines.next():
+                    acked += 1
     else:
         # The relay has no acknowledgements: send in batches of the same window.
-        for first in range(0, events, 256):
-            pub.sendall(b"".join(b'{"topic":"bench.fan","n":%d}\n' % n for n in range(first, min(events, first + 256))))
+        for first in range(0, events, window):
+            pub.sendall(b"".join(b'{"topic":"bench.fan","n":%d}\n' % n for n in range(first, min(events, first + window))))
     counts = [results.get(timeout=120) for _ in procs]
     self_after = resource.getrusage(resource.RUSAGE_SELF)
     server_after = (cpu_seconds(server_pid), write_calls(server_pid)) if server_pid else None
@@ -352,10 +374,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer samples, 10 s idle")
     parser.add_argument("--only", default="latency,fanout,syncs,idle,ready",
                         help="comma-separated phases: latency, fanout, syncs, idle, ready")
+    parser.add_argument("--fan-events", type=int, help="events in the fan-out (default 20,000; 5,000 with --quick)")
+    parser.add_argument("--fan-window", type=int, default=256,
+                        help="the fan-out publisher's requests in flight (the relay's: lines per write)")
     args = parser.parse_args()
     phases = set(args.only.split(","))
     events = 300 if args.quick else 1000
-    fan_events = 5000 if args.quick else 20000
+    fan_events = args.fan_events or (5000 if args.quick else 20000)
     idle_seconds = 10 if args.quick else 60
     results = {}
 
@@ -390,11 +415,11 @@ def main():
                         results["tilld_%s_%d" % (sync, subs)] = measure_latency(sock, "tilld", subs, events, 0.002)
                     stop(proc)
         if "fanout" in phases:
-            results["fanout_durable_32"] = run_floor("durable", lambda sock, pid: measure_fanout(sock, 32, fan_events, kind="relay", server_pid=pid))
+            results["fanout_durable_32"] = run_floor("durable", lambda sock, pid: measure_fanout(sock, 32, fan_events, kind="relay", server_pid=pid, window=args.fan_window))
             with tempfile.TemporaryDirectory() as tw:
                 proc, sock = start_tilld(args.tilld, tw, sync="full")
                 connect(sock).close()
-                results["fanout_32"] = measure_fanout(sock, 32, fan_events, server_pid=proc.pid)
+                results["fanout_32"] = measure_fanout(sock, 32, fan_events, server_pid=proc.pid, window=args.fan_window)
                 stop(proc)
     if "syncs" in phases:
         results["syncs_low"] = count_syncs(args.tilld, "low", args.quick)
@@ -422,8 +447,8 @@ def main():
     if "fanout" in phases:
         for key, label in (("fanout_durable_32", "durable relay"), ("fanout_32", "tilld sync=full")):
             f = results[key]
-            print("fan-out to 32 subscribers, %-15s %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s" % (
-                label + ":", f["events_per_s"], f["deliveries_per_s"], f["all_received"]))
+            print("fan-out to 32 subscribers, %-15s %.0f events/s (%.0f deliveries/s), every event to every subscriber: %s; %d in flight" % (
+                label + ":", f["events_per_s"], f["deliveries_per_s"], f["all_received"], args.fan_window))
             # /proc counts CPU in ticks: a server that used less than one shows as under one.
             tick_us = 1e6 / os.sysconf("SC_CLK_TCK") / f["events"]
             server = f["server_cpu_us_per_event"]

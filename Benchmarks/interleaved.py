@@ -53,13 +53,13 @@ def latency_round(name, relay_bin, subscribers, events):
             bench.stop(proc)
 
 
-def fanout_round(name, events):
+def fanout_round(name, events, window):
     with tempfile.TemporaryDirectory() as work:
         proc, sock = bench.start_tilld(name, work, sync="full")
         bench.connect(sock).close()
         time.sleep(0.2)
         try:
-            return bench.measure_fanout(sock, 32, events, server_pid=proc.pid)
+            return bench.measure_fanout(sock, 32, events, server_pid=proc.pid, window=window)
         finally:
             bench.stop(proc)
 
@@ -70,6 +70,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--events", type=int, default=200, help="publishes per latency measurement")
     parser.add_argument("--fan-events", type=int, default=20000)
+    parser.add_argument("--fan-window", type=int, default=256, help="the fan-out publisher's requests in flight")
     parser.add_argument("--only", default="latency,fanout")
     args = parser.parse_args()
     phases = set(args.only.split(","))
@@ -106,13 +107,13 @@ def main():
                 order = list(names)
                 random.shuffle(order)
                 for name in order:
-                    result = fanout_round(name, args.fan_events)
+                    result = fanout_round(name, args.fan_events, args.fan_window)
                     if not result["all_received"]:
                         sys.exit("%s: a subscriber missed events in the fan-out" % name)
                     rates[name].append(result["events_per_s"])
                     cpu[name].append(result)
-            print("fan-out to 32 subscribers, %d events, %d rounds: events/s (median; every event to every subscriber); "
-                  "CPU µs per event, medians: tilld, its 32 subscribers, the publisher; events per write" % (args.fan_events, args.rounds))
+            print("fan-out to 32 subscribers, %d events, %d in flight, %d rounds: events/s (median; every event to every subscriber); "
+                  "CPU µs per event, medians: tilld, its 32 subscribers, the publisher; events per write" % (args.fan_events, args.fan_window, args.rounds))
             for name in names:
                 def med(key):
                     return statistics.median(r[key] or 0 for r in cpu[name])

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TillCore
 @testable import TillDaemon
@@ -25,6 +26,33 @@ struct JournalTests {
         #expect(after5[0].event.data == ["sale": "S6"])
         #expect(try journal.lastSeq() == 10)
         #expect(try await journal.oldestSeq() == 1)
+    }
+
+    @Test("rows go in as given (a device or none, non-ASCII text, an empty object); a failing insert throws SQLite's code and leaves the journal writable, the batch not half in")
+    func insertThroughTheCAPI() async throws {
+        let journal = try Journal(path: try temporaryDirectory() + "/j.sqlite")
+        let time = Date(timeIntervalSince1970: 1_780_000_000.123)
+        let data: JSONValue = ["name": "Café crème €", "note": "line\nbreak"]
+        try journal.append([
+            (Event(seq: 1, time: time, topic: "scanner.scan", device: "front-scanner", data: data), JSONText.encode(data)),
+            (Event(seq: 2, time: time, topic: "sale.voided", device: nil, data: [:]), "{}"),
+        ])
+        let stored = try await journal.events(after: 0, limit: 10)
+        #expect(stored.map(\.seq) == [1, 2])
+        #expect(stored[0].event.device == "front-scanner" && stored[1].event.device == nil)
+        #expect(stored[0].event.data == data && stored[0].event.topic == "scanner.scan")
+        #expect(stored[0].event.time == time)
+        #expect(stored[1].dataJSON == "{}")
+
+        // seq 3 then seq 2 again: the primary key refuses the second row, and the whole batch.
+        #expect {
+            try journal.append([self.event(3), self.event(2)])
+        } throws: { error in
+            (error as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT && (error as? DatabaseError)?.message?.contains("event.seq") == true
+        }
+        #expect(try await journal.events(after: 2, limit: 10).isEmpty, "nothing of the refused batch is in")
+        try journal.append([event(3)])
+        #expect(try journal.lastSeq() == 3)
     }
 
     @Test("seq is never reused, even when retention removed everything")

@@ -59,10 +59,19 @@ class Lines:
     the rest of the buffer at every line, and a publisher reading 256 replies from one chunk
     spent more CPU on that than on anything it measured."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, wait_with_poll=False):
         self.sock = sock
         self.buffer = bytearray()
         self.start = 0  # where the next line begins in buffer
+        # A client that writes and then waits for the answer in a blocking recv is woken by
+        # the kernel as soon as the server reads what it wrote (the freed send buffer wakes
+        # every sleeper on the socket, whatever it waits for), runs for nothing, and on two
+        # cores preempts the server mid-request. Waiting in poll() is woken only for data,
+        # as an event-loop client (asyncio, Node, NIO) is.
+        self.poller = None
+        if wait_with_poll:
+            self.poller = select.poll()
+            self.poller.register(sock, select.POLLIN)
 
     def next(self):
         while True:
@@ -73,6 +82,8 @@ class Lines:
                 return line
             del self.buffer[:self.start]
             self.start = 0
+            if self.poller:
+                self.poller.poll()
             chunk = self.sock.recv(1 << 16)
             if not chunk:
                 return None
@@ -122,10 +133,15 @@ def start_subscribers(count, target, *args):
     return procs, results
 
 
+# The publisher waits for each reply in poll() (see Lines); False: in a blocking recv, as the
+# benchmarks did before 2026-12-06 (kept to measure what that cost).
+PUBLISHER_WAITS_IN_POLL = True
+
+
 def measure_latency(path, kind, subscribers, events, spacing):
     procs, results = start_subscribers(subscribers, subscriber, path, kind, events)
     pub = connect(path)
-    lines = Lines(pub)
+    lines = Lines(pub, wait_with_poll=PUBLISHER_WAITS_IN_POLL)
     if kind == "tilld":
         lines.next()
     for i in range(events):

@@ -30,6 +30,13 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
+/// tilld closed the connection (or exited) before what a test waited for came: said as such,
+/// not handed back as if it had come.
+struct ConnectionEnded: Error, CustomStringConvertible {
+    var received: Int
+    var description: String { "the connection to tilld ended after \(received) events, before what was waited for" }
+}
+
 /// A child's exit, as Foundation reports it through `terminationHandler` (set here, before
 /// `run()`). Waits are bounded, and `Process.waitUntilExit()` is not used for children that
 /// live long: it spins the calling thread's run loop until Foundation marks the child done, and
@@ -356,7 +363,7 @@ extension TillConnection {
                     if case .event(let event) = line { events.append(event) }
                     if predicate(events) { return events }
                 }
-                return events
+                throw ConnectionEnded(received: events.count)
             }
             group.addTask {
                 try await Task.sleep(for: timeout)

@@ -52,6 +52,8 @@ struct HotplugTests {
         } catch let error as TimedOut {
             let devices = (try? await offThePool { try daemon.tillctlBlocking(["devices", "--json"]) }).map { $0.1 } ?? "?"
             throw TimedOut(what: "\(what) (\(error.what)); devices:\n\(devices)\nlog:\n\(daemon.log.suffix(3000))")
+        } catch let error as ConnectionEnded {
+            throw TimedOut(what: "\(what): \(error); log:\n\(daemon.log.suffix(3000))")
         }
     }
 

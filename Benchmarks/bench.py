@@ -314,10 +314,7 @@ def count_syncs(binary, phase, quick):
 
 
 def proc_stat(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    cpu = cpu_seconds(pid)
     switches = {}
     for task in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/status" % (pid, task)) as f:

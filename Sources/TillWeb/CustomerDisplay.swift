@@ -18,7 +18,7 @@ public enum CustomerDisplay {
         guard let last = data["lines"]?.arrayValue?.last else {
             return total.isEmpty ? [] : [row("Total", total, columns)]
         }
-        let name = last["productName"]?.stringValue ?? last["product_name"]?.stringValue ?? ""
+        let name = productName(last)
         let price = last["price"]?.stringValue ?? ""
         // The quantity is kept whole and the name cut instead: "Croissant au x2", never
         // "Croissant au be" for two croissants.
@@ -39,6 +39,11 @@ public enum CustomerDisplay {
     /// shows: Odoo's welcome page, say).
     public static func lines(html: String, columns: Int = columns) -> [String]? {
         if let order = OdooDisplayHTML.order(html) { return lines(odoo: order, columns: columns) }
+        return totalLines(html: html, columns: columns)
+    }
+
+    /// HTML that is not Odoo's template: the amount that follows the word "Total", or nil.
+    static func totalLines(html: String, columns: Int = columns) -> [String]? {
         var text = ""
         var inTag = false
         for character in html {
@@ -58,7 +63,7 @@ public enum CustomerDisplay {
     /// and change given.
     public static func shownOrder(odoo data: JSONValue) -> Basket.ShownOrder {
         let lines = (data["lines"]?.arrayValue ?? []).map { line in
-            Basket.Line(name: line["productName"]?.stringValue ?? line["product_name"]?.stringValue ?? "",
+            Basket.Line(name: productName(line),
                         quantity: shortQuantity(line["qty"]?.stringValue ?? "1"),
                         amount: line["price"]?.stringValue ?? "")
         }
@@ -67,6 +72,11 @@ public enum CustomerDisplay {
         let changeGiven = change?.contains { $0.isNumber && $0 != "0" } == true
         let finished = data["finalized"] == .bool(true) || (data["finalized"] == nil && paying && changeGiven)
         return Basket.ShownOrder(lines: lines, total: data["amount"]?.stringValue ?? "", change: change, finished: finished)
+    }
+
+    /// A line's name: `productName` as Odoo 18 sends it (`product_name` in some of its builds).
+    static func productName(_ line: JSONValue) -> String {
+        line["productName"]?.stringValue ?? line["product_name"]?.stringValue ?? ""
     }
 
     /// A quantity as short as it reads: "2.00" is "2", "1,50" is "1,5" (Odoo formats with

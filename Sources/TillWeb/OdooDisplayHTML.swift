@@ -23,7 +23,7 @@ public enum OdooDisplayHTML {
         let lines: [JSONValue] = found.items.compactMap { cells in
             // The picture's cell is empty text; name, quantity and price are the last three.
             guard cells.count >= 3 else { return nil }
-            let tail = cells.suffix(3).map { $0 }
+            let tail = Array(cells.suffix(3))
             return ["productName": .string(tail[0]), "qty": .string(tail[1]), "price": .string(tail[2])]
         }
         let change = found.change.map { JSONValue.string($0) } ?? .bool(false)
@@ -115,12 +115,11 @@ public enum OdooDisplayHTML {
                 close(name)
             } else if nameText == "script" || nameText == "style" {
                 // Their text is code, not the order: skipped to their end.
-                index = find("</" + nameText).map { $0 } ?? bytes.count
+                index = find("</" + nameText) ?? bytes.count
             } else if !selfClosing, !Self.voidElements.contains(nameText) {
                 stack.append((name, role(classes)))
-            } else if case .item = role(for: classes, parent: stack.last?.role) {
-                // An empty order line, written <div class="pos_orderlines_item"/>: nothing in it.
             } else if case .cell(let item) = role(for: classes, parent: stack.last?.role) {
+                // An empty cell, written <div/> or <img>: it still counts (the picture's).
                 found.items[item].append("")
             }
         }

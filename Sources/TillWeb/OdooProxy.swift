@@ -139,9 +139,12 @@ public struct OdooProxy: Sendable {
     /// Odoo 16/17's page: the order read out of it, on the glass and the customer screen. A
     /// page that is not an order (the welcome) changes neither.
     private func show(html: String) async -> JSONValue {
-        if let order = OdooDisplayHTML.order(html) { await screen?.show(CustomerDisplay.shownOrder(odoo: order)) }
-        guard let lines = CustomerDisplay.lines(html: html) else { return ["status": "updated"] }
-        return await show(lines)
+        guard let order = OdooDisplayHTML.order(html) else {
+            guard let lines = CustomerDisplay.totalLines(html: html) else { return ["status": "updated"] }
+            return await show(lines)
+        }
+        await screen?.show(CustomerDisplay.shownOrder(odoo: order))
+        return await show(CustomerDisplay.lines(odoo: order))
     }
 
     private func show(_ lines: [String]) async -> JSONValue {

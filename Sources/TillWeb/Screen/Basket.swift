@@ -146,30 +146,25 @@ public struct Basket: Sendable {
 
     /// What a screen is sent (one WebSocket message): everything it draws.
     public var snapshot: JSONValue {
-        if let shown {
-            var object: [String: JSONValue] = [
-                "type": "basket",
-                "state": .string(state.rawValue),
-                "lines": .array(shown.lines.map { ["name": .string($0.name), "qty": .string($0.quantity), "amount": .string($0.amount)] }),
-                "total": .string(shown.total),
-                "identified": false,
-            ]
-            if state == .paid, let change = shown.change { object["change"] = .string(change) }
-            return .object(object)
-        }
+        // An order shown whole has no sale, currency or tenders here (`show` starts afresh):
+        // only its lines, total and change replace those built from events.
         var object: [String: JSONValue] = [
             "type": "basket",
             "state": .string(state.rawValue),
-            "lines": .array(lines.map { ["name": .string($0.name), "qty": .string($0.quantity), "amount": .string($0.amount)] }),
-            "total": .string(DecimalString.twoPlaces(completedTotal ?? total)),
+            "lines": .array((shown?.lines ?? lines).map { ["name": .string($0.name), "qty": .string($0.quantity), "amount": .string($0.amount)] }),
+            "total": .string(shown?.total ?? DecimalString.twoPlaces(completedTotal ?? total)),
             "identified": .bool(identified),
         ]
         if let sale { object["sale"] = .string(sale) }
         if let currency { object["currency"] = .string(currency) }
         if tendered > 0 { object["paid"] = .string(DecimalString.twoPlaces(tendered)) }
         if state == .paid {
-            let change = tendered - (completedTotal ?? total)
-            if change > 0 { object["change"] = .string(DecimalString.twoPlaces(change)) }
+            if let shown {
+                if let change = shown.change { object["change"] = .string(change) }
+            } else {
+                let change = tendered - (completedTotal ?? total)
+                if change > 0 { object["change"] = .string(DecimalString.twoPlaces(change)) }
+            }
         }
         return .object(object)
     }

@@ -1,4 +1,5 @@
 import Glibc
+import CTillSystem
 
 /// An operating-system error: which call, on what, and errno's text.
 public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -89,11 +90,14 @@ public struct WriteProblem: Sendable, Hashable, CustomStringConvertible {
 
 extension FileSystem {
     /// The identity of the file at `path`, or nil if nothing is there.
-    /// The corresponding C function is `stat`.
+    /// The corresponding C function is `statx`, asked for the inode only: unlike `stat`, it
+    /// leaves the file's timestamps unread, which on kernels with multigrain timestamps keeps
+    /// a check after every commit from making every sync write the inode (`till_file_identity`).
     public static func identity(_ path: String) -> FileIdentity? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        guard till_file_identity(path, &device, &inode) == 0 else { return nil }
+        return FileIdentity(device: device, inode: inode)
     }
 
     /// Whether `path` is a directory. The corresponding C function is `stat`.

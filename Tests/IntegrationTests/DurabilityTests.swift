@@ -65,6 +65,27 @@ struct SyncTrace {
     }
 }
 
+/// Calls in an strace that read the WAL's timestamps while publishes were answered (between
+/// the first and the last socket write containing `marker`). On kernels with multigrain
+/// timestamps (6.13 on), reading a file's mtime or ctime makes its next write take a
+/// fine-grained one, so the inode is dirtied at every commit and every sync writes it too:
+/// one more block write per publish. `statx` asking for the inode alone reads no timestamp.
+func walTimestampReads(in text: String, wal: String, marker: String) -> [Substring] {
+    let lines = text.split(separator: "\n")
+    let replies = lines.indices.filter { lines[$0].contains("socket:[") && lines[$0].contains(marker) }
+    guard let first = replies.first, let last = replies.last else { return [] }
+    let statCalls = ["stat(", "statx(", "lstat(", "fstat(", "newfstatat(", "fstatat64("]
+    let timestampMasks = ["STATX_BASIC_STATS", "STATX_ALL", "STATX_MTIME", "STATX_CTIME"]
+    return lines[first...last].filter { line in
+        guard line.contains(wal + "\"") || line.contains(wal + ">") else { return false }
+        guard statCalls.contains(where: { line.contains($0) }) else { return false }
+        // The mask asked for, not the one the kernel answers with (inside the braces).
+        let request = line.prefix { $0 != "{" }
+        let inodeOnly = request.contains("statx(") && !timestampMasks.contains(where: { request.contains($0) })
+        return !inodeOnly
+    }
+}
+
 @Suite("Durability and journal faults, observed from outside", .serialized, .timeLimit(.minutes(3)))
 struct DurabilityTests {
     static let hasStrace = FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
@@ -109,6 +130,45 @@ struct DurabilityTests {
         #expect(replied.count == acknowledged.count)
         #expect(replied.filter { !$0.walSyncedBeforeReply }.count >= acknowledged.count / 2)
         #expect(trace.walSyncs < acknowledged.count)
+    }
+
+    @Test("while publishes are answered, nothing reads the WAL's timestamps (strace), so a commit's sync need not write its inode", .enabled(if: hasStrace))
+    func walTimestampsUnread() async throws {
+        let directory = NSTemporaryDirectory() + "tilld-strace-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tracePath = directory + "/trace"
+        let daemon = try await DaemonUnderTest(
+            demo: false,
+            wrapper: ["/usr/bin/strace", "-f", "-qq", "-y", "-s", "200", "-e", "signal=none",
+                      "-e", "trace=stat,lstat,fstat,newfstatat,statx,write,writev,sendmsg", "-o", tracePath])
+        try await daemon.connect { till in
+            for index in 0..<20 {
+                _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": .string("S\(index)")]])
+            }
+        }
+        #expect(await daemon.stop() == 0)
+        let text = try String(contentsOfFile: tracePath, encoding: .utf8)
+        #expect(text.contains("journal.sqlite-wal\", AT_STATX_SYNC_AS_STAT, STATX_INO"), "the journal's replacement check is in the trace")
+        let reads = walTimestampReads(in: text, wal: "journal.sqlite-wal", marker: #"\"type\":\"reply\""#)
+        #expect(reads.isEmpty, "the WAL's timestamps were read between commits: \(reads.prefix(3))")
+    }
+
+    @Test("the check above can fail: a stat or a full statx of the WAL is found, an inode-only statx is not")
+    func walTimestampCheckCanFail() {
+        let trace = """
+            7 write(9<socket:[1]>, "{\\"type\\":\\"reply\\",\\"id\\":1}\\n", 30) = 30
+            7 statx(AT_FDCWD, "/s/journal.sqlite-wal", AT_STATX_SYNC_AS_STAT, STATX_INO, {stx_mask=STATX_BASIC_STATS|STATX_MNT_ID, stx_ino=12}) = 0
+            7 newfstatat(AT_FDCWD, "/s/journal.sqlite-wal", {st_mode=S_IFREG|0640, st_size=1024}, 0) = 0
+            7 fstat(8</s/journal.sqlite-wal>, {st_mode=S_IFREG|0640}) = 0
+            7 statx(AT_FDCWD, "/s/journal.sqlite-wal", AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS, {stx_mask=STATX_BASIC_STATS}) = 0
+            7 newfstatat(AT_FDCWD, "/s/journal.sqlite", {st_mode=S_IFREG|0640}, 0) = 0
+            7 write(9<socket:[1]>, "{\\"type\\":\\"reply\\",\\"id\\":2}\\n", 30) = 30
+            7 newfstatat(AT_FDCWD, "/s/journal.sqlite-wal", {st_mode=S_IFREG|0640}, 0) = 0
+            """
+        let reads = walTimestampReads(in: trace, wal: "journal.sqlite-wal", marker: #"\"type\":\"reply\""#)
+        #expect(reads.count == 3)
+        #expect(reads.allSatisfy { !$0.contains("STATX_INO,") })
     }
 
     @Test("the journal unwritable: publish, a device event, print and drawer say so; status and doctor fail; recovery keeps seqs continuous and loses nothing", .enabled(if: getuid() == 0, "chattr +i needs root"))

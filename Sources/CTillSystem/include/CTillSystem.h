@@ -32,6 +32,13 @@ static inline int till_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
+// The device and inode of the file at `path` (0, or -1 with errno), asking the kernel for
+// nothing else. Why not stat(): on kernels with multigrain timestamps (6.13 on), reading a
+// file's ctime or mtime makes its next write take a fine-grained timestamp, so the inode is
+// dirtied at every write and each fdatasync writes it too. statx with STATX_INO alone leaves
+// the timestamps unread. Falls back to stat() where statx is missing.
+int till_file_identity(const char *path, unsigned long long *device, unsigned long long *inode);
+
 // Request codes as plain constants (some are macros Swift does not import).
 static const unsigned long TILL_TIOCEXCL = TIOCEXCL;
 static const unsigned long TILL_TIOCNXCL = TIOCNXCL;

@@ -19,7 +19,7 @@ public enum NetworkAddress {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         let done = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
-        return done == nil ? nil : String(cString: text)
+        return done == nil ? nil : cString(text)
     }
 
     /// The addresses of this machine's interfaces (loopback included, IPv6 link-local left out:
@@ -56,7 +56,13 @@ public enum NetworkAddress {
     public static func hostName() -> String? {
         var host = [CChar](repeating: 0, count: 256)
         guard gethostname(&host, host.count) == 0 else { return nil }
-        let name = String(cString: host).lowercased()
+        let name = cString(host).lowercased()
         return name.isEmpty ? nil : name
     }
+}
+
+/// The text of a C string in a buffer, up to its terminating zero (or the whole buffer).
+private func cString(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
 }

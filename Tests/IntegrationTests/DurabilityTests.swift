@@ -90,16 +90,17 @@ func walTimestampReads(in text: String, wal: String, marker: String) -> [Substri
 struct DurabilityTests {
     static let hasStrace = FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
 
-    /// Publishes one at a time under strace and returns what the trace says about each reply.
-    private func traced(sync: String, publishes: Int) async throws -> (trace: SyncTrace, acknowledged: [Int64]) {
+    /// Publishes one at a time to a tilld run under strace (tracing `syscalls`, descriptors
+    /// named by `-y`) and returns the trace's text and the acknowledged seqs.
+    private func publishUnderStrace(config: String? = nil, syscalls: String, publishes: Int) async throws -> (trace: String, acknowledged: [Int64]) {
         let directory = NSTemporaryDirectory() + "tilld-strace-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tracePath = directory + "/trace"
         let daemon = try await DaemonUnderTest(
-            config: "[journal]\nsync = \"\(sync)\"\n", demo: false,
+            config: config, demo: false,
             wrapper: ["/usr/bin/strace", "-f", "-qq", "-y", "-s", "200", "-e", "signal=none",
-                      "-e", "trace=fsync,fdatasync,pwrite64,write,writev,sendmsg", "-o", tracePath])
+                      "-e", "trace=\(syscalls)", "-o", tracePath])
         let acknowledged = try await daemon.connect { till in
             var seqs: [Int64] = []
             for index in 0..<publishes {
@@ -109,8 +110,14 @@ struct DurabilityTests {
             return seqs
         }
         #expect(await daemon.stop() == 0)
-        let trace = SyncTrace(try String(contentsOfFile: tracePath, encoding: .utf8))
-        return (trace, acknowledged)
+        return (try String(contentsOfFile: tracePath, encoding: .utf8), acknowledged)
+    }
+
+    /// Publishes one at a time under strace and returns what the trace says about each reply.
+    private func traced(sync: String, publishes: Int) async throws -> (trace: SyncTrace, acknowledged: [Int64]) {
+        let (text, acknowledged) = try await publishUnderStrace(
+            config: "[journal]\nsync = \"\(sync)\"\n", syscalls: "fsync,fdatasync,pwrite64,write,writev,sendmsg", publishes: publishes)
+        return (SyncTrace(text), acknowledged)
     }
 
     @Test("sync = full: every acknowledged publish was synced to disk before its reply was written (strace)", .enabled(if: hasStrace))
@@ -134,21 +141,7 @@ struct DurabilityTests {
 
     @Test("while publishes are answered, nothing reads the WAL's timestamps (strace), so a commit's sync need not write its inode", .enabled(if: hasStrace))
     func walTimestampsUnread() async throws {
-        let directory = NSTemporaryDirectory() + "tilld-strace-" + UUID().uuidString.prefix(8)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let tracePath = directory + "/trace"
-        let daemon = try await DaemonUnderTest(
-            demo: false,
-            wrapper: ["/usr/bin/strace", "-f", "-qq", "-y", "-s", "200", "-e", "signal=none",
-                      "-e", "trace=stat,lstat,fstat,newfstatat,statx,write,writev,sendmsg", "-o", tracePath])
-        try await daemon.connect { till in
-            for index in 0..<20 {
-                _ = try await till.request("publish", ["topic": "sale.voided", "data": ["sale": .string("S\(index)")]])
-            }
-        }
-        #expect(await daemon.stop() == 0)
-        let text = try String(contentsOfFile: tracePath, encoding: .utf8)
+        let (text, _) = try await publishUnderStrace(syscalls: "stat,lstat,fstat,newfstatat,statx,write,writev,sendmsg", publishes: 20)
         #expect(text.contains("journal.sqlite-wal\", AT_STATX_SYNC_AS_STAT, STATX_INO"), "the journal's replacement check is in the trace")
         let reads = walTimestampReads(in: text, wal: "journal.sqlite-wal", marker: #"\"type\":\"reply\""#)
         #expect(reads.isEmpty, "the WAL's timestamps were read between commits: \(reads.prefix(3))")

@@ -36,7 +36,7 @@ static inline int till_eventfd(void) {
 // nothing else. Why not stat(): on kernels with multigrain timestamps (6.13 on), reading a
 // file's ctime or mtime makes its next write take a fine-grained timestamp, so the inode is
 // dirtied at every write and each fdatasync writes it too. statx with STATX_INO alone leaves
-// the timestamps unread. Falls back to stat() where statx is missing.
+// the timestamps unread.
 int till_file_identity(const char *path, unsigned long long *device, unsigned long long *inode);
 
 // Request codes as plain constants (some are macros Swift does not import).
